@@ -1,0 +1,57 @@
+"""The engine interface every speech engine (XTTS, Piper, test engines) implements.
+
+An engine is loaded once in the app's lifespan, then streams float32 mono audio
+chunks for a chunk of text. Engines are synchronous and run on the device
+worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    language: str = "en"
+    speed: float = 1.0
+    temperature: float = 0.75
+    top_p: float = 0.85
+    top_k: int = 50
+    repetition_penalty: float = 5.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of synthesized audio: float32 mono samples in [-1, 1]."""
+
+    samples: np.ndarray
+    sample_rate: int
+    is_last: bool = False
+
+
+@dataclass
+class EngineStatus:
+    available: bool
+    model_id: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+    sample_rate: int
+
+    def load(self) -> EngineStatus: ...
+
+    def status(self) -> EngineStatus: ...
+
+    def stream(
+        self, text: str, voice: object, options: SynthesisOptions
+    ) -> Iterator[AudioChunk]: ...
