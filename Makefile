@@ -1,0 +1,73 @@
+# Ownvoice: `make start` runs everything (installing on first run), `make test` runs every suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+STAMPS := .stamps
+AI_VENV := ai-service/.venv
+BACKEND_VENV := backend/.venv
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: start install test test-ai test-backend test-frontend test-e2e bench clean-install help
+
+help:
+	@echo "make start   install what is missing, then run the app on http://localhost:8080"
+	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
+	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline"
+
+start: install
+	@$(PYTHON) scripts/start.py --skip-install
+
+install: $(STAMPS)/system-start $(STAMPS)/ai-venv $(STAMPS)/backend-venv frontend/dist/index.html
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+$(STAMPS)/system-start: scripts/install_system.sh | $(STAMPS)
+	@scripts/install_system.sh start && touch $@
+
+$(STAMPS)/system-test: scripts/install_system.sh | $(STAMPS)
+	@scripts/install_system.sh test && touch $@
+
+# Python environments: a stamp per environment, remade only when its pins change.
+$(STAMPS)/ai-venv: ai-service/requirements.txt ai-service/constraints.txt | $(STAMPS)
+	@echo "ownvoice: installing the inference service's Python packages (first run: several minutes, about 6 GB)"
+	@test -x $(AI_VENV)/bin/python || $(PYTHON) -m venv $(AI_VENV)
+	@$(AI_VENV)/bin/python -m pip install -q --upgrade pip
+	@$(AI_VENV)/bin/python -m pip install --progress-bar on -r ai-service/requirements.txt -c ai-service/constraints.txt
+	@touch $@
+
+$(STAMPS)/backend-venv: backend/requirements.txt | $(STAMPS)
+	@echo "ownvoice: installing the app server's Python packages"
+	@test -x $(BACKEND_VENV)/bin/python || $(PYTHON) -m venv $(BACKEND_VENV)
+	@$(BACKEND_VENV)/bin/python -m pip install -q --upgrade pip
+	@$(BACKEND_VENV)/bin/python -m pip install -q -r backend/requirements.txt
+	@touch $@
+
+$(STAMPS)/frontend-deps: frontend/package.json frontend/package-lock.json | $(STAMPS)
+	@echo "ownvoice: installing the web app's npm packages"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+frontend/dist/index.html: $(STAMPS)/frontend-deps $(FRONTEND_SOURCES)
+	@echo "ownvoice: building the web app"
+	@cd frontend && npm run build --silent
+
+test: install $(STAMPS)/system-test
+	@$(MAKE) -k --no-print-directory test-ai test-backend test-frontend test-e2e
+
+test-ai: $(STAMPS)/ai-venv
+	cd ai-service && OMP_NUM_THREADS=2 .venv/bin/python -m pytest -q
+
+test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
+	cd backend && .venv/bin/python -m pytest -q
+
+test-frontend: $(STAMPS)/frontend-deps
+	cd frontend && npm test --silent
+
+test-e2e: install $(STAMPS)/system-test
+	$(BACKEND_VENV)/bin/python -m pytest -q e2e
+
+bench: $(STAMPS)/ai-venv
+	cd ai-service && .venv/bin/python scripts/bench.py
+
+clean-install:
+	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) frontend/node_modules frontend/dist

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Run Ownvoice: the inference service and the app server, supervised together.
+
+`make start` installs what is missing and then runs this script. It starts the
+inference service on 127.0.0.1 and the app server (which serves the built web
+app), prints where to open it, and keeps both alive together: Ctrl-C (or
+SIGTERM) stops both cleanly, and if one of them dies the other is stopped and
+the reason is printed. Standard library only: it runs before anything is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STOP_GRACE_SECONDS = 10
+READY_TIMEOUT_SECONDS = 600
+LICENSE_URL = "https://coqui.ai/cpml"
+STOPPING = threading.Event()  # set by Ctrl-C / SIGTERM
+
+
+@dataclass
+class Service:
+    name: str
+    label: str
+    cwd: Path
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("OWNVOICE_DATA_DIR", str(ROOT / "data")))
+    parser.add_argument("--host", default=os.environ.get("OWNVOICE_HOST", "0.0.0.0"))
+    parser.add_argument("--app-port", type=int, default=int(os.environ.get("OWNVOICE_PORT", "8080")))
+    parser.add_argument(
+        "--inference-port", type=int, default=int(os.environ.get("OWNVOICE_AI_PORT", "8000"))
+    )
+    parser.add_argument(
+        "--skip-install", action="store_true", help="don't run `make install` first (make start already did)"
+    )
+    return parser.parse_args()
+
+
+def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    print(f"ownvoice: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(args: argparse.Namespace) -> None:
+    for label, host, port, flag in (
+        ("the app", args.host, args.app_port, "--app-port / OWNVOICE_PORT"),
+        ("the inference service", "127.0.0.1", args.inference_port, "--inference-port / OWNVOICE_AI_PORT"),
+    ):
+        if not port_is_free(host, port):
+            fail(f"port {port} for {label} is in use: stop what runs there or choose another with {flag}.")
+
+
+def model_is_configured(env: dict[str, str], data_dir: Path) -> bool:
+    if env.get("OWNVOICE_DEMO_MODEL") or env.get("XTTS_MODEL_DIR"):
+        return True
+    if env.get("COQUI_TOS_AGREED") == "1":
+        return True
+    return (data_dir / "models").is_dir() and any((data_dir / "models").iterdir())
+
+
+def ask_license(env: dict[str, str], data_dir: Path) -> None:
+    """Voice cloning needs XTTS v2, whose weights come under the non-commercial CPML."""
+    if model_is_configured(env, data_dir) or not sys.stdin.isatty():
+        return
+    print(
+        "Voice cloning uses Coqui XTTS v2. Its weights (1.9 GB, downloaded once) are licensed under the\n"
+        f"non-commercial Coqui Public Model License: {LICENSE_URL}\n"
+        "Stock voices work without it. Set COQUI_TOS_AGREED=1 to skip this question."
+    )
+    answer = input("Do you accept the CPML and want to download XTTS v2? [y/N] ").strip().lower()
+    if answer in ("y", "yes"):
+        env["COQUI_TOS_AGREED"] = "1"
+
+
+def build_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> list[Service]:
+    common = {**env, "OWNVOICE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    inference = Service(
+        name="inference service",
+        label="ai ",
+        cwd=ROOT / "ai-service",
+        argv=[str(ROOT / "ai-service/.venv/bin/python"), "-m", "ownvoice_ai"],
+        env={**common, "OWNVOICE_AI_HOST": "127.0.0.1", "OWNVOICE_AI_PORT": str(args.inference_port)},
+    )
+    app = Service(
+        name="app server",
+        label="app",
+        cwd=ROOT / "backend",
+        argv=[str(ROOT / "backend/.venv/bin/python"), "-m", "app"],
+        env={
+            **common,
+            "OWNVOICE_HOST": args.host,
+            "OWNVOICE_PORT": str(args.app_port),
+            "OWNVOICE_INFERENCE_URL": f"http://127.0.0.1:{args.inference_port}",
+        },
+    )
+    for service in (inference, app):
+        if not Path(service.argv[0]).exists():
+            fail(f"{service.name} is not installed ({service.argv[0]} missing): run `make start` or `make install`.")
+    return [inference, app]
+
+
+def pump_output(service: Service) -> None:
+    assert service.process and service.process.stdout
+    for raw in service.process.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        service.tail.append(line)
+        print(f"[{service.label}] {line}", flush=True)
+
+
+def launch(service: Service) -> None:
+    service.process = subprocess.Popen(
+        service.argv,
+        cwd=service.cwd,
+        env=service.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # our own Ctrl-C handling decides when children stop
+    )
+    threading.Thread(target=pump_output, args=(service,), daemon=True).start()
+
+
+def stop_all(services: list[Service]) -> None:
+    running = [s for s in services if s.process and s.process.poll() is None]
+    for service in running:
+        os.killpg(service.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for service in running:
+        try:
+            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            os.killpg(service.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+            service.process.wait()  # type: ignore[union-attr]
+
+
+def wait_until_up(url: str, services: list[Service]) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and not STOPPING.is_set():
+        if any(s.process and s.process.poll() is not None for s in services):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def supervise(services: list[Service]) -> int:
+    """Block until a signal or a child's exit; return this script's exit code."""
+    while not STOPPING.wait(0.3):
+        for service in services:
+            code = service.process.poll() if service.process else None
+            if code is not None:
+                others = [s.name for s in services if s is not service]
+                print(
+                    f"ownvoice: the {service.name} exited with code {code}; stopping the {', '.join(others)}.",
+                    file=sys.stderr,
+                )
+                reason = next((line for line in reversed(service.tail) if line.strip()), "")
+                if reason:
+                    print(f"ownvoice: its last words: {reason}", file=sys.stderr)
+                stop_all(services)
+                return 1
+    print("\nownvoice: stopping...", flush=True)
+    stop_all(services)
+    print("ownvoice: stopped.", flush=True)
+    return 0
+
+
+def main() -> int:
+    args = parse_args()
+    if not args.skip_install:
+        subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True)
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    check_ports(args)
+    env = dict(os.environ)
+    ask_license(env, data_dir)
+    services = build_services(args, data_dir, env)
+    signal.signal(signal.SIGINT, lambda *_: STOPPING.set())
+    signal.signal(signal.SIGTERM, lambda *_: STOPPING.set())
+    for service in services:
+        launch(service)
+    health = f"http://127.0.0.1:{args.app_port}/api/health"
+    if wait_until_up(health, services):
+        print(f"ownvoice: open http://localhost:{args.app_port} (Ctrl-C stops Ownvoice)", flush=True)
+    return supervise(services)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
