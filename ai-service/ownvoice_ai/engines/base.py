@@ -7,11 +7,39 @@ worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
+
+class StopSignal:
+    """Tells an engine to stop: the client went away, or the request ran past its deadline.
+
+    Engines check `reason()` between decoding steps (XTTS: every audio token) and stop when it
+    returns a string; the worker also checks it between chunks for engines that do not.
+    """
+
+    def __init__(self, timeout_s: float | None = None) -> None:
+        self._cancelled = threading.Event()
+        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def start_clock(self, timeout_s: float) -> None:
+        """(Re)start the deadline, e.g. when a queued request begins running."""
+        self._deadline = time.monotonic() + timeout_s
+
+    def reason(self) -> str | None:
+        if self._cancelled.is_set():
+            return "cancelled"
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            return "timeout"
+        return None
 
 
 @dataclass(frozen=True)
@@ -23,6 +51,7 @@ class SynthesisOptions:
     top_k: int = 50
     repetition_penalty: float = 5.0
     seed: int | None = None
+    stop: StopSignal | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,19 @@
 
 from fastapi import APIRouter
 
+from app.api.routes import (
+    auth, books, elevenlabs, health, keys, openai_compat, tts, users, voices,
+)
+
 api_router = APIRouter()
 
-# Each routes module exposes `router`; include it below.
-# from app.api.routes import books
-# api_router.include_router(books.router)
+# Each routes module exposes `router` with its full prefix; include it below.
+api_router.include_router(health.router)
+api_router.include_router(auth.router)
+api_router.include_router(users.router)
+api_router.include_router(keys.router)
+api_router.include_router(voices.router)
+api_router.include_router(tts.router)
+api_router.include_router(openai_compat.router)  # before elevenlabs: /v1/audio/...
+api_router.include_router(elevenlabs.router)
+api_router.include_router(books.router)

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, alias="OWNVOICE_SECURE_COOKIES")
     max_voice_upload_bytes: int = 25 * 1024 * 1024
     max_book_upload_bytes: int = 50 * 1024 * 1024
+    # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
+    max_book_uncompressed_bytes: int = 200 * 1024 * 1024
+    max_book_archive_members: int = 5000
+    max_book_compression_ratio: float = 100.0
 
     @property
     def resolved_data_dir(self) -> Path:

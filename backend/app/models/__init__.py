@@ -1,5 +1,10 @@
 """ORM models. Import every model module here so Alembic sees the whole metadata."""
 
 from app.core.db import Base
+from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
+from app.models.user import ApiKey, AuthSession, User
+from app.models.voice import Voice
 
-__all__ = ["Base"]
+__all__ = [
+    "Book", "BookCover", "Chapter", "Paragraph", "ReadingProgress", "Sentence",
+    "ApiKey", "AuthSession", "Base", "User", "Voice"]

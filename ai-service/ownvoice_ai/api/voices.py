@@ -1,0 +1,74 @@
+"""Voices: upload a reference (cleaned, conditioning cached once), delete, list the stock voices."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..conditioning import valid_voice_id
+from ..prepare import VoiceRejected, prepare_reference
+from ..security import Authorized
+from ..worker import QueueFull
+from .deps import ServicesDep
+from .errors import api_error
+
+router = APIRouter(dependencies=[Authorized])
+
+
+def check_voice_id(voice_id: str) -> None:
+    if not valid_voice_id(voice_id) or voice_id.startswith("stock-"):
+        raise api_error(
+            400, "invalid_voice_id", "Use a voice id of 1-64 letters, digits, '_' or '-' that does not start with 'stock-'."
+        )
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for part in request.stream():
+        body.extend(part)
+        if len(body) > limit:
+            raise api_error(413, "too_large", f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording.")
+    return bytes(body)
+
+
+@router.get("/stock-voices")
+def stock_voices(services: ServicesDep) -> list[dict]:
+    return [voice.to_dict() for voice in services.piper.voices()] if services.piper is not None else []
+
+
+@router.put("/voices/{voice_id}")
+async def put_voice(voice_id: str, request: Request, services: ServicesDep, language: str = Query("en")) -> dict:
+    check_voice_id(voice_id)
+    if not services.cloning_available:
+        raise api_error(503, "cloning_unavailable", services.xtts.status().reason or "XTTS is not loaded.")
+    data = await read_limited(request, services.settings.max_upload_bytes)
+    try:
+        prepared = await run_in_threadpool(prepare_reference, data)
+    except VoiceRejected as rejected:
+        raise api_error(rejected.status_code, rejected.code, rejected.message) from rejected
+
+    def compute():
+        yield services.store.save_voice(
+            voice_id, prepared.audio, prepared.sample_rate, services.xtts.compute_conditioning
+        )
+
+    try:
+        handle = services.worker.submit(compute)
+    except QueueFull as full:
+        retry = str(services.settings.retry_after_s)
+        raise api_error(429, "busy", f"The voice service is busy ({full}); retry shortly.", {"Retry-After": retry}) from full
+    conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
+    return {
+        "voice_id": voice_id,
+        "language": language,
+        "model_id": conditioning.model_id,
+        "conditioning_hash": conditioning.conditioning_hash,
+        "report": prepared.report.to_dict(),
+    }
+
+
+@router.delete("/voices/{voice_id}", status_code=204)
+def delete_voice(voice_id: str, services: ServicesDep) -> Response:
+    check_voice_id(voice_id)
+    services.store.delete(voice_id)
+    return Response(status_code=204)

@@ -1,0 +1,77 @@
+"""The inference service's settings: one pydantic-settings class, read from the environment.
+
+Most variables carry the `OWNVOICE_` prefix; the model variables keep the names users know from
+coqui-tts (`XTTS_MODEL_DIR`, `COQUI_TOS_AGREED`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import psutil
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def physical_cores() -> int:
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OWNVOICE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("OWNVOICE_AI_HOST"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("OWNVOICE_AI_PORT"))
+    inference_token: str | None = None
+
+    # Model source, in order: XTTS_MODEL_DIR, OWNVOICE_DEMO_MODEL, a previous download in
+    # DATA_DIR/models, a hub download when COQUI_TOS_AGREED=1.
+    xtts_model_dir: Path | None = Field(None, validation_alias=AliasChoices("XTTS_MODEL_DIR"))
+    demo_model: Literal["tiny", "full"] | None = None
+    coqui_tos_agreed: bool = Field(False, validation_alias=AliasChoices("COQUI_TOS_AGREED"))
+    hub_repo: str = "coqui/XTTS-v2"
+    load_xtts: bool = True
+    load_piper: bool = True
+
+    # Compute
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    torch_threads: int = Field(default_factory=physical_cores, ge=1)
+    xtts_int8: bool = False  # int8 dynamic quantisation of the GPT on CPU (see optimize.py)
+    mps_self_test_tokens: int = 8
+
+    # Generation
+    queue_size: int = Field(8, ge=0)  # requests waiting behind the running one, per device
+    generation_timeout_s: float = Field(300.0, gt=0)  # a whole request, queueing excluded
+    retry_after_s: int = 2
+    # Audio tokens per streamed chunk: a small first chunk for time to first audio, then larger.
+    first_chunk_tokens: int = Field(8, ge=1)
+    chunk_tokens: int = Field(24, ge=1)
+    # Force every XTTS sentence to exactly this many audio tokens (tests and benchmarks; the tiny
+    # random model would otherwise run to the 602-token limit).
+    xtts_fixed_tokens: int | None = Field(None, ge=1, le=602)
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_text_chars: int = 100_000
+
+    @field_validator("demo_model", "xtts_model_dir", "inference_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @cached_property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
+
+    @cached_property
+    def conditioning_dir(self) -> Path:
+        return self.data_dir / "cache" / "conditioning"
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @cached_property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"

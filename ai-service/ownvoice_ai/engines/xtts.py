@@ -1,0 +1,239 @@
+"""The XTTS v2 engine: cloned voices, streamed sentence by sentence, chunk by chunk.
+
+Pieces, each callable on its own (the benchmark times them separately):
+- `load()`: the checkpoint through coqui-tts's real loader, on the chosen device;
+- `compute_conditioning(audio, sr)`: GPT latents from the *whole* reference (not XTTS's 6 s
+  default) plus the speaker embedding: run once per voice, cached by ConditioningStore;
+- `encode_text(text, language)`: XTTS's tokenizer, with its 400-token limit checked;
+- `generate_latents(...)`: the GPT token loop (engines/xtts_gpt.py);
+- `VocoderStream`: bounded-window HiFi-GAN decode with crossfaded joins (engines/xtts_vocoder.py);
+- `stream(text, conditioning, options)`: all of the above for one model-sized text chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..checkpoints import load_checkpoint
+from ..conditioning import Conditioning
+from ..model_source import ModelSource
+from .base import AudioChunk, EngineStatus, SynthesisOptions
+from .device import DeviceChoice, pick_device, verify_accelerator
+from .xtts_gpt import GenerationStopped, SamplingSettings, generate_latents
+from .xtts_vocoder import VocoderStream
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+CONDITIONING_SAMPLE_RATE = 22050  # what XTTS's conditioning encoders expect
+MAX_TEXT_TOKENS = 400  # XTTS asserts on more (gpt_max_text_tokens 402 incl. start/stop)
+
+
+class UnsupportedLanguage(ValueError):
+    pass
+
+
+class TextTooLong(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamTuning:
+    first_chunk_tokens: int = 8
+    chunk_tokens: int = 24
+    fixed_tokens: int | None = None
+
+
+class XttsEngine:
+    name = "xtts"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        source: ModelSource,
+        requested_device: str = "auto",
+        tuning: StreamTuning | None = None,
+        int8: bool = False,
+        self_test_tokens: int = 8,
+    ) -> None:
+        self.source = source
+        self.requested_device = requested_device
+        self.tuning = tuning or StreamTuning()
+        self.int8 = int8
+        self.self_test_tokens = self_test_tokens
+        self.model = None
+        self.device = "cpu"
+        self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load(self) -> EngineStatus:
+        if self.source.path is None:
+            return self._status
+        try:
+            choice = pick_device(self.requested_device)
+            self.model = load_checkpoint(self.source.path, device="cpu")
+            if choice.device == "mps":
+                choice = self._verify_mps()
+            self.device = choice.device
+            self.model.to(self.device)
+            if self.int8 and self.device == "cpu":
+                from ..optimize import quantize_gpt_int8
+
+                quantize_gpt_int8(self.model)
+        except Exception as error:
+            logger.exception("loading XTTS from %s failed", self.source.path)
+            self.model = None
+            self._status = EngineStatus(
+                available=False,
+                model_id=self.source.model_id,
+                reason=f"Loading the XTTS checkpoint in {self.source.path} failed ({type(error).__name__}: "
+                f"{error}). Check the files, or set XTTS_MODEL_DIR to another checkpoint.",
+            )
+            return self._status
+        self._status = EngineStatus(
+            available=True,
+            model_id=self.source.model_id,
+            device=self.device,
+            dtype=str(next(self.model.gpt.parameters()).dtype).removeprefix("torch."),
+            reason=None,
+            extra={"origin": self.source.origin, "device_note": choice.note, "int8": self.int8},
+        )
+        return self._status
+
+    def status(self) -> EngineStatus:
+        return self._status
+
+    @property
+    def available(self) -> bool:
+        return self.model is not None
+
+    def _verify_mps(self) -> DeviceChoice:
+        expected = self._self_test_samples()
+
+        def on(device: str):
+            def run() -> int:
+                self.model.to(device)
+                return self._self_test(device)
+
+            return run
+
+        choice = verify_accelerator("mps", on("mps"), on("cpu"), expected)
+        self.model.to("cpu")
+        return choice
+
+    def _self_test_samples(self) -> int:
+        vocoder = VocoderStream(self.model.hifigan_decoder, torch.zeros(1, 512, 1), self.self_test_tokens)
+        vocoder.plan.resize(self.self_test_tokens)
+        return vocoder.plan.n_frames * vocoder.hop
+
+    def _self_test(self, device: str) -> int:
+        """A short synthesis with fixed token count on `device`; returns the number of samples."""
+        d_model = self.model.gpt.model_dim
+        conditioning = Conditioning(torch.zeros(1, 32, d_model), torch.zeros(1, 512, 1), "self-test", "self-test")
+        options = SynthesisOptions(seed=0)
+        tuning = StreamTuning(self.tuning.first_chunk_tokens, self.tuning.chunk_tokens, self.self_test_tokens)
+        pieces = list(self._stream_on(device, "self test", conditioning, options, tuning))
+        return sum(len(piece.samples) for piece in pieces)
+
+    # --- conditioning --------------------------------------------------------------------
+
+    def compute_conditioning(self, audio: np.ndarray, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """GPT conditioning latents and speaker embedding from the whole cleaned reference."""
+        model = self._require_model()
+        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
+        if sample_rate != CONDITIONING_SAMPLE_RATE:
+            import torchaudio
+
+            wav = torchaudio.functional.resample(wav, sample_rate, CONDITIONING_SAMPLE_RATE)
+        wav = wav.to(self.device)
+        # length=-1: every second of the reference, averaged over gpt_cond_chunk_len-second chunks
+        # (XTTS's default would look at the first 6 s only).
+        whole = math.ceil(wav.shape[-1] / CONDITIONING_SAMPLE_RATE)
+        chunk = min(int(model.config.gpt_cond_chunk_len), max(1, whole))
+        latent = model.get_gpt_cond_latents(wav, CONDITIONING_SAMPLE_RATE, length=-1, chunk_length=chunk)
+        embedding = model.get_speaker_embedding(wav, CONDITIONING_SAMPLE_RATE)
+        return latent, embedding
+
+    # --- text ----------------------------------------------------------------------------
+
+    def supported_languages(self) -> list[str]:
+        model = self._require_model()
+        return [language.split("-")[0] for language in model.config.languages]
+
+    def encode_text(self, text: str, language: str, device: str | None = None) -> torch.Tensor:
+        model = self._require_model()
+        lang = language.split("-")[0].lower()
+        if lang not in self.supported_languages():
+            raise UnsupportedLanguage(f"XTTS does not speak '{language}'")
+        try:
+            ids = model.tokenizer.encode(text.strip().lower(), lang=lang)
+        except (ImportError, NotImplementedError) as error:
+            raise UnsupportedLanguage(f"'{language}' needs a text package that is not installed ({error})") from error
+        if len(ids) >= MAX_TEXT_TOKENS:
+            raise TextTooLong(f"{len(ids)} text tokens; XTTS reads at most {MAX_TEXT_TOKENS - 1} per chunk")
+        return torch.tensor([ids], dtype=torch.int32, device=device or self.device)
+
+    def count_tokens(self, language: str):
+        """A token counter for text.split_for_model."""
+        model = self._require_model()
+        lang = language.split("-")[0].lower()
+
+        def count(chunk: str) -> int:
+            return len(model.tokenizer.encode(chunk.strip().lower(), lang=lang))
+
+        return count
+
+    # --- synthesis -----------------------------------------------------------------------
+
+    def stream(self, text: str, voice: Conditioning, options: SynthesisOptions) -> Iterator[AudioChunk]:
+        """Audio for one model-sized text chunk, yielded every few tokens."""
+        return self._stream_on(self.device, text, voice, options, self.tuning)
+
+    def _stream_on(
+        self, device: str, text: str, voice: Conditioning, options: SynthesisOptions, tuning: StreamTuning
+    ) -> Iterator[AudioChunk]:
+        model = self._require_model()
+        tokens = self.encode_text(text, options.language, device)
+        settings = SamplingSettings(
+            temperature=options.temperature,
+            top_p=options.top_p,
+            top_k=options.top_k,
+            repetition_penalty=options.repetition_penalty,
+            fixed_tokens=tuning.fixed_tokens,
+        )
+        generator = torch.Generator(device=device)
+        generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))
+        speaker = voice.speaker_embedding.to(device)
+        vocoder = VocoderStream(
+            model.hifigan_decoder, speaker, model.gpt.max_gen_mel_tokens + 1, length_scale=1.0 / max(options.speed, 0.05)
+        )
+        stop = options.stop.reason if options.stop is not None else None
+        latents = generate_latents(
+            model.gpt, voice.gpt_cond_latent.to(device), tokens, settings, generator=generator, should_stop=stop
+        )
+        threshold, pending = tuning.first_chunk_tokens, 0
+        for _token, latent in latents:
+            vocoder.push(latent)
+            pending += 1
+            if pending >= threshold:
+                piece = vocoder.decode_ready()
+                if piece is not None:
+                    yield AudioChunk(piece.float().cpu().numpy(), SAMPLE_RATE)
+                    pending, threshold = 0, tuning.chunk_tokens
+        yield AudioChunk(vocoder.finish().float().cpu().numpy(), SAMPLE_RATE, is_last=True)
+
+    def _require_model(self):
+        if self.model is None:
+            raise RuntimeError(self._status.reason or "XTTS is not loaded")
+        return self.model
+
+
+__all__ = ["XttsEngine", "StreamTuning", "GenerationStopped", "UnsupportedLanguage", "TextTooLong", "SAMPLE_RATE"]

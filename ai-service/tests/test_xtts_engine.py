@@ -1,0 +1,169 @@
+"""XTTS engine pieces on the tiny random checkpoint: token loop, windowed vocoder, conditioning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ownvoice_ai.engines.base import StopSignal, SynthesisOptions
+from ownvoice_ai.engines.xtts_gpt import (
+    GenerationStopped,
+    SamplingSettings,
+    generate_latents,
+    teacher_forced_latents,
+)
+from ownvoice_ai.engines.xtts_vocoder import VocoderStream, full_decode
+
+
+def _text(model, text="hello world, this is a test."):
+    return torch.IntTensor(model.tokenizer.encode(text, lang="en")).unsqueeze(0)
+
+
+def _cond(model, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(1, 32, model.gpt.model_dim, generator=generator)
+
+
+def test_streamed_latents_equal_coqui_second_pass(tiny_model):
+    """The loop's latents are what Xtts.inference's second full GPT pass would compute."""
+    generator = torch.Generator().manual_seed(1)
+    steps = list(
+        generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=40), generator)
+    )
+    codes = torch.tensor([[code for code, _ in steps]])
+    latents = torch.stack([latent for _, latent in steps])
+    reference = teacher_forced_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), codes)[0]
+    assert latents.shape == reference.shape == (40, tiny_model.gpt.model_dim)
+    assert torch.allclose(latents, reference, atol=1e-4)
+
+
+def test_fixed_tokens_and_seed_are_reproducible(tiny_model):
+    def run(seed):
+        generator = torch.Generator().manual_seed(seed)
+        settings = SamplingSettings(fixed_tokens=17)
+        return [code for code, _ in generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), settings, generator)]
+
+    first, again, other = run(5), run(5), run(6)
+    assert len(first) == 17
+    assert first == again
+    assert first != other
+
+
+def test_stop_signal_stops_within_one_token(tiny_model):
+    stop = StopSignal()
+    produced = 0
+    loop = generate_latents(
+        tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=500), should_stop=stop.reason
+    )
+    with pytest.raises(GenerationStopped) as stopped:
+        for _ in loop:
+            produced += 1
+            if produced == 5:
+                stop.cancel()
+    assert produced == 5
+    assert stopped.value.reason == "cancelled"
+
+
+def test_deadline_stops_the_loop(tiny_model):
+    stop = StopSignal(timeout_s=0.0)
+    loop = generate_latents(
+        tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=500), should_stop=stop.reason
+    )
+    with pytest.raises(GenerationStopped, match="timeout"):
+        next(loop)
+
+
+def _stream(model, latents, speaker, every, **kwargs):
+    vocoder = VocoderStream(model.hifigan_decoder, speaker, len(latents), **kwargs)
+    pieces = []
+    for index, latent in enumerate(latents):
+        vocoder.push(latent)
+        if (index + 1) % every == 0 and (piece := vocoder.decode_ready()) is not None:
+            pieces.append(piece)
+    pieces.append(vocoder.finish())
+    return pieces, vocoder
+
+
+@pytest.mark.parametrize("length_scale", [1.0, 1 / 1.25, 1 / 0.8])
+def test_streamed_audio_equals_full_decode(tiny_model, length_scale):
+    torch.manual_seed(0)
+    latents = torch.randn(70, tiny_model.gpt.model_dim)
+    speaker = torch.randn(1, 512, 1)
+    pieces, _ = _stream(tiny_model, latents, speaker, every=9, length_scale=length_scale)
+    streamed = torch.cat(pieces)
+    reference = full_decode(tiny_model.hifigan_decoder, latents, speaker, length_scale)
+    assert len(pieces) > 4
+    assert streamed.shape == reference.shape
+    assert (streamed - reference).abs().max() < 1e-4
+
+
+def test_vocoder_work_per_chunk_stays_bounded(tiny_model):
+    """Window length depends on the chunk size, not on how long the sentence already is."""
+    torch.manual_seed(0)
+    speaker = torch.randn(1, 512, 1)
+    _, short = _stream(tiny_model, torch.randn(60, tiny_model.gpt.model_dim), speaker, every=10)
+    _, long = _stream(tiny_model, torch.randn(400, tiny_model.gpt.model_dim), speaker, every=10)
+    assert len(long.window_frames) > 30
+    assert max(long.window_frames) == max(short.window_frames)
+    assert max(long.window_frames) < 10 * 5 + 2 * 16 + 8  # ~4.35 frames per latent + context
+
+
+def test_crossfaded_joins_do_not_click(tiny_model):
+    """With too little lookahead the windows disagree; the crossfade keeps the joins smooth."""
+    torch.manual_seed(0)
+    latents = torch.randn(80, tiny_model.gpt.model_dim)
+    speaker = torch.randn(1, 512, 1)
+    pieces, _ = _stream(tiny_model, latents, speaker, every=8, context_frames=2, lookahead_frames=2, crossfade_samples=256)
+    streamed = torch.cat(pieces).numpy()
+    reference = full_decode(tiny_model.hifigan_decoder, latents, speaker).numpy()
+    joins = np.cumsum([len(piece) for piece in pieces])[:-1]
+    jumps_at_joins = np.abs(streamed[joins] - streamed[joins - 1])
+    typical_jump = np.percentile(np.abs(np.diff(reference)), 99.9)
+    assert jumps_at_joins.max() <= typical_jump
+    assert np.abs(streamed - reference).max() < 0.2  # same sound, windows only slightly different
+
+
+def test_whole_reference_is_used_for_conditioning(tiny_checkpoint, ljspeech_wavs, monkeypatch):
+    from ownvoice_ai.engines.xtts import XttsEngine
+    from ownvoice_ai.model_source import ModelSource
+    from ownvoice_ai.conditioning import read_wav
+
+    engine = XttsEngine(ModelSource(tiny_checkpoint, "tiny", "demo-tiny"))
+    assert engine.load().available
+    seen = []
+    original = engine.model.get_gpt_cond_latents
+
+    def spy(audio, sr, length=30, chunk_length=6):
+        seen.append((audio.shape[-1] / sr, length))
+        return original(audio, sr, length=length, chunk_length=chunk_length)
+
+    monkeypatch.setattr(engine.model, "get_gpt_cond_latents", spy)
+    clips = [read_wav(path.read_bytes()) for path in ljspeech_wavs[:3]]
+    audio = np.concatenate([clip for clip, _ in clips])
+    rate = clips[0][1]
+    latent, embedding = engine.compute_conditioning(audio, rate)
+    seconds, length = seen[0]
+    assert seconds == pytest.approx(len(audio) / rate, rel=1e-3)
+    assert seconds > 12 and length < 0  # all of it, not XTTS's first 6 s
+    first_six = engine.compute_conditioning(audio[: 6 * rate], rate)[0]
+    assert not torch.allclose(latent, first_six)
+    assert latent.shape == (1, 32, engine.model.gpt.model_dim) and embedding.shape == (1, 512, 1)
+
+
+def test_engine_stream_yields_first_chunk_early(tiny_checkpoint):
+    from ownvoice_ai.conditioning import Conditioning
+    from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
+    from ownvoice_ai.model_source import ModelSource
+
+    engine = XttsEngine(ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), tuning=StreamTuning(8, 24, 80))
+    engine.load()
+    voice = Conditioning(torch.randn(1, 32, engine.model.gpt.model_dim), torch.randn(1, 512, 1), "a", "tiny")
+    chunks = list(engine.stream("Hello there.", voice, SynthesisOptions(seed=1)))
+    sizes = [len(chunk.samples) for chunk in chunks]
+    assert chunks[-1].is_last and not any(chunk.is_last for chunk in chunks[:-1])
+    assert len(chunks) >= 4
+    assert sizes[0] < sum(sizes) / 4  # the first piece leaves after the first few tokens
+    vocoder = VocoderStream(engine.model.hifigan_decoder, voice.speaker_embedding, 80)
+    vocoder.plan.resize(80)
+    assert sum(sizes) == vocoder.plan.n_frames * 256

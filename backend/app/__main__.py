@@ -1,0 +1,72 @@
+"""`python -m app`: run the app server on OWNVOICE_HOST:OWNVOICE_PORT.
+
+Configuration problems (port in use, corrupt database, unreachable DATABASE_URL) end with
+one line on stderr saying what to do, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.core.config import Settings
+
+EXIT_CONFIG = 2
+
+
+def fail(message: str) -> None:
+    print(f"ownvoice: {message}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port} ({exc.strerror}): stop whatever uses the port "
+             "or set OWNVOICE_PORT to another one.")
+    return sock
+
+
+def database_problem(settings: Settings, exc: Exception) -> str:
+    if settings.database_url:
+        return (f"cannot use the database at DATABASE_URL ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}): check that it is running and the URL is right.")
+    path = settings.resolved_data_dir / "ownvoice.db"
+    return (f"the database file {path} cannot be opened ({str(exc).splitlines()[0][:200]}): "
+            "restore it from a backup, or move it away to start with an empty one.")
+
+
+def main() -> None:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        fail(f"invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    sock = bind_socket(settings.host, settings.port)
+    # Migrate before serving, so a broken database is reported here in one line rather
+    # than as a traceback from inside the server's startup.
+    from app.main import create_app, prepare_database
+
+    try:
+        prepare_database(settings).dispose()
+    except (SQLAlchemyError, OSError) as exc:
+        fail(database_problem(settings, exc))
+    except ImportError as exc:  # DATABASE_URL names a database whose driver is not installed
+        fail(f"DATABASE_URL needs a database driver that is not installed ({exc.name}): "
+             "install it into the backend's environment, or unset DATABASE_URL to use SQLite.")
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_config=None, proxy_headers=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""OpenAI-compatible POST /v1/audio/speech (Bearer API key; OpenAI-shaped errors)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from app.api.deps import SessionDep, bearer_token
+from app.api.routes.tts import AUDIO_RESPONSES, audio_response, synthesizer
+from app.core.security import user_for_api_key
+from app.models.user import User
+from app.services.inference_client import InferenceError
+from app.services.speech import SpeechRequest, VoiceTarget, resolve_voice
+from app.services.transcode import SOURCE_RATE, OutputFormat
+from app.services.voices import CUSTOM_USER_VOICE, default_voice
+
+router = APIRouter(tags=["openai-compatible"])
+
+# OpenAI's built-in voice names: programs hard-code them, so they map to "my voice".
+OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
+                 "shimmer", "verse", "marin", "cedar"}
+NATIVE = {"mp3": "mp3", "opus": "opus", "wav": "wav", "pcm": "pcm_24000"}
+
+
+def openai_user(request: Request, db: SessionDep) -> User:
+    key = bearer_token(request)
+    user = user_for_api_key(db, key) if key else None
+    if user is None:
+        raise HTTPException(401, detail="Missing or invalid API key: send an Ownvoice API key "
+                                        "as 'Authorization: Bearer <key>'.")
+    return user
+
+
+class SpeechIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=100)
+    input: str = Field(min_length=1, max_length=4096)
+    voice: str = Field(min_length=1, max_length=128)
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    instructions: str | None = None
+
+
+async def _resolve(request: Request, db: Session, user: User, voice: str) -> VoiceTarget:
+    """OpenAI's voice names mean the user's own voice, else the first stock voice."""
+    if voice.lower() not in OPENAI_VOICES:
+        return resolve_voice(db, user, voice, request.app.state.elevenlabs)
+    if default_voice(db, user) is not None:
+        return resolve_voice(db, user, CUSTOM_USER_VOICE, None)
+    try:
+        stock = await request.app.state.inference.stock_voices()
+    except InferenceError:
+        stock = []
+    if not stock:
+        raise HTTPException(400, detail=f"No voice to speak '{voice}' with: record a voice in "
+                                        "Ownvoice, or start the inference service.")
+    return resolve_voice(db, user, stock[0]["voice_id"], None)
+
+
+@router.post("/v1/audio/speech", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
+async def create_speech(body: SpeechIn, request: Request,
+                        user: Annotated[User, Depends(openai_user)],
+                        db: SessionDep) -> StreamingResponse:
+    target = await _resolve(request, db, user, body.voice)
+    speech = SpeechRequest(text=body.input, speed=body.speed,
+                           elevenlabs_model_id=body.model if target.engine == "elevenlabs" else None)
+    if body.response_format in NATIVE:
+        speech.native_format = NATIVE[body.response_format]
+    else:  # aac, flac: encoded here from the service's 24 kHz PCM
+        speech.transcode_to = OutputFormat(body.response_format, SOURCE_RATE)
+        if target.engine == "elevenlabs":
+            raise HTTPException(400, detail=f"response_format '{body.response_format}' is not "
+                                            "available for ElevenLabs voices: use mp3, wav or pcm.")
+    return audio_response(await synthesizer(request).speak(target, speech))

@@ -1,0 +1,159 @@
+"""The app server: create_app() builds the FastAPI application; lifespan prepares its state."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.api.error_shapes import error_response
+from app.api.router import api_router
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, session_factory
+from app.core.logging import configure_logging
+from app.core.security import LoginLimiter, create_api_key, digest, hash_password
+from app.models.user import ApiKey, User
+from app.services.audio_cache import AudioCache
+from app.services.elevenlabs import ElevenLabsClient
+from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
+
+log = logging.getLogger("ownvoice.app")
+
+BACKEND_DIR = Path(__file__).resolve().parents[1]
+# Paths the single-page app never owns: they 404 as JSON instead of falling back to index.html.
+API_PREFIXES = ("/api", "/v1", "/v2")
+
+
+def run_migrations(engine: Engine) -> None:
+    """Bring the database schema to the newest Alembic revision."""
+    config = Config(str(BACKEND_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(BACKEND_DIR / "alembic"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def ensure_admin(db: Session, settings: Settings) -> None:
+    """First start: create the admin; every start: provision OWNVOICE_ADMIN_API_KEY."""
+    admin = db.scalar(select(User).where(User.is_admin.is_(True)).order_by(User.created_at))
+    if admin is None:
+        password = settings.admin_password or secrets.token_urlsafe(12)
+        admin = User(username=settings.admin_username, password_hash=hash_password(password),
+                     is_admin=True)
+        db.add(admin)
+        db.commit()
+        log.info("admin account created", extra={"username": admin.username})
+        if not settings.admin_password:
+            # Printed once, on the console of the first start; only its hash is stored.
+            print(f"Ownvoice: created admin user '{admin.username}' with password '{password}' "
+                  "(shown only this once; set OWNVOICE_ADMIN_PASSWORD to choose it)", flush=True)
+    key = settings.admin_api_key
+    if key and db.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key))) is None:
+        create_api_key(db, admin, "OWNVOICE_ADMIN_API_KEY", key=key)
+        log.info("provisioned admin API key from OWNVOICE_ADMIN_API_KEY")
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """Create the data directory, migrate, bootstrap the admin. Raises on a broken database."""
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        run_migrations(engine)
+        with session_factory(engine)() as db:
+            ensure_admin(db, settings)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+def inference_token(settings: Settings) -> str:
+    if settings.inference_token:
+        return settings.inference_token
+    return read_or_create_token(settings.resolved_data_dir / "secrets" / "inference_token")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = prepare_database(settings)
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.inference = InferenceClient(settings.inference_url, inference_token(settings))
+    app.state.audio_cache = AudioCache(settings.resolved_data_dir / "audio_cache")
+    app.state.elevenlabs = (
+        ElevenLabsClient(settings.elevenlabs_base_url, settings.elevenlabs_api_key)
+        if settings.elevenlabs_api_key else None
+    )
+    app.state.login_limiter = LoginLimiter()
+    log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
+    try:
+        yield
+    finally:
+        await app.state.inference.aclose()
+        if app.state.elevenlabs is not None:
+            await app.state.elevenlabs.aclose()
+        engine.dispose()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InferenceError)
+    async def _inference_error(request: Request, exc: InferenceError) -> Response:
+        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        return error_response(request, exc.status_code, exc.message, code=exc.code,
+                              headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return error_response(request, exc.status_code, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 422, exc.errors(), code="invalid_request")
+
+
+MISSING_FRONTEND_HINT = (
+    "Ownvoice's web app has not been built yet.\n\n"
+    "Run `make start` from the repository root (it builds it), or build it yourself:\n"
+    "  cd frontend && npm install && npm run build\n\n"
+    "The API is up: see /api/health and /docs.\n"
+)
+
+
+def install_frontend(app: FastAPI, dist: Path) -> None:
+    """Serve the built single-page app; unknown non-API paths fall back to index.html."""
+    dist = dist.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def _frontend(path: str) -> Response:
+        if ("/" + path).startswith(API_PREFIXES):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        index = dist / "index.html"
+        if not index.is_file():
+            return PlainTextResponse(MISSING_FRONTEND_HINT, status_code=503)
+        candidate = (dist / path).resolve()
+        if path and candidate.is_relative_to(dist) and candidate.is_file():
+            return FileResponse(candidate)
+        # index.html must never be cached, or a new build would not reach the browser.
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging()
+    app = FastAPI(title="Ownvoice", version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api_router)
+    install_frontend(app, settings.frontend_dist)
+    return app

@@ -1,0 +1,90 @@
+"""Content-addressed audio cache on disk (DATA_DIR/audio_cache).
+
+An entry is `<sha256>.audio` plus `<sha256>.json` (media type and headers), stored under a
+two-character fan-out directory. The key hashes everything that changes the sound: voice id,
+conditioning hash, text, settings, model id. Entries appear atomically (temp file +
+os.replace) and only after a stream completed, so a cut-off stream leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def cache_key(**parts: Any) -> str:
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class CacheEntry:
+    path: Path
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class CacheWriter:
+    """Collects one stream into a temp file; `commit()` publishes it, `discard()` drops it."""
+
+    def __init__(self, cache: AudioCache, key: str, media_type: str, headers: dict[str, str]):
+        self._cache, self._key = cache, key
+        self._meta = {"media_type": media_type, "headers": headers}
+        directory = cache.directory_for(key)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=directory, prefix=".partial-")
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def commit(self) -> None:
+        self._file.close()
+        audio, meta = self._cache.paths(self._key)
+        _atomic_write_text(meta, json.dumps(self._meta))
+        # The audio file appears last: its presence is what makes an entry visible.
+        os.replace(self._tmp, audio)
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(name, path)
+
+
+class AudioCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def directory_for(self, key: str) -> Path:
+        return self.root / key[:2]
+
+    def paths(self, key: str) -> tuple[Path, Path]:
+        directory = self.directory_for(key)
+        return directory / f"{key}.audio", directory / f"{key}.json"
+
+    def get(self, key: str) -> CacheEntry | None:
+        audio, meta = self.paths(key)
+        if not audio.is_file():
+            return None
+        try:
+            info = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            return None
+        return CacheEntry(audio, info["media_type"], info.get("headers", {}))
+
+    def writer(self, key: str, media_type: str, headers: dict[str, str] | None = None) -> CacheWriter:
+        return CacheWriter(self, key, media_type, headers or {})

@@ -1,0 +1,1 @@
+"""Book import: EPUB and plain text parsed into chapters → paragraphs → sentences, then stored."""

@@ -1,0 +1,172 @@
+"""XHTML chapter document → heading + paragraphs of plain text (BeautifulSoup over lxml).
+
+Images, figures, scripts and footnote machinery (noterefs, footnote asides, page-break
+markers) are dropped; entities are decoded by the parser; typographic quotes stay as text.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+from bs4.element import Comment, ProcessingInstruction, Doctype, CData
+
+BLOCK_TAGS = {
+    "address", "article", "aside", "blockquote", "body", "dd", "div", "dl", "dt", "figcaption",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
+    "pre", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+}
+HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+DROPPED_TAGS = ("script", "style", "img", "svg", "math", "figure", "audio", "video", "object",
+                "iframe", "head", "noscript", "template", "map")
+NOTE_TYPES = {"noteref", "footnote", "endnote", "footnotes", "endnotes", "rearnote", "rearnotes",
+              "note", "pagebreak", "annoref", "annotation", "biblioref"}
+NOTE_ROLES = {"doc-noteref", "doc-footnote", "doc-endnote", "doc-endnotes", "doc-pagebreak",
+              "doc-biblioref"}
+# Document-level types that mark a whole file as front matter to keep out of the reading order.
+FRONT_MATTER_TYPES = {"cover", "titlepage", "halftitlepage", "toc", "copyright-page", "imprint",
+                      "landmarks", "loi", "lot", "colophon", "seriespage", "frontispiece"}
+_WHITESPACE = re.compile(r"\s+")
+_NOTE_MARKER = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡§¶]+|[ivxlc]{1,5})\s*[\])]?\s*$", re.I)
+
+
+@dataclass
+class HtmlSection:
+    """The part of a document that starts at `anchor` (None: before the first anchor)."""
+
+    anchor: str | None
+    heading: str | None
+    paragraphs: list[str]
+
+
+@dataclass
+class HtmlDocument:
+    heading: str | None
+    paragraphs: list[str]
+    doc_title: str | None = None
+    types: set[str] = field(default_factory=set)  # epub:type / role values on body and top sections
+    sections: list[HtmlSection] = field(default_factory=list)  # split at the requested anchors
+
+
+SPLIT_MARKER = "ownvoice-split"
+_BLOCKISH = [*BLOCK_TAGS, SPLIT_MARKER]
+
+
+def _types_of(tag: Tag) -> set[str]:
+    values = f"{tag.get('epub:type', '')} {tag.get('role', '')}".split()
+    return {v.removeprefix("doc-").lower() for v in values}
+
+
+def _is_note_machinery(tag: Tag) -> bool:
+    if _types_of(tag) & NOTE_TYPES or set(str(tag.get("role", "")).split()) & NOTE_ROLES:
+        return True
+    if tag.name == "sup" and (tag.find("a") is not None or _NOTE_MARKER.match(tag.get_text())):
+        return True  # a superscript link or number is a footnote marker, not text to read
+    if tag.name == "a" and tag.get("href", "").startswith("#") and _NOTE_MARKER.match(tag.get_text()):
+        return True  # a bare in-document link labelled "12" or "*" points at a note
+    return False
+
+
+def _strip_unreadable(body: Tag) -> None:
+    for tag in body.find_all(DROPPED_TAGS):
+        tag.decompose()
+    for tag in body.find_all(True):
+        if not tag.decomposed and _is_note_machinery(tag):
+            tag.decompose()
+    for node in body.find_all(string=lambda s: isinstance(s, (Comment, ProcessingInstruction, Doctype, CData))):
+        node.extract()
+    for br in body.find_all("br"):
+        br.replace_with(" ")
+
+
+def _clean(text: str) -> str:
+    return _WHITESPACE.sub(" ", text.replace("\u00ad", "")).strip()
+
+
+def _collect(element: Tag, out: list[tuple[str, str]]) -> None:
+    """Append (tag name, text) for every innermost block; inline runs between blocks are blocks too."""
+    inline: list[str] = []
+
+    def flush() -> None:
+        text = _clean("".join(inline))
+        if text:
+            out.append((element.name, text))
+        inline.clear()
+
+    for child in element.children:
+        if isinstance(child, Tag) and child.name == SPLIT_MARKER:
+            flush()
+            out.append((SPLIT_MARKER, str(child.get("data-anchor", ""))))
+        elif isinstance(child, NavigableString):
+            inline.append(str(child))
+        elif isinstance(child, Tag) and (child.name in BLOCK_TAGS or child.find(_BLOCKISH)):
+            flush()
+            _collect(child, out)
+        elif isinstance(child, Tag):
+            inline.append(child.get_text())
+    flush()
+
+
+def _mark_anchors(soup: BeautifulSoup, body: Tag, anchors: list[str]) -> None:
+    """Put a split marker before the block that holds each anchor (id="..." or name="...")."""
+    for anchor in anchors:
+        target = body.find(id=anchor) or body.find(attrs={"name": anchor})
+        if not isinstance(target, Tag):
+            continue
+        block = target
+        while block.parent is not None and block.parent is not body and block.name not in BLOCK_TAGS:
+            block = block.parent  # an <a id> inside a heading splits before the heading
+        marker = soup.new_tag(SPLIT_MARKER)
+        marker["data-anchor"] = anchor
+        block.insert_before(marker)
+
+
+def _without_leading_headings(blocks: list[tuple[str, str]]) -> list[str]:
+    leading = 0
+    while leading < len(blocks) and blocks[leading][0] in HEADING_TAGS:
+        leading += 1  # the reader shows the chapter title itself; headings aren't its first sentence
+    return [text for _, text in blocks[leading:]]
+
+
+def _sections(blocks: list[tuple[str, str]]) -> list[HtmlSection]:
+    groups: list[tuple[str | None, list[tuple[str, str]]]] = [(None, [])]
+    for name, text in blocks:
+        if name == SPLIT_MARKER:
+            groups.append((text, []))
+        else:
+            groups[-1][1].append((name, text))
+    return [
+        HtmlSection(anchor=anchor,
+                    heading=next((t for n, t in group if n in HEADING_TAGS), None),
+                    paragraphs=_without_leading_headings(group))
+        for anchor, group in groups
+    ]
+
+
+def parse_html(content: bytes | str, anchors: list[str] | tuple[str, ...] = ()) -> HtmlDocument:
+    """Text of one document; with `anchors` (fragment ids from the TOC), also split at them."""
+    with warnings.catch_warnings():
+        # XHTML is parsed as HTML on purpose: HTML entities (&nbsp;) and sloppy markup still read.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(content, "lxml")
+    title_tag = soup.find("title")
+    doc_title = _clean(title_tag.get_text()) if title_tag else None
+    body = soup.body or soup
+    types = _types_of(body) if isinstance(body, Tag) and body.name == "body" else set()
+    for top in body.find_all(["section", "div", "nav"], recursive=True, limit=3):
+        types |= _types_of(top)
+    _mark_anchors(soup, body, list(anchors))
+    _strip_unreadable(body)
+    blocks: list[tuple[str, str]] = []
+    _collect(body, blocks)
+    sections = _sections(blocks)
+    plain = [(n, t) for n, t in blocks if n != SPLIT_MARKER]
+    return HtmlDocument(
+        heading=next((t for n, t in plain if n in HEADING_TAGS), None),
+        paragraphs=_without_leading_headings(plain),
+        doc_title=doc_title or None,
+        types=types,
+        sections=sections,
+    )

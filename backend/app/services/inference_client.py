@@ -1,0 +1,157 @@
+"""HTTP client for the inference service (ai-service): readiness, voices, streamed generation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def read_or_create_token(path: Path) -> str:
+    """The shared bearer token: read it, or create it (0600) if neither service has yet.
+
+    The token is written to a private temp file first and then hard-linked into place:
+    `os.link` fails if the other service won the race, and a reader never sees a
+    half-written file (the inference service does the same).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    token = path.read_text().strip()
+    if not token:
+        raise RuntimeError(f"{path} is empty: delete it and restart both services.")
+    return token
+
+
+@dataclass
+class UpstreamError(Exception):
+    """A service we call (inference, ElevenLabs) answered with an error or was unreachable."""
+
+    status_code: int
+    code: str
+    message: str
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+InferenceError = UpstreamError
+
+
+def _unreachable(base_url: str, exc: Exception) -> InferenceError:
+    return InferenceError(
+        503, "inference_unreachable",
+        f"The inference service at {base_url} is not reachable ({type(exc).__name__}): "
+        "start it (make start) or set OWNVOICE_INFERENCE_URL.",
+        retry_after="5",
+    )
+
+
+async def _error_from(response: httpx.Response) -> InferenceError:
+    await response.aread()
+    code, message = "inference_error", response.text[:500] or response.reason_phrase
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        detail = response.json()["detail"]
+        if isinstance(detail, dict):
+            code = detail.get("code", code)
+            message = detail.get("message", message)
+        elif isinstance(detail, str):
+            message = detail
+    if response.status_code in (401, 403):
+        # Our credentials for the inference service, not the user's: never answer the
+        # browser with 401 for this, it would look like the user's own login expired.
+        return InferenceError(502, "inference_token_rejected",
+                              "The inference service rejected the shared token: restart both "
+                              "services with the same OWNVOICE_DATA_DIR or OWNVOICE_INFERENCE_TOKEN.")
+    return InferenceError(response.status_code, code, message, response.headers.get("retry-after"))
+
+
+class InferenceClient:
+    READY_TTL_SECONDS = 5.0
+
+    def __init__(self, base_url: str, token: str, timeout: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+        )
+        self._ready_cache: tuple[float, dict[str, Any]] | None = None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise await _error_from(response)
+        return response
+
+    async def ready(self, *, fresh: bool = False) -> dict[str, Any]:
+        """/ready, cached for a few seconds (it feeds cache keys on every TTS request)."""
+        now = time.monotonic()
+        if not fresh and self._ready_cache and now - self._ready_cache[0] < self.READY_TTL_SECONDS:
+            return self._ready_cache[1]
+        response = await self._request("GET", "/ready", timeout=5.0)
+        data = response.json()
+        self._ready_cache = (now, data)
+        return data
+
+    async def stock_voices(self) -> list[dict[str, Any]]:
+        return (await self._request("GET", "/stock-voices", timeout=5.0)).json()
+
+    async def put_voice(self, voice_id: str, audio: Path, language: str) -> dict[str, Any]:
+        async def body() -> AsyncIterator[bytes]:
+            # Stream the file: uploads may be 25 MB and we keep memory flat.
+            with audio.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, 256 * 1024):
+                    yield chunk
+
+        response = await self._request(
+            "PUT", f"/voices/{voice_id}", params={"language": language}, content=body(),
+            headers={"Content-Type": "application/octet-stream"}, timeout=600.0,
+        )
+        return response.json()
+
+    async def delete_voice(self, voice_id: str) -> None:
+        await self._request("DELETE", f"/voices/{voice_id}")
+
+    async def open_generate(self, payload: dict[str, Any]) -> httpx.Response:
+        """Start a streamed /generate. The caller reads `aiter_raw()` and must `aclose()` it.
+
+        Errors arrive before the first audio byte, so they are raised here, where the
+        caller can still answer with a proper status code.
+        """
+        request = self._client.build_request("POST", "/generate", json=payload)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            try:
+                raise await _error_from(response)
+            finally:
+                await response.aclose()
+        return response

@@ -1,0 +1,251 @@
+"""Text to speech for every API surface: choose the engine for a voice id, answer from the
+audio cache when possible, otherwise stream from the inference service or ElevenLabs while
+filling the cache.
+
+Voice routing (issue 4 item 6):
+- `custom_user_voice`  -> the user's default cloned voice
+- the user's voice ids -> inference service (XTTS)
+- `stock-*`            -> inference service (Piper)
+- anything else        -> ElevenLabs when ELEVENLABS_API_KEY is set, else a 400 naming it
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from fastapi import HTTPException, status
+from sqlalchemy.orm import Session
+
+from app.models.user import User
+from app.models.voice import VOICE_READY, Voice
+from app.services.audio_cache import AudioCache, CacheWriter, cache_key
+from app.services.elevenlabs import ElevenLabsClient
+from app.services.inference_client import InferenceClient, InferenceError
+from app.services.transcode import OutputFormat, PcmTranscoder
+from app.services.voices import CUSTOM_USER_VOICE, default_voice
+
+log = logging.getLogger("ownvoice.speech")
+
+STOCK_PREFIX = "stock-"
+# What the inference service streams natively, and its media types.
+NATIVE_FORMATS = {"wav": "audio/wav", "pcm_24000": "audio/L16;rate=24000", "mp3": "audio/mpeg",
+                  "opus": "audio/ogg"}
+ELEVENLABS_FOR_NATIVE = {"mp3": "mp3_44100_128", "pcm_24000": "pcm_24000", "wav": "pcm_24000"}
+
+
+@dataclass
+class VoiceTarget:
+    engine: str  # "xtts" (a user's clone), "piper" (stock) or "elevenlabs"
+    voice_id: str
+    conditioning_hash: str | None = None
+    model_id: str | None = None  # for a clone: the model its conditioning was computed with
+    language: str | None = None
+
+
+@dataclass
+class SpeechRequest:
+    text: str
+    language: str | None = None
+    # Either a native inference format ("mp3", ...) or a transcoded one (OutputFormat).
+    native_format: str = "mp3"
+    transcode_to: OutputFormat | None = None
+    speed: float = 1.0
+    sampling: dict[str, Any] = field(default_factory=dict)
+    elevenlabs_model_id: str | None = None
+    elevenlabs_settings: dict[str, Any] | None = None
+
+
+@dataclass
+class AudioStream:
+    media_type: str
+    body: AsyncIterator[bytes]
+    cache_hit: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_voice(db: Session, user: User, voice_id: str,
+                  elevenlabs: ElevenLabsClient | None) -> VoiceTarget:
+    if voice_id == CUSTOM_USER_VOICE:
+        voice = default_voice(db, user)
+        if voice is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                detail="You have no voice of your own yet: record or upload one "
+                                       "under Voices, or choose a stock voice.")
+        return _clone_target(voice)
+    if voice_id.startswith(STOCK_PREFIX):
+        return VoiceTarget("piper", voice_id)
+    voice = db.get(Voice, voice_id)
+    if voice is not None:
+        if voice.user_id != user.id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such voice.")
+        return _clone_target(voice)
+    if elevenlabs is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"'{voice_id}' is not one of your voices or a stock voice. To use ElevenLabs "
+                   "voices, set ELEVENLABS_API_KEY and restart the app server.")
+    return VoiceTarget("elevenlabs", voice_id)
+
+
+def _clone_target(voice: Voice) -> VoiceTarget:
+    if voice.status != VOICE_READY:
+        detail = ("The voice is still being prepared: try again in a moment."
+                  if voice.error is None else f"The voice failed to prepare: {voice.error}")
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=detail)
+    return VoiceTarget("xtts", voice.id, voice.conditioning_hash, voice.model_id, voice.language)
+
+
+# --- streaming helpers ----------------------------------------------------------------
+
+async def _tee(source: AsyncIterator[bytes], transcoder: PcmTranscoder | None,
+               writer: CacheWriter | None, close: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+    """Pass chunks through as they come, filling the cache; publish only a complete stream."""
+    complete = False
+    try:
+        async for chunk in source:
+            out = transcoder.feed(chunk) if transcoder else chunk
+            if out:
+                if writer:
+                    writer.write(out)
+                yield out
+        if transcoder:
+            tail = transcoder.flush()
+            if writer:
+                writer.write(tail)
+            if tail:
+                yield tail
+        complete = True
+    finally:
+        # Shielded: closing upstream must happen even while this task is being cancelled
+        # (that close is what tells the inference service to stop generating).
+        with anyio.CancelScope(shield=True):
+            await close()
+        if writer is not None:
+            writer.commit() if complete else writer.discard()
+
+
+async def _file_chunks(path: Any, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as handle:
+        while chunk := await handle.read(chunk_size):
+            yield chunk
+
+
+def wav_stream_header(sample_rate: int = 24000) -> bytes:
+    """A WAV header for a stream of unknown length (sizes set to the maximum, as streamers do)."""
+    unknown = 0xFFFFFFFF
+    return (b"RIFF" + struct.pack("<I", unknown) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", unknown))
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+# --- synthesis ------------------------------------------------------------------------
+
+class Synthesizer:
+    def __init__(self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None,
+                 cache: AudioCache) -> None:
+        self.inference, self.elevenlabs, self.cache = inference, elevenlabs, cache
+
+    async def _current_model_id(self, target: VoiceTarget) -> str | None:
+        try:
+            ready = await self.inference.ready()
+        except InferenceError:
+            return target.model_id  # lets a cached answer through while the service is down
+        engine = (ready.get("engines") or {}).get(target.engine) or {}
+        return engine.get("model_id") or ready.get("model_id")
+
+    def _media_type(self, request: SpeechRequest) -> str:
+        if request.transcode_to is not None:
+            return request.transcode_to.media_type
+        return NATIVE_FORMATS[request.native_format]
+
+    async def _key(self, target: VoiceTarget, request: SpeechRequest) -> tuple[str, str | None]:
+        model_id = (request.elevenlabs_model_id if target.engine == "elevenlabs"
+                    else await self._current_model_id(target))
+        fmt = request.transcode_to.__dict__ if request.transcode_to else request.native_format
+        key = cache_key(
+            voice=target.voice_id, engine=target.engine, conditioning=target.conditioning_hash,
+            text=request.text, model=model_id,
+            settings={"language": request.language, "format": fmt, "speed": request.speed,
+                      "sampling": request.sampling,
+                      "elevenlabs": request.elevenlabs_settings},
+        )
+        return key, model_id
+
+    async def speak(self, target: VoiceTarget, request: SpeechRequest) -> AudioStream:
+        key, model_id = await self._key(target, request)
+        entry = self.cache.get(key)
+        if entry is not None:
+            headers = {**entry.headers, "content-length": str(entry.path.stat().st_size)}
+            return AudioStream(entry.media_type, _file_chunks(entry.path), True, headers)
+        if target.engine == "elevenlabs":
+            return await self._from_elevenlabs(target, request, key)
+        return await self._from_inference(target, request, key, model_id)
+
+    async def _from_inference(self, target: VoiceTarget, request: SpeechRequest, key: str,
+                              expected_model: str | None) -> AudioStream:
+        upstream_format = "pcm_24000" if request.transcode_to else request.native_format
+        payload: dict[str, Any] = {"text": request.text, "voice_id": target.voice_id,
+                                   "language": request.language or target.language or "en",
+                                   "format": upstream_format, "speed": request.speed,
+                                   **request.sampling}
+        response = await self.inference.open_generate(payload)
+        headers = {k: response.headers[k] for k in ("x-sample-rate",) if k in response.headers}
+        if request.transcode_to is not None:
+            headers["x-sample-rate"] = str(request.transcode_to.sample_rate)
+        media_type = self._media_type(request) if request.transcode_to else \
+            response.headers.get("content-type", self._media_type(request))
+        # Cache only what we could key honestly: if the service now runs another model or
+        # conditioning than we predicted, this audio does not belong under `key`.
+        actual_model = response.headers.get("x-model-id")
+        actual_conditioning = response.headers.get("x-conditioning-hash")
+        consistent = (actual_model in (None, expected_model)
+                      and (target.conditioning_hash is None
+                           or actual_conditioning in (None, target.conditioning_hash)))
+        if not consistent:
+            log.info("not caching: model or conditioning changed",
+                     extra={"voice_id": target.voice_id, "model": actual_model})
+        writer = self.cache.writer(key, media_type, headers) if consistent else None
+        transcoder = PcmTranscoder(request.transcode_to) if request.transcode_to else None
+        body = _tee(response.aiter_raw(), transcoder, writer, response.aclose)
+        return AudioStream(media_type, body, False, headers)
+
+    async def _from_elevenlabs(self, target: VoiceTarget, request: SpeechRequest,
+                               key: str) -> AudioStream:
+        assert self.elevenlabs is not None
+        if request.transcode_to is not None:
+            output_format = (f"pcm_{request.transcode_to.sample_rate}"
+                             if request.transcode_to.codec == "pcm" else
+                             f"mp3_{request.transcode_to.sample_rate}_"
+                             f"{request.transcode_to.bitrate_kbps}")
+        elif request.native_format in ELEVENLABS_FOR_NATIVE:
+            output_format = ELEVENLABS_FOR_NATIVE[request.native_format]
+        else:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                detail=f"The format '{request.native_format}' is not available "
+                                       "for ElevenLabs voices: use mp3, wav or pcm_24000.")
+        body: dict[str, Any] = {"text": request.text,
+                                "model_id": request.elevenlabs_model_id or "eleven_multilingual_v2"}
+        if request.elevenlabs_settings:
+            body["voice_settings"] = request.elevenlabs_settings
+        if request.language:
+            body["language_code"] = request.language
+        response = await self.elevenlabs.open_tts(target.voice_id, body, output_format)
+        media_type = self._media_type(request)
+        writer = self.cache.writer(key, media_type)
+        stream = _tee(response.aiter_raw(), None, writer, response.aclose)
+        if request.native_format == "wav" and request.transcode_to is None:
+            # The header goes to the client only; the cache stores it via the writer below.
+            writer.write(wav_stream_header())
+            stream = _prepend(wav_stream_header(), stream)
+        return AudioStream(media_type, stream, False)

@@ -1,0 +1,57 @@
+"""Shared fixtures: real app server processes on real SQLite files in temp data dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servers import ADMIN_PASSWORD, AppServer, InferenceServer, start_app, start_inference
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """An app server whose inference service is unreachable (auth, keys, users, health)."""
+    server = start_app(tmp_path_factory.mktemp("app") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ai_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack") / "data"
+
+
+@pytest.fixture(scope="session")
+def inference(ai_data_dir: Path) -> Iterator[InferenceServer]:
+    server = start_inference(ai_data_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(ai_data_dir: Path, inference: InferenceServer) -> Iterator[AppServer]:
+    """The app server and the real inference service, sharing one data directory."""
+    server = start_app(ai_data_dir, inference_url=inference.url)
+    yield server
+    server.stop()
+
+
+def login(server: AppServer, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+    """A client (not yet opened, so usable in `with`) carrying a fresh session cookie."""
+    with server.client() as client:
+        response = client.post("/api/auth/login",
+                               json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        token = client.cookies["ownvoice_session"]
+    return server.client(cookies={"ownvoice_session": token})
+
+
+def create_user(server: AppServer, username: str, password: str = "password-123") -> httpx.Client:
+    """A fresh non-admin user, logged in."""
+    with server.admin() as admin:
+        response = admin.post("/api/users", json={"username": username, "password": password})
+        assert response.status_code == 201, response.text
+    return login(server, username, password)

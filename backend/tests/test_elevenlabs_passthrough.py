@@ -1,0 +1,124 @@
+"""Voice ids that are not local go to ElevenLabs (here: a fake on loopback) when
+ELEVENLABS_API_KEY is set; otherwise a clear 400 names the missing setting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fake_elevenlabs import CUT_OFF, FAKE_KEY, RACHEL, FakeElevenLabs, fake_audio, running_fake
+from servers import AppServer, start_app
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeElevenLabs]:
+    with running_fake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def el_app(tmp_path_factory: pytest.TempPathFactory, fake: FakeElevenLabs) -> Iterator[AppServer]:
+    server = start_app(tmp_path_factory.mktemp("el") / "data", ELEVENLABS_API_KEY=FAKE_KEY,
+                       ELEVENLABS_BASE_URL=fake.url)
+    yield server
+    server.stop()
+
+
+def cached_entries(data_dir: Path) -> list[Path]:
+    return [p for p in (data_dir / "audio_cache").rglob("*") if p.is_file()]
+
+
+def test_elevenlabs_voice_streams_through_and_is_cached(el_app: AppServer,
+                                                        fake: FakeElevenLabs) -> None:
+    text = "Hello from the passthrough."
+    with el_app.admin() as client:
+        with client.stream("POST", "/api/tts", json={"text": text, "voiceId": RACHEL}) as response:
+            assert response.status_code == 200
+            assert response.headers["x-cache"] == "miss"
+            assert response.headers["content-type"].startswith("audio/mpeg")
+            received = [chunk for chunk in response.iter_raw()]
+        assert b"".join(received) == b"".join(fake_audio(RACHEL, text))
+        call = fake.calls[-1]
+        assert call["key"] == FAKE_KEY and call["output_format"] == "mp3_44100_128"
+        assert call["body"]["text"] == text
+        calls_before = len(fake.calls)
+        again = client.post("/api/tts", json={"text": text, "voiceId": RACHEL})
+        assert again.headers["x-cache"] == "hit"
+        assert again.content == b"".join(fake_audio(RACHEL, text))
+        assert len(fake.calls) == calls_before  # answered from disk, upstream not asked
+
+
+def test_cache_survives_a_restart(el_app: AppServer, fake: FakeElevenLabs) -> None:
+    text = "Still here after a restart."
+    with el_app.admin() as client:
+        assert client.post("/api/tts", json={"text": text, "voiceId": RACHEL}).headers[
+            "x-cache"] == "miss"
+    el_app.restart()
+    calls_before = len(fake.calls)
+    with el_app.admin() as client:
+        response = client.post("/api/tts", json={"text": text, "voiceId": RACHEL})
+        assert response.headers["x-cache"] == "hit"
+        assert response.content == b"".join(fake_audio(RACHEL, text))
+    assert len(fake.calls) == calls_before
+
+
+def test_a_stream_cut_off_midway_caches_nothing(el_app: AppServer, fake: FakeElevenLabs) -> None:
+    text = "This stream breaks."
+    before = set(cached_entries(el_app.data_dir))
+    with el_app.admin() as client:
+        for _attempt in range(2):
+            received = b""
+            with pytest.raises(httpx.HTTPError):
+                with client.stream("POST", "/api/tts",
+                                   json={"text": text, "voiceId": CUT_OFF}) as response:
+                    assert response.headers["x-cache"] == "miss"  # never a hit
+                    for chunk in response.iter_raw():
+                        received += chunk
+            assert 0 < len(received) < len(b"".join(fake_audio(CUT_OFF, text)))
+    assert set(cached_entries(el_app.data_dir)) == before
+
+
+def test_wav_from_elevenlabs_gets_a_streamed_header(el_app: AppServer) -> None:
+    text = "A wave please."
+    with el_app.admin() as client:
+        response = client.post("/api/tts", json={"text": text, "voiceId": RACHEL, "format": "wav"})
+        assert response.status_code == 200
+        assert response.content[:4] == b"RIFF" and response.content[8:12] == b"WAVE"
+        assert response.content[44:] == b"".join(fake_audio(RACHEL, text))
+
+
+def test_upstream_errors_pass_through_with_their_status(el_app: AppServer) -> None:
+    with el_app.admin() as client:
+        response = client.post("/api/tts", json={"text": "x", "voiceId": "unknownVoice1234"})
+        assert response.status_code == 404
+        assert "not found" in response.json()["detail"].lower()
+
+
+def test_elevenlabs_voices_are_listed(el_app: AppServer) -> None:
+    with el_app.admin() as client:
+        body = client.get("/api/voices").json()
+        assert {"voice_id": RACHEL, "name": "Rachel"} in body["elevenlabs"]
+
+
+def test_a_rejected_elevenlabs_key_is_not_the_users_401(tmp_path: Path,
+                                                         fake: FakeElevenLabs) -> None:
+    server = start_app(tmp_path / "data", ELEVENLABS_API_KEY="wrong-key",
+                       ELEVENLABS_BASE_URL=fake.url)
+    try:
+        with server.admin() as client:
+            response = client.post("/api/tts", json={"text": "x", "voiceId": RACHEL})
+            assert response.status_code == 502
+            assert "ELEVENLABS_API_KEY" in response.json()["detail"]
+    finally:
+        server.stop()
+
+
+def test_without_a_key_other_voice_ids_get_a_400_naming_the_setting(app_server: AppServer) -> None:
+    with app_server.admin() as client:
+        response = client.post("/api/tts", json={"text": "hello", "voiceId": RACHEL})
+        assert response.status_code == 400
+        assert "ELEVENLABS_API_KEY" in response.json()["detail"]
+        assert client.get("/api/voices").json()["elevenlabs"] == []

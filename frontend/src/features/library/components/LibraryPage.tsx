@@ -1,0 +1,108 @@
+import { useState } from "react";
+import { Link, useNavigate } from "react-router";
+import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
+import { env } from "@/lib/env";
+import type { BookSummary } from "@/lib/models";
+import { useBooks, useDeleteBook } from "../api/books";
+import { AddBookDialog } from "./AddBookDialog";
+
+function Cover({ book }: { book: BookSummary }) {
+  const [failed, setFailed] = useState(false);
+  if (!book.cover_url || failed) {
+    return (
+      <div className="cover cover-placeholder" aria-hidden="true">
+        <span>{book.title}</span>
+      </div>
+    );
+  }
+  return (
+    <img
+      className="cover"
+      src={`${env.apiBaseUrl}${book.cover_url}`}
+      alt=""
+      loading="lazy"
+      onError={() => setFailed(true)}
+    />
+  );
+}
+
+function progressOf(book: BookSummary): number | null {
+  // Only a position the reader actually reached counts (updated_at null = not started).
+  const progress = book.progress;
+  if (!progress?.updated_at || !Number.isFinite(progress.fraction)) return null;
+  return Math.min(100, Math.max(0, progress.fraction * 100));
+}
+
+export function LibraryPage() {
+  const books = useBooks();
+  const remove = useDeleteBook();
+  const navigate = useNavigate();
+  const [adding, setAdding] = useState(false);
+  return (
+    <div className="page">
+      <header className="page-header">
+        <div>
+          <h1>Library</h1>
+          <p className="muted">EPUB, plain text, or anything you paste.</p>
+        </div>
+        <button type="button" className="btn btn-primary" onClick={() => setAdding(true)}>
+          ＋ Add a book
+        </button>
+      </header>
+      {books.isPending && <Spinner />}
+      {books.error && <ErrorNotice error={books.error} />}
+      {remove.error && <ErrorNotice error={remove.error} />}
+      {books.data && books.data.length === 0 && (
+        <EmptyState title="Your library is empty">
+          <p>Add an EPUB or a text file, or paste an article, and listen to it.</p>
+          <button type="button" className="btn btn-primary" onClick={() => setAdding(true)}>
+            ＋ Add a book
+          </button>
+        </EmptyState>
+      )}
+      {books.data && books.data.length > 0 && (
+        <ul className="book-grid">
+          {books.data.map((book) => {
+            const progress = progressOf(book);
+            return (
+              <li key={book.id} className="book-card" data-testid="book-card">
+                <Link to={`/reader/${book.id}`} className="book-link">
+                  <Cover book={book} />
+                  <div className="book-meta">
+                    <h3>{book.title}</h3>
+                    <p className="muted small">{book.author || "Unknown author"}</p>
+                    {progress !== null && (
+                      <div className="progress" title={`${Math.round(progress)}% read`}>
+                        <div className="progress-bar" style={{ width: `${progress}%` }} />
+                      </div>
+                    )}
+                  </div>
+                </Link>
+                <button
+                  type="button"
+                  className="btn btn-danger-ghost btn-small book-delete"
+                  aria-label={`Delete ${book.title}`}
+                  onClick={() => {
+                    if (window.confirm(`Remove “${book.title}” from your library?`))
+                      remove.mutate(book.id);
+                  }}
+                >
+                  Delete
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      {adding && (
+        <AddBookDialog
+          onClose={() => setAdding(false)}
+          onAdded={(book) => {
+            setAdding(false);
+            navigate(`/reader/${book.id}`);
+          }}
+        />
+      )}
+    </div>
+  );
+}

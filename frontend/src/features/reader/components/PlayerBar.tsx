@@ -1,0 +1,89 @@
+import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
+import { VoicePicker } from "@/features/voices/components/VoicePicker";
+import type { PlaybackState } from "../player/playback-queue";
+
+interface PlayerBarProps {
+  state: PlaybackState;
+  disabled: boolean;
+  noVoice: boolean;
+  voiceValue: string;
+  speed: number;
+  onVoice: (voiceId: string) => void;
+  onSpeed: (speed: number) => void;
+  onToggle: () => void;
+  onPrevious: () => void;
+  onNext: () => void;
+  onRecord: () => void;
+}
+
+const STATUS_TEXT: Record<PlaybackState["status"], string> = {
+  idle: "Ready",
+  buffering: "Preparing audio…",
+  playing: "Playing",
+  paused: "Paused",
+  ended: "The end",
+};
+
+export function PlayerBar(props: PlayerBarProps) {
+  const { state } = props;
+  const active = state.status === "playing" || state.status === "buffering";
+  return (
+    <section className="player-bar" aria-label="Player">
+      <div className="player-controls">
+        <button
+          type="button"
+          className="btn btn-ghost btn-icon"
+          onClick={props.onPrevious}
+          disabled={props.disabled}
+          aria-label="Previous sentence"
+          title="Previous sentence (←)"
+        >
+          ⏮
+        </button>
+        <button
+          type="button"
+          className="btn btn-primary btn-play"
+          onClick={props.onToggle}
+          disabled={props.disabled || state.status === "ended"}
+          aria-label={active ? "Pause" : "Play"}
+          title="Play / pause (space)"
+          data-testid="play-toggle"
+        >
+          {active ? "❚❚" : "▶"}
+        </button>
+        <button
+          type="button"
+          className="btn btn-ghost btn-icon"
+          onClick={props.onNext}
+          disabled={props.disabled}
+          aria-label="Next sentence"
+          title="Next sentence (→)"
+        >
+          ⏭
+        </button>
+        <span className={`player-status status-${state.status}`} data-testid="player-status">
+          {props.noVoice ? "No voice available" : STATUS_TEXT[state.status]}
+          {state.failed.size > 0 && ` · ${state.failed.size} skipped`}
+        </span>
+      </div>
+      <div className="player-settings">
+        <VoicePicker value={props.voiceValue} onChange={props.onVoice} onRecord={props.onRecord} />
+        <label className="field">
+          <span>Speed</span>
+          <select
+            value={props.speed}
+            onChange={(e) => props.onSpeed(Number(e.target.value))}
+            aria-label="Speed"
+            data-testid="speed"
+          >
+            {SPEEDS.map((speed) => (
+              <option key={speed} value={speed}>
+                {speed}×
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,169 @@
+import { useQuery } from "@tanstack/react-query";
+import { useEffect, useMemo, useState } from "react";
+import { Link, useParams } from "react-router";
+import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
+import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
+import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
+import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
+import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
+import type { Book } from "@/lib/models";
+import { rememberLastBook } from "../hooks/use-last-book";
+import { chapterQueryKey, type StartPosition, usePlayer } from "../hooks/use-player";
+import { useProgressSaver } from "../hooks/use-progress-saver";
+import { useReaderKeys } from "../hooks/use-reader-keys";
+import { sentenceKey } from "../player/playback-queue";
+import { ChapterList } from "./ChapterList";
+import { ChapterText } from "./ChapterText";
+import { PlayerBar } from "./PlayerBar";
+
+function startFrom(
+  book: Book,
+  progress: { chapter_id: unknown; sentence_id: unknown } | null,
+): StartPosition {
+  const index = progress
+    ? book.chapters.findIndex((chapter) => String(chapter.id) === String(progress.chapter_id))
+    : -1;
+  if (index >= 0) {
+    return {
+      chapterIndex: index,
+      sentenceId: (progress?.sentence_id as string | number | null) ?? null,
+    };
+  }
+  return { chapterIndex: 0, sentenceId: null };
+}
+
+export function ReaderPage() {
+  const { bookId } = useParams();
+  useEffect(() => {
+    if (bookId) rememberLastBook(bookId);
+  }, [bookId]);
+  if (!bookId) {
+    return (
+      <div className="page">
+        <EmptyState title="No book open">
+          <p>Pick a book from your library to start listening.</p>
+          <Link className="btn btn-primary" to="/library">
+            Go to the library
+          </Link>
+        </EmptyState>
+      </div>
+    );
+  }
+  return <Reader key={bookId} bookId={bookId} />;
+}
+
+function Reader({ bookId }: { bookId: string }) {
+  const book = useBook(bookId);
+  const progress = useQuery({
+    queryKey: ["progress", bookId],
+    queryFn: () => fetchProgress(bookId),
+    staleTime: 0,
+    gcTime: 0,
+  });
+  const [prefs, updatePrefs] = useReaderPrefs();
+  const voiceId = useEffectiveVoiceId(prefs.voiceId);
+  const [recording, setRecording] = useState(false);
+  const [viewIndex, setViewIndex] = useState<number | null>(null);
+
+  const start = useMemo(
+    () =>
+      book.data && progress.isFetched ? startFrom(book.data, progress.data ?? null) : undefined,
+    [book.data, progress.isFetched, progress.data],
+  );
+  const { queue, state } = usePlayer(book.data, start, voiceId, prefs.speed);
+  useProgressSaver(book.data, state.current, Boolean(queue));
+  useReaderKeys(queue);
+
+  const shownIndex = viewIndex ?? start?.chapterIndex ?? 0;
+  const active = state.status === "playing" || state.status === "buffering";
+  // Follow playback into the next chapter.
+  useEffect(() => {
+    if (active && state.current && state.current.chapterIndex !== shownIndex) {
+      setViewIndex(state.current.chapterIndex);
+    }
+  }, [active, state.current, shownIndex]);
+
+  const chapterSummary = book.data?.chapters[shownIndex];
+  const chapter = useQuery({
+    queryKey: chapterQueryKey(bookId, chapterSummary?.id ?? ""),
+    queryFn: () => fetchChapter(bookId, chapterSummary?.id ?? ""),
+    enabled: Boolean(chapterSummary),
+    staleTime: Number.POSITIVE_INFINITY,
+  });
+
+  if (book.isPending) return <Spinner label="Opening book…" />;
+  if (book.error) {
+    return (
+      <div className="page">
+        <ErrorNotice error={book.error} action={<Link to="/library">Back to the library</Link>} />
+      </div>
+    );
+  }
+
+  function chooseChapter(index: number) {
+    setViewIndex(index);
+    if (!active) void queue?.open(index);
+  }
+
+  async function startAt(sentenceId: string | number) {
+    if (!queue) return;
+    if (!queue.seekTo(sentenceId, shownIndex)) await queue.open(shownIndex, sentenceId);
+    queue.play();
+  }
+
+  const currentKey = state.current ? sentenceKey(state.current) : null;
+  return (
+    <div className="reader" style={{ "--reader-scale": prefs.fontScale } as React.CSSProperties}>
+      <aside className="reader-sidebar">
+        <Link to="/library" className="back-link">
+          ← Library
+        </Link>
+        <h2 className="reader-title">{book.data.title}</h2>
+        <p className="muted small">{book.data.author || "Unknown author"}</p>
+        <ChapterList
+          chapters={book.data.chapters}
+          activeIndex={shownIndex}
+          onChoose={chooseChapter}
+        />
+      </aside>
+      <section className="reader-main">
+        <article className="reader-text" aria-label="Book text">
+          {chapter.isPending && <Spinner label="Loading chapter…" />}
+          {chapter.error && <ErrorNotice error={chapter.error} />}
+          {chapter.data && (
+            <ChapterText
+              chapter={chapter.data}
+              chapterIndex={shownIndex}
+              currentKey={currentKey}
+              failed={state.failed}
+              onSentence={startAt}
+            />
+          )}
+          {chapter.data && shownIndex + 1 < book.data.chapters.length && (
+            <button
+              type="button"
+              className="btn btn-ghost next-chapter"
+              onClick={() => chooseChapter(shownIndex + 1)}
+            >
+              Next chapter →
+            </button>
+          )}
+        </article>
+        <PlayerBar
+          state={state}
+          disabled={!queue}
+          voiceValue={prefs.voiceId}
+          speed={prefs.speed}
+          onVoice={(id) => updatePrefs({ voiceId: id })}
+          onSpeed={(speed) => updatePrefs({ speed })}
+          onToggle={() => queue?.toggle()}
+          onPrevious={() => queue?.previous()}
+          onNext={() => queue?.next()}
+          onRecord={() => setRecording(true)}
+          noVoice={voiceId === null}
+        />
+      </section>
+      {recording && <VoiceRecorder onClose={() => setRecording(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,35 @@
+import { VoicePicker } from "@/features/voices/components/VoicePicker";
+import { SPEEDS, useReaderPrefs } from "../hooks/use-reader-prefs";
+
+export function ReaderPreferences() {
+  const [prefs, update] = useReaderPrefs();
+  return (
+    <section className="card">
+      <h2>Reader</h2>
+      <div className="form-grid">
+        <VoicePicker value={prefs.voiceId} onChange={(voiceId) => update({ voiceId })} />
+        <label className="field">
+          <span>Speed</span>
+          <select value={prefs.speed} onChange={(e) => update({ speed: Number(e.target.value) })}>
+            {SPEEDS.map((speed) => (
+              <option key={speed} value={speed}>
+                {speed}×
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          <span>Text size</span>
+          <input
+            type="range"
+            min={0.8}
+            max={1.6}
+            step={0.1}
+            value={prefs.fontScale}
+            onChange={(e) => update({ fontScale: Number(e.target.value) })}
+          />
+        </label>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,34 @@
+import { useState } from "react";
+import { speakOnce } from "@/lib/tts";
+
+const TEST_SENTENCE = "Hello! This is my new voice, reading to you from Ownvoice.";
+
+export function HearItButton({ voiceId, language = "en" }: { voiceId: string; language?: string }) {
+  const [state, setState] = useState<"idle" | "loading" | "playing">("idle");
+  const [error, setError] = useState<string | null>(null);
+  async function hear() {
+    setError(null);
+    setState("loading");
+    try {
+      const playing = speakOnce(TEST_SENTENCE, voiceId, language);
+      setState("playing");
+      await playing;
+    } catch (e) {
+      setError(e instanceof Error ? e.message : "Could not play the test sentence.");
+    } finally {
+      setState("idle");
+    }
+  }
+  return (
+    <span className="hear-it">
+      <button type="button" className="btn" onClick={hear} disabled={state !== "idle"}>
+        {state === "idle" ? "▶ Hear it" : state === "loading" ? "Generating…" : "Playing…"}
+      </button>
+      {error && (
+        <span className="error-text" role="alert">
+          {error}
+        </span>
+      )}
+    </span>
+  );
+}
