@@ -217,8 +217,9 @@ def _module_weight_bytes(module: nn.Module) -> int:
         ) else 8
         bias_bytes = bias.numel() * bias.element_size() if bias is not None else 0
         return weight.numel() * weight.element_size() + bias_bytes + scales
-    own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
-    return sum(t.numel() * t.element_size() for t in own)
+    # Parameters only: GPT-2's buffers are a causal-mask table that attention does not stream
+    # through per token.
+    return sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
 
 
 def _transformer_dtype(model: Any) -> torch.dtype:

@@ -25,7 +25,14 @@ VAD_SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 3.0  # below this XTTS cannot get a usable speaker embedding
 RECOMMENDED_SPEECH_SECONDS = 20.0
 NOISY_SNR_DB = 20.0  # below this, background noise is audible in the clone
-DENOISE_SNR_DB = 25.0  # below this, spectral gating helps more than it harms
+# Spectral gating only where it measurably helps. Measured on LJ Speech with white
+# noise, as SI-SDR against the clean source: at 16.5 dB it gains nothing and above
+# that it loses; gentle gating (0.5) wins from 16 dB down to 10 dB (+1 to +2 dB),
+# stronger gating (0.8) below 10 dB (+4 dB at 6 dB).
+DENOISE_SNR_DB = 16.0
+STRONG_DENOISE_SNR_DB = 10.0
+GENTLE_NOISE_REDUCTION = 0.5
+STRONG_NOISE_REDUCTION = 0.8
 MAX_REPORTED_SNR_DB = 80.0  # digital silence between words would give infinity
 CLIPPING_LEVEL = 0.99
 CLIPPING_WARN_RATIO = 0.001
@@ -100,9 +107,10 @@ def prepare_reference(data: bytes) -> PreparedReference:
     speech_mask = _mask(segments, len(audio))
     clipping_ratio = float(np.mean(np.abs(audio[speech_mask]) >= CLIPPING_LEVEL))
     snr_before = estimate_snr_db(audio, speech_mask, sr)
-    noise_reduced = snr_before < DENOISE_SNR_DB
-    if noise_reduced:
-        audio = reduce_noise(audio, speech_mask, sr)
+    cleaned = reduce_noise(audio, speech_mask, sr, snr_before)
+    noise_reduced = cleaned is not None
+    if cleaned is not None:
+        audio = cleaned
     snr_after = estimate_snr_db(audio, speech_mask, sr) if noise_reduced else snr_before
     speech = keep_speech(audio, segments, sr)
     loudness = measure_loudness(speech, sr)
@@ -224,15 +232,21 @@ def estimate_snr_db(audio: np.ndarray, speech_mask: np.ndarray, sample_rate: int
 # --- cleaning ---------------------------------------------------------------
 
 
-def reduce_noise(audio: np.ndarray, speech_mask: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Spectral gating with the pauses as the noise profile when there are enough of them."""
+def reduce_noise(
+    audio: np.ndarray, speech_mask: np.ndarray, sample_rate: int, snr_db: float
+) -> np.ndarray | None:
+    """Stationary spectral gating with the pauses as the noise profile, as strong as
+    the SNR calls for; None when it would not help (clean enough, or no pauses to
+    learn the noise from: the non-stationary mode measured worse than doing nothing)."""
     import noisereduce
 
     pauses = audio[~speech_mask]
-    if len(pauses) >= _MIN_NOISE_SECONDS * sample_rate:
-        cleaned = noisereduce.reduce_noise(y=audio, sr=sample_rate, y_noise=pauses, stationary=True, n_jobs=1)
-    else:
-        cleaned = noisereduce.reduce_noise(y=audio, sr=sample_rate, stationary=False, n_jobs=1)
+    if snr_db >= DENOISE_SNR_DB or len(pauses) < _MIN_NOISE_SECONDS * sample_rate:
+        return None
+    strength = GENTLE_NOISE_REDUCTION if snr_db >= STRONG_DENOISE_SNR_DB else STRONG_NOISE_REDUCTION
+    cleaned = noisereduce.reduce_noise(
+        y=audio, sr=sample_rate, y_noise=pauses, stationary=True, prop_decrease=strength, n_jobs=1
+    )
     return np.clip(np.asarray(cleaned, dtype=np.float32), -1.0, 1.0)
 
 

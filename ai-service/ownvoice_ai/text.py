@@ -590,7 +590,7 @@ def _hard_cut(text: str, fits: Callable[[str], bool]) -> list[str]:
 
 # XTTS tends to babble after a chunk that ends in a closing quote after ? or !,
 # so the quote moves inside and the chunk ends on the punctuation itself.
-_QUOTED_ENDING = re.compile(r"([?!.…]+)([\"'”’»」』]+)\s*$")
+_QUOTED_ENDING = re.compile(r"([?!？！]+)([\"'”’»」』]+)\s*$")
 
 
 def _neutralize_ending(text: str) -> str:

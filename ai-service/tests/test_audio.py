@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from speech_fixtures import FORMATS, LJ_RATE, encode, lj_clip, png_bytes, wav_bytes
 
 from ownvoice_ai.audio import AudioDecodeError, AudioTooLong, decode_audio
+from tests.speech_fixtures import FORMATS, LJ_RATE, encode, lj_clip, png_bytes, wav_bytes
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soxr
 
-from ownvoice_ai.engines.base import SynthesisOptions
+from ownvoice_ai.engines.base import StopSignal, SynthesisOptions
 from ownvoice_ai.engines.piper import PiperEngine, StockVoice, UnknownVoice
 
 TEXT = (
@@ -93,6 +93,22 @@ def test_speed_changes_the_duration(engine: PiperEngine) -> None:
 def test_nothing_to_say_ends_the_stream_cleanly(engine: PiperEngine) -> None:
     chunks = list(engine.stream("🎉 ... ", "stock-joe", SynthesisOptions()))
     assert len(chunks) == 1 and chunks[0].is_last and len(chunks[0].samples) == 0
+
+
+def test_a_stop_signal_ends_the_stream_between_sentences(engine: PiperEngine) -> None:
+    stop = StopSignal()
+    stream = engine.stream(TEXT, "stock-joe", SynthesisOptions(stop=stop))
+    first = next(stream)
+    assert len(first.samples) > 0 and not first.is_last
+    stop.cancel()
+    assert list(stream) == []
+
+
+def test_sentences_are_separated_by_a_pause(engine: PiperEngine) -> None:
+    _, chunks = _speak(engine, TEXT)
+    pause = int(0.2 * engine.sample_rate)
+    for chunk in chunks[:-1]:
+        assert float(np.max(np.abs(chunk.samples[-pause:]))) == 0.0
 
 
 def test_unknown_voice_and_bad_speed_are_refused(engine: PiperEngine) -> None:

@@ -55,7 +55,7 @@ def _assert_valid_chunks(chunks: list[str], language: str, max_chars: int) -> No
         assert chunk, "empty chunk"
         assert any(ch.isalnum() for ch in chunk), f"nothing to say in {chunk!r}"
         assert len(chunk) <= max_chars, (language, len(chunk), chunk)
-        assert not re.search(r"[?!][\"”»]$", chunk), f"hallucination trigger kept: {chunk!r}"
+        assert not re.search(r"[?!？！][\"'”’»」』]$", chunk), f"hallucination trigger kept: {chunk!r}"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.api.error_shapes import error_response
+from app.api.error_shapes import error_response, is_openai_path
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
@@ -119,7 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(request, 422, exc.errors(), code="invalid_request")
+        # OpenAI answers malformed requests with 400 invalid_request_error; its SDK expects it.
+        status_code = 400 if is_openai_path(request.url.path) else 422
+        return error_response(request, status_code, exc.errors(), code="invalid_request")
 
 
 MISSING_FRONTEND_HINT = (

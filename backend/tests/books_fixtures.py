@@ -163,11 +163,11 @@ def build_zip(members: dict[str, bytes | str]) -> bytes:
 def build_zero_bomb(uncompressed_bytes: int) -> bytes:
     """A valid EPUB shell plus one member of zeros that compresses about 1000:1."""
     buffer = io.BytesIO(build_epub2())
-    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("OEBPS/padding.html", "w", force_zip64=True) as member:
-            chunk = b"\0" * (1 << 20)
-            for _ in range(uncompressed_bytes // len(chunk)):
-                member.write(chunk)
+    chunk = b"\0" * (1 << 20)
+    with (zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive,
+          archive.open("OEBPS/padding.html", "w", force_zip64=True) as member):
+        for _ in range(uncompressed_bytes // len(chunk)):
+            member.write(chunk)
     return buffer.getvalue()
 
 

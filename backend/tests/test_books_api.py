@@ -211,8 +211,24 @@ def _raw_request(server: AppServer, cookie: str, head: str, body_chunks: int,
             except (BrokenPipeError, ConnectionResetError):
                 break
             sent += 1
-        sock.settimeout(10)
-        return sock.recv(65536), sent
+        return _read_response(sock), sent
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """Read one HTTP response (headers + Content-Length body), tolerating a reset at the end."""
+    sock.settimeout(10)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return data
+        data += chunk
+        head, sep, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), None)
+        if not chunk or (sep and length is not None and len(body) >= length):
+            return data
 
 
 def _session_cookie(client: httpx.Client) -> str:

@@ -100,8 +100,8 @@ def test_one_file_with_several_toc_entries_is_split_at_their_anchors(tmp_path: P
             content = source.read(info.filename)
             if info.filename == "OEBPS/toc.ncx":
                 points = "".join(
-                    f'<navPoint id="n{i}"><navLabel><text>{t}</text></navLabel><content src="{h}"/></navPoint>'
-                    for i, (h, t, _) in enumerate(chapters))
+                    f'<navPoint id="n{i}"><navLabel><text>{t}</text></navLabel>'
+                    f'<content src="{h}"/></navPoint>' for i, (h, t, _) in enumerate(chapters))
                 content = content.replace(content[content.index(b"<navMap>"):content.index(b"</navMap>")],
                                           b"<navMap>" + points.encode())
             target.writestr(info, content)
@@ -146,9 +146,10 @@ def test_drm_epubs_are_rejected_but_font_obfuscation_is_not(tmp_path: Path) -> N
     with pytest.raises(BookImportError, match="DRM") as err:
         vet_epub_archive(drm, LIMITS)
     assert err.value.status_code == 422
-    rights = _write(tmp_path, "rights.epub", build_epub2({"META-INF/rights.xml": "<rights/>"}))
-    with pytest.raises(BookImportError, match="DRM"):
-        vet_epub_archive(rights, LIMITS)
+    for marker in ("META-INF/rights.xml", "META-INF/sinf.xml", "META-INF/license.lcpl"):
+        locked = _write(tmp_path, "locked.epub", build_epub2({marker: "<rights/>"}))
+        with pytest.raises(BookImportError, match="DRM"):
+            vet_epub_archive(locked, LIMITS)
     fonts = _write(tmp_path, "fonts.epub", build_epub2(
         {"META-INF/encryption.xml": encryption.format(alg="http://www.idpf.org/2008/embedding")}))
     vet_epub_archive(fonts, LIMITS)  # obfuscated fonts only: readable, accepted
@@ -217,6 +218,15 @@ def test_plain_text_chapters_from_gutenberg_headings() -> None:
     assert book.chapters[0].front_matter  # the header and contents list
 
 
+def test_project_gutenberg_header_and_licence_are_not_read() -> None:
+    text = ("The Project Gutenberg eBook of Tiny\n\nTitle: Tiny\nAuthor: Some One\n\n"
+            "*** START OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nCHAPTER I.\nOnly\n\nThe story.\n\n"
+            "*** END OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nSection 1. General Terms of Use.\n")
+    book = parse_text(text, None, "en", "f")
+    assert (book.title, book.author) == ("Tiny", "Some One")
+    assert [(c.title, c.paragraphs) for c in book.chapters] == [("CHAPTER I: Only", ["The story."])]
+
+
 def test_plain_text_chapters_from_markdown_and_chapter_colon() -> None:
     md = parse_text("# One\n\nFirst.\n\n## Two\n\nSecond.", "T", "en", "f")
     assert [c.title for c in md.chapters] == ["One", "Two"]
@@ -252,3 +262,127 @@ def test_language_tags_are_normalised() -> None:
     assert normalize_language("pt_BR") == "pt"
     assert normalize_language(None) == "en"
     assert normalize_language("not a tag!") == "en"
+
+
+@pytest.mark.parametrize("member", ["OEBPS/content.opf", "OEBPS/toc.ncx", "OEBPS/chap1.html",
+                                    "META-INF/container.xml"])
+def test_damaged_package_files_never_crash_the_importer(tmp_path: Path, member: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Truncated or garbled package files: a book or a clear BookImportError, never a bug."""
+    import io
+    import random
+
+    from app.core.config import Settings
+    from app.services.books.store import UploadedBook, parse_upload
+
+    settings = Settings()
+    with zipfile.ZipFile(io.BytesIO(build_epub2())) as original:
+        members = {info.filename: original.read(info) for info in original.infolist()}
+    content = members[member]
+    outcomes = set()
+    for seed in range(25):
+        rng = random.Random(seed)
+        damaged = bytearray(content[: rng.randrange(len(content))] if seed % 2 else content)
+        for _ in range(rng.randrange(1, 6)):
+            damaged[rng.randrange(len(damaged))] = rng.choice(b"<>&\"'/\x00\xff#;")
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            for name, data in members.items():
+                target.writestr(name, bytes(damaged) if name == member else data)
+        path = _write(tmp_path, f"damaged-{seed}.epub", out.getvalue())
+        try:
+            parse_upload(UploadedBook(path=path, filename="x.epub", content_type=None), settings)
+            outcomes.add("ok")
+        except BookImportError as exc:
+            assert exc.status_code in (413, 415, 422)
+            outcomes.add(exc.status_code)
+    assert outcomes  # every case ended in one of the two ways above...
+    # ...and none through the last-resort handler that turns unexpected exceptions into a 422.
+    assert [r.getMessage() for r in caplog.records if r.name == "ownvoice.books"] == []
+
+
+def test_epub3_written_by_ebooklib_uses_its_nav_with_subfolders(tmp_path: Path) -> None:
+    """ebooklib writes nav and NCX; chapters in a subfolder, titles from the nav, cover from the OPF."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("urn:test:3")
+    book.set_title("Nav Book")
+    book.set_language("fr")
+    book.add_author("Claire Auteur")
+    book.set_cover("images/cover.png", PNG_1X1, create_page=True)
+    chapters = []
+    for number, words in enumerate(["Bonjour. Ça va?", "Au revoir. À bientôt!"], start=1):
+        chapter = epub.EpubHtml(title=f"Partie {number}", file_name=f"text/ch{number}.xhtml", lang="fr")
+        chapter.content = f"<h1>{number}</h1><p>{words}</p>"
+        book.add_item(chapter)
+        chapters.append(chapter)
+    book.toc = chapters
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["cover", "nav", *chapters]
+    path = tmp_path / "nav.epub"
+    epub.write_epub(str(path), book)
+    vet_epub_archive(path, LIMITS)
+    parsed = parse_epub(path)
+    assert (parsed.title, parsed.author, parsed.language) == ("Nav Book", "Claire Auteur", "fr")
+    body = [c for c in parsed.chapters if not c.front_matter]
+    assert [(c.title, c.paragraphs) for c in body] == [
+        ("Partie 1", ["Bonjour. Ça va?"]), ("Partie 2", ["Au revoir. À bientôt!"])]
+    assert parsed.cover is not None and parsed.cover.data == PNG_1X1
+
+
+def test_sentences_keep_every_character_of_alice() -> None:
+    """Splitting never drops, adds or changes text: the sentences put together are the paragraph."""
+    book = parse_epub(ALICE_EPUB)
+    paragraphs = [p for c in book.chapters for p in c.paragraphs]
+    total = 0
+    for paragraph in paragraphs:
+        sentences = split_sentences(paragraph, book.language)
+        assert "".join(sentences).replace(" ", "") == paragraph.replace(" ", "")
+        total += len(sentences)
+    assert total > 1.5 * len(paragraphs)  # it did split (469 sentences in 260 paragraphs)
+
+
+def test_stale_partial_uploads_are_swept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from app.core.config import Settings
+    from app.services.books.store import books_dir, incoming_path
+
+    settings = Settings(OWNVOICE_DATA_DIR=tmp_path)
+    folder = books_dir(settings)
+    stale, fresh, book = folder / ".incoming-old.part", folder / ".incoming-new.part", folder / "b.epub"
+    for path in (stale, fresh, book):
+        path.write_bytes(b"x")
+    day_ago = time.time() - 86400
+    os.utime(stale, (day_ago, day_ago))
+    os.utime(book, (day_ago, day_ago))
+    new = incoming_path(settings)
+    assert new.parent == folder and new.name.startswith(".incoming-") and not new.exists()
+    assert (stale.exists(), fresh.exists(), book.exists()) == (False, True, True)
+
+
+def test_alice_first_paragraphs_match_the_epub_source() -> None:
+    """Each chapter starts with the first <p> of its XHTML file, read here with plain lxml."""
+    from lxml import html
+
+    book = parse_epub(ALICE_EPUB)
+    with zipfile.ZipFile(ALICE_EPUB) as archive:
+        for number, chapter in enumerate(book.chapters, start=1):
+            page = html.fromstring(archive.read(f"OPS/chapter_{number:03d}.xhtml"))
+            paragraphs = [" ".join(p.text_content().split()) for p in page.iter("{*}p", "p")]
+            first = next(text for text in paragraphs if text)
+            assert chapter.paragraphs[0] == first, chapter.title
+
+
+def test_books_with_too_much_text_are_refused_before_splitting(tmp_path: Path) -> None:
+    from app.core.config import Settings
+    from app.services.books.store import save_book
+
+    settings = Settings(OWNVOICE_DATA_DIR=tmp_path, max_book_text_chars=1000)
+    parsed = parse_text("Words here. " * 200, "Long", "en", "x")
+    with pytest.raises(BookImportError, match="at most 1,000") as err:
+        save_book(None, "user", parsed, "paste", None, settings)  # type: ignore[arg-type]
+    assert err.value.status_code == 413

@@ -102,7 +102,10 @@ class PiperEngine:
         """Speak `text` chunk by chunk (sentences, or clauses of long ones), in order.
 
         The last chunk has `is_last=True`; text with nothing speakable yields one
-        empty last chunk so the caller can always close its stream.
+        empty last chunk so the caller can always close its stream. A stop signal
+        in `options` is checked before each chunk; once it fires, the stream ends.
+        Sentences after the first are preceded by a short pause (appended to the
+        chunk before), so pass the whole text in one call to get natural pacing.
         """
         piper_voice = self._voice(voice)
         syn_config = self._synthesis_config(piper_voice, options.speed)
@@ -112,6 +115,8 @@ class PiperEngine:
             return
         last = len(chunks) - 1
         for index, chunk_text in enumerate(chunks):
+            if options.stop is not None and options.stop.reason() is not None:
+                return  # the client went away or the deadline passed: synthesize nothing more
             # Each chunk leaves as soon as it is synthesized: no look-ahead delays the first sound.
             audio = self._synthesize(piper_voice, chunk_text, syn_config)
             if index < last:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000
     max_book_compression_ratio: float = 100.0
+    # Text to split and store per book (about three times War and Peace): bounds import CPU time.
+    max_book_text_chars: int = 10_000_000
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -86,5 +86,21 @@ class AudioCache:
             return None
         return CacheEntry(audio, info["media_type"], info.get("headers", {}))
 
+    # The model ids last seen per engine: they are part of every key, and remembering them
+    # lets cached audio play while the inference service is down, across restarts too.
+    def _models_file(self) -> Path:
+        return self.root / "model_ids.json"
+
+    def last_model_ids(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._models_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def remember_model_ids(self, model_ids: dict[str, str]) -> None:
+        if model_ids and model_ids != self.last_model_ids():
+            _atomic_write_text(self._models_file(), json.dumps(model_ids))
+
     def writer(self, key: str, media_type: str, headers: dict[str, str] | None = None) -> CacheWriter:
         return CacheWriter(self, key, media_type, headers or {})

@@ -160,9 +160,13 @@ class Synthesizer:
         try:
             ready = await self.inference.ready()
         except InferenceError:
-            return target.model_id  # lets a cached answer through while the service is down
-        engine = (ready.get("engines") or {}).get(target.engine) or {}
-        return engine.get("model_id") or ready.get("model_id")
+            # Down: key with the last model seen, so cached answers still play.
+            return self.cache.last_model_ids().get(target.engine) or target.model_id
+        engines = ready.get("engines") or {}
+        model_ids = {name: info["model_id"] for name, info in engines.items()
+                     if isinstance(info, dict) and info.get("model_id")}
+        self.cache.remember_model_ids(model_ids)
+        return model_ids.get(target.engine) or ready.get("model_id")
 
     def _media_type(self, request: SpeechRequest) -> str:
         if request.transcode_to is not None:

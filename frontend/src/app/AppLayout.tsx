@@ -1,4 +1,5 @@
 import { NavLink, Outlet } from "react-router";
+import { Icon } from "@/components/Icon";
 import { Logo } from "@/components/Logo";
 import { useLogout } from "@/features/auth/hooks/use-session";
 import { EngineStatus } from "@/features/health/components/EngineStatus";
@@ -9,10 +10,10 @@ export function AppLayout({ user }: { user: User }) {
   const logout = useLogout();
   const lastBook = useLastBook();
   const links = [
-    { to: "/library", label: "Library", icon: "📚" },
-    { to: lastBook ? `/reader/${lastBook}` : "/reader", label: "Reader", icon: "📖" },
-    { to: "/voices", label: "Voices", icon: "🎙️" },
-    { to: "/settings", label: "Settings", icon: "⚙️" },
+    { to: "/library", label: "Library", icon: "library" as const },
+    { to: lastBook ? `/reader/${lastBook}` : "/reader", label: "Reader", icon: "book" as const },
+    { to: "/voices", label: "Voices", icon: "mic" as const },
+    { to: "/settings", label: "Settings", icon: "settings" as const },
   ];
   return (
     <div className="app-shell">
@@ -28,7 +29,7 @@ export function AppLayout({ user }: { user: User }) {
               to={link.to}
               className={({ isActive }) => `nav-link${isActive ? " active" : ""}`}
             >
-              <span aria-hidden="true">{link.icon}</span> {link.label}
+              <Icon name={link.icon} /> {link.label}
             </NavLink>
           ))}
         </nav>

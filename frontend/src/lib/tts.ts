@@ -67,7 +67,12 @@ export async function toAudioBuffer(
 }
 
 /** Speaks `text` once in `voiceId`; resolves when playback ends. */
-export async function speakOnce(text: string, voiceId: string, language = "en"): Promise<void> {
+export async function speakOnce(
+  text: string,
+  voiceId: string,
+  language = "en",
+  onPlaying?: () => void,
+): Promise<void> {
   const audio = await synthesize({ text, voiceId, language });
   const context = new AudioContext();
   try {
@@ -78,6 +83,7 @@ export async function speakOnce(text: string, voiceId: string, language = "en"):
     await new Promise<void>((resolve) => {
       source.onended = () => resolve();
       source.start();
+      onPlaying?.();
     });
   } finally {
     void context.close();

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -24,7 +24,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.core.config import Settings
 from app.models.book import Book, BookCover, Chapter, ReadingProgress, Sentence
-from app.models.user import new_id, utcnow
+from app.models.user import utcnow
 from app.schemas.books import (
     BookDetail, BookListItem, ChapterDetail, ChapterSummary, ParagraphOut, PastedBook, Progress,
     ProgressSummary, ProgressUpdate, SentenceOut,
@@ -32,7 +32,7 @@ from app.schemas.books import (
 from app.services.books import store
 from app.services.books.parsed import BookImportError
 
-router = APIRouter(prefix="/api/books", tags=["books"])
+router = APIRouter(prefix="/api/books", tags=["books"], responses={401: {}, 404: {}})
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small title/language fields
 COPY_CHUNK = 1 << 20
@@ -66,7 +66,8 @@ def _refuse_declared_oversize(request: Request, limit: int, settings: Settings) 
         raise _too_large(settings)
 
 
-async def _capped_stream(request: Request, limit: int, settings: Settings) -> AsyncIterator[bytes]:
+async def _capped_stream(request: Request, limit: int,
+                         settings: Settings) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
@@ -80,7 +81,7 @@ def _cover_url(book_id: str, has_cover: bool) -> str | None:
 
 
 def _has_cover(db: Session, book_id: str) -> bool:
-    return db.scalar(select(func.count()).select_from(BookCover).where(BookCover.book_id == book_id)) > 0
+    return db.scalar(select(BookCover.book_id).where(BookCover.book_id == book_id)) is not None
 
 
 def _owned_book(db: Session, user_id: str, book_id: str) -> Book:
@@ -123,7 +124,7 @@ async def _receive_upload(request: Request, settings: Settings) -> store.Uploade
         if not isinstance(upload, UploadFile):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 detail="No file in the upload: send the book as multipart field 'file'.")
-        target = store.books_dir(settings) / f".incoming-{new_id()}.part"
+        target = store.incoming_path(settings)
         size = await run_in_threadpool(_copy_to, upload, target)
         title, language = form.get("title"), form.get("language")
     finally:
@@ -133,7 +134,8 @@ async def _receive_upload(request: Request, settings: Settings) -> store.Uploade
         raise _too_large(settings)
     if size == 0:
         target.unlink(missing_ok=True)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="The file is empty: choose a book file.")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail="The file is empty: choose a book file.")
     return store.UploadedBook(
         path=target, filename=upload.filename, content_type=upload.content_type,
         title=title.strip() if isinstance(title, str) and title.strip() else None,
@@ -143,8 +145,12 @@ async def _receive_upload(request: Request, settings: Settings) -> store.Uploade
 
 def _copy_to(upload: UploadFile, target: Path) -> int:
     upload.file.seek(0)
-    with target.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, COPY_CHUNK)
+    try:
+        with target.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, COPY_CHUNK)
+    except BaseException:
+        target.unlink(missing_ok=True)  # e.g. disk full: leave nothing half-written behind
+        raise
     return target.stat().st_size
 
 
@@ -170,7 +176,7 @@ def _import_file(db: Session, user_id: str, upload: store.UploadedBook, settings
         return _book_detail(db, book)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            if upload.path.name.startswith(".incoming-"):
+            if upload.path.name.startswith(store.INCOMING_PREFIX):
                 upload.path.unlink()
 
 

@@ -21,7 +21,8 @@ from app.services.books.parsed import BookImportError, CoverImage, ParsedBook, P
 from app.services.books.segment import normalize_language
 
 OPF_MISSING = (
-    "This EPUB is malformed: its package document (OPF) is missing or incomplete. "
+    "This EPUB is malformed: its package document (OPF) or table of contents is missing or "
+    "incomplete. "
     "Export the book again, or check it with EPUBCheck."
 )
 MAX_COVER_BYTES = 10 * 1024 * 1024
@@ -32,7 +33,9 @@ IMAGE_MAGIC = {
     b"GIF89a": "image/gif",
 }
 GUIDE_FRONT_MATTER = {"cover", "title-page", "toc", "copyright-page", "colophon"}
-_FRONT_MATTER_NAME = re.compile(r"(^|[/_-])(cover|titlepage|title-page|title_page|toc|contents|copyright)\b", re.I)
+_FRONT_MATTER_NAME = re.compile(
+    r"(^|[/_-])(cover|titlepage|title-page|title_page|toc|contents|copyright)\b", re.I
+)
 _FRONT_MATTER_TITLE = re.compile(r"^(cover|title page|contents|table of contents|copyright)$", re.I)
 
 
@@ -45,7 +48,8 @@ def read_book(path: Path) -> epub.EpubBook:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return epub.read_epub(str(path), {"ignore_ncx": False})
+            # ignore_ncx: an EPUB 3 nav document wins over a legacy NCX; EPUB 2 still uses its NCX.
+            return epub.read_epub(str(path), {"ignore_ncx": True})
     except epub.EpubException as exc:
         if "container file" in str(exc.msg):  # ebooklib's words for "the OPF is missing"
             raise BookImportError(422, OPF_MISSING) from exc
@@ -56,8 +60,9 @@ def read_book(path: Path) -> epub.EpubBook:
         ) from exc
     except etree.LxmlError as exc:
         raise BookImportError(422, f"This EPUB has broken XML: {exc}") from exc
-    except (AttributeError, IndexError, TypeError, ValueError) as exc:
-        # ebooklib fails this way on an OPF without metadata/manifest/spine or a nav without a toc.
+    except (AttributeError, AssertionError, IndexError, TypeError, ValueError) as exc:
+        # ebooklib fails this way on an empty container.xml, an OPF without metadata, manifest or
+        # spine, or a nav document without a toc.
         raise BookImportError(422, OPF_MISSING) from exc
 
 
@@ -81,13 +86,14 @@ def _split_href(base_dir: str, href: str) -> tuple[str, str | None]:
 def _toc_entries(book: epub.EpubBook) -> dict[str, list[tuple[str | None, str]]]:
     """Spine document → its table-of-contents entries (fragment, title), in TOC order."""
     ncx = next(iter(book.get_items_of_type(ebooklib.ITEM_NAVIGATION)), None)
-    nav_loaded = any(isinstance(i, epub.EpubNav) for i in book.get_items()) and ncx is None
-    # ebooklib normalises nav hrefs against the nav's folder; NCX hrefs are left raw.
-    ncx_dir = posixpath.dirname(ncx.file_name) if ncx is not None and not nav_loaded else ""
+    nav_used = any(isinstance(i, epub.EpubNav) for i in book.get_items())
+    # ebooklib resolves nav hrefs against the nav's folder; NCX hrefs are left raw.
+    ncx_dir = posixpath.dirname(ncx.file_name) if ncx is not None and not nav_used else ""
     entries: dict[str, list[tuple[str | None, str]]] = {}
 
-    def walk(nodes: list) -> None:
-        for entry in nodes:
+    def walk(nodes: object) -> None:
+        # ebooklib gives a list of Link | (Section, children), or a bare Link for a one-entry NCX.
+        for entry in nodes if isinstance(nodes, list | tuple) else [nodes]:
             node, children = (entry if isinstance(entry, tuple) else (entry, []))
             title = " ".join((getattr(node, "title", "") or "").split())
             document, fragment = _split_href(ncx_dir, getattr(node, "href", "") or "")
@@ -141,7 +147,7 @@ def _append(chapters: list[ParsedChapter], title: str | None, paragraphs: list[s
         chapters.append(ParsedChapter(title=name, paragraphs=paragraphs, front_matter=front))
 
 
-def _chapters(book: epub.EpubBook) -> list[ParsedChapter]:
+def _chapters(book: epub.EpubBook, book_title: str | None) -> list[ParsedChapter]:
     toc = _toc_entries(book)
     guide = _guide_front_matter(book)
     chapters: list[ParsedChapter] = []
@@ -150,17 +156,20 @@ def _chapters(book: epub.EpubBook) -> list[ParsedChapter]:
         anchors = [fragment for fragment, _ in entries if fragment]
         # The raw bytes: ebooklib's get_content() rebuilds the page from a template, losing <title>.
         doc = parse_html(item.content or b"", anchors if len(entries) > 1 else ())
+        # Many books repeat the book's title in every page's <title>: no use as a chapter name.
+        fallback = doc.doc_title if doc.doc_title != book_title else None
         if len(entries) > 1:  # several TOC entries point into this one file: split it at them
             titles = dict(entries)
             for section in doc.sections:
-                title = titles.get(section.anchor) or (section.heading if section.anchor else titles.get(None))
+                own = titles.get(section.anchor)
+                title = own or (section.heading if section.anchor else titles.get(None))
                 # Document-level types describe the whole file, not this part: judge by title.
                 front = bool(title and _FRONT_MATTER_TITLE.match(title))
-                _append(chapters, title or section.heading, section.paragraphs, front, doc.doc_title)
+                _append(chapters, title or section.heading, section.paragraphs, front, fallback)
             continue
         toc_title = entries[0][1] if entries else None
         front = _is_front_matter(item, doc, toc_title, guide)
-        _append(chapters, toc_title or doc.heading, doc.paragraphs, front, doc.doc_title)
+        _append(chapters, toc_title or doc.heading, doc.paragraphs, front, fallback)
     return chapters
 
 
@@ -195,11 +204,12 @@ def _cover(book: epub.EpubBook) -> CoverImage | None:
 
 def parse_epub(path: Path, fallback_title: str = "Untitled") -> ParsedBook:
     book = read_book(path)
-    chapters = _chapters(book)
+    title = _first_meta(book, "title")
+    chapters = _chapters(book, title)
     if not any(not c.front_matter for c in chapters):
         raise BookImportError(422, "This EPUB has no readable text (it may contain only images).")
     return ParsedBook(
-        title=_first_meta(book, "title") or fallback_title,
+        title=title or fallback_title,
         author=_authors(book),
         language=normalize_language(_first_meta(book, "language")),
         chapters=chapters,

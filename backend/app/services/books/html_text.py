@@ -28,6 +28,7 @@ NOTE_ROLES = {"doc-noteref", "doc-footnote", "doc-endnote", "doc-endnotes", "doc
 # Document-level types that mark a whole file as front matter to keep out of the reading order.
 FRONT_MATTER_TYPES = {"cover", "titlepage", "halftitlepage", "toc", "copyright-page", "imprint",
                       "landmarks", "loi", "lot", "colophon", "seriespage", "frontispiece"}
+_NOT_TEXT = (Comment, ProcessingInstruction, Doctype, CData)
 _WHITESPACE = re.compile(r"\s+")
 _NOTE_MARKER = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡§¶]+|[ivxlc]{1,5})\s*[\])]?\s*$", re.I)
 
@@ -64,9 +65,9 @@ def _is_note_machinery(tag: Tag) -> bool:
         return True
     if tag.name == "sup" and (tag.find("a") is not None or _NOTE_MARKER.match(tag.get_text())):
         return True  # a superscript link or number is a footnote marker, not text to read
-    if tag.name == "a" and tag.get("href", "").startswith("#") and _NOTE_MARKER.match(tag.get_text()):
-        return True  # a bare in-document link labelled "12" or "*" points at a note
-    return False
+    # A bare in-document link labelled "12" or "*" points at a note.
+    in_document_link = tag.name == "a" and str(tag.get("href", "")).startswith("#")
+    return in_document_link and bool(_NOTE_MARKER.match(tag.get_text()))
 
 
 def _strip_unreadable(body: Tag) -> None:
@@ -75,7 +76,7 @@ def _strip_unreadable(body: Tag) -> None:
     for tag in body.find_all(True):
         if not tag.decomposed and _is_note_machinery(tag):
             tag.decompose()
-    for node in body.find_all(string=lambda s: isinstance(s, (Comment, ProcessingInstruction, Doctype, CData))):
+    for node in body.find_all(string=lambda s: isinstance(s, _NOT_TEXT)):
         node.extract()
     for br in body.find_all("br"):
         br.replace_with(" ")
@@ -112,7 +113,7 @@ def _collect(element: Tag, out: list[tuple[str, str]]) -> None:
 def _mark_anchors(soup: BeautifulSoup, body: Tag, anchors: list[str]) -> None:
     """Put a split marker before the block that holds each anchor (id="..." or name="...")."""
     for anchor in anchors:
-        target = body.find(id=anchor) or body.find(attrs={"name": anchor})
+        target = body.find(id=anchor) or body.find(None, {"name": anchor})
         if not isinstance(target, Tag):
             continue
         block = target

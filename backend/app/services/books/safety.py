@@ -11,7 +11,7 @@ import codecs
 import posixpath
 import zipfile
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from lxml import etree
@@ -24,6 +24,8 @@ NESTED_ARCHIVE_MAGIC = (b"PK\x03\x04", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"BZ
 NESTED_ARCHIVE_SUFFIXES = (".zip", ".epub", ".gz", ".tgz", ".rar", ".7z", ".bz2", ".xz", ".tar")
 # Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
 FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+# Adobe ADEPT (rights.xml), Apple FairPlay (sinf.xml), Readium LCP (license.lcpl).
+DRM_MARKER_FILES = {"META-INF/rights.xml", "META-INF/sinf.xml", "META-INF/license.lcpl"}
 XMLENC = "http://www.w3.org/2001/04/xmlenc#"
 UNSUPPORTED_TYPE = "This file is neither an EPUB nor UTF-8 text. Upload an .epub or a UTF-8 .txt file."
 DRM_MESSAGE = (
@@ -32,7 +34,7 @@ DRM_MESSAGE = (
 )
 
 
-class FileKind(str, Enum):
+class FileKind(StrEnum):
     EPUB = "epub"
     TEXT = "text"
 
@@ -149,7 +151,7 @@ def _read_small(archive: zipfile.ZipFile, name: str, limit: int = 1 << 20) -> by
 
 def _check_drm(archive: zipfile.ZipFile) -> None:
     names = set(archive.namelist())
-    if "META-INF/rights.xml" in names:
+    if names & DRM_MARKER_FILES:
         raise BookImportError(422, DRM_MESSAGE)
     if "META-INF/encryption.xml" not in names:
         return

@@ -8,9 +8,12 @@ database commit fails, so a failed import never leaves half a book behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -19,11 +22,14 @@ from app.core.config import Settings
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
 from app.services.books.epub import parse_epub
-from app.services.books.parsed import ParsedBook
+from app.services.books.parsed import BookImportError, ParsedBook
 from app.services.books.safety import ArchiveLimits, FileKind, sniff_kind, vet_epub_archive
 from app.services.books.segment import split_sentences
 from app.services.books.text import decode_text, parse_text
 
+log = logging.getLogger("ownvoice.books")
+INCOMING_PREFIX = ".incoming-"
+STALE_UPLOAD_SECONDS = 6 * 3600
 SUFFIX = {FileKind.EPUB: ".epub", FileKind.TEXT: ".txt"}
 
 
@@ -55,6 +61,17 @@ def books_dir(settings: Settings) -> Path:
     return path
 
 
+def incoming_path(settings: Settings) -> Path:
+    """A fresh temp name for an upload in progress; stale ones (a crash mid-upload) are swept."""
+    directory = books_dir(settings)
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for stale in directory.glob(f"{INCOMING_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+    return directory / f"{INCOMING_PREFIX}{new_id()}.part"
+
+
 def archive_limits(settings: Settings) -> ArchiveLimits:
     return ArchiveLimits(
         max_uncompressed_bytes=settings.max_book_uncompressed_bytes,
@@ -65,6 +82,19 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
 
 def parse_upload(upload: UploadedBook, settings: Settings) -> tuple[ParsedBook, FileKind]:
     kind = sniff_kind(upload.path, upload.claimed_epub)
+    try:
+        return _parse_kind(upload, kind, settings), kind
+    except BookImportError:
+        raise
+    except Exception as exc:  # a parser bug on an odd file must still answer clearly, not 500
+        log.exception("book import failed", extra={"kind": kind.value})
+        raise BookImportError(
+            422, f"This {'EPUB' if kind is FileKind.EPUB else 'text file'} could not be read "
+            f"({type(exc).__name__}). Check the file, or export it again."
+        ) from exc
+
+
+def _parse_kind(upload: UploadedBook, kind: FileKind, settings: Settings) -> ParsedBook:
     if kind is FileKind.EPUB:
         vet_epub_archive(upload.path, archive_limits(settings))
         parsed = parse_epub(upload.path, fallback_title=upload.display_stem)
@@ -73,52 +103,74 @@ def parse_upload(upload: UploadedBook, settings: Settings) -> tuple[ParsedBook, 
     else:
         text = decode_text(upload.path.read_bytes())  # size already capped by the upload limit
         parsed = parse_text(text, upload.title, upload.language, fallback_title=upload.display_stem)
-    return parsed, kind
+    return parsed
 
 
-def _insert_contents(db: Session, book: Book, parsed: ParsedBook) -> int:
-    """Bulk-insert chapters, paragraphs and sentences; returns the book's sentence count."""
-    position = 0
-    chapters, paragraphs, sentences = [], [], []
-    for chapter_index, parsed_chapter in enumerate(parsed.chapters):
-        chapter = {"id": new_id(), "book_id": book.id, "index": chapter_index,
-                   "title": parsed_chapter.title[:300], "front_matter": parsed_chapter.front_matter}
-        first_position = position
+@dataclass
+class BookRows:
+    """A parsed book as rows, ids assigned, sentences split: ready for one quick bulk insert."""
+
+    book_id: str
+    chapters: list[dict[str, Any]]
+    paragraphs: list[dict[str, Any]]
+    sentences: list[dict[str, Any]]
+
+
+def book_rows(parsed: ParsedBook) -> BookRows:
+    """Split every paragraph into sentences (the slow part: done before any transaction opens)."""
+    rows = BookRows(book_id=new_id(), chapters=[], paragraphs=[], sentences=[])
+    for parsed_chapter in parsed.chapters:
+        chapter_id, first_position = new_id(), len(rows.sentences)
         for paragraph_text in parsed_chapter.paragraphs:
             texts = split_sentences(paragraph_text, parsed.language)
             if not texts:
                 continue
             paragraph_id = new_id()
-            paragraphs.append({"id": paragraph_id, "chapter_id": chapter["id"], "index": len(paragraphs)})
-            for sentence_index, text in enumerate(texts):
-                sentences.append({"id": new_id(), "book_id": book.id, "chapter_id": chapter["id"],
-                                  "paragraph_id": paragraph_id, "index": sentence_index,
-                                  "position": position, "text": text})
-                position += 1
-        chapter["sentence_count"] = position - first_position
-        if chapter["sentence_count"]:
-            chapter["index"] = len(chapters)
-            chapters.append(chapter)
-    for table, rows in ((Chapter, chapters), (Paragraph, paragraphs), (Sentence, sentences)):
-        if rows:
-            db.execute(insert(table), rows)
-    return position
+            rows.paragraphs.append({"id": paragraph_id, "chapter_id": chapter_id,
+                                    "index": len(rows.paragraphs)})
+            rows.sentences.extend(
+                {"id": new_id(), "book_id": rows.book_id, "chapter_id": chapter_id,
+                 "paragraph_id": paragraph_id, "index": index, "position": len(rows.sentences) + index,
+                 "text": text}
+                for index, text in enumerate(texts)
+            )
+        count = len(rows.sentences) - first_position
+        if count:  # a chapter with nothing to read is left out
+            rows.chapters.append({"id": chapter_id, "book_id": rows.book_id,
+                                  "index": len(rows.chapters), "title": parsed_chapter.title[:300],
+                                  "front_matter": parsed_chapter.front_matter, "sentence_count": count})
+    return rows
+
+
+def _check_text_size(parsed: ParsedBook, limit: int) -> None:
+    chars = sum(len(p) for chapter in parsed.chapters for p in chapter.paragraphs)
+    if chars > limit:
+        raise BookImportError(
+            413, f"This book has {chars:,} characters of text; at most {limit:,} are accepted. "
+            "Split it into several books.")
 
 
 def save_book(
     db: Session, user_id: str, parsed: ParsedBook, source_format: str, original: Path | None,
     settings: Settings,
 ) -> Book:
-    book = Book(id=new_id(), user_id=user_id, title=parsed.title[:300] or "Untitled",
-                author=(parsed.author or None) and parsed.author[:300],
-                language=parsed.language, source_format=source_format)
-    db.add(book)
-    db.flush()
-    book.sentence_count = _insert_contents(db, book, parsed)
-    if parsed.cover is not None:
-        db.add(BookCover(book_id=book.id, media_type=parsed.cover.media_type, data=parsed.cover.data))
+    _check_text_size(parsed, settings.max_book_text_chars)
+    rows = book_rows(parsed)
+    if not rows.sentences:
+        raise BookImportError(422, "This book has no text to read.")
+    book = Book(id=rows.book_id, user_id=user_id, title=parsed.title[:300] or "Untitled",
+                author=parsed.author[:300] if parsed.author else None, language=parsed.language,
+                source_format=source_format, sentence_count=len(rows.sentences))
     stored: Path | None = None
     try:
+        db.add(book)
+        db.flush()
+        for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
+                                  (Sentence, rows.sentences)):
+            db.execute(insert(table), table_rows)
+        if parsed.cover is not None:
+            db.add(BookCover(book_id=book.id, media_type=parsed.cover.media_type,
+                             data=parsed.cover.data))
         if original is not None:
             stored = books_dir(settings) / f"{book.id}{original.suffix}"
             os.replace(original, stored)

@@ -29,6 +29,10 @@ _CHAPTER_HEADING = re.compile(
 _MARKDOWN_HEADING = re.compile(r"^#{1,3}\s+(?P<title>\S.*?)\s*#*$")
 _BLANK_RUN = re.compile(r"\n[ \t]*(?:\n[ \t]*){3,}")  # three or more blank lines
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# Project Gutenberg wraps every book in a licence header and footer that nobody wants read aloud.
+_LINE_FLAGS = re.IGNORECASE | re.MULTILINE
+_GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG.*$", _LINE_FLAGS)
+_GUTENBERG_END = re.compile(r"^\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG.*$", _LINE_FLAGS)
 _META_LINE = re.compile(r"^(title|author):\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -42,7 +46,9 @@ def decode_text(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BookImportError(415, "This text file is not UTF-8. Save it as UTF-8 and upload it again.") from exc
+        raise BookImportError(
+            415, "This text file is not UTF-8. Save it as UTF-8 and upload it again."
+        ) from exc
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -142,9 +148,18 @@ def _metadata(text: str) -> dict[str, str]:
     return {m.group(1).lower(): m.group(2).strip() for m in reversed(list(_META_LINE.finditer(head)))}
 
 
+def _without_gutenberg_wrapper(text: str) -> str:
+    if start := _GUTENBERG_START.search(text):
+        text = text[start.end():]
+    if end := _GUTENBERG_END.search(text):
+        text = text[: end.start()]
+    return text
+
+
 def parse_text(text: str, title: str | None, language: str | None, fallback_title: str) -> ParsedBook:
     """Build a book from text; `title` wins over a "Title:" line, which wins over `fallback_title`."""
     meta = _metadata(text)
+    text = _without_gutenberg_wrapper(text)
     book_title = (title or meta.get("title") or fallback_title).strip()[:MAX_TITLE_CHARS] or "Untitled"
     chapters = split_chapters(text, single_title=book_title)
     if not chapters:

@@ -30,8 +30,10 @@ export function useLogout() {
   return useMutation({
     mutationFn: logout,
     onSettled: () => {
-      queryClient.clear();
       queryClient.setQueryData(sessionQueryKey, null);
+      // Forget everything the signed-out user had loaded (the session entry itself stays,
+      // so the app's session observer sees the change).
+      queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== sessionQueryKey[0] });
     },
   });
 }

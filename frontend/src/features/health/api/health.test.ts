@@ -11,7 +11,7 @@ describe("engineStateFrom", () => {
       null,
     );
     expect(state).toMatchObject({ kind: "ready", label: "Voice engine ready", cloning: true });
-    expect(state.detail).toContain("xtts-tiny");
+    expect(state.detail).toBe("Cloning and stock voices · CPU");
   });
 
   it("is ready without cloning and says why", () => {

@@ -15,11 +15,11 @@ export function engineStateFrom(health: Health | undefined, error: Error | null)
   if (!health) return { kind: "loading", label: "Checking voice engine…", detail: "" };
   const inference = health.inference;
   if (inference?.ready) {
-    const device = inference.device ? ` on ${inference.device.toUpperCase()}` : "";
+    const device = inference.device ? ` · ${inference.device.toUpperCase()}` : "";
     const cloning = inference.cloning_available !== false;
     const detail = cloning
-      ? `${inference.model_id ?? "Model"} loaded${device}.`
-      : `Stock voices work; cloning is off: ${inference.reason ?? "no cloning model"}.`;
+      ? `Cloning and stock voices${device}`
+      : `Stock voices only — cloning is off: ${inference.reason ?? "no cloning model"}`;
     return { kind: "ready", label: "Voice engine ready", detail, cloning };
   }
   const reason = inference?.reason ?? "";

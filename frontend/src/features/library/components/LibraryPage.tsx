@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { Link, useNavigate } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
+import { Icon } from "@/components/Icon";
 import { env } from "@/lib/env";
 import type { BookSummary } from "@/lib/models";
 import { useBooks, useDeleteBook } from "../api/books";
@@ -46,7 +47,7 @@ export function LibraryPage() {
           <p className="muted">EPUB, plain text, or anything you paste.</p>
         </div>
         <button type="button" className="btn btn-primary" onClick={() => setAdding(true)}>
-          ＋ Add a book
+          <Icon name="plus" /> Add a book
         </button>
       </header>
       {books.isPending && <Spinner />}
@@ -56,7 +57,7 @@ export function LibraryPage() {
         <EmptyState title="Your library is empty">
           <p>Add an EPUB or a text file, or paste an article, and listen to it.</p>
           <button type="button" className="btn btn-primary" onClick={() => setAdding(true)}>
-            ＋ Add a book
+            <Icon name="plus" /> Add a book
           </button>
         </EmptyState>
       )}

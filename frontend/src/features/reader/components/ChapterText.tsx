@@ -1,4 +1,5 @@
 import { useEffect, useRef } from "react";
+import { Icon } from "@/components/Icon";
 import type { Chapter } from "@/lib/models";
 import { sentenceKey } from "../player/playback-queue";
 
@@ -64,7 +65,8 @@ export function ChapterText({
                   {isFailed && (
                     <span className="failed-marker">
                       {" "}
-                      ⚠<span className="visually-hidden"> (skipped)</span>
+                      <Icon name="alert" size={14} />
+                      <span className="visually-hidden"> (skipped)</span>
                     </span>
                   )}
                 </span>{" "}

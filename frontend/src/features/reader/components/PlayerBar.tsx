@@ -1,3 +1,4 @@
+import { Icon } from "@/components/Icon";
 import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
 import type { PlaybackState } from "../player/playback-queue";
@@ -38,7 +39,7 @@ export function PlayerBar(props: PlayerBarProps) {
           aria-label="Previous sentence"
           title="Previous sentence (←)"
         >
-          ⏮
+          <Icon name="previous" />
         </button>
         <button
           type="button"
@@ -49,7 +50,7 @@ export function PlayerBar(props: PlayerBarProps) {
           title="Play / pause (space)"
           data-testid="play-toggle"
         >
-          {active ? "❚❚" : "▶"}
+          <Icon name={active ? "pause" : "play"} size={22} />
         </button>
         <button
           type="button"
@@ -59,7 +60,7 @@ export function PlayerBar(props: PlayerBarProps) {
           aria-label="Next sentence"
           title="Next sentence (→)"
         >
-          ⏭
+          <Icon name="next" />
         </button>
         <span className={`player-status status-${state.status}`} data-testid="player-status">
           {props.noVoice ? "No voice available" : STATUS_TEXT[state.status]}

@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { Icon } from "@/components/Icon";
 import { speakOnce } from "@/lib/tts";
 
 const TEST_SENTENCE = "Hello! This is my new voice, reading to you from Ownvoice.";
@@ -10,9 +11,7 @@ export function HearItButton({ voiceId, language = "en" }: { voiceId: string; la
     setError(null);
     setState("loading");
     try {
-      const playing = speakOnce(TEST_SENTENCE, voiceId, language);
-      setState("playing");
-      await playing;
+      await speakOnce(TEST_SENTENCE, voiceId, language, () => setState("playing"));
     } catch (e) {
       setError(e instanceof Error ? e.message : "Could not play the test sentence.");
     } finally {
@@ -22,7 +21,8 @@ export function HearItButton({ voiceId, language = "en" }: { voiceId: string; la
   return (
     <span className="hear-it">
       <button type="button" className="btn" onClick={hear} disabled={state !== "idle"}>
-        {state === "idle" ? "▶ Hear it" : state === "loading" ? "Generating…" : "Playing…"}
+        <Icon name="volume" />
+        {state === "idle" ? "Hear it" : state === "loading" ? "Generating…" : "Playing…"}
       </button>
       {error && (
         <span className="error-text" role="alert">

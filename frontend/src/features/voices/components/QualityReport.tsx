@@ -1,3 +1,4 @@
+import { Icon } from "@/components/Icon";
 import { formatNumber } from "@/lib/format";
 import type { QualityReport as Report } from "@/lib/models";
 
@@ -49,7 +50,9 @@ export function QualityReport({ report }: { report: Report }) {
       {report.warnings.length > 0 && (
         <ul className="warnings">
           {report.warnings.map((warning) => (
-            <li key={warning.code}>⚠️ {warning.message}</li>
+            <li key={warning.code}>
+              <Icon name="alert" size={16} /> {warning.message}
+            </li>
           ))}
         </ul>
       )}

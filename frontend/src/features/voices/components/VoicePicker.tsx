@@ -1,3 +1,4 @@
+import { Icon } from "@/components/Icon";
 import { MY_VOICE_ID } from "@/lib/models";
 import { useVoices } from "../api/voices";
 
@@ -54,7 +55,7 @@ export function VoicePicker({ value, onChange, onRecord }: VoicePickerProps) {
       </select>
       {data && !hasOwnVoice && onRecord && (
         <button type="button" className="btn btn-link" onClick={onRecord}>
-          🎙️ Record your voice to hear books in it
+          <Icon name="mic" size={15} /> Record your voice to hear books in it
         </button>
       )}
     </div>

@@ -1,4 +1,5 @@
 import { useCallback, useRef, useState } from "react";
+import { Icon } from "@/components/Icon";
 import { Modal } from "@/components/Modal";
 import { formatDuration } from "@/lib/format";
 import type { VoiceUploadResponse } from "@/lib/models";
@@ -177,12 +178,12 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
               onClick={recorder.start}
               disabled={!nameOk}
             >
-              🎙️ Record
+              <Icon name="mic" /> Record
             </button>
           )}
           {(phase === "countdown" || phase === "recording") && (
             <button type="button" className="btn btn-danger" onClick={recorder.stop}>
-              ■ Stop
+              <Icon name="stop" /> Stop
             </button>
           )}
           {phase === "review" && (
@@ -193,7 +194,7 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
                 onClick={recorder.discard}
                 disabled={upload.isPending}
               >
-                ↺ Re-record
+                <Icon name="redo" /> Re-record
               </button>
               <button
                 type="button"

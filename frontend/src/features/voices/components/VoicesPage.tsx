@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
+import { Icon } from "@/components/Icon";
 import { formatDate, formatNumber } from "@/lib/format";
 import type { Voice } from "@/lib/models";
 import { useVoiceActions, useVoices } from "../api/voices";
@@ -125,10 +126,10 @@ export function VoicesPage() {
         </div>
         <div className="actions">
           <button type="button" className="btn" onClick={() => setDialog("upload")}>
-            ⤒ Upload a recording
+            <Icon name="upload" /> Upload a recording
           </button>
           <button type="button" className="btn btn-primary" onClick={() => setDialog("record")}>
-            🎙️ Record a voice
+            <Icon name="mic" /> Record a voice
           </button>
         </div>
       </header>
@@ -138,7 +139,7 @@ export function VoicesPage() {
         <EmptyState title="No voice of your own yet">
           <p>Record about 30 seconds and Ownvoice will read your books in your voice.</p>
           <button type="button" className="btn btn-primary" onClick={() => setDialog("record")}>
-            🎙️ Record a voice
+            <Icon name="mic" /> Record a voice
           </button>
         </EmptyState>
       )}

@@ -1,0 +1,867 @@
+"""Speed benchmark: our XTTS path against coqui-tts as naive servers use it, in one run.
+
+    make bench                                  # full-size random checkpoint, default sizes
+    .venv/bin/python scripts/bench.py --quick   # a smoke run: few tokens, one repeat
+    .venv/bin/python scripts/bench.py --checkpoint tiny --quick   # seconds; what the tests run
+
+Paths, each in its own subprocess (so each gets a clean peak-memory figure):
+  (a) coqui-inference  `Xtts.inference` per sentence, conditioning recomputed per request
+                       (`get_conditioning_latents`, as xtts-api-server-style servers do)
+  (b) coqui-stream     `Xtts.inference_stream` per sentence, conditioning computed once
+  (c) ours-fp32        our engine (cached conditioning, one GPT pass, windowed vocoder)
+  (d) ours-int8        the same engine with the GPT quantised to int8 (CPU only)
+
+Every path speaks the same three-sentence paragraph with the same forced number of audio tokens
+per sentence (random weights never emit [STOP] reliably), so they produce the same amount of
+audio and their times compare directly. Figures: time to first audio, real-time factor, GPT
+decode ms per token next to the memory-bandwidth bound measured in the same run, peak memory,
+throughput relative to the baselines, and int8's numerical difference from fp32.
+Prints a table and writes JSON (default bench-results/bench.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+AI_SERVICE_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = AI_SERVICE_DIR.parent
+if str(AI_SERVICE_DIR) not in sys.path:
+    sys.path.insert(0, str(AI_SERVICE_DIR))
+
+DEFAULT_OUT = AI_SERVICE_DIR / "bench-results" / "bench.json"
+REFERENCE_CLIP = REPO_ROOT / ".." / "shared" / "data" / "speech" / "ljspeech" / "LJ001-0001.wav"
+CHECKPOINT_VARIANTS = ("tiny", "full")
+
+# A three-sentence paragraph (Alice in Wonderland). Its length in characters does not matter for
+# the timing: every sentence is forced to the same number of audio tokens.
+PARAGRAPH = [
+    "Alice was beginning to get very tired of sitting by her sister on the bank.",
+    "Once or twice she had peeped into the book her sister was reading.",
+    "But it had no pictures or conversations in it, thought Alice.",
+]
+LANGUAGE = "en"
+SAMPLING = {"temperature": 0.75, "top_p": 0.85, "top_k": 50, "repetition_penalty": 5.0}
+CODES_PER_SECOND = 22050 / 1024  # XTTS: one audio code per 1024 samples at 22.05 kHz
+OUTPUT_RATE = 24000
+
+PATHS = {
+    "coqui-inference": "(a) coqui Xtts.inference, conditioning per request",
+    "coqui-stream": "(b) coqui Xtts.inference_stream",
+    "ours-fp32": "(c) ours, fp32",
+    "ours-int8": "(d) ours, int8 GPT",
+}
+BASELINES = ("coqui-inference", "coqui-stream")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    tokens_per_sentence: int
+    repeats: int
+    decode_tokens: int
+    numerics_tokens: int
+
+    @classmethod
+    def for_run(cls, quick: bool, tokens: int | None, repeats: int | None) -> Sizes:
+        # Default: 64 codes (~3 s of speech) per sentence and two repeats of every path, about
+        # 4 minutes on a quiet 2-core CPU. Quick: enough to exercise every code path.
+        base = cls(8, 1, 8, 8) if quick else cls(64, 2, 24, 32)
+        return cls(
+            tokens_per_sentence=tokens or base.tokens_per_sentence,
+            repeats=repeats or base.repeats,
+            decode_tokens=base.decode_tokens,
+            numerics_tokens=base.numerics_tokens,
+        )
+
+
+@dataclass
+class WorkerSpec:
+    path: str
+    checkpoint: str
+    device: str
+    threads: int | None
+    sizes: Sizes
+    reference_wav: str
+    result_file: str
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "sizes": asdict(self.sizes)})
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        data = json.loads(text)
+        data["sizes"] = Sizes(**data["sizes"])
+        return cls(**data)
+
+
+# --- measurements shared by the workers -------------------------------------------------------
+
+
+def progress(units: int) -> None:
+    """Tell the parent process that `units` audio tokens' worth of work is done."""
+    print(f"@@progress {units}", flush=True)
+
+
+def current_rss_bytes() -> int:
+    return _status_kib("VmRSS") * 1024
+
+
+def peak_rss_bytes() -> int:
+    return _status_kib("VmHWM") * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark (Linux >= 4.0), so the peak covers synthesis only."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_kib(field_name: str) -> int:
+    try:
+        match = re.search(rf"^{field_name}:\s+(\d+)", Path("/proc/self/status").read_text(), re.M)
+    except OSError:
+        match = None
+    if match:
+        return int(match.group(1))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; best effort elsewhere
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_bandwidth(threads: int | None, megabytes: int = 512, repeats: int = 5) -> dict[str, float]:
+    """Main-memory bandwidth in GB/s: reading a buffer far larger than the caches, and copying it.
+
+    Reading is what a batch-1 GPT decode step does with its weights, so the read figure is the
+    one the decode bound uses.
+    """
+    import torch
+
+    from ownvoice_ai.optimize import configure_threads
+
+    configure_threads(threads)
+    n = megabytes * 1024 * 1024 // 4
+    source = torch.ones(n, dtype=torch.float32)
+    target = torch.empty_like(source)
+    nbytes = source.numel() * 4
+    source.sum()  # fault the pages in before timing
+    target.copy_(source)
+    read_s = median_time(lambda: source.sum(), repeats)
+    copy_s = median_time(lambda: target.copy_(source), repeats)
+    return {"read_gb_s": nbytes / read_s / 1e9, "copy_gb_s": 2 * nbytes / copy_s / 1e9, "buffer_mb": megabytes}
+
+
+@dataclass
+class ParagraphRun:
+    ttfa_s: float
+    total_s: float
+    audio_s: float
+
+
+def timed_stream(chunks: Iterator[Any], start: float, samples_of: Callable[[Any], int]) -> tuple[float | None, int]:
+    """Consume an audio stream; return (seconds from `start` to the first non-empty chunk, samples)."""
+    first = None
+    samples = 0
+    for chunk in chunks:
+        n = samples_of(chunk)
+        if n and first is None:
+            first = time.perf_counter() - start
+        samples += n
+    return first, samples
+
+
+# --- the paths --------------------------------------------------------------------------------
+
+
+class SynthesisPath:
+    """One synthesis path: load once, then speak the paragraph; optionally time the GPT alone."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.sizes = spec.sizes
+
+    def warm_up(self) -> None: ...
+
+    def paragraph(self) -> ParagraphRun:
+        raise NotImplementedError
+
+    def decode_ms_per_token(self) -> float | None:
+        return None
+
+    def extra(self) -> dict[str, Any]:
+        return {}
+
+
+def _checkpoint_dir(spec: WorkerSpec) -> Path:
+    return Path(spec.checkpoint)
+
+
+def _read_reference(path: str) -> tuple[Any, int]:
+    import numpy as np
+
+    with wave.open(path, "rb") as source:
+        rate = source.getframerate()
+        pcm = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0, rate
+
+
+def _coqui_audio_loader() -> str:
+    """Make coqui's reference loader work here; return which reader is in use.
+
+    coqui reads reference files with torchaudio.load, which needs a system FFmpeg for torchcodec.
+    Where that is missing, read the (16-bit PCM WAV) reference with the standard library instead:
+    the same samples, and the rest of `get_conditioning_latents` stays coqui's own code.
+    """
+    import torch
+    import torchaudio
+    import TTS.tts.models.xtts as coqui_xtts
+
+    probe = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+    probe.close()
+    try:
+        write_wav(Path(probe.name), [0.0] * 2205, 22050)
+        torchaudio.load(probe.name)
+        return "torchaudio.load"
+    except Exception:
+
+        def load_audio(audiopath: str, sampling_rate: int) -> torch.Tensor:
+            samples, rate = _read_reference(str(audiopath))
+            audio = torch.from_numpy(samples).unsqueeze(0)
+            if rate != sampling_rate:
+                audio = torchaudio.functional.resample(audio, rate, sampling_rate)
+            return audio.clip_(-1, 1)
+
+        coqui_xtts.load_audio = load_audio
+        return "wave (torchaudio.load needs a system FFmpeg, absent here)"
+    finally:
+        os.unlink(probe.name)
+
+
+class CoquiPath(SynthesisPath):
+    """coqui-tts's own API, as xtts-api-server-style servers call it."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec)
+        import torch
+
+        from ownvoice_ai.checkpoints import load_checkpoint
+        from ownvoice_ai.optimize import fixed_length_generate_kwargs
+
+        self.torch = torch
+        self.loader = _coqui_audio_loader()
+        self.model = load_checkpoint(_checkpoint_dir(spec), device="cpu").to(_device(spec.device))
+        self.config = self.model.config
+        self.fixed = fixed_length_generate_kwargs
+        self.cond_latent, self.speaker = self.conditioning()
+
+    def conditioning(self):
+        return self.model.get_conditioning_latents(
+            audio_path=self.spec.reference_wav,
+            gpt_cond_len=self.config.gpt_cond_len,
+            gpt_cond_chunk_len=self.config.gpt_cond_chunk_len,
+            max_ref_length=self.config.max_ref_len,
+        )
+
+    def warm_up(self) -> None:
+        self.torch.manual_seed(0)
+        self.model.inference(PARAGRAPH[0], LANGUAGE, self.cond_latent, self.speaker, **SAMPLING, **self.fixed(2))
+
+    def decode_ms_per_token(self) -> float:
+        """coqui's GPT alone: Hugging Face generate() for a fixed number of codes."""
+        n = self.sizes.decode_tokens
+        text = self.torch.IntTensor(self.model.tokenizer.encode(PARAGRAPH[0].lower(), lang=LANGUAGE)).unsqueeze(0)
+        text = text.to(self.model.device)
+
+        def generate() -> None:
+            self.torch.manual_seed(0)
+            self.model.gpt.generate(
+                cond_latents=self.cond_latent, text_inputs=text, do_sample=True, **SAMPLING, **self.fixed(n)
+            )
+            progress(n)
+
+        return median_time(generate, 3) / n * 1000
+
+    def extra(self) -> dict[str, Any]:
+        cond_s = median_time(self.conditioning, 3)
+        return {"reference_loader": self.loader, "conditioning_s": cond_s}
+
+
+class CoquiInference(CoquiPath):
+    def paragraph(self) -> ParagraphRun:
+        start = time.perf_counter()
+        cond_latent, speaker = self.conditioning()  # what a naive server does per request
+        samples = 0
+        for sentence in PARAGRAPH:
+            self.torch.manual_seed(0)
+            out = self.model.inference(
+                sentence, LANGUAGE, cond_latent, speaker, **SAMPLING, **self.fixed(self.sizes.tokens_per_sentence)
+            )
+            samples += len(out["wav"])
+            progress(self.sizes.tokens_per_sentence)
+        total = time.perf_counter() - start
+        # A non-streaming server answers with the whole file: the first audio is the last.
+        return ParagraphRun(ttfa_s=total, total_s=total, audio_s=samples / OUTPUT_RATE)
+
+
+class CoquiStream(CoquiPath):
+    def paragraph(self) -> ParagraphRun:
+        start = time.perf_counter()
+        first = None
+        samples = 0
+        for sentence in PARAGRAPH:
+            self.torch.manual_seed(0)
+            chunks = self.model.inference_stream(
+                sentence,
+                LANGUAGE,
+                self.cond_latent,
+                self.speaker,
+                **SAMPLING,
+                **self.fixed(self.sizes.tokens_per_sentence),
+            )
+            sentence_first, n = timed_stream(chunks, start, lambda chunk: int(chunk.shape[0]))
+            first = first if first is not None else sentence_first
+            samples += n
+            progress(self.sizes.tokens_per_sentence)
+        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+
+
+class OursPath(SynthesisPath):
+    """Our engine, exactly as the service runs it (engines/xtts.py)."""
+
+    int8 = False
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec)
+        import torch
+
+        from ownvoice_ai.conditioning import Conditioning
+        from ownvoice_ai.engines.base import SynthesisOptions
+        from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
+        from ownvoice_ai.model_source import ModelSource, model_id_for
+
+        self.torch = torch
+        checkpoint = _checkpoint_dir(spec)
+        source = ModelSource(checkpoint, model_id_for(checkpoint, prefix="bench"), "bench")
+        tuning = StreamTuning(fixed_tokens=spec.sizes.tokens_per_sentence)
+        # The int8 path loads fp32 first, measures the fp32 reference, then quantises (numerics).
+        self.engine = XttsEngine(source, requested_device=spec.device, tuning=tuning, int8=False)
+        status = self.engine.load()
+        if not status.available:
+            raise RuntimeError(status.reason)
+        self.model = self.engine.model
+        audio, rate = _read_reference(spec.reference_wav)
+        start = time.perf_counter()
+        latent, speaker = self.engine.compute_conditioning(audio, rate)
+        self.conditioning_s = time.perf_counter() - start  # once per voice, then cached
+        self.voice = Conditioning(latent, speaker, "bench", source.model_id or "bench")
+        self.options = SynthesisOptions(language=LANGUAGE, seed=0, **SAMPLING)
+        self.numerics: dict[str, Any] = {}
+        self.quantization: dict[str, Any] = {}
+
+    def warm_up(self) -> None:
+        from ownvoice_ai.engines.xtts import StreamTuning
+
+        tuning, self.engine.tuning = self.engine.tuning, StreamTuning(fixed_tokens=2)
+        try:
+            list(self.engine.stream(PARAGRAPH[0], self.voice, self.options))
+        finally:
+            self.engine.tuning = tuning
+
+    def paragraph(self) -> ParagraphRun:
+        start = time.perf_counter()
+        first = None
+        samples = 0
+        for sentence in PARAGRAPH:
+            chunks = self.engine.stream(sentence, self.voice, self.options)
+            sentence_first, n = timed_stream(chunks, start, lambda chunk: len(chunk.samples))
+            first = first if first is not None else sentence_first
+            samples += n
+            progress(self.sizes.tokens_per_sentence)
+        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+
+    def _text_tokens(self):
+        return self.engine.encode_text(PARAGRAPH[0], LANGUAGE)
+
+    def _sampled(self, n: int, seed: int = 0) -> tuple[list[int], Any]:
+        """Our token loop alone: n codes and their latents."""
+        from ownvoice_ai.engines.xtts_gpt import SamplingSettings, generate_latents
+
+        generator = self.torch.Generator(device=self.engine.device)
+        generator.manual_seed(seed)
+        settings = SamplingSettings(fixed_tokens=n, **SAMPLING)
+        pairs = list(
+            generate_latents(self.model.gpt, self.voice.gpt_cond_latent, self._text_tokens(), settings, generator)
+        )
+        codes = [token for token, _ in pairs]
+        return codes, self.torch.stack([latent for _, latent in pairs])
+
+    def decode_ms_per_token(self) -> float:
+        n = self.sizes.decode_tokens
+
+        def decode() -> None:
+            self._sampled(n)
+            progress(n)
+
+        return median_time(decode, 3) / n * 1000
+
+    def extra(self) -> dict[str, Any]:
+        from ownvoice_ai.optimize import gpt_bytes_per_token, kv_cache_bytes_per_token
+
+        text_len = int(self._text_tokens().shape[1])
+        # Mid-sentence position: 32 conditioning latents + [START] text [STOP] + half the codes.
+        position = 32 + text_len + 3 + self.sizes.tokens_per_sentence // 2
+        return {
+            "conditioning_s_once_per_voice": self.conditioning_s,
+            "weight_bytes_per_token": gpt_bytes_per_token(self.model),
+            "kv_cache_bytes_per_token": kv_cache_bytes_per_token(self.model, position),
+            **self.quantization,
+            **self.numerics,
+        }
+
+
+class OursFp32(OursPath):
+    def extra(self) -> dict[str, Any]:
+        self.numerics = {"output_vs_coqui": self.compare_with_coqui(), "vocoder": self.vocoder_figures()}
+        return super().extra()
+
+    def compare_with_coqui(self) -> dict[str, float]:
+        """Our single GPT pass and windowed vocoder against coqui's second pass and full decode."""
+        from ownvoice_ai.engines.xtts_gpt import teacher_forced_latents
+        from ownvoice_ai.engines.xtts_vocoder import VocoderStream, full_decode
+
+        n = self.sizes.numerics_tokens
+        codes, latents = self._sampled(n)
+        progress(n)
+        code_tensor = self.torch.tensor([codes], device=latents.device)
+        coqui_latents = teacher_forced_latents(
+            self.model.gpt, self.voice.gpt_cond_latent, self._text_tokens(), code_tensor
+        )[0]
+        m = min(len(coqui_latents), len(latents))
+        speaker = self.voice.speaker_embedding.to(latents.device)
+        reference = full_decode(self.model.hifigan_decoder, latents, speaker)
+        stream = VocoderStream(self.model.hifigan_decoder, speaker, n + 1)
+        pieces = []
+        for latent in latents:
+            stream.push(latent)
+            piece = stream.decode_ready()
+            if piece is not None:
+                pieces.append(piece)
+        pieces.append(stream.finish())
+        streamed = self.torch.cat(pieces)
+        k = min(len(reference), len(streamed))
+        return {
+            "latents_max_abs_vs_coqui_second_pass": float((latents[:m] - coqui_latents[:m]).abs().max()),
+            "streamed_vs_full_decode_max_abs": float((streamed[:k] - reference[:k]).abs().max()),
+            "streamed_samples": int(len(streamed)),
+            "full_decode_samples": int(len(reference)),
+        }
+
+    def vocoder_figures(self) -> dict[str, float]:
+        """HiFi-GAN alone, fp32, on one sentence's worth of latents: its real-time factor."""
+        from ownvoice_ai.engines.xtts_vocoder import full_decode
+
+        n = self.sizes.tokens_per_sentence
+        latents = self.torch.randn(n, self.model.gpt.model_dim, device=self.engine.device) * 0.5
+        speaker = self.voice.speaker_embedding.to(latents.device)
+        seconds = median_time(lambda: full_decode(self.model.hifigan_decoder, latents, speaker), 3)
+        return {"hifigan_rtf_fp32": seconds / (n / CODES_PER_SECOND)}
+
+
+class OursInt8(OursPath):
+    int8 = True
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec)
+        if self.engine.device != "cpu":
+            raise RuntimeError("int8 dynamic quantisation is a CPU option; skip this path on a GPU")
+        reference = self.reference_outputs()
+        from ownvoice_ai.optimize import quantize_gpt_int8
+
+        result = quantize_gpt_int8(self.model)
+        self.engine.int8 = True
+        self.quantization = {
+            "quantized_linear_layers": result.linear_layers,
+            "weight_bytes_per_token_fp32": result.bytes_per_token_before,
+        }
+        self.numerics = {"int8_vs_fp32": self.compare(reference)}
+
+    def reference_outputs(self) -> dict[str, Any]:
+        from ownvoice_ai.optimize import teacher_forced_outputs
+
+        n = self.sizes.numerics_tokens
+        generator = self.torch.Generator().manual_seed(1234)
+        codes = self.torch.randint(0, 1024, (1, n), generator=generator)
+        outputs = teacher_forced_outputs(self.model, self.voice.gpt_cond_latent, self._text_tokens(), codes)
+        sampled, _ = self._sampled(n)
+        progress(n)
+        return {"codes": codes, "outputs": outputs, "sampled": sampled, "audio": self._audio(outputs[0])}
+
+    def _audio(self, latents):
+        from ownvoice_ai.engines.xtts_vocoder import full_decode
+
+        speaker = self.voice.speaker_embedding.to(latents.device)
+        return full_decode(self.model.hifigan_decoder, latents[0], speaker)
+
+    def compare(self, reference: dict[str, Any]) -> dict[str, Any]:
+        from ownvoice_ai.optimize import audio_difference, compare_outputs, teacher_forced_outputs
+
+        outputs = teacher_forced_outputs(self.model, self.voice.gpt_cond_latent, self._text_tokens(), reference["codes"])
+        sampled, _ = self._sampled(len(reference["sampled"]))
+        progress(len(sampled))
+        same_prefix = next((i for i, (a, b) in enumerate(zip(sampled, reference["sampled"])) if a != b), len(sampled))
+        return {
+            **compare_outputs(reference["outputs"], outputs).as_dict(),
+            **audio_difference(reference["audio"], self._audio(outputs[0])),
+            "sampled_codes_identical_prefix": same_prefix,
+            "sampled_codes_compared": len(sampled),
+        }
+
+    def decode_ms_per_token(self) -> float:
+        """Also time the decode at every thread count up to the cores (thread tuning)."""
+        from ownvoice_ai.optimize import available_cores, configure_threads
+
+        configured = self.torch.get_num_threads()
+        by_threads = {}
+        for threads in sorted({1, available_cores(), configured}):
+            self.torch.set_num_threads(threads)
+            by_threads[str(threads)] = super().decode_ms_per_token()
+        configure_threads(configured)
+        self.quantization["decode_ms_per_token_by_threads"] = by_threads
+        return by_threads[str(configured)]
+
+
+WORKERS: dict[str, type[SynthesisPath]] = {
+    "coqui-inference": CoquiInference,
+    "coqui-stream": CoquiStream,
+    "ours-fp32": OursFp32,
+    "ours-int8": OursInt8,
+}
+
+
+def _device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def run_worker(spec: WorkerSpec) -> dict[str, Any]:
+    import torch
+
+    from ownvoice_ai.optimize import configure_threads
+
+    threads = configure_threads(spec.threads)
+    start = time.perf_counter()
+    path = WORKERS[spec.path](spec)
+    load_s = time.perf_counter() - start
+    rss_after_load = current_rss_bytes()
+    path.warm_up()
+    peak_reset = reset_peak_rss()
+    runs = [path.paragraph() for _ in range(spec.sizes.repeats)]
+    decode_ms = path.decode_ms_per_token()
+    peak_synthesis = peak_rss_bytes() if peak_reset else None
+    result = {
+        "path": spec.path,
+        "label": PATHS[spec.path],
+        "threads": threads,
+        "device": _device(spec.device),
+        "torch": torch.__version__,
+        "load_s": load_s,
+        "runs": [asdict(run) for run in runs],
+        "ttfa_s": statistics.median(run.ttfa_s for run in runs),
+        "total_s": statistics.median(run.total_s for run in runs),
+        "audio_s": runs[0].audio_s,
+        "decode_ms_per_token": decode_ms,
+        "rss_after_load_bytes": rss_after_load,
+        "peak_rss_synthesis_bytes": peak_synthesis,
+        "peak_rss_overall_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        **path.extra(),
+    }
+    result["rtf"] = result["total_s"] / result["audio_s"] if result["audio_s"] else None
+    return result
+
+
+# --- the parent: checkpoint, bandwidth, workers, table, JSON ----------------------------------
+
+
+def ensure_checkpoint(name: str) -> Path:
+    """A checkpoint directory: tiny/full are built by make_checkpoint.py when missing."""
+    if name not in CHECKPOINT_VARIANTS:
+        path = Path(name).expanduser().resolve()
+        if not (path / "model.pth").is_file():
+            raise SystemExit(f"bench: {path} is not an XTTS checkpoint directory (no model.pth)")
+        return path
+    path = AI_SERVICE_DIR / "checkpoints" / name
+    if not all((path / f).is_file() for f in ("config.json", "model.pth", "vocab.json")):
+        print(f"bench: building the {name} random XTTS checkpoint in {path} (once) ...", flush=True)
+        subprocess.run([sys.executable, str(AI_SERVICE_DIR / "scripts" / "make_checkpoint.py"), name], check=True)
+    return path
+
+
+def reference_wav(workdir: Path) -> tuple[Path, str]:
+    """A speech clip for the voice (LJ Speech when the shared test data is here, else a stand-in).
+
+    Written as 16-bit PCM WAV at 22.05 kHz; random weights make the content irrelevant to speed.
+    """
+    import numpy as np
+
+    out = workdir / "reference.wav"
+    clip = REFERENCE_CLIP.resolve()
+    if clip.is_file():
+        samples, rate = _read_reference(str(clip))
+        write_wav(out, samples.tolist(), rate)
+        return out, f"LJ Speech {clip.name}"
+    rng = np.random.default_rng(0)
+    t = np.arange(22050 * 6) / 22050
+    voiced = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    write_wav(out, (voiced + 0.01 * rng.standard_normal(t.size)).tolist(), 22050)
+    return out, "synthetic 6 s tone (shared test data not found)"
+
+
+def write_wav(path: Path, samples: list[float], rate: int) -> None:
+    import numpy as np
+
+    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+
+
+def work_units(path: str, sizes: Sizes, cores: int) -> int:
+    """Audio tokens a worker reports, for the progress bar."""
+    units = sizes.repeats * sizes.tokens_per_sentence * len(PARAGRAPH) + 3 * sizes.decode_tokens
+    if path == "ours-fp32":
+        units += sizes.numerics_tokens
+    if path == "ours-int8":
+        units += 2 * sizes.numerics_tokens + 3 * sizes.decode_tokens * (len({1, cores}) - 1)
+    return units
+
+
+@dataclass
+class WorkerFailure:
+    path: str
+    message: str
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    sizes: Sizes
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[WorkerFailure] = field(default_factory=list)
+
+    def run_path(self, path: str, checkpoint: Path, reference: Path, workdir: Path, bar: Any) -> None:
+        result_file = workdir / f"{path}.json"
+        spec = WorkerSpec(
+            path, str(checkpoint), self.args.device, self.args.threads, self.sizes, str(reference), str(result_file)
+        )
+        log_file = workdir / f"{path}.log"
+        bar.set_description(PATHS[path])
+        with log_file.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--worker", spec.to_json()],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"},
+            )
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith("@@progress "):
+                    bar.update(int(line.split()[1]))
+            process.wait()
+        if process.returncode == 0 and result_file.is_file():
+            self.results[path] = json.loads(result_file.read_text())
+        else:
+            tail = log_file.read_text().strip().splitlines()[-3:]
+            self.failures.append(WorkerFailure(path, " | ".join(tail) or f"exit status {process.returncode}"))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from ownvoice_ai.optimize import available_cores
+
+    sizes = Sizes.for_run(args.quick, args.tokens, args.repeats)
+    checkpoint = ensure_checkpoint(args.checkpoint)
+    paths = [p for p in PATHS if p in (args.paths or PATHS)]
+    if _device(args.device) != "cpu" and "ours-int8" in paths:
+        paths.remove("ours-int8")  # a CPU option
+    bench = Bench(args, sizes)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ownvoice-bench-") as tmp:
+        workdir = Path(tmp)
+        reference, reference_note = reference_wav(workdir)
+        print("bench: measuring memory bandwidth ...", flush=True)
+        bandwidth = measure_bandwidth(args.threads)
+        total = sum(work_units(p, sizes, available_cores()) for p in paths)
+        with tqdm(total=total, unit="tok", file=sys.stderr, dynamic_ncols=True) as bar:
+            for path in paths:
+                bench.run_path(path, checkpoint, reference, workdir, bar)
+    report = summarise(bench, bandwidth, checkpoint, reference_note, time.perf_counter() - started)
+    return report
+
+
+def summarise(bench: Bench, bandwidth: dict[str, float], checkpoint: Path, reference: str, wall_s: float):
+    results = bench.results
+    for result in results.values():
+        weights = result.get("weight_bytes_per_token")
+        if weights:
+            moved = weights + result.get("kv_cache_bytes_per_token", 0)
+            result["decode_bound_ms_per_token"] = moved / (bandwidth["read_gb_s"] * 1e9) * 1000
+    if "coqui-inference" in results and "ours-fp32" in results:
+        # coqui's GPT reads the same fp32 weights as ours: the same bound.
+        for name in BASELINES:
+            if name in results:
+                results[name]["decode_bound_ms_per_token"] = results["ours-fp32"]["decode_bound_ms_per_token"]
+    for result in results.values():
+        result["throughput_vs"] = {
+            base: results[base]["total_s"] / result["total_s"] for base in BASELINES if base in results
+        }
+    return {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "memory_bandwidth": bandwidth,
+        },
+        "checkpoint": str(checkpoint),
+        "reference": reference,
+        "paragraph": PARAGRAPH,
+        "sizes": asdict(bench.sizes),
+        "sampling": SAMPLING,
+        "paths": results,
+        "failures": [asdict(f) for f in bench.failures],
+        "targets": targets(results),
+        "wall_s": wall_s,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Issue 6's CPU targets, checked against this run (None where a path did not run)."""
+    fast = results.get("ours-int8") or results.get("ours-fp32")
+    base = results.get("coqui-inference")
+    out: dict[str, Any] = {}
+    if fast and base:
+        out["throughput_3x_baseline"] = {"value": base["total_s"] / fast["total_s"], "met": base["total_s"] / fast["total_s"] >= 3}
+    if fast:
+        out["ttfa_at_most_1_5_s"] = {"value": fast["ttfa_s"], "met": fast["ttfa_s"] <= 1.5}
+        out["rtf_at_most_1_0"] = {"value": fast["rtf"], "met": fast["rtf"] <= 1.0}
+        out["measured_on"] = fast["path"]
+    return out
+
+
+def format_table(report: dict[str, Any]) -> str:
+    bw = report["machine"]["memory_bandwidth"]
+    header = (
+        f"{'path':<48} {'TTFA s':>7} {'total s':>8} {'audio s':>8} {'RTF':>6} {'ms/tok':>7} "
+        f"{'bound':>6} {'peak GB':>8} {'x (a)':>6} {'x (b)':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for result in report["paths"].values():
+        peak = result.get("peak_rss_synthesis_bytes") or result["peak_rss_overall_bytes"]
+        ratios = result["throughput_vs"]
+        lines.append(
+            f"{result['label']:<48} {result['ttfa_s']:>7.2f} {result['total_s']:>8.2f} {result['audio_s']:>8.2f} "
+            f"{result['rtf']:>6.2f} {result['decode_ms_per_token']:>7.1f} "
+            f"{_num(result.get('decode_bound_ms_per_token'), 6, 1)} {peak / 1e9:>8.2f} "
+            f"{_num(ratios.get('coqui-inference'), 6, 2)} {_num(ratios.get('coqui-stream'), 6, 2)}"
+        )
+    lines.append("")
+    lines.append(
+        f"memory bandwidth: read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s; "
+        "bound = weight + KV-cache bytes per token / read bandwidth"
+    )
+    sizes = report["sizes"]
+    lines.append(
+        f"{len(report['paragraph'])} sentences x {sizes['tokens_per_sentence']} audio tokens, "
+        f"median of {sizes['repeats']} run(s); peak GB = RSS high-water mark during synthesis"
+    )
+    int8 = report["paths"].get("ours-int8", {}).get("int8_vs_fp32")
+    if int8:
+        lines.append(
+            f"int8 vs fp32 (same codes): latent rel. error {int8['latent_rel_l2']:.2e}, "
+            f"next-code top-1 agreement {int8['top1_agreement']:.1%}, audio SNR {int8['audio_snr_db']:.1f} dB"
+        )
+    same = report["paths"].get("ours-fp32", {}).get("output_vs_coqui")
+    if same:
+        lines.append(
+            f"ours fp32 vs coqui: latents max abs diff {same['latents_max_abs_vs_coqui_second_pass']:.1e}, "
+            f"streamed vs full vocoder decode max abs diff {same['streamed_vs_full_decode_max_abs']:.1e}"
+        )
+    for name, target in report["targets"].items():
+        if isinstance(target, dict):
+            lines.append(f"target {name}: {target['value']:.2f} -> {'met' if target['met'] else 'MISSED'}")
+    for failure in report["failures"]:
+        lines.append(f"FAILED {failure['path']}: {failure['message']}")
+    return "\n".join(lines)
+
+
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(temp, path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few tokens and one repeat: a smoke run")
+    parser.add_argument("--checkpoint", default="full", help="tiny, full (built when missing) or a checkpoint dir")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: available cores)")
+    parser.add_argument("--tokens", type=int, default=None, help="audio tokens per sentence (default 64; quick 8)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per path, median reported")
+    parser.add_argument("--paths", nargs="+", choices=list(PATHS), help="run only these paths")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        spec = WorkerSpec.from_json(args.worker)
+        write_json(Path(spec.result_file), run_worker(spec))
+        return 0
+    report = run(args)
+    write_json(args.out, report)
+    print(format_table(report))
+    print(f"\nJSON: {args.out}  ({report['wall_s']:.0f} s)")
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Speed options (ownvoice_ai/optimize.py) and the benchmark, on the tiny random XTTS checkpoint.
+
+Every test that changes a model loads its own copy: the session's `tiny_model` stays fp32.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ownvoice_ai import optimize
+from ownvoice_ai.conditioning import Conditioning
+from ownvoice_ai.engines.base import SynthesisOptions
+from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
+from ownvoice_ai.engines.xtts_gpt import SamplingSettings, generate_latents
+from ownvoice_ai.model_source import ModelSource
+
+AI_SERVICE_DIR = Path(__file__).resolve().parents[1]
+SENTENCE = "Alice was beginning to get very tired of sitting by her sister on the bank."
+
+
+def fresh_model(checkpoint: Path):
+    from ownvoice_ai.checkpoints import load_checkpoint
+
+    return load_checkpoint(checkpoint)
+
+
+def voice_inputs(model, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    cond = torch.randn(1, 32, model.gpt.model_dim, generator=generator)
+    speaker = torch.nn.functional.normalize(torch.randn(1, 512, 1, generator=generator), dim=1)
+    text = torch.IntTensor(model.tokenizer.encode(SENTENCE.lower(), lang="en")).unsqueeze(0)
+    return cond, speaker, text
+
+
+def random_codes(n: int, seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, 1024, (1, n), generator=torch.Generator().manual_seed(seed))
+
+
+def make_engine(checkpoint: Path, tokens: int, int8: bool = False) -> XttsEngine:
+    engine = XttsEngine(
+        ModelSource(checkpoint, "tiny-test", "test"), "cpu", StreamTuning(fixed_tokens=tokens), int8=int8
+    )
+    status = engine.load()
+    assert status.available, status.reason
+    return engine
+
+
+# --- Conv1D -> Linear and int8 ----------------------------------------------------------------
+
+
+def test_conv1d_to_linear_keeps_the_outputs(tiny_checkpoint):
+    model = fresh_model(tiny_checkpoint)
+    cond, _, text = voice_inputs(model)
+    codes = random_codes(12)
+    before = optimize.teacher_forced_outputs(model, cond, text, codes)
+
+    replaced = optimize.conv1d_to_linear(model.gpt.gpt)
+
+    assert replaced == 4 * model.args.gpt_layers  # c_attn, attn c_proj, c_fc, mlp c_proj per block
+    after = optimize.teacher_forced_outputs(model, cond, text, codes)
+    torch.testing.assert_close(after[0], before[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(after[1], before[1], rtol=1e-5, atol=1e-5)
+
+
+def test_int8_quantises_the_per_token_path_only_and_stays_close(tiny_checkpoint):
+    model = fresh_model(tiny_checkpoint)
+    cond, _, text = voice_inputs(model)
+    codes = random_codes(16)
+    reference = optimize.teacher_forced_outputs(model, cond, text, codes)
+    conditioning_encoder = model.gpt.conditioning_encoder
+
+    result = optimize.quantize_gpt_int8(model)
+
+    # every projection of every block, plus the audio head
+    assert result.linear_layers == 4 * model.args.gpt_layers + 1
+    assert optimize.is_gpt_quantized(model)
+    # the audio head is one module for coqui's generate() and for our token loop
+    assert model.gpt.mel_head is model.gpt.gpt_inference.lm_head[1]
+    # the weights read per token shrink (int8 linear weights, fp32 norms and biases)
+    assert result.bytes_per_token_after < 0.75 * result.bytes_per_token_before
+    # conditioning stays fp32: cached speaker latents keep their meaning
+    assert model.gpt.conditioning_encoder is conditioning_encoder
+    assert all(p.dtype == torch.float32 for p in conditioning_encoder.parameters())
+
+    numerics = optimize.compare_outputs(reference, optimize.teacher_forced_outputs(model, cond, text, codes))
+    assert 0 < numerics.latent_max_abs  # it really changed the arithmetic...
+    assert numerics.latent_rel_l2 < 0.05  # ...by little
+    assert numerics.top1_agreement >= 0.75
+
+    with pytest.raises(ValueError, match="already quantised"):
+        optimize.quantize_gpt_int8(model)
+
+
+def test_int8_engine_produces_audio_of_the_same_shape_as_fp32(tiny_checkpoint):
+    tokens = 20
+    fp32 = make_engine(tiny_checkpoint, tokens)
+    int8 = make_engine(tiny_checkpoint, tokens, int8=True)
+    assert int8.status().extra["int8"] is True and optimize.is_gpt_quantized(int8.model)
+    cond, speaker, _ = voice_inputs(fp32.model)
+    voice = Conditioning(cond, speaker, "sha", "tiny-test")
+    options = SynthesisOptions(seed=3)
+
+    fp32_audio = np.concatenate([c.samples for c in fp32.stream(SENTENCE, voice, options)])
+    int8_audio = np.concatenate([c.samples for c in int8.stream(SENTENCE, voice, options)])
+
+    assert int8_audio.dtype == np.float32 and int8_audio.ndim == 1
+    assert len(int8_audio) == len(fp32_audio) > 0
+    assert np.isfinite(int8_audio).all() and np.abs(int8_audio).max() > 0
+
+
+def test_gpt_bytes_per_token_counts_blocks_norm_and_head(tiny_checkpoint, tiny_model):
+    gpt = tiny_model.gpt
+    d, layers, n_audio = gpt.model_dim, tiny_model.args.gpt_layers, gpt.num_audio_tokens
+    per_block = (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d) + 2 * (2 * d)
+    expected = 4 * (layers * per_block + 2 * d + (d * n_audio + n_audio) + 2 * d)  # + ln_f, head, final norm
+    assert optimize.gpt_bytes_per_token(tiny_model) == expected
+    assert optimize.kv_cache_bytes_per_token(tiny_model, 100) == 2 * layers * 100 * d * 4
+
+
+# --- bf16 / fp16 ------------------------------------------------------------------------------
+
+
+def test_bf16_gpt_runs_our_token_loop_close_to_fp32(tiny_checkpoint):
+    model = fresh_model(tiny_checkpoint)
+    cond, _, text = voice_inputs(model)
+    codes = random_codes(16)
+    reference = optimize.teacher_forced_outputs(model, cond, text, codes)
+
+    optimize.half_precision_gpt(model, torch.bfloat16)
+
+    numerics = optimize.compare_outputs(reference, optimize.teacher_forced_outputs(model, cond, text, codes))
+    assert numerics.latent_rel_l2 < 0.05
+    settings = SamplingSettings(fixed_tokens=6)
+    steps = list(generate_latents(model.gpt, cond, text, settings, torch.Generator().manual_seed(0)))
+    assert len(steps) == 6
+    assert all(latent.dtype == torch.bfloat16 and torch.isfinite(latent.float()).all() for _, latent in steps)
+    assert all(p.dtype == torch.float32 for p in model.hifigan_decoder.parameters())
+
+
+def test_half_precision_rejects_fp16_on_cpu_and_other_dtypes(tiny_model):
+    with pytest.raises(ValueError, match="bfloat16"):
+        optimize.half_precision_gpt(tiny_model, torch.float16)
+    with pytest.raises(ValueError, match="float16 or torch.bfloat16"):
+        optimize.half_precision_gpt(tiny_model, torch.float64)
+
+
+# --- fixed token counts and threads -----------------------------------------------------------
+
+
+def test_fixed_token_forcing_gives_every_path_the_same_audio_length(tiny_checkpoint, tiny_model):
+    tokens = 14
+    cond, speaker, _ = voice_inputs(tiny_model)
+    sampling = {"temperature": 0.75, "top_p": 0.85, "top_k": 50, "repetition_penalty": 5.0}
+    force = optimize.fixed_length_generate_kwargs(tokens)
+
+    torch.manual_seed(0)
+    full = tiny_model.inference(SENTENCE, "en", cond, speaker, **sampling, **force)
+    torch.manual_seed(0)
+    streamed = list(tiny_model.inference_stream(SENTENCE, "en", cond, speaker, **sampling, **force))
+    engine = make_engine(tiny_checkpoint, tokens)
+    ours = list(engine.stream(SENTENCE, Conditioning(cond, speaker, "sha", "m"), SynthesisOptions(seed=0)))
+
+    assert full["gpt_latents"].shape[1] == tokens
+    expected = len(full["wav"])
+    assert expected == int(tokens * 4 * 24000 / 22050) * 256  # codes -> mel frames -> 24 kHz samples
+    assert sum(int(c.shape[0]) for c in streamed) == expected
+    assert sum(len(c.samples) for c in ours) == expected
+
+    with pytest.raises(ValueError):
+        optimize.fixed_length_generate_kwargs(0)
+
+
+def test_configure_threads_sets_torch_threads():
+    previous = torch.get_num_threads()
+    try:
+        assert optimize.configure_threads(1) == 1 == torch.get_num_threads()
+        assert optimize.configure_threads(None) == optimize.available_cores()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_audio_difference_measures_snr():
+    reference = torch.sin(torch.linspace(0, 100, 24000))
+    assert optimize.audio_difference(reference, reference.clone())["audio_max_abs"] == 0
+    noisy = reference + 0.01 * torch.randn(24000, generator=torch.Generator().manual_seed(0))
+    snr = optimize.audio_difference(reference, noisy)["audio_snr_db"]
+    assert 30 < snr < 40  # signal power 0.5, noise power 1e-4: about 37 dB
+
+
+# --- the benchmark, end to end ----------------------------------------------------------------
+
+
+def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
+    out = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--checkpoint", "tiny", "--quick", "--threads", "1", "--out", str(out)],
+        cwd=AI_SERVICE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    assert report["failures"] == []
+    paths = report["paths"]
+    assert list(paths) == ["coqui-inference", "coqui-stream", "ours-fp32", "ours-int8"]
+    tokens = report["sizes"]["tokens_per_sentence"] * len(report["paragraph"])
+    expected_audio = int(report["sizes"]["tokens_per_sentence"] * 4 * 24000 / 22050) * 256 * 3 / 24000
+    for result in paths.values():
+        assert result["audio_s"] == pytest.approx(expected_audio)  # same forced tokens on every path
+        assert 0 < result["ttfa_s"] <= result["total_s"]
+        assert result["rtf"] == pytest.approx(result["total_s"] / result["audio_s"])
+        assert result["decode_ms_per_token"] > 0 and result["decode_bound_ms_per_token"] > 0
+        assert result["peak_rss_synthesis_bytes"] > 100e6 and result["peak_rss_overall_bytes"] > 100e6
+        assert result["threads"] == 1
+    assert tokens > 0
+    # coqui's non-streaming answer arrives all at once
+    assert paths["coqui-inference"]["ttfa_s"] == paths["coqui-inference"]["total_s"]
+    assert paths["coqui-inference"]["conditioning_s"] > 0
+    # our fp32 path is coqui's arithmetic: same latents, same audio up to float rounding
+    same = paths["ours-fp32"]["output_vs_coqui"]
+    assert same["latents_max_abs_vs_coqui_second_pass"] < 1e-4
+    assert same["streamed_vs_full_decode_max_abs"] < 1e-4
+    assert same["streamed_samples"] == same["full_decode_samples"]
+    int8 = paths["ours-int8"]
+    assert int8["weight_bytes_per_token"] < int8["weight_bytes_per_token_fp32"]
+    assert 0 < int8["int8_vs_fp32"]["latent_rel_l2"] < 0.05
+    assert report["machine"]["memory_bandwidth"]["read_gb_s"] > 0.5
+    assert set(report["targets"]) >= {"throughput_3x_baseline", "ttfa_at_most_1_5_s", "rtf_at_most_1_0"}
+    assert "(d) ours, int8 GPT" in completed.stdout and "memory bandwidth" in completed.stdout
+
+
+def test_bench_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--checkpoint", str(tmp_path), "--quick"],
+        cwd=AI_SERVICE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    assert "not an XTTS checkpoint directory" in completed.stderr

@@ -1,0 +1,165 @@
+"""/generate over real HTTP (uvicorn subprocess): streaming, formats, disconnects, queue, isolation."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import av
+import httpx
+import pytest
+
+from tests.conftest import AUTH
+
+CHUNK_TOKENS = {"OWNVOICE_FIRST_CHUNK_TOKENS": "8", "OWNVOICE_CHUNK_TOKENS": "16"}
+
+
+@pytest.fixture(scope="module")
+def server(live_server_factory, ljspeech_wavs, librispeech_speakers):
+    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="64", OWNVOICE_QUEUE_SIZE="4", **CHUNK_TOKENS)
+    for voice_id, path in [("lj", ljspeech_wavs[0]), ("other", ljspeech_wavs[2])]:
+        response = httpx.put(f"{server.url}/voices/{voice_id}", content=path.read_bytes(), headers=AUTH, timeout=120)
+        assert response.status_code == 200, response.text
+    return server
+
+
+def expected_seconds(tokens: int, sentences: int = 1) -> float:
+    from ownvoice_ai.engines.xtts_vocoder import FramePlan
+
+    plan = FramePlan([4.0, 24000 / 22050])
+    plan.resize(tokens)
+    return sentences * plan.n_frames * 256 / 24000
+
+
+def stream_chunks(server, body: dict) -> list[tuple[float, bytes]]:
+    started = time.perf_counter()
+    arrivals = []
+    with httpx.stream("POST", f"{server.url}/generate", json=body, headers=AUTH, timeout=120) as response:
+        assert response.status_code == 200, response.read()
+        for part in response.iter_raw():
+            arrivals.append((time.perf_counter() - started, part))
+    return arrivals
+
+
+def test_chunks_arrive_in_order_and_the_first_well_before_the_last(server):
+    text = "The first sentence is here. A second one follows it. And a third ends the paragraph."
+    arrivals = stream_chunks(server, {"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3})
+    assert len(arrivals) >= 6
+    first, last = arrivals[0][0], arrivals[-1][0]
+    assert first < last / 4, (first, last)
+    times = [t for t, _ in arrivals]
+    assert times == sorted(times)
+    total = sum(len(part) for _, part in arrivals)
+    assert total == pytest.approx(expected_seconds(64, 3) * 24000 * 2, abs=4)
+    # in order: the same seed gives the same bytes as one piece (nothing reordered or dropped)
+    whole = httpx.post(
+        f"{server.url}/generate", json={"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3},
+        headers=AUTH, timeout=120,
+    ).content
+    assert b"".join(part for _, part in arrivals) == whole
+
+
+@pytest.mark.parametrize("fmt,rate", [("wav", 24000), ("pcm_24000", 24000), ("mp3", 24000), ("opus", 48000)])
+def test_each_format_decodes_to_rate_and_duration(server, fmt, rate):
+    response = httpx.post(
+        f"{server.url}/generate", json={"text": "Just one sentence.", "voice_id": "lj", "format": fmt, "seed": 1},
+        headers=AUTH, timeout=120,
+    )
+    assert response.status_code == 200
+    assert response.headers["X-Sample-Rate"] == "24000"
+    assert response.headers["content-type"].startswith({"wav": "audio/wav", "pcm_24000": "audio/L16", "mp3": "audio/mpeg", "opus": "audio/ogg"}[fmt])
+    if fmt == "pcm_24000":
+        container = av.open(io.BytesIO(response.content), format="s16le", options={"sample_rate": "24000", "ch_layout": "mono"})
+    else:
+        container = av.open(io.BytesIO(response.content))
+    samples = decoded_rate = 0
+    with container:
+        for frame in container.decode(audio=0):
+            samples += frame.samples
+            decoded_rate = frame.sample_rate
+    assert decoded_rate == rate
+    assert samples / rate == pytest.approx(expected_seconds(64), abs=0.08)
+
+
+def wait_until(predicate, timeout_s: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if predicate():
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
+    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", **CHUNK_TOKENS)
+    httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
+    before = server.ready()["worker"]
+    with httpx.stream(
+        "POST", f"{server.url}/generate", json={"text": "A long sentence to say.", "voice_id": "lj"},
+        headers=AUTH, timeout=120,
+    ) as response:
+        chunks = response.iter_raw()  # keep a reference: a dropped iterator closes the response
+        next(chunks)  # audio is flowing
+        state = server.ready()["worker"]
+        assert state["busy"], str(state)
+    # the client is gone; 600 tokens would take far longer than this
+    stopped_after = wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=10)
+    after = server.ready()["worker"]
+    assert after["cancelled"] == before["cancelled"] + 1
+    assert after["completed"] == before["completed"]  # it did not run to the end
+    assert stopped_after < 5
+
+
+def test_full_queue_gets_429_with_retry_after(live_server_factory, ljspeech_wavs):
+    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="400", OWNVOICE_QUEUE_SIZE="0", **CHUNK_TOKENS)
+    httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
+    with httpx.stream("POST", f"{server.url}/generate", json={"text": "Busy now.", "voice_id": "lj"}, headers=AUTH, timeout=120) as busy:
+        chunks = busy.iter_raw()
+        next(chunks)
+        refused = httpx.post(f"{server.url}/generate", json={"text": "Me too.", "voice_id": "lj"}, headers=AUTH, timeout=30)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"].isdigit()
+        assert refused.json()["detail"]["code"] == "busy"
+    wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=10)
+    again = httpx.post(
+        f"{server.url}/generate", json={"text": "Now.", "voice_id": "lj", "format": "pcm_24000"}, headers=AUTH, timeout=120
+    )
+    assert again.status_code == 200
+
+
+def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
+    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", OWNVOICE_GENERATION_TIMEOUT_S="2", **CHUNK_TOKENS)
+    httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{server.url}/generate", json={"text": "Too long to finish.", "voice_id": "lj", "format": "pcm_24000"},
+        headers=AUTH, timeout=120,
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed < 10
+    assert len(response.content) < expected_seconds(600) * 24000 * 2  # cut short
+    wait_until(lambda: server.ready()["worker"]["timed_out"] == 1, timeout_s=5)
+
+
+def test_concurrent_requests_never_mix_audio(server):
+    bodies = {
+        "a": {"text": "Voice one speaking.", "voice_id": "lj", "format": "pcm_24000", "seed": 11},
+        "b": {"text": "Voice two speaking.", "voice_id": "other", "format": "pcm_24000", "seed": 22},
+    }
+    solo = {
+        key: httpx.post(f"{server.url}/generate", json=body, headers=AUTH, timeout=120).content
+        for key, body in bodies.items()
+    }
+    assert solo["a"] != solo["b"]
+    results: dict[str, bytes] = {}
+
+    def fetch(key: str) -> None:
+        results[key] = httpx.post(f"{server.url}/generate", json=bodies[key], headers=AUTH, timeout=120).content
+
+    threads = [threading.Thread(target=fetch, args=(key,)) for key in ["a", "b", "a", "b"][:2]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == solo

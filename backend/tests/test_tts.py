@@ -1,0 +1,154 @@
+"""POST /api/tts against the real inference service: routing, formats, streaming, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.services.audio_cache import AudioCache, cache_key
+from app.services.speech import _tee
+from audio_files import CLEAN_WAV, decode
+from conftest import create_user
+from servers import AppServer
+
+
+@pytest.fixture(scope="module")
+def speaker(stack: AppServer) -> httpx.Client:
+    client = create_user(stack, f"speaker-{uuid.uuid4().hex[:6]}")
+    response = client.post("/api/voice/upload", data={"name": "Me", "language": "en"},
+                           files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")})
+    assert response.status_code == 201, response.text
+    return client
+
+
+@pytest.mark.parametrize("voice", ["stock-joe", "custom_user_voice"])
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "opus"])
+def test_each_format_decodes_at_24_khz(speaker: httpx.Client, voice: str, fmt: str) -> None:
+    text = f"The quick brown fox jumps over the lazy dog, in {fmt}."
+    response = speaker.post("/api/tts", json={"text": text, "voiceId": voice, "format": fmt})
+    assert response.status_code == 200, response.text
+    rate, seconds = decode(response.content)
+    assert rate in (24000, 48000) if fmt == "opus" else rate == 24000
+    assert 0.3 < seconds < 30
+
+
+def test_pcm_is_raw_24khz_s16le(speaker: httpx.Client) -> None:
+    response = speaker.post("/api/tts", json={"text": "Raw samples, please.",
+                                              "voiceId": "stock-joe", "format": "pcm_24000"})
+    assert response.status_code == 200
+    assert response.headers["x-sample-rate"] == "24000"
+    assert len(response.content) % 2 == 0 and len(response.content) > 24000  # > 0.5 s
+
+
+def test_stock_speech_has_a_plausible_length(speaker: httpx.Client) -> None:
+    short = speaker.post("/api/tts", json={"text": "Hi.", "voiceId": "stock-joe", "format": "wav"})
+    long = speaker.post("/api/tts", json={
+        "text": "This is a considerably longer sentence, which should take a good deal more "
+                "time to say out loud than a simple greeting does.",
+        "voiceId": "stock-joe", "format": "wav"})
+    assert decode(long.content)[1] > 3 * decode(short.content)[1]
+
+
+def test_audio_streams_in_several_chunks_the_first_well_before_the_last(
+        speaker: httpx.Client) -> None:
+    text = " ".join(f"Sentence number {n} of a paragraph that is read aloud." for n in range(6))
+    started = time.monotonic()
+    arrivals: list[float] = []
+    with speaker.stream("POST", "/api/tts", json={"text": text, "voiceId": "custom_user_voice",
+                                                  "format": "pcm_24000"}) as response:
+        assert response.headers["x-cache"] == "miss"
+        assert "content-length" not in response.headers  # streamed, not buffered
+        for _chunk in response.iter_raw():
+            arrivals.append(time.monotonic() - started)
+    assert len(arrivals) >= 3
+    assert arrivals[0] < 0.6 * arrivals[-1], arrivals
+
+
+def test_a_repeat_is_answered_from_the_cache_with_the_same_bytes(speaker: httpx.Client) -> None:
+    body = {"text": "Cache me if you can.", "voiceId": "custom_user_voice", "format": "mp3"}
+    first = speaker.post("/api/tts", json=body)
+    assert first.headers["x-cache"] == "miss"
+    started = time.monotonic()
+    second = speaker.post("/api/tts", json=body)
+    elapsed = time.monotonic() - started
+    assert second.headers["x-cache"] == "hit" and second.content == first.content
+    assert elapsed < 0.5
+    # Any change of setting is another entry.
+    faster = speaker.post("/api/tts", json={**body, "speed": 1.5})
+    assert faster.headers["x-cache"] == "miss"
+
+
+def test_bad_requests_are_clear(speaker: httpx.Client) -> None:
+    assert speaker.post("/api/tts", json={"text": "", "voiceId": "stock-joe"}).status_code == 422
+    assert speaker.post("/api/tts", json={"text": "x", "voiceId": "stock-joe",
+                                          "format": "aiff"}).status_code == 422
+    assert speaker.post("/api/tts", json={"text": "x" * 5001,
+                                          "voiceId": "stock-joe"}).status_code == 422
+    unknown_stock = speaker.post("/api/tts", json={"text": "x", "voiceId": "stock-nobody"})
+    assert unknown_stock.status_code == 404  # the inference service's answer, passed through
+
+
+def test_inference_down_is_a_503_but_cached_audio_still_plays(tmp_path: Path,
+                                                              stack: AppServer) -> None:
+    """An app server pointed at a dead inference service, on a copy of the stack's data."""
+    from servers import start_app
+
+    body = {"text": "Played once while the service was up.", "voiceId": "stock-joe"}
+    with stack.admin() as admin:
+        assert admin.post("/api/tts", json=body).status_code == 200
+    import shutil
+
+    shutil.copytree(stack.data_dir, tmp_path / "data")
+    server = start_app(tmp_path / "data")  # inference URL: a closed port
+    try:
+        with server.admin() as admin:
+            cached = admin.post("/api/tts", json=body)
+            assert cached.status_code == 200 and cached.headers["x-cache"] == "hit"
+            fresh = admin.post("/api/tts", json={**body, "text": "Never said before."})
+            assert fresh.status_code == 503
+            assert "not reachable" in fresh.json()["detail"]
+            assert fresh.headers["retry-after"]
+    finally:
+        server.stop()
+
+
+async def _broken_stream() -> AsyncIterator[bytes]:
+    yield b"first part "
+    yield b"second part "
+    raise ConnectionError("upstream went away")
+
+
+def test_tee_publishes_only_complete_streams(tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path / "audio_cache")
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    async def consume(source: AsyncIterator[bytes], key: str) -> bytes:
+        received = b""
+        async for chunk in _tee(source, None, cache.writer(key, "audio/mpeg"), close):
+            received += chunk
+        return received
+
+    broken = cache_key(text="broken")
+    with pytest.raises(ConnectionError):
+        asyncio.run(consume(_broken_stream(), broken))
+    assert cache.get(broken) is None
+    assert [p for p in cache.root.rglob("*") if p.is_file()] == []  # no partial file left
+
+    async def whole() -> AsyncIterator[bytes]:
+        yield b"all "
+        yield b"of it"
+
+    complete = cache_key(text="complete")
+    assert asyncio.run(consume(whole(), complete)) == b"all of it"
+    entry = cache.get(complete)
+    assert entry is not None and entry.path.read_bytes() == b"all of it"
+    assert closed == [True, True]  # the upstream response is closed either way
