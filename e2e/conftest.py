@@ -56,7 +56,9 @@ def _newest_mtime(folder: Path) -> float:
 def ensure_frontend_built() -> None:
     """The app server serves frontend/dist; rebuild it when the sources are newer."""
     index = FRONTEND / "dist" / "index.html"
-    sources_newer = _newest_mtime(FRONTEND / "src") > (index.stat().st_mtime if index.exists() else 0)
+    sources_newer = _newest_mtime(FRONTEND / "src") > (
+        index.stat().st_mtime if index.exists() else 0
+    )
     if not sources_newer:
         return
     npm = shutil.which("npm")
@@ -114,10 +116,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     command = [
         sys.executable if Path(sys.executable).name.startswith("python3") else "python3",
         str(REPO / "scripts" / "start.py"),
-        "--data-dir", str(data_dir),
-        "--host", "127.0.0.1",
-        "--app-port", str(app_port),
-        "--inference-port", str(inference_port),
+        "--data-dir",
+        str(data_dir),
+        "--host",
+        "127.0.0.1",
+        "--app-port",
+        str(app_port),
+        "--inference-port",
+        str(inference_port),
         "--skip-install",
     ]
     with log_path.open("wb") as log:
@@ -132,9 +138,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
             if health and health.get("inference", {}).get("ready"):
                 break
             if process.poll() is not None:
-                pytest.fail(f"scripts/start.py exited with {process.returncode}:\n{running.log_tail()}")
+                pytest.fail(
+                    f"scripts/start.py exited with {process.returncode}:\n{running.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"the app was not ready after {READY_TIMEOUT_S} s:\n{running.log_tail()}")
+                pytest.fail(
+                    f"the app was not ready after {READY_TIMEOUT_S} s:\n{running.log_tail()}"
+                )
             time.sleep(1)
         yield running
     finally:

@@ -47,22 +47,75 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
     page.get_by_test_id("play-toggle").click()
     expect(page.get_by_test_id("player-status")).to_contain_text("Playing", timeout=60_000)
     # The highlight moves on by itself as sentence audio plays back to back.
-    expect(page.locator(".sentence.current")).not_to_have_attribute("data-key", first_key, timeout=90_000)
+    expect(page.locator(".sentence.current")).not_to_have_attribute(
+        "data-key", first_key, timeout=90_000
+    )
     second_key = current_sentence_key(page)
-    expect(page.locator(".sentence.current")).not_to_have_attribute("data-key", second_key, timeout=90_000)
+    expect(page.locator(".sentence.current")).not_to_have_attribute(
+        "data-key", second_key, timeout=90_000
+    )
     screenshot(page, "reader-playing")
 
     page.get_by_test_id("play-toggle").click()  # pause
     expect(page.get_by_test_id("player-status")).to_have_text(re.compile("Paused"))
     paused_key = current_sentence_key(page)
-    assert sentence_index(page, paused_key) >= 2, "playback should have advanced at least two sentences"
+    assert sentence_index(page, paused_key) >= 2, (
+        "playback should have advanced at least two sentences"
+    )
     page.wait_for_timeout(2_000)  # the position is saved a moment after it settles
 
     page.reload()
-    expect(page.locator(".sentence.current")).to_have_attribute("data-key", paused_key, timeout=30_000)
+    expect(page.locator(".sentence.current")).to_have_attribute(
+        "data-key", paused_key, timeout=30_000
+    )
     expect(page.get_by_test_id("player-status")).to_have_text("Ready")
     screenshot(page, "reader-restored")
 
     # Keyboard: → moves the highlight to the next sentence without playing.
     page.locator("body").press("ArrowRight")
     expect(page.locator(".sentence.current")).not_to_have_attribute("data-key", paused_key)
+
+
+def test_pasted_text_opens_in_the_reader(app, launch_browser):
+    page = new_page(launch_browser(), app.base_url)
+    login(page, app)
+    page.get_by_role("button", name="Add a book").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Paste text").click()
+    dialog.get_by_label("Title").fill("A pasted note")
+    dialog.get_by_label("Text").fill(
+        "The first sentence is short. The second one follows it! Is there a third?"
+    )
+    dialog.get_by_role("button", name="Add book").click()
+    page.wait_for_url(re.compile(r"/reader/[^/]+$"), timeout=60_000)
+    sentences = page.locator(".reader-text .sentence")
+    expect(sentences).to_have_count(3)
+    expect(sentences.nth(1)).to_have_text("The second one follows it!")
+    page.get_by_role("link", name="Library").first.click()
+    expect(page.get_by_test_id("book-card").filter(has_text="A pasted note")).to_have_count(1)
+
+
+def test_playback_crosses_into_the_next_chapter_by_itself(app, launch_browser):
+    page = new_page(launch_browser(), app.base_url)
+    login(page, app)
+    page.get_by_role("button", name="Add a book").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Paste text").click()
+    dialog.get_by_label("Title").fill("Two short chapters")
+    dialog.get_by_label("Text").fill(
+        "Chapter 1: The Start\n\nThe cat sat down. It was a sunny day.\n\n"
+        "Chapter 2: The End\n\nThe dog came home. Everyone slept well."
+    )
+    dialog.get_by_role("button", name="Add book").click()
+    page.wait_for_url(re.compile(r"/reader/[^/]+$"), timeout=60_000)
+    chapters = page.get_by_role("navigation", name="Chapters").get_by_role("button")
+    expect(chapters).to_have_count(2)
+    expect(page.locator(".reader-text .sentence").first).to_have_text("The cat sat down.")
+
+    page.locator("#voice-picker").select_option(STOCK_VOICE)
+    page.get_by_test_id("play-toggle").click()
+    # No click on chapter 2: the player loads it and the view follows the voice.
+    expect(page.locator(".sentence.current")).to_have_text("The dog came home.", timeout=90_000)
+    expect(page.locator(".chapter-title")).to_contain_text("The End")
+    expect(chapters.nth(1)).to_have_attribute("aria-current", "true")
+    expect(page.get_by_test_id("player-status")).to_have_text("The end", timeout=60_000)

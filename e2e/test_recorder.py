@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import wave
 import warnings
+import wave
 from pathlib import Path
 
 import pytest
@@ -63,11 +63,13 @@ def metric_value(page, label: str) -> float:
 
 
 def test_record_with_fake_microphone_save_and_see_report(app, launch_browser, microphone_wav):
-    browser = launch_browser([
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone_wav}",
-    ])
+    browser = launch_browser(
+        [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone_wav}",
+        ]
+    )
     page = new_page(browser, app.base_url)
     login(page, app)
     page.get_by_role("link", name="Voices").click()
@@ -129,6 +131,32 @@ def test_microphone_permission_denied_is_explained(app, launch_browser):
     dialog = page.get_by_role("dialog", name="Record a voice")
     dialog.get_by_label("Your name").fill("Someone")
     dialog.get_by_role("button", name="Record").click()
-    expect(dialog.get_by_test_id("mic-error")).to_contain_text("Microphone access was blocked", timeout=15_000)
+    expect(dialog.get_by_test_id("mic-error")).to_contain_text(
+        "Microphone access was blocked", timeout=15_000
+    )
     expect(dialog.get_by_role("button", name="Record")).to_be_enabled()  # can try again
     screenshot(page, "recorder-denied")
+
+
+def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp_path):
+    fake = tmp_path / "not-audio.wav"
+    fake.write_text("This is a text file pretending to be a recording.\n" * 50)
+    page = new_page(launch_browser(), app.base_url)
+    login(page, app)
+    page.get_by_role("link", name="Voices").click()
+    page.get_by_role("heading", name="Voices").wait_for()
+    page.wait_for_load_state("networkidle")
+    before = page.get_by_test_id("voice-card").count()
+
+    page.get_by_role("button", name="Upload a recording").click()
+    dialog = page.get_by_role("dialog", name="Upload a recording")
+    dialog.get_by_test_id("voice-file").set_input_files(str(fake))
+    dialog.get_by_label("Voice name").fill("Not a voice")
+    dialog.get_by_role("checkbox").check()
+    dialog.get_by_role("button", name="Upload and prepare").click()
+    expect(dialog.get_by_role("alert")).to_be_visible(timeout=60_000)
+    screenshot(page, "upload-refused")
+    dialog.get_by_role("button", name="Cancel").click()
+
+    expect(page.get_by_test_id("voice-card")).to_have_count(before)
+    expect(page.get_by_test_id("voice-card").filter(has_text="Not a voice")).to_have_count(0)

@@ -70,6 +70,11 @@ def build_vocab(path: Path, vocab_size: int) -> None:
         show_progress=False,
     )
     tokenizer.train_from_iterator(_CORPUS * 4, trainer)
+    # The little corpus yields fewer merges than XTTS v2's 6681 tokens; pad with private-use
+    # placeholders (never produced by text normalisation) so the text embedding has the real size.
+    missing = vocab_size - tokenizer.get_vocab_size()
+    if missing > 0:
+        tokenizer.add_special_tokens([f"\ue000{index}" for index in range(missing)])
     tokenizer.save(str(path))
 
 

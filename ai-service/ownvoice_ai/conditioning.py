@@ -195,5 +195,5 @@ class ConditioningStore:
                     audio_sha,
                     self.model_id or "",
                 )
-        except Exception:  # a damaged cache file is recomputed, never fatal
+        except Exception:  # noqa: BLE001 - a damaged cache file is recomputed, never fatal
             return None

@@ -109,7 +109,7 @@ def _download(repo: str, target: Path) -> ModelSource:
         if missing_files(staging):
             raise RuntimeError(f"the download lacks {', '.join(missing_files(staging))}")
         staging.replace(target)
-    except Exception as error:  # offline, hub errors: the service still starts without cloning
+    except Exception as error:  # noqa: BLE001 - offline, hub errors: the service still starts without cloning
         logger.warning("XTTS download failed: %s", error)
         return ModelSource(
             None,

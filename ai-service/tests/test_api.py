@@ -81,7 +81,9 @@ def test_put_voice_reports_and_conditioning_is_computed_once(client, voice_bytes
     assert len(calls) == 1
     hashes = set()
     for seed in range(3):
-        generated = client.post("/generate", json={"text": "Hello there.", "voice_id": "alice", "seed": seed}, headers=AUTH)
+        generated = client.post(
+            "/generate", json={"text": "Hello there.", "voice_id": "alice", "seed": seed}, headers=AUTH
+        )
         assert generated.status_code == 200
         hashes.add(generated.headers["X-Conditioning-Hash"])
     assert len(calls) == 1  # never recomputed per request
@@ -116,10 +118,9 @@ def test_bad_uploads_are_refused_and_the_old_voice_stays(client, voice_bytes, lj
     text = put_voice(client, "carol", b"this is not audio at all, just text " * 50)
     assert text.status_code == 415 and text.json()["detail"]["code"] == "unreadable_audio"
     short = io.BytesIO()
-    with wave.open(short, "wb") as out:  # 2 s of a real clip
-        with wave.open(str(ljspeech_wavs[1]), "rb") as source:
-            out.setparams(source.getparams())
-            out.writeframes(source.readframes(source.getframerate() * 2))
+    with wave.open(short, "wb") as out, wave.open(str(ljspeech_wavs[1]), "rb") as source:  # 2 s of a real clip
+        out.setparams(source.getparams())
+        out.writeframes(source.readframes(source.getframerate() * 2))
     rejected = put_voice(client, "carol", short.getvalue())
     assert rejected.status_code == 422 and rejected.json()["detail"]["code"] in {"too_short", "no_speech"}
     assert reference.read_bytes() == before
@@ -166,7 +167,9 @@ def test_symlink_escaping_the_voices_dir_is_refused(client, voice_bytes, tmp_pat
     outside = tmp_path / "outside.wav"
     outside.write_bytes((voices / "eve.wav").read_bytes())
     os.symlink(outside, voices / "sneaky.wav")
-    response = client.post("/generate", json={"text": "Hi.", "speaker_wav_path": str(voices / "sneaky.wav")}, headers=AUTH)
+    response = client.post(
+        "/generate", json={"text": "Hi.", "speaker_wav_path": str(voices / "sneaky.wav")}, headers=AUTH
+    )
     assert response.status_code == 400
 
 
@@ -206,4 +209,48 @@ def test_long_text_without_punctuation_never_trips_xtts_limits(client_factory, v
     text = " ".join(["word"] * 1500) + "".join(["x"] * 3000)
     response = client.post("/generate", json={"text": text, "voice_id": "hank", "format": "pcm_24000"}, headers=AUTH)
     assert response.status_code == 200
+    assert len(response.content) > 0
+
+
+def test_unavailable_device_request_falls_back_and_ready_says_so(client_factory):
+    import torch
+
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS; the fallback note is for machines without it")
+    ready = client_factory(device="mps").get("/ready", headers=AUTH).json()
+    assert ready["device"] == "cpu" and ready["cloning_available"]
+    assert "MPS" in ready["device_note"] and "CPU" in ready["device_note"]
+
+
+def test_stock_voice_streams_at_24_khz(client_factory):
+    client = client_factory(load_piper=True)
+    stock = client.get("/stock-voices", headers=AUTH).json()
+    assert stock and all(voice["voice_id"].startswith("stock-") for voice in stock)
+    response = client.post(
+        "/generate", json={"text": "Hello from the stock voice.", "voice_id": stock[0]["voice_id"]}, headers=AUTH
+    )
+    assert response.status_code == 200 and response.headers["X-Sample-Rate"] == "24000"
+    assert struct_rate(response.content[:44]) == 24000
+    assert 0.8 < wav_seconds(response.content) < 5.0
+    unknown = client.post("/generate", json={"text": "Hi.", "voice_id": "stock-nobody"}, headers=AUTH)
+    assert unknown.status_code == 404
+
+
+def struct_rate(header: bytes) -> int:
+    import struct
+
+    return struct.unpack("<I", header[24:28])[0]
+
+
+@pytest.mark.parametrize(
+    "language,text",
+    [("zh-cn", "你好，世界。今天天气很好。"), ("ja", "こんにちは、世界。"), ("ko", "안녕하세요."), ("de", "Guten Tag, 3 Äpfel.")],
+)
+def test_non_latin_languages_generate(client_factory, voice_bytes, language, text):
+    client = client_factory(xtts_fixed_tokens=4)
+    put_voice(client, "ivy", voice_bytes)
+    response = client.post(
+        "/generate", json={"text": text, "voice_id": "ivy", "language": language, "format": "pcm_24000"}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
     assert len(response.content) > 0

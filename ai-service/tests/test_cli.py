@@ -14,7 +14,13 @@ def run_cli(tmp_path, **env):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNVOICE_", "XTTS_", "COQUI_"))}
     full_env.update({"PYTHONPATH": str(AI_SERVICE_DIR), "OWNVOICE_DATA_DIR": str(tmp_path / "data"), **env})
     return subprocess.run(
-        [sys.executable, "-m", "ownvoice_ai"], cwd=AI_SERVICE_DIR, env=full_env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ownvoice_ai"],
+        check=False,
+        cwd=AI_SERVICE_DIR,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

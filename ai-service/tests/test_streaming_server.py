@@ -54,8 +54,10 @@ def test_chunks_arrive_in_order_and_the_first_well_before_the_last(server):
     assert total == pytest.approx(expected_seconds(64, 3) * 24000 * 2, abs=4)
     # in order: the same seed gives the same bytes as one piece (nothing reordered or dropped)
     whole = httpx.post(
-        f"{server.url}/generate", json={"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3},
-        headers=AUTH, timeout=120,
+        f"{server.url}/generate",
+        json={"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3},
+        headers=AUTH,
+        timeout=120,
     ).content
     assert b"".join(part for _, part in arrivals) == whole
 
@@ -63,14 +65,20 @@ def test_chunks_arrive_in_order_and_the_first_well_before_the_last(server):
 @pytest.mark.parametrize("fmt,rate", [("wav", 24000), ("pcm_24000", 24000), ("mp3", 24000), ("opus", 48000)])
 def test_each_format_decodes_to_rate_and_duration(server, fmt, rate):
     response = httpx.post(
-        f"{server.url}/generate", json={"text": "Just one sentence.", "voice_id": "lj", "format": fmt, "seed": 1},
-        headers=AUTH, timeout=120,
+        f"{server.url}/generate",
+        json={"text": "Just one sentence.", "voice_id": "lj", "format": fmt, "seed": 1},
+        headers=AUTH,
+        timeout=120,
     )
     assert response.status_code == 200
     assert response.headers["X-Sample-Rate"] == "24000"
-    assert response.headers["content-type"].startswith({"wav": "audio/wav", "pcm_24000": "audio/L16", "mp3": "audio/mpeg", "opus": "audio/ogg"}[fmt])
+    assert response.headers["content-type"].startswith(
+        {"wav": "audio/wav", "pcm_24000": "audio/L16", "mp3": "audio/mpeg", "opus": "audio/ogg"}[fmt]
+    )
     if fmt == "pcm_24000":
-        container = av.open(io.BytesIO(response.content), format="s16le", options={"sample_rate": "24000", "ch_layout": "mono"})
+        container = av.open(
+            io.BytesIO(response.content), format="s16le", options={"sample_rate": "24000", "ch_layout": "mono"}
+        )
     else:
         container = av.open(io.BytesIO(response.content))
     samples = decoded_rate = 0
@@ -96,8 +104,11 @@ def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
     httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
     before = server.ready()["worker"]
     with httpx.stream(
-        "POST", f"{server.url}/generate", json={"text": "A long sentence to say.", "voice_id": "lj"},
-        headers=AUTH, timeout=120,
+        "POST",
+        f"{server.url}/generate",
+        json={"text": "A long sentence to say.", "voice_id": "lj"},
+        headers=AUTH,
+        timeout=120,
     ) as response:
         chunks = response.iter_raw()  # keep a reference: a dropped iterator closes the response
         next(chunks)  # audio is flowing
@@ -114,16 +125,23 @@ def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
 def test_full_queue_gets_429_with_retry_after(live_server_factory, ljspeech_wavs):
     server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="400", OWNVOICE_QUEUE_SIZE="0", **CHUNK_TOKENS)
     httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
-    with httpx.stream("POST", f"{server.url}/generate", json={"text": "Busy now.", "voice_id": "lj"}, headers=AUTH, timeout=120) as busy:
+    with httpx.stream(
+        "POST", f"{server.url}/generate", json={"text": "Busy now.", "voice_id": "lj"}, headers=AUTH, timeout=120
+    ) as busy:
         chunks = busy.iter_raw()
         next(chunks)
-        refused = httpx.post(f"{server.url}/generate", json={"text": "Me too.", "voice_id": "lj"}, headers=AUTH, timeout=30)
+        refused = httpx.post(
+            f"{server.url}/generate", json={"text": "Me too.", "voice_id": "lj"}, headers=AUTH, timeout=30
+        )
         assert refused.status_code == 429
         assert refused.headers["Retry-After"].isdigit()
         assert refused.json()["detail"]["code"] == "busy"
     wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=10)
     again = httpx.post(
-        f"{server.url}/generate", json={"text": "Now.", "voice_id": "lj", "format": "pcm_24000"}, headers=AUTH, timeout=120
+        f"{server.url}/generate",
+        json={"text": "Now.", "voice_id": "lj", "format": "pcm_24000"},
+        headers=AUTH,
+        timeout=120,
     )
     assert again.status_code == 200
 
@@ -133,8 +151,10 @@ def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
     httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
     started = time.perf_counter()
     response = httpx.post(
-        f"{server.url}/generate", json={"text": "Too long to finish.", "voice_id": "lj", "format": "pcm_24000"},
-        headers=AUTH, timeout=120,
+        f"{server.url}/generate",
+        json={"text": "Too long to finish.", "voice_id": "lj", "format": "pcm_24000"},
+        headers=AUTH,
+        timeout=120,
     )
     elapsed = time.perf_counter() - started
     assert elapsed < 10

@@ -29,7 +29,9 @@ def test_streamed_latents_equal_coqui_second_pass(tiny_model):
     """The loop's latents are what Xtts.inference's second full GPT pass would compute."""
     generator = torch.Generator().manual_seed(1)
     steps = list(
-        generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=40), generator)
+        generate_latents(
+            tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=40), generator
+        )
     )
     codes = torch.tensor([[code for code, _ in steps]])
     latents = torch.stack([latent for _, latent in steps])
@@ -42,7 +44,10 @@ def test_fixed_tokens_and_seed_are_reproducible(tiny_model):
     def run(seed):
         generator = torch.Generator().manual_seed(seed)
         settings = SamplingSettings(fixed_tokens=17)
-        return [code for code, _ in generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), settings, generator)]
+        return [
+            code
+            for code, _ in generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), settings, generator)
+        ]
 
     first, again, other = run(5), run(5), run(6)
     assert len(first) == 17
@@ -54,7 +59,11 @@ def test_stop_signal_stops_within_one_token(tiny_model):
     stop = StopSignal()
     produced = 0
     loop = generate_latents(
-        tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=500), should_stop=stop.reason
+        tiny_model.gpt,
+        _cond(tiny_model),
+        _text(tiny_model),
+        SamplingSettings(fixed_tokens=500),
+        should_stop=stop.reason,
     )
     with pytest.raises(GenerationStopped) as stopped:
         for _ in loop:
@@ -68,7 +77,11 @@ def test_stop_signal_stops_within_one_token(tiny_model):
 def test_deadline_stops_the_loop(tiny_model):
     stop = StopSignal(timeout_s=0.0)
     loop = generate_latents(
-        tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=500), should_stop=stop.reason
+        tiny_model.gpt,
+        _cond(tiny_model),
+        _text(tiny_model),
+        SamplingSettings(fixed_tokens=500),
+        should_stop=stop.reason,
     )
     with pytest.raises(GenerationStopped, match="timeout"):
         next(loop)
@@ -132,9 +145,9 @@ def test_crossfaded_joins_do_not_click(tiny_model):
 
 
 def test_whole_reference_is_used_for_conditioning(tiny_checkpoint, ljspeech_wavs, monkeypatch):
+    from ownvoice_ai.conditioning import read_wav
     from ownvoice_ai.engines.xtts import XttsEngine
     from ownvoice_ai.model_source import ModelSource
-    from ownvoice_ai.conditioning import read_wav
 
     engine = XttsEngine(ModelSource(tiny_checkpoint, "tiny", "demo-tiny"))
     assert engine.load().available

@@ -6,8 +6,10 @@ one line on stderr saying what to do, and exit code 2.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
@@ -31,18 +33,36 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        fail(f"cannot listen on {host}:{port} ({exc.strerror}): stop whatever uses the port "
-             "or set OWNVOICE_PORT to another one.")
+        fail(
+            f"cannot listen on {host}:{port} ({exc.strerror}): stop whatever uses the port "
+            "or set OWNVOICE_PORT to another one."
+        )
     return sock
+
+
+def check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the data directory {path} ({exc.strerror}): set OWNVOICE_DATA_DIR.")
+    if not os.access(path, os.W_OK):
+        fail(
+            f"the data directory {path} is not writable: fix its permissions or set "
+            "OWNVOICE_DATA_DIR."
+        )
 
 
 def database_problem(settings: Settings, exc: Exception) -> str:
     if settings.database_url:
-        return (f"cannot use the database at DATABASE_URL ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:200]}): check that it is running and the URL is right.")
+        return (
+            f"cannot use the database at DATABASE_URL ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}): check that it is running and the URL is right."
+        )
     path = settings.resolved_data_dir / "ownvoice.db"
-    return (f"the database file {path} cannot be opened ({str(exc).splitlines()[0][:200]}): "
-            "restore it from a backup, or move it away to start with an empty one.")
+    return (
+        f"the database file {path} cannot be opened ({str(exc).splitlines()[0][:200]}): "
+        "restore it from a backup, or move it away to start with an empty one."
+    )
 
 
 def main() -> None:
@@ -50,6 +70,7 @@ def main() -> None:
         settings = Settings()
     except ValidationError as exc:
         fail(f"invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    check_data_dir(settings.resolved_data_dir)
     sock = bind_socket(settings.host, settings.port)
     # Migrate before serving, so a broken database is reported here in one line rather
     # than as a traceback from inside the server's startup.
@@ -60,8 +81,10 @@ def main() -> None:
     except (SQLAlchemyError, OSError) as exc:
         fail(database_problem(settings, exc))
     except ImportError as exc:  # DATABASE_URL names a database whose driver is not installed
-        fail(f"DATABASE_URL needs a database driver that is not installed ({exc.name}): "
-             "install it into the backend's environment, or unset DATABASE_URL to use SQLite.")
+        fail(
+            f"DATABASE_URL needs a database driver that is not installed ({exc.name}): "
+            "install it into the backend's environment, or unset DATABASE_URL to use SQLite."
+        )
     app = create_app(settings)
     config = uvicorn.Config(app, log_config=None, proxy_headers=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from alembic import command
 from app.api.error_shapes import error_response, is_openai_path
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
@@ -48,15 +48,19 @@ def ensure_admin(db: Session, settings: Settings) -> None:
     admin = db.scalar(select(User).where(User.is_admin.is_(True)).order_by(User.created_at))
     if admin is None:
         password = settings.admin_password or secrets.token_urlsafe(12)
-        admin = User(username=settings.admin_username, password_hash=hash_password(password),
-                     is_admin=True)
+        admin = User(
+            username=settings.admin_username, password_hash=hash_password(password), is_admin=True
+        )
         db.add(admin)
         db.commit()
         log.info("admin account created", extra={"username": admin.username})
         if not settings.admin_password:
             # Printed once, on the console of the first start; only its hash is stored.
-            print(f"Ownvoice: created admin user '{admin.username}' with password '{password}' "
-                  "(shown only this once; set OWNVOICE_ADMIN_PASSWORD to choose it)", flush=True)
+            print(
+                f"Ownvoice: created admin user '{admin.username}' with password '{password}' "
+                "(shown only this once; set OWNVOICE_ADMIN_PASSWORD to choose it)",
+                flush=True,
+            )
     key = settings.admin_api_key
     if key and db.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key))) is None:
         create_api_key(db, admin, "OWNVOICE_ADMIN_API_KEY", key=key)
@@ -90,10 +94,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     app.state.inference = InferenceClient(settings.inference_url, inference_token(settings))
-    app.state.audio_cache = AudioCache(settings.resolved_data_dir / "audio_cache")
+    app.state.audio_cache = AudioCache(
+        settings.resolved_data_dir / "audio_cache", settings.audio_cache_max_bytes
+    )
     app.state.elevenlabs = (
         ElevenLabsClient(settings.elevenlabs_base_url, settings.elevenlabs_api_key)
-        if settings.elevenlabs_api_key else None
+        if settings.elevenlabs_api_key
+        else None
     )
     app.state.login_limiter = LoginLimiter()
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
@@ -110,8 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InferenceError)
     async def _inference_error(request: Request, exc: InferenceError) -> Response:
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return error_response(request, exc.status_code, exc.message, code=exc.code,
-                              headers=headers)
+        return error_response(request, exc.status_code, exc.message, code=exc.code, headers=headers)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

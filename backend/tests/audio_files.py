@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import av
-
 from servers import SHARED_DATA
 
 LJSPEECH = SHARED_DATA / "speech" / "ljspeech"
@@ -22,8 +21,9 @@ def reencode(source: Path, container: str, codec: str, rate: int = 24000) -> byt
     out = io.BytesIO()
     with av.open(str(source)) as inp, av.open(out, "w", format=container) as dst:
         stream = dst.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.codec_context.format or "s16",
-                                      layout="mono", rate=rate)
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format or "s16", layout="mono", rate=rate
+        )
         for frame in inp.decode(audio=0):
             for converted in resampler.resample(frame):
                 for packet in stream.encode(converted):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from servers import ADMIN_PASSWORD, AppServer, InferenceServer, start_app, start_inference
 
 
@@ -39,11 +38,12 @@ def stack(ai_data_dir: Path, inference: InferenceServer) -> Iterator[AppServer]:
     server.stop()
 
 
-def login(server: AppServer, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+def login(
+    server: AppServer, username: str = "admin", password: str = ADMIN_PASSWORD
+) -> httpx.Client:
     """A client (not yet opened, so usable in `with`) carrying a fresh session cookie."""
     with server.client() as client:
-        response = client.post("/api/auth/login",
-                               json={"username": username, "password": password})
+        response = client.post("/api/auth/login", json={"username": username, "password": password})
         assert response.status_code == 200, response.text
         token = client.cookies["ownvoice_session"]
     return server.client(cookies={"ownvoice_session": token})

@@ -14,12 +14,12 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-
 from servers import free_port
 
 FAKE_KEY = "el-fake-key"
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 CUT_OFF = "cutoffVoice000000000"
+GATED = "gatedVoice0000000000"  # holds everything after its first chunk until `gate` is set
 CHUNKS = 5
 
 
@@ -33,13 +33,16 @@ def fake_audio(voice_id: str, text: str) -> list[bytes]:
 class FakeElevenLabs:
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         def unauthorized() -> JSONResponse:
-            return JSONResponse({"detail": {"status": "invalid_api_key",
-                                            "message": "Invalid API key"}}, status_code=401)
+            return JSONResponse(
+                {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}},
+                status_code=401,
+            )
 
         @app.get("/v1/voices")
         async def voices(xi_api_key: str | None = Header(default=None)) -> Any:
@@ -48,17 +51,33 @@ class FakeElevenLabs:
             return {"voices": [{"voice_id": RACHEL, "name": "Rachel", "category": "premade"}]}
 
         @app.post("/v1/text-to-speech/{voice_id}/stream")
-        async def tts(voice_id: str, request: Request, output_format: str = "mp3_44100_128",
-                      xi_api_key: str | None = Header(default=None)) -> Any:
+        async def tts(
+            voice_id: str,
+            request: Request,
+            output_format: str = "mp3_44100_128",
+            xi_api_key: str | None = Header(default=None),
+        ) -> Any:
             body = await request.json()
-            self.calls.append({"voice_id": voice_id, "output_format": output_format,
-                               "body": body, "key": xi_api_key})
+            self.calls.append(
+                {
+                    "voice_id": voice_id,
+                    "output_format": output_format,
+                    "body": body,
+                    "key": xi_api_key,
+                }
+            )
             if xi_api_key != FAKE_KEY:
                 return unauthorized()
-            if voice_id not in (RACHEL, CUT_OFF):
-                return JSONResponse({"detail": {"status": "voice_not_found",
-                                                "message": "A voice with that id was not found."}},
-                                    status_code=404)
+            if voice_id not in (RACHEL, CUT_OFF, GATED):
+                return JSONResponse(
+                    {
+                        "detail": {
+                            "status": "voice_not_found",
+                            "message": "A voice with that id was not found.",
+                        }
+                    },
+                    status_code=404,
+                )
             chunks = fake_audio(voice_id, body["text"])
 
             async def stream() -> AsyncIterator[bytes]:
@@ -67,6 +86,8 @@ class FakeElevenLabs:
                         raise RuntimeError("connection lost midway (on purpose)")
                     yield chunk
                     await asyncio.sleep(0.02)
+                    while voice_id == GATED and not self.gate.is_set():
+                        await asyncio.sleep(0.02)
 
             media = "audio/mpeg" if output_format.startswith("mp3") else "audio/pcm"
             return StreamingResponse(stream(), media_type=media)
@@ -78,8 +99,9 @@ class FakeElevenLabs:
 def running_fake() -> Iterator[FakeElevenLabs]:
     fake = FakeElevenLabs()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -45,8 +45,9 @@ class Process:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.args, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -62,13 +63,20 @@ class Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_for(self, url: str, timeout: float, ok: callable = lambda r: r.status_code == 200,
-                 headers: dict[str, str] | None = None) -> httpx.Response:
+    def wait_for(
+        self,
+        url: str,
+        timeout: float,
+        ok: callable = lambda r: r.status_code == 200,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.args} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+                raise RuntimeError(
+                    f"{self.args} exited with {self.proc.returncode}:\n{self.log()[-4000:]}"
+                )
             try:
                 response = httpx.get(url, timeout=5, headers=headers)
                 if ok(response):
@@ -81,8 +89,11 @@ class Process:
 
 
 def base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OWNVOICE_", "ELEVENLABS_")) and k != "DATABASE_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OWNVOICE_", "ELEVENLABS_")) and k != "DATABASE_URL"
+    }
     env.update(OWNVOICE_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
 
@@ -99,7 +110,7 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120, **kwargs)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, **{"timeout": 120, **kwargs})  # type: ignore[arg-type]
 
     def admin(self) -> httpx.Client:
         return self.client(headers={"Authorization": f"Bearer {ADMIN_API_KEY}"})
@@ -113,18 +124,22 @@ class AppServer:
         self.process.stop()
 
 
-def start_app(data_dir: Path, inference_url: str | None = None,
-              **extra_env: str) -> AppServer:
+def start_app(data_dir: Path, inference_url: str | None = None, **extra_env: str) -> AppServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = base_env(data_dir)
-    env.update(OWNVOICE_HOST="127.0.0.1", OWNVOICE_PORT=str(port),
-               OWNVOICE_ADMIN_PASSWORD=ADMIN_PASSWORD, OWNVOICE_ADMIN_API_KEY=ADMIN_API_KEY,
-               OWNVOICE_INFERENCE_URL=inference_url or closed_port_url())
+    env.update(
+        OWNVOICE_HOST="127.0.0.1",
+        OWNVOICE_PORT=str(port),
+        OWNVOICE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        OWNVOICE_ADMIN_API_KEY=ADMIN_API_KEY,
+        OWNVOICE_INFERENCE_URL=inference_url or closed_port_url(),
+    )
     env.update(extra_env)
     env = {k: v for k, v in env.items() if v != ""}  # "" in extra_env means "unset"
-    process = Process([sys.executable, "-m", "app"], BACKEND_DIR, env,
-                      data_dir.parent / f"app-{port}.log")
+    process = Process(
+        [sys.executable, "-m", "app"], BACKEND_DIR, env, data_dir.parent / f"app-{port}.log"
+    )
     server = AppServer(data_dir, env, port, process)
     process.start()
     try:
@@ -149,12 +164,20 @@ def start_inference(data_dir: Path, timeout: float = 300) -> InferenceServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = base_env(data_dir)
-    env.update(OWNVOICE_DEMO_MODEL="tiny", OWNVOICE_AI_PORT=str(port),
-               OWNVOICE_AI_HOST="127.0.0.1", COQUI_TOS_AGREED="1",
-               # The random tiny model never emits a stop token: bound each sentence.
-               OWNVOICE_XTTS_FIXED_TOKENS="24")
-    process = Process([str(AI_PYTHON), "-m", "ownvoice_ai"], AI_SERVICE_DIR, env,
-                      data_dir.parent / f"inference-{port}.log")
+    env.update(
+        OWNVOICE_DEMO_MODEL="tiny",
+        OWNVOICE_AI_PORT=str(port),
+        OWNVOICE_AI_HOST="127.0.0.1",
+        COQUI_TOS_AGREED="1",
+        # The random tiny model never emits a stop token: bound each sentence.
+        OWNVOICE_XTTS_FIXED_TOKENS="24",
+    )
+    process = Process(
+        [str(AI_PYTHON), "-m", "ownvoice_ai"],
+        AI_SERVICE_DIR,
+        env,
+        data_dir.parent / f"inference-{port}.log",
+    )
     server = InferenceServer(f"http://127.0.0.1:{port}", process)
     process.start()
     token_file = data_dir / "secrets" / "inference_token"
@@ -166,9 +189,12 @@ def start_inference(data_dir: Path, timeout: float = 300) -> InferenceServer:
                 raise RuntimeError("the inference service did not write its token")
             time.sleep(0.1)
         token = token_file.read_text().strip()
-        process.wait_for(server.url + "/ready", timeout,
-                         ok=lambda r: r.status_code == 200 and r.json().get("ready") is True,
-                         headers={"Authorization": f"Bearer {token}"})
+        process.wait_for(
+            server.url + "/ready",
+            timeout,
+            ok=lambda r: r.status_code == 200 and r.json().get("ready") is True,
+            headers={"Authorization": f"Bearer {token}"},
+        )
     except Exception:
         process.stop()
         raise

@@ -6,15 +6,15 @@ import re
 import sqlite3
 
 import httpx
-
 from conftest import create_user, login
 from servers import ADMIN_API_KEY, ADMIN_PASSWORD, AppServer
 
 
 def test_login_sets_an_httponly_samesite_cookie_and_me_answers(app_server: AppServer) -> None:
     with app_server.client() as client:
-        response = client.post("/api/auth/login",
-                               json={"username": "admin", "password": ADMIN_PASSWORD})
+        response = client.post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         assert response.status_code == 200
         assert response.json()["user"]["username"] == "admin"
         assert response.json()["user"]["is_admin"] is True
@@ -68,15 +68,24 @@ def test_every_api_route_but_health_and_login_needs_auth(app_server: AppServer) 
 def test_login_is_rate_limited_per_username_and_ip(app_server: AppServer) -> None:
     with create_user(app_server, "ratelimited", "right-password-1") as _, app_server.client() as c:
         for _attempt in range(5):
-            assert c.post("/api/auth/login", json={"username": "ratelimited",
-                                                   "password": "wrong"}).status_code == 401
-        blocked = c.post("/api/auth/login", json={"username": "ratelimited",
-                                                  "password": "right-password-1"})
+            assert (
+                c.post(
+                    "/api/auth/login", json={"username": "ratelimited", "password": "wrong"}
+                ).status_code
+                == 401
+            )
+        blocked = c.post(
+            "/api/auth/login", json={"username": "ratelimited", "password": "right-password-1"}
+        )
         assert blocked.status_code == 429
         assert 1 <= int(blocked.headers["retry-after"]) <= 60
         # Another username from the same address is not affected.
-        assert c.post("/api/auth/login", json={"username": "admin",
-                                               "password": ADMIN_PASSWORD}).status_code == 200
+        assert (
+            c.post(
+                "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            ).status_code
+            == 200
+        )
 
 
 def test_provisioned_admin_api_key_works_as_bearer(app_server: AppServer) -> None:
@@ -132,11 +141,15 @@ def test_only_admins_create_users_and_names_are_unique(app_server: AppServer) ->
 
 def test_password_change(app_server: AppServer) -> None:
     with create_user(app_server, "changer", "first-password") as client:
-        wrong = client.post("/api/auth/password", json={"current_password": "nope",
-                                                        "new_password": "second-password"})
+        wrong = client.post(
+            "/api/auth/password",
+            json={"current_password": "nope", "new_password": "second-password"},
+        )
         assert wrong.status_code == 400
-        ok = client.post("/api/auth/password", json={"current_password": "first-password",
-                                                     "new_password": "second-password"})
+        ok = client.post(
+            "/api/auth/password",
+            json={"current_password": "first-password", "new_password": "second-password"},
+        )
         assert ok.status_code == 204
     login(app_server, "changer", "second-password").close()
 

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from elevenlabs.client import ElevenLabs
-from elevenlabs.core.api_error import ApiError
-
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user
+from elevenlabs.client import ElevenLabs
+from elevenlabs.core.api_error import ApiError
 from servers import AppServer
 
 
@@ -37,8 +36,9 @@ def cloned_voice_id(eleven: ElevenLabs) -> Iterator[str]:
     yield created.voice_id
 
 
-def test_voices_search_and_get_all_list_clones_and_stock(eleven: ElevenLabs,
-                                                         cloned_voice_id: str) -> None:
+def test_voices_search_and_get_all_list_clones_and_stock(
+    eleven: ElevenLabs, cloned_voice_id: str
+) -> None:
     found = eleven.voices.search()
     ids = {voice.voice_id: voice for voice in found.voices}
     assert cloned_voice_id in ids and ids[cloned_voice_id].name == "SDK clone"
@@ -51,6 +51,12 @@ def test_voices_search_and_get_all_list_clones_and_stock(eleven: ElevenLabs,
     assert len(page.voices) == 1 and page.has_more is True and page.next_page_token
 
 
+def test_models_list_names_the_local_engines(eleven: ElevenLabs) -> None:
+    models = eleven.models.list()
+    assert {m.name for m in models} == {"Ownvoice xtts", "Ownvoice piper"}
+    assert all(m.can_do_text_to_speech for m in models)
+
+
 def test_get_one_voice(eleven: ElevenLabs, cloned_voice_id: str) -> None:
     assert eleven.voices.get(cloned_voice_id).name == "SDK clone"
     with pytest.raises(ApiError) as error:
@@ -59,38 +65,58 @@ def test_get_one_voice(eleven: ElevenLabs, cloned_voice_id: str) -> None:
     assert error.value.body["detail"]["status"] == "voice_not_found"
 
 
-@pytest.mark.parametrize(("output_format", "rate"), [
-    ("pcm_16000", 16000), ("pcm_22050", 22050), ("pcm_24000", 24000), ("pcm_44100", 44100),
-])
-def test_convert_pcm_formats_have_the_right_rate(eleven: ElevenLabs, cloned_voice_id: str,
-                                                 output_format: str, rate: int) -> None:
+@pytest.mark.parametrize(
+    ("output_format", "rate"),
+    [
+        ("pcm_16000", 16000),
+        ("pcm_22050", 22050),
+        ("pcm_24000", 24000),
+        ("pcm_44100", 44100),
+    ],
+)
+def test_convert_pcm_formats_have_the_right_rate(
+    eleven: ElevenLabs, cloned_voice_id: str, output_format: str, rate: int
+) -> None:
     # The clone on the tiny model has a fixed token count per sentence, so its duration is
     # the same on every run: a resampled answer must last as long as the 24 kHz original.
     text = "Counting the samples of this sentence."
-    audio = b"".join(eleven.text_to_speech.convert(cloned_voice_id, text=text,
-                                                   output_format=output_format))
-    reference = b"".join(eleven.text_to_speech.convert(cloned_voice_id, text=text,
-                                                       output_format="pcm_24000"))
+    audio = b"".join(
+        eleven.text_to_speech.convert(cloned_voice_id, text=text, output_format=output_format)
+    )
+    reference = b"".join(
+        eleven.text_to_speech.convert(cloned_voice_id, text=text, output_format="pcm_24000")
+    )
     seconds, reference_seconds = len(audio) / 2 / rate, len(reference) / 2 / 24000
     assert len(audio) % 2 == 0 and abs(seconds - reference_seconds) < 0.02
 
 
-@pytest.mark.parametrize(("output_format", "rate"), [("mp3_44100_128", 44100),
-                                                     ("mp3_22050_32", 22050)])
-def test_convert_mp3_formats_decode_at_their_rate(eleven: ElevenLabs, cloned_voice_id: str,
-                                                  output_format: str, rate: int) -> None:
-    audio = b"".join(eleven.text_to_speech.convert(
-        cloned_voice_id, text="My own voice, as an MP3.", output_format=output_format,
-        model_id="eleven_multilingual_v2",
-        voice_settings={"stability": 0.5, "similarity_boost": 0.75, "speed": 1.0}))
+@pytest.mark.parametrize(
+    ("output_format", "rate"), [("mp3_44100_128", 44100), ("mp3_22050_32", 22050)]
+)
+def test_convert_mp3_formats_decode_at_their_rate(
+    eleven: ElevenLabs, cloned_voice_id: str, output_format: str, rate: int
+) -> None:
+    audio = b"".join(
+        eleven.text_to_speech.convert(
+            cloned_voice_id,
+            text="My own voice, as an MP3.",
+            output_format=output_format,
+            model_id="eleven_multilingual_v2",
+            voice_settings={"stability": 0.5, "similarity_boost": 0.75, "speed": 1.0},
+        )
+    )
     decoded_rate, seconds = decode(audio)
     assert decoded_rate == rate and seconds > 0.3
 
 
 def test_stream_yields_audio_in_chunks(eleven: ElevenLabs, cloned_voice_id: str) -> None:
-    chunks = list(eleven.text_to_speech.stream(
-        cloned_voice_id, text="Streaming one sentence. And then another one.",
-        output_format="pcm_24000"))
+    chunks = list(
+        eleven.text_to_speech.stream(
+            cloned_voice_id,
+            text="Streaming one sentence. And then another one.",
+            output_format="pcm_24000",
+        )
+    )
     assert len(chunks) >= 2 and sum(len(c) for c in chunks) > 24000
 
 
@@ -112,8 +138,11 @@ def test_wrong_key_is_401_invalid_api_key(stack: AppServer) -> None:
 
 
 def test_validation_errors_are_elevenlabs_shaped(stack: AppServer, api_key: str) -> None:
-    raw = httpx.post(f"{stack.url}/v1/text-to-speech/stock-joe", json={"model_id": "x"},
-                     headers={"xi-api-key": api_key})
+    raw = httpx.post(
+        f"{stack.url}/v1/text-to-speech/stock-joe",
+        json={"model_id": "x"},
+        headers={"xi-api-key": api_key},
+    )
     assert raw.status_code == 422
     assert raw.json()["detail"]["status"] == "invalid_request"
     assert "text" in raw.json()["detail"]["message"]
@@ -133,19 +162,31 @@ def test_add_rejects_non_audio_and_delete_removes(eleven: ElevenLabs, stack: App
 
 # --- OpenAI ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def oai(stack: AppServer, api_key: str) -> openai.OpenAI:
     return openai.OpenAI(api_key=api_key, base_url=f"{stack.url}/v1")
 
 
-@pytest.mark.parametrize(("response_format", "rate"), [
-    ("mp3", 24000), ("wav", 24000), ("opus", None), ("aac", 24000), ("flac", 24000),
-])
-def test_openai_speech_formats(oai: openai.OpenAI, cloned_voice_id: str, response_format: str,
-                               rate: int | None) -> None:
-    response = oai.audio.speech.create(model="tts-1", voice=cloned_voice_id,
-                                       input="Hello from the OpenAI client.",
-                                       response_format=response_format)
+@pytest.mark.parametrize(
+    ("response_format", "rate"),
+    [
+        ("mp3", 24000),
+        ("wav", 24000),
+        ("opus", None),
+        ("aac", 24000),
+        ("flac", 24000),
+    ],
+)
+def test_openai_speech_formats(
+    oai: openai.OpenAI, cloned_voice_id: str, response_format: str, rate: int | None
+) -> None:
+    response = oai.audio.speech.create(
+        model="tts-1",
+        voice=cloned_voice_id,
+        input="Hello from the OpenAI client.",
+        response_format=response_format,
+    )
     decoded_rate, seconds = decode(response.content)
     assert seconds > 0.3
     if rate:
@@ -153,27 +194,34 @@ def test_openai_speech_formats(oai: openai.OpenAI, cloned_voice_id: str, respons
 
 
 def test_openai_pcm_is_24khz_s16le(oai: openai.OpenAI) -> None:
-    response = oai.audio.speech.create(model="tts-1", voice="stock-joe", input="Raw pcm.",
-                                       response_format="pcm")
+    response = oai.audio.speech.create(
+        model="tts-1", voice="stock-joe", input="Raw pcm.", response_format="pcm"
+    )
     assert len(response.content) % 2 == 0 and len(response.content) > 12000
 
 
-def test_openai_builtin_voice_names_mean_my_voice(oai: openai.OpenAI, cloned_voice_id: str,
-                                                  stack: AppServer, api_key: str) -> None:
+def test_openai_builtin_voice_names_mean_my_voice(
+    oai: openai.OpenAI, cloned_voice_id: str, stack: AppServer, api_key: str
+) -> None:
     text = "Alloy is me."
     with oai.audio.speech.with_streaming_response.create(
-            model="tts-1", voice="alloy", input=text, response_format="wav") as response:
+        model="tts-1", voice="alloy", input=text, response_format="wav"
+    ) as response:
         audio = response.read()
     # The same request for the user's default voice is now a cache hit with the same bytes.
-    default = httpx.post(f"{stack.url}/api/tts", headers={"Authorization": f"Bearer {api_key}"},
-                         json={"text": text, "voiceId": "custom_user_voice", "format": "wav"})
+    default = httpx.post(
+        f"{stack.url}/api/tts",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"text": text, "voiceId": "custom_user_voice", "format": "wav"},
+    )
     assert default.headers["x-cache"] == "hit" and default.content == audio
 
 
 def test_openai_errors_are_openai_shaped(stack: AppServer, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(api_key="ov_wrong", base_url=f"{stack.url}/v1").audio.speech.create(
-            model="tts-1", voice="alloy", input="x")
+            model="tts-1", voice="alloy", input="x"
+        )
     with pytest.raises(openai.BadRequestError) as unknown:
         oai.audio.speech.create(model="tts-1", voice="f" * 32, input="x")
     assert "ELEVENLABS_API_KEY" in unknown.value.message

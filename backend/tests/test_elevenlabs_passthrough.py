@@ -8,9 +8,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from fake_elevenlabs import CUT_OFF, FAKE_KEY, RACHEL, FakeElevenLabs, fake_audio, running_fake
-from servers import AppServer, start_app
+from fake_elevenlabs import (
+    CUT_OFF,
+    FAKE_KEY,
+    GATED,
+    RACHEL,
+    FakeElevenLabs,
+    fake_audio,
+    running_fake,
+)
+from servers import ADMIN_API_KEY, AppServer, start_app
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +28,11 @@ def fake() -> Iterator[FakeElevenLabs]:
 
 @pytest.fixture(scope="module")
 def el_app(tmp_path_factory: pytest.TempPathFactory, fake: FakeElevenLabs) -> Iterator[AppServer]:
-    server = start_app(tmp_path_factory.mktemp("el") / "data", ELEVENLABS_API_KEY=FAKE_KEY,
-                       ELEVENLABS_BASE_URL=fake.url)
+    server = start_app(
+        tmp_path_factory.mktemp("el") / "data",
+        ELEVENLABS_API_KEY=FAKE_KEY,
+        ELEVENLABS_BASE_URL=fake.url,
+    )
     yield server
     server.stop()
 
@@ -31,8 +41,9 @@ def cached_entries(data_dir: Path) -> list[Path]:
     return [p for p in (data_dir / "audio_cache").rglob("*") if p.is_file()]
 
 
-def test_elevenlabs_voice_streams_through_and_is_cached(el_app: AppServer,
-                                                        fake: FakeElevenLabs) -> None:
+def test_elevenlabs_voice_streams_through_and_is_cached(
+    el_app: AppServer, fake: FakeElevenLabs
+) -> None:
     text = "Hello from the passthrough."
     with el_app.admin() as client:
         with client.stream("POST", "/api/tts", json={"text": text, "voiceId": RACHEL}) as response:
@@ -51,11 +62,32 @@ def test_elevenlabs_voice_streams_through_and_is_cached(el_app: AppServer,
         assert len(fake.calls) == calls_before  # answered from disk, upstream not asked
 
 
+def test_passthrough_streams_without_buffering(el_app: AppServer, fake: FakeElevenLabs) -> None:
+    """The upstream holds back everything after its first chunk: that first chunk must still
+    reach the client, which proves the app passes bytes on as they come."""
+    text = "Held back upstream."
+    fake.gate.clear()
+    headers = {"Authorization": "Bearer " + ADMIN_API_KEY}
+    body = {"text": text, "voiceId": GATED}
+    with (
+        el_app.client(headers=headers, timeout=httpx.Timeout(10)) as client,
+        client.stream("POST", "/api/tts", json=body) as response,
+    ):
+        chunks = response.iter_raw()
+        first = next(chunks)  # a ReadTimeout here would mean the app buffered
+        assert first == fake_audio(GATED, text)[0][: len(first)]
+        fake.gate.set()
+        rest = b"".join(chunks)
+    assert first + rest == b"".join(fake_audio(GATED, text))
+
+
 def test_cache_survives_a_restart(el_app: AppServer, fake: FakeElevenLabs) -> None:
     text = "Still here after a restart."
     with el_app.admin() as client:
-        assert client.post("/api/tts", json={"text": text, "voiceId": RACHEL}).headers[
-            "x-cache"] == "miss"
+        assert (
+            client.post("/api/tts", json={"text": text, "voiceId": RACHEL}).headers["x-cache"]
+            == "miss"
+        )
     el_app.restart()
     calls_before = len(fake.calls)
     with el_app.admin() as client:
@@ -71,12 +103,15 @@ def test_a_stream_cut_off_midway_caches_nothing(el_app: AppServer, fake: FakeEle
     with el_app.admin() as client:
         for _attempt in range(2):
             received = b""
-            with pytest.raises(httpx.HTTPError):
-                with client.stream("POST", "/api/tts",
-                                   json={"text": text, "voiceId": CUT_OFF}) as response:
-                    assert response.headers["x-cache"] == "miss"  # never a hit
-                    for chunk in response.iter_raw():
-                        received += chunk
+            with (
+                pytest.raises(httpx.HTTPError),
+                client.stream(
+                    "POST", "/api/tts", json={"text": text, "voiceId": CUT_OFF}
+                ) as response,
+            ):
+                assert response.headers["x-cache"] == "miss"  # never a hit
+                for chunk in response.iter_raw():
+                    received += chunk
             assert 0 < len(received) < len(b"".join(fake_audio(CUT_OFF, text)))
     assert set(cached_entries(el_app.data_dir)) == before
 
@@ -103,10 +138,12 @@ def test_elevenlabs_voices_are_listed(el_app: AppServer) -> None:
         assert {"voice_id": RACHEL, "name": "Rachel"} in body["elevenlabs"]
 
 
-def test_a_rejected_elevenlabs_key_is_not_the_users_401(tmp_path: Path,
-                                                         fake: FakeElevenLabs) -> None:
-    server = start_app(tmp_path / "data", ELEVENLABS_API_KEY="wrong-key",
-                       ELEVENLABS_BASE_URL=fake.url)
+def test_a_rejected_elevenlabs_key_is_not_the_users_401(
+    tmp_path: Path, fake: FakeElevenLabs
+) -> None:
+    server = start_app(
+        tmp_path / "data", ELEVENLABS_API_KEY="wrong-key", ELEVENLABS_BASE_URL=fake.url
+    )
     try:
         with server.admin() as client:
             response = client.post("/api/tts", json={"text": "x", "voiceId": RACHEL})

@@ -8,15 +8,20 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from servers import BACKEND_DIR, base_env, closed_port_url, free_port, start_app
 
 
 def run_app(data_dir: Path, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = base_env(data_dir)
     full_env.update(OWNVOICE_HOST="127.0.0.1", OWNVOICE_INFERENCE_URL=closed_port_url(), **env)
-    return subprocess.run([sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=BACKEND_DIR,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -48,14 +53,20 @@ def test_corrupt_database_ends_with_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_url_ends_with_one_line(tmp_path: Path) -> None:
-    result = run_app(tmp_path / "data", OWNVOICE_PORT=str(free_port()),
-                     DATABASE_URL=f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    result = run_app(
+        tmp_path / "data",
+        OWNVOICE_PORT=str(free_port()),
+        DATABASE_URL=f"sqlite:///{tmp_path}/no/such/dir/x.db",
+    )
     assert_one_clear_line(result, "DATABASE_URL")
 
 
 def test_missing_database_driver_ends_with_one_line(tmp_path: Path) -> None:
-    result = run_app(tmp_path / "data", OWNVOICE_PORT=str(free_port()),
-                     DATABASE_URL="postgresql://ownvoice@127.0.0.1:1/ownvoice")
+    result = run_app(
+        tmp_path / "data",
+        OWNVOICE_PORT=str(free_port()),
+        DATABASE_URL="postgresql://ownvoice@127.0.0.1:1/ownvoice",
+    )
     assert_one_clear_line(result, "DATABASE_URL")
 
 
@@ -66,8 +77,9 @@ def test_first_start_prints_a_generated_admin_password_once(tmp_path: Path) -> N
         first_log = server.process.log()
         line = next(line for line in first_log.splitlines() if "created admin user" in line)
         password = line.split("password '")[1].split("'")[0]
-        response = httpx.post(server.url + "/api/auth/login",
-                              json={"username": "admin", "password": password})
+        response = httpx.post(
+            server.url + "/api/auth/login", json={"username": "admin", "password": password}
+        )
         assert response.status_code == 200
         server.restart()
         assert server.process.log().count("created admin user") == 1
@@ -118,3 +130,10 @@ def test_built_frontend_is_served_with_spa_fallback(tmp_path: Path) -> None:
             assert "outside dist" not in escaped.text
     finally:
         server.stop()
+
+
+def test_unusable_data_directory_ends_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_app(blocker / "data", OWNVOICE_PORT=str(free_port()))
+    assert_one_clear_line(result, "OWNVOICE_DATA_DIR")

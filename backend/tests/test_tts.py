@@ -10,19 +10,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from app.services.audio_cache import AudioCache, cache_key
-from app.services.speech import _tee
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user
 from servers import AppServer
+
+from app.services.audio_cache import AudioCache, cache_key
+from app.services.speech import _tee
 
 
 @pytest.fixture(scope="module")
 def speaker(stack: AppServer) -> httpx.Client:
     client = create_user(stack, f"speaker-{uuid.uuid4().hex[:6]}")
-    response = client.post("/api/voice/upload", data={"name": "Me", "language": "en"},
-                           files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")})
+    response = client.post(
+        "/api/voice/upload",
+        data={"name": "Me", "language": "en"},
+        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
+    )
     assert response.status_code == 201, response.text
     return client
 
@@ -39,8 +42,10 @@ def test_each_format_decodes_at_24_khz(speaker: httpx.Client, voice: str, fmt: s
 
 
 def test_pcm_is_raw_24khz_s16le(speaker: httpx.Client) -> None:
-    response = speaker.post("/api/tts", json={"text": "Raw samples, please.",
-                                              "voiceId": "stock-joe", "format": "pcm_24000"})
+    response = speaker.post(
+        "/api/tts",
+        json={"text": "Raw samples, please.", "voiceId": "stock-joe", "format": "pcm_24000"},
+    )
     assert response.status_code == 200
     assert response.headers["x-sample-rate"] == "24000"
     assert len(response.content) % 2 == 0 and len(response.content) > 24000  # > 0.5 s
@@ -48,20 +53,29 @@ def test_pcm_is_raw_24khz_s16le(speaker: httpx.Client) -> None:
 
 def test_stock_speech_has_a_plausible_length(speaker: httpx.Client) -> None:
     short = speaker.post("/api/tts", json={"text": "Hi.", "voiceId": "stock-joe", "format": "wav"})
-    long = speaker.post("/api/tts", json={
-        "text": "This is a considerably longer sentence, which should take a good deal more "
-                "time to say out loud than a simple greeting does.",
-        "voiceId": "stock-joe", "format": "wav"})
+    long = speaker.post(
+        "/api/tts",
+        json={
+            "text": "This is a considerably longer sentence, which should take a good deal more "
+            "time to say out loud than a simple greeting does.",
+            "voiceId": "stock-joe",
+            "format": "wav",
+        },
+    )
     assert decode(long.content)[1] > 3 * decode(short.content)[1]
 
 
 def test_audio_streams_in_several_chunks_the_first_well_before_the_last(
-        speaker: httpx.Client) -> None:
+    speaker: httpx.Client,
+) -> None:
     text = " ".join(f"Sentence number {n} of a paragraph that is read aloud." for n in range(6))
     started = time.monotonic()
     arrivals: list[float] = []
-    with speaker.stream("POST", "/api/tts", json={"text": text, "voiceId": "custom_user_voice",
-                                                  "format": "pcm_24000"}) as response:
+    with speaker.stream(
+        "POST",
+        "/api/tts",
+        json={"text": text, "voiceId": "custom_user_voice", "format": "pcm_24000"},
+    ) as response:
         assert response.headers["x-cache"] == "miss"
         assert "content-length" not in response.headers  # streamed, not buffered
         for _chunk in response.iter_raw():
@@ -86,16 +100,23 @@ def test_a_repeat_is_answered_from_the_cache_with_the_same_bytes(speaker: httpx.
 
 def test_bad_requests_are_clear(speaker: httpx.Client) -> None:
     assert speaker.post("/api/tts", json={"text": "", "voiceId": "stock-joe"}).status_code == 422
-    assert speaker.post("/api/tts", json={"text": "x", "voiceId": "stock-joe",
-                                          "format": "aiff"}).status_code == 422
-    assert speaker.post("/api/tts", json={"text": "x" * 5001,
-                                          "voiceId": "stock-joe"}).status_code == 422
+    assert (
+        speaker.post(
+            "/api/tts", json={"text": "x", "voiceId": "stock-joe", "format": "aiff"}
+        ).status_code
+        == 422
+    )
+    assert (
+        speaker.post("/api/tts", json={"text": "x" * 5001, "voiceId": "stock-joe"}).status_code
+        == 422
+    )
     unknown_stock = speaker.post("/api/tts", json={"text": "x", "voiceId": "stock-nobody"})
     assert unknown_stock.status_code == 404  # the inference service's answer, passed through
 
 
-def test_inference_down_is_a_503_but_cached_audio_still_plays(tmp_path: Path,
-                                                              stack: AppServer) -> None:
+def test_inference_down_is_a_503_but_cached_audio_still_plays(
+    tmp_path: Path, stack: AppServer
+) -> None:
     """An app server pointed at a dead inference service, on a copy of the stack's data."""
     from servers import start_app
 
@@ -152,3 +173,60 @@ def test_tee_publishes_only_complete_streams(tmp_path: Path) -> None:
     entry = cache.get(complete)
     assert entry is not None and entry.path.read_bytes() == b"all of it"
     assert closed == [True, True]  # the upstream response is closed either way
+
+
+def test_a_browser_that_goes_away_stops_the_generation(
+    speaker: httpx.Client, stack: AppServer
+) -> None:
+    """Closing the connection to the app server closes the one to the inference service,
+    whose worker then cancels the job; nothing is cached for the abandoned stream."""
+    token = (stack.data_dir / "secrets" / "inference_token").read_text().strip()
+    inference_url = stack.env["OWNVOICE_INFERENCE_URL"]
+
+    def worker() -> dict:
+        return httpx.get(
+            f"{inference_url}/ready", headers={"Authorization": f"Bearer {token}"}
+        ).json()["worker"]
+
+    before = worker()
+    cache_files = set((stack.data_dir / "audio_cache").rglob("*.audio"))
+    text = " ".join(f"This is sentence {n}, and it goes on for a while." for n in range(60))
+    with speaker.stream(
+        "POST",
+        "/api/tts",
+        json={"text": text, "voiceId": "custom_user_voice", "format": "pcm_24000"},
+    ) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())  # the first audio arrived; now walk away
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = worker()
+        if now["cancelled"] > before["cancelled"] and now["in_flight"] == 0:
+            break
+        time.sleep(0.2)
+    assert now["cancelled"] > before["cancelled"], now
+    assert now["completed"] == before["completed"], now
+    assert set((stack.data_dir / "audio_cache").rglob("*.audio")) == cache_files
+
+
+def test_cache_evicts_least_recently_used_entries_beyond_its_limit(tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path / "audio_cache", max_bytes=3000)
+
+    def put(name: str) -> str:
+        key = cache_key(text=name)
+        writer = cache.writer(key, "audio/mpeg")
+        writer.write(b"x" * 1000)
+        writer.commit()
+        return key
+
+    first, second = put("first"), put("second")
+    time.sleep(0.02)
+    put("third")
+    time.sleep(0.02)
+    assert cache.get(first) is not None  # touching it makes "second" the oldest
+    time.sleep(0.02)
+    fourth = put("fourth")  # 4000 bytes > 3000: evict down to 2700
+    assert cache.get(second) is None
+    assert cache.get(fourth) is not None and cache.get(first) is not None
+    assert cache.size_bytes <= 2700
+    assert AudioCache(tmp_path / "audio_cache").size_bytes == cache.size_bytes  # after restart

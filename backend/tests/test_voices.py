@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-
 from audio_files import CLEAN_WAV, FLAC, OTHER_WAV, SHORT_WAV, reencode
 from conftest import create_user
 from servers import AppServer
@@ -19,10 +18,19 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:6]}"
 
 
-def upload(client: httpx.Client, data: bytes, name: str = "My voice", filename: str = "me.wav",
-           content_type: str = "audio/wav", language: str = "en") -> httpx.Response:
-    return client.post("/api/voice/upload", data={"name": name, "language": language},
-                       files={"audio": (filename, data, content_type)})
+def upload(
+    client: httpx.Client,
+    data: bytes,
+    name: str = "My voice",
+    filename: str = "me.wav",
+    content_type: str = "audio/wav",
+    language: str = "en",
+) -> httpx.Response:
+    return client.post(
+        "/api/voice/upload",
+        data={"name": name, "language": language},
+        files={"audio": (filename, data, content_type)},
+    )
 
 
 def voice_files(server: AppServer) -> list[str]:
@@ -50,11 +58,21 @@ def test_upload_creates_a_ready_default_voice_and_stores_the_original(stack: App
 
 def test_other_formats_by_content_not_by_name(stack: AppServer) -> None:
     with create_user(stack, unique("formats")) as client:
-        flac = upload(client, FLAC.read_bytes(), name="flac", filename="clip.bin",
-                      content_type="application/octet-stream")
+        flac = upload(
+            client,
+            FLAC.read_bytes(),
+            name="flac",
+            filename="clip.bin",
+            content_type="application/octet-stream",
+        )
         assert flac.status_code == 201, flac.text
-        webm = upload(client, reencode(CLEAN_WAV, "webm", "libopus", 48000), name="webm",
-                      filename="recording.wav", content_type="audio/wav")
+        webm = upload(
+            client,
+            reencode(CLEAN_WAV, "webm", "libopus", 48000),
+            name="webm",
+            filename="recording.wav",
+            content_type="audio/wav",
+        )
         assert webm.status_code == 201, webm.text
         user_id = client.get("/api/auth/me").json()["id"]
         names = voice_files(stack)
@@ -66,8 +84,12 @@ def test_text_renamed_to_wav_is_415_and_existing_voices_are_untouched(stack: App
     with create_user(stack, unique("careful")) as client:
         first = upload(client, CLEAN_WAV.read_bytes()).json()["voice"]
         before_files = voice_files(stack)
-        response = upload(client, b"This is just text, pretending to be a WAV file.\n" * 50,
-                          filename="voice.wav", content_type="audio/wav")
+        response = upload(
+            client,
+            b"This is just text, pretending to be a WAV file.\n" * 50,
+            filename="voice.wav",
+            content_type="audio/wav",
+        )
         assert response.status_code == 415
         assert "wav, mp3, m4a, webm, ogg or flac" in response.json()["detail"]
         listing = client.get("/api/voices").json()
@@ -106,16 +128,22 @@ def test_oversized_chunked_upload_is_cut_off_while_streaming(stack: AppServer) -
     """No Content-Length: the server counts while the body streams in and stops at 25 MB."""
     cookie = create_user(stack, unique("chunked")).cookies["ownvoice_session"]
     boundary = "ownvoiceboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbig\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; "
-            f"filename=\"big.wav\"\r\nContent-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nbig\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; '
+        f'filename="big.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    ).encode()
     url = urlsplit(stack.url)
     sent, answered_at = 0, None
     with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
-        sock.sendall((f"POST /api/voice/upload HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                      f"Cookie: ownvoice_session={cookie}\r\n"
-                      f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"POST /api/voice/upload HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"Cookie: ownvoice_session={cookie}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+        )
         chunk = head + b"RIFF\x00\x00\x00\x00WAVE" + b"\x00" * (1024 * 1024)
         try:
             for _ in range(60):  # up to 60 MB offered
@@ -142,8 +170,9 @@ def test_oversized_chunked_upload_is_cut_off_while_streaming(stack: AppServer) -
 
 def test_missing_fields_are_clear_errors(stack: AppServer) -> None:
     with create_user(stack, unique("fields")) as client:
-        no_file = client.post("/api/voice/upload", data={"name": "x"},
-                              files={"other": ("a.txt", b"x", "text/plain")})
+        no_file = client.post(
+            "/api/voice/upload", data={"name": "x"}, files={"other": ("a.txt", b"x", "text/plain")}
+        )
         assert no_file.status_code == 400
         no_audio = client.post("/api/voice/upload", data={"name": "x"})
         assert no_audio.status_code in (415, 422)

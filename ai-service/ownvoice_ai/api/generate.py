@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from ..conditioning import valid_voice_id
@@ -61,19 +62,23 @@ class Meta:
 @router.post("/generate")
 async def generate(body: GenerateRequest, services: ServicesDep) -> StreamingResponse:
     if len(body.text) > services.settings.max_text_chars:
-        raise api_error(413, "text_too_long", f"Send at most {services.settings.max_text_chars} characters per request.")
+        raise api_error(
+            413, "text_too_long", f"Send at most {services.settings.max_text_chars} characters per request."
+        )
     voice_id = resolve_voice_id(body, services)
     stop = StopSignal()
     options = synthesis_options(body, stop)
     if voice_id.startswith("stock-"):
-        produce = piper_job(services, voice_id, body.text, options)
+        produce = await piper_job(services, voice_id, body.text, options)
     else:
-        produce = xtts_job(services, voice_id, body.text, options)
+        produce = await xtts_job(services, voice_id, body.text, options)
     try:
         handle = services.worker.submit(produce, stop)
     except QueueFull as full:
         retry = str(services.settings.retry_after_s)
-        raise api_error(429, "busy", f"Too many requests are queued ({full}); retry shortly.", {"Retry-After": retry}) from full
+        raise api_error(
+            429, "busy", f"Too many requests are queued ({full}); retry shortly.", {"Retry-After": retry}
+        ) from full
     meta = await first_event(handle, services)
     headers = {
         "X-Sample-Rate": str(OUTPUT_SAMPLE_RATE),
@@ -101,7 +106,9 @@ def resolve_voice_id(body: GenerateRequest, services: Services) -> str:
     elif body.speaker_wav_path is not None:
         voice_id = voice_from_path(body.speaker_wav_path, services.settings.voices_dir)
     else:
-        raise api_error(400, "missing_voice", "Name a voice: set voice_id (or speaker_wav_path inside the voices directory).")
+        raise api_error(
+            400, "missing_voice", "Name a voice: set voice_id (or speaker_wav_path inside the voices directory)."
+        )
     if not services.cloning_available:
         raise api_error(503, "cloning_unavailable", services.xtts.status().reason or "XTTS is not loaded.")
     return voice_id
@@ -112,7 +119,9 @@ def voice_from_path(raw: str, voices_dir: Path) -> str:
 
     Every refusal is the same 400, so the answer never tells whether a file exists elsewhere.
     """
-    refused = api_error(400, "invalid_path", "speaker_wav_path must name a voice file in the voices directory; use voice_id.")
+    refused = api_error(
+        400, "invalid_path", "speaker_wav_path must name a voice file in the voices directory; use voice_id."
+    )
     if "\x00" in raw or not raw.strip():
         raise refused
     root = Path(os.path.realpath(voices_dir))
@@ -133,18 +142,23 @@ def synthesis_options(body: GenerateRequest, stop: StopSignal) -> SynthesisOptio
         temperature=body.temperature if body.temperature is not None else defaults.temperature,
         top_p=body.top_p if body.top_p is not None else defaults.top_p,
         top_k=body.top_k if body.top_k is not None else defaults.top_k,
-        repetition_penalty=body.repetition_penalty if body.repetition_penalty is not None else defaults.repetition_penalty,
+        repetition_penalty=body.repetition_penalty
+        if body.repetition_penalty is not None
+        else defaults.repetition_penalty,
         seed=body.seed,
         stop=stop,
     )
 
 
-def xtts_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
+async def xtts_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
     engine = services.xtts
     language = options.language
     if language.split("-")[0] not in engine.supported_languages():
         raise api_error(400, "unsupported_language", f"XTTS does not speak '{language}'.")
-    chunks = split_for_model(text, language, count_tokens=engine.count_tokens(language))
+    try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
+        chunks = await run_in_threadpool(split_for_model, text, language, count_tokens=engine.count_tokens(language))
+    except UnsupportedLanguage as error:
+        raise api_error(400, "unsupported_language", f"{error}.") from error
     if not chunks:
         raise api_error(400, "nothing_to_say", "The text has nothing speakable in it: send words.")
 
@@ -157,9 +171,9 @@ def xtts_job(services: Services, voice_id: str, text: str, options: SynthesisOpt
     return produce
 
 
-def piper_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
+async def piper_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
     engine = services.piper
-    chunks = split_for_model(text, options.language)
+    chunks = await run_in_threadpool(split_for_model, text, options.language)
     if not chunks:
         raise api_error(400, "nothing_to_say", "The text has nothing speakable in it: send words.")
     model_id = services.piper_status.model_id or "piper"
@@ -195,13 +209,17 @@ async def first_event(handle: JobHandle, services: Services) -> Meta:
     except GenerationStopped as stopped:
         handle.cancel()
         raise api_error(
-            504, "generation_timeout", "Generation did not start in time; retry, or send shorter text.",
+            504,
+            "generation_timeout",
+            "Generation did not start in time; retry, or send shorter text.",
             {"Retry-After": str(services.settings.retry_after_s)},
         ) from stopped
     except Exception as error:
         handle.cancel()
         logger.exception("generation failed before the first audio")
-        raise api_error(500, "generation_failed", f"Generation failed ({type(error).__name__}); see the service log.") from error
+        raise api_error(
+            500, "generation_failed", f"Generation failed ({type(error).__name__}); see the service log."
+        ) from error
     if not isinstance(event, Meta):
         handle.cancel()
         raise api_error(500, "generation_failed", "The engine produced no stream header; see the service log.")

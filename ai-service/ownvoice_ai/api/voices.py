@@ -18,7 +18,9 @@ router = APIRouter(dependencies=[Authorized])
 def check_voice_id(voice_id: str) -> None:
     if not valid_voice_id(voice_id) or voice_id.startswith("stock-"):
         raise api_error(
-            400, "invalid_voice_id", "Use a voice id of 1-64 letters, digits, '_' or '-' that does not start with 'stock-'."
+            400,
+            "invalid_voice_id",
+            "Use a voice id of 1-64 letters, digits, '_' or '-' that does not start with 'stock-'.",
         )
 
 
@@ -27,7 +29,9 @@ async def read_limited(request: Request, limit: int) -> bytes:
     async for part in request.stream():
         body.extend(part)
         if len(body) > limit:
-            raise api_error(413, "too_large", f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording.")
+            raise api_error(
+                413, "too_large", f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording."
+            )
     return bytes(body)
 
 
@@ -56,7 +60,9 @@ async def put_voice(voice_id: str, request: Request, services: ServicesDep, lang
         handle = services.worker.submit(compute)
     except QueueFull as full:
         retry = str(services.settings.retry_after_s)
-        raise api_error(429, "busy", f"The voice service is busy ({full}); retry shortly.", {"Retry-After": retry}) from full
+        raise api_error(
+            429, "busy", f"The voice service is busy ({full}); retry shortly.", {"Retry-After": retry}
+        ) from full
     conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
     return {
         "voice_id": voice_id,

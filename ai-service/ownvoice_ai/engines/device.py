@@ -63,7 +63,7 @@ def run_self_test(synthesize: Callable[[], int], expected_samples: int, timeout_
         started = time.perf_counter()
         try:
             outcome["samples"] = synthesize()
-        except Exception as error:  # any failure means "do not use this device"
+        except Exception as error:  # noqa: BLE001 - any failure means "do not use this device"
             outcome["error"] = f"{type(error).__name__}: {error}"
         outcome["seconds"] = time.perf_counter() - started
 

@@ -187,7 +187,10 @@ class XttsEngine:
         lang = language.split("-")[0].lower()
 
         def count(chunk: str) -> int:
-            return len(model.tokenizer.encode(chunk.strip().lower(), lang=lang))
+            try:
+                return len(model.tokenizer.encode(chunk.strip().lower(), lang=lang))
+            except (ImportError, NotImplementedError) as error:
+                raise UnsupportedLanguage(f"'{language}' needs a text package that is not installed ({error})") from error
 
         return count
 
@@ -213,7 +216,10 @@ class XttsEngine:
         generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))
         speaker = voice.speaker_embedding.to(device)
         vocoder = VocoderStream(
-            model.hifigan_decoder, speaker, model.gpt.max_gen_mel_tokens + 1, length_scale=1.0 / max(options.speed, 0.05)
+            model.hifigan_decoder,
+            speaker,
+            model.gpt.max_gen_mel_tokens + 1,
+            length_scale=1.0 / max(options.speed, 0.05),
         )
         stop = options.stop.reason if options.stop is not None else None
         latents = generate_latents(
@@ -236,4 +242,4 @@ class XttsEngine:
         return self.model
 
 
-__all__ = ["XttsEngine", "StreamTuning", "GenerationStopped", "UnsupportedLanguage", "TextTooLong", "SAMPLE_RATE"]
+__all__ = ["SAMPLE_RATE", "GenerationStopped", "StreamTuning", "TextTooLong", "UnsupportedLanguage", "XttsEngine"]

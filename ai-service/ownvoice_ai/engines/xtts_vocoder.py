@@ -49,7 +49,7 @@ class FramePlan:
     def resize(self, n_latents: int) -> None:
         self.sizes = [n_latents]
         for factor in self.scale_factors:
-            self.sizes.append(int(math.floor(self.sizes[-1] * factor)))
+            self.sizes.append(math.floor(self.sizes[-1] * factor))
 
     @property
     def n_frames(self) -> int:
@@ -69,7 +69,9 @@ class FramePlan:
         stage = len(self.scale_factors) if stage is None else stage
         if stage == 0:
             return latents[start:stop]
-        lo, hi, weight = _source_index(start, stop, self.scale_factors[stage - 1], self.sizes[stage - 1], latents.device)
+        lo, hi, weight = _source_index(
+            start, stop, self.scale_factors[stage - 1], self.sizes[stage - 1], latents.device
+        )
         first, last = int(lo.min()), int(hi.max()) + 1
         source = self.frames(latents, first, last, stage - 1)
         return source[lo - first] * (1.0 - weight).to(source.dtype) + source[hi - first] * weight.to(source.dtype)

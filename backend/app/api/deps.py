@@ -64,8 +64,9 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 def get_admin_user(user: CurrentUser) -> User:
     if not user.is_admin:
-        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
-                            detail="Only an administrator can do this.")
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail="Only an administrator can do this."
+        )
     return user
 
 

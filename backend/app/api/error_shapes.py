@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -14,12 +15,24 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 STATUS_NAMES = {
-    400: "bad_request", 401: "invalid_api_key", 403: "forbidden", 404: "not_found",
-    409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
-    429: "too_many_requests", 502: "upstream_error", 503: "service_unavailable",
+    400: "bad_request",
+    401: "invalid_api_key",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    502: "upstream_error",
+    503: "service_unavailable",
 }
-OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-                429: "rate_limit_error"}
+OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 def is_openai_path(path: str) -> bool:
@@ -36,27 +49,42 @@ def _message(detail: Any) -> str:
     if isinstance(detail, dict) and "message" in detail:
         return str(detail["message"])
     if isinstance(detail, list):  # validation errors
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg')}"
-            for err in detail if isinstance(err, dict)
-        ) or "Invalid request."
+        return (
+            "; ".join(
+                f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg')}"
+                for err in detail
+                if isinstance(err, dict)
+            )
+            or "Invalid request."
+        )
     return str(detail)
 
 
-def error_response(request: Request, status_code: int, detail: Any, *, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    request: Request,
+    status_code: int,
+    detail: Any,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     path = request.url.path
     if isinstance(detail, dict) and "status" in detail and "message" in detail:
         code = code or str(detail["status"])
     name = code or STATUS_NAMES.get(status_code, "error")
     if is_openai_path(path):
-        kind = OPENAI_TYPES.get(status_code, "server_error" if status_code >= 500
-                                else "invalid_request_error")
-        body: Any = {"error": {"message": _message(detail), "type": kind, "param": None,
-                               "code": name}}
+        kind = OPENAI_TYPES.get(
+            status_code, "server_error" if status_code >= 500 else "invalid_request_error"
+        )
+        body: Any = {
+            "error": {"message": _message(detail), "type": kind, "param": None, "code": name}
+        }
     elif is_elevenlabs_path(path):
         body = {"detail": {"status": name, "message": _message(detail)}}
     else:
-        body = {"detail": detail if not isinstance(detail, dict) or "message" not in detail
-                else detail["message"]}
+        body = {
+            "detail": detail
+            if not isinstance(detail, dict) or "message" not in detail
+            else detail["message"]
+        }
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, alias="OWNVOICE_SECURE_COOKIES")
     max_voice_upload_bytes: int = 25 * 1024 * 1024
     max_book_upload_bytes: int = 50 * 1024 * 1024
+    audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")
     # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000

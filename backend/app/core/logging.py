@@ -22,7 +22,9 @@ class JsonFormatter(logging.Formatter):
         # Anything passed as `extra=` becomes a field of its own.
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key != "color_message" and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                entry[key] = (
+                    value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -52,10 +52,16 @@ def _utc(dt: datetime) -> datetime:
 
 # --- sessions -------------------------------------------------------------------------
 
+
 def create_session(db: Session, user: User) -> str:
     token = secrets.token_urlsafe(32)
-    db.add(AuthSession(user_id=user.id, token_hash=digest(token),
-                       expires_at=datetime.now(UTC) + SESSION_LIFETIME))
+    db.add(
+        AuthSession(
+            user_id=user.id,
+            token_hash=digest(token),
+            expires_at=datetime.now(UTC) + SESSION_LIFETIME,
+        )
+    )
     db.commit()
     return token
 
@@ -80,15 +86,19 @@ def delete_session(db: Session, token: str) -> None:
 
 # --- API keys -------------------------------------------------------------------------
 
+
 def generate_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(db: Session, user: User, name: str, key: str | None = None) -> tuple[ApiKey, str]:
+def create_api_key(
+    db: Session, user: User, name: str, key: str | None = None
+) -> tuple[ApiKey, str]:
     """Store a new key (or a provisioned one) for `user`; returns the row and the plain key."""
     key = key or generate_api_key()
-    row = ApiKey(user_id=user.id, name=name, prefix=key[:API_KEY_VISIBLE_CHARS],
-                 key_hash=digest(key))
+    row = ApiKey(
+        user_id=user.id, name=name, prefix=key[:API_KEY_VISIBLE_CHARS], key_hash=digest(key)
+    )
     db.add(row)
     db.commit()
     return row, key
@@ -104,6 +114,7 @@ def user_for_api_key(db: Session, key: str) -> User | None:
 
 
 # --- login rate limiting --------------------------------------------------------------
+
 
 @dataclass
 class LoginLimiter:
@@ -128,6 +139,9 @@ class LoginLimiter:
         with self._lock:
             now = time.monotonic()
             times = self._prune(key, now)
+            if not times:
+                del self._failures[key]  # keep memory bounded by recent failures only
+                return 0
             if len(times) < self.max_failures:
                 return 0
             return max(1, int(self.window_seconds - (now - times[0])) + 1)

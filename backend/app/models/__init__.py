@@ -6,5 +6,15 @@ from app.models.user import ApiKey, AuthSession, User
 from app.models.voice import Voice
 
 __all__ = [
-    "Book", "BookCover", "Chapter", "Paragraph", "ReadingProgress", "Sentence",
-    "ApiKey", "AuthSession", "Base", "User", "Voice"]
+    "Book",
+    "BookCover",
+    "Chapter",
+    "Paragraph",
+    "ReadingProgress",
+    "Sentence",
+    "ApiKey",
+    "AuthSession",
+    "Base",
+    "User",
+    "Voice",
+]

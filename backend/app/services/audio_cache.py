@@ -8,10 +8,12 @@ os.replace) and only after a stream completed, so a cut-off stream leaves nothin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,9 @@ class CacheWriter:
         audio, meta = self._cache.paths(self._key)
         _atomic_write_text(meta, json.dumps(self._meta))
         # The audio file appears last: its presence is what makes an entry visible.
+        size = self._tmp.stat().st_size
         os.replace(self._tmp, audio)
+        self._cache._added(size)
 
     def discard(self) -> None:
         if not self._file.closed:
@@ -65,9 +69,43 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 class AudioCache:
-    def __init__(self, root: Path) -> None:
+    """The cache directory, bounded by `max_bytes`: least recently used entries go first."""
+
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
+        self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._size = sum(p.stat().st_size for p in self._entries())
+
+    def _entries(self) -> list[Path]:
+        return list(self.root.glob("*/*.audio"))
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def _added(self, size: int) -> None:
+        with self._lock:
+            self._size += size
+            if self.max_bytes is not None and self._size > self.max_bytes:
+                self._evict(target=int(self.max_bytes * 0.9))
+
+    def _evict(self, target: int) -> None:
+        """Delete least recently used entries until the cache holds at most `target` bytes."""
+        entries = []
+        for audio in self._entries():
+            with contextlib.suppress(FileNotFoundError):
+                stat = audio.stat()
+                entries.append((stat.st_mtime, stat.st_size, audio))
+        entries.sort()
+        self._size = sum(size for _, size, _ in entries)
+        for _, size, audio in entries:
+            if self._size <= target:
+                break
+            audio.unlink(missing_ok=True)  # first: an entry without audio is invisible
+            audio.with_suffix(".json").unlink(missing_ok=True)
+            self._size -= size
 
     def directory_for(self, key: str) -> Path:
         return self.root / key[:2]
@@ -82,6 +120,7 @@ class AudioCache:
             return None
         try:
             info = json.loads(meta.read_text())
+            os.utime(audio)  # a hit makes the entry recently used
         except (OSError, ValueError):
             return None
         return CacheEntry(audio, info["media_type"], info.get("headers", {}))
@@ -102,5 +141,7 @@ class AudioCache:
         if model_ids and model_ids != self.last_model_ids():
             _atomic_write_text(self._models_file(), json.dumps(model_ids))
 
-    def writer(self, key: str, media_type: str, headers: dict[str, str] | None = None) -> CacheWriter:
+    def writer(
+        self, key: str, media_type: str, headers: dict[str, str] | None = None
+    ) -> CacheWriter:
         return CacheWriter(self, key, media_type, headers or {})

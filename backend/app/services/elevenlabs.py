@@ -21,25 +21,35 @@ async def _elevenlabs_error(response: httpx.Response) -> UpstreamError:
         elif isinstance(detail, str):
             message = detail
     if response.status_code in (401, 403):
-        return UpstreamError(502, "elevenlabs_key_rejected",
-                             f"ElevenLabs rejected ELEVENLABS_API_KEY ({message}): check the key.")
-    return UpstreamError(response.status_code, status, f"ElevenLabs: {message}",
-                         response.headers.get("retry-after"))
+        return UpstreamError(
+            502,
+            "elevenlabs_key_rejected",
+            f"ElevenLabs rejected ELEVENLABS_API_KEY ({message}): check the key.",
+        )
+    return UpstreamError(
+        response.status_code, status, f"ElevenLabs: {message}", response.headers.get("retry-after")
+    )
 
 
 class ElevenLabsClient:
     def __init__(self, base_url: str, api_key: str, timeout: float = 120.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers={"xi-api-key": api_key},
-                                         timeout=httpx.Timeout(timeout, connect=10.0))
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"xi-api-key": api_key},
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     def _unreachable(self, exc: Exception) -> UpstreamError:
-        return UpstreamError(502, "elevenlabs_unreachable",
-                             f"ElevenLabs at {self.base_url} is not reachable "
-                             f"({type(exc).__name__}); check the network or ELEVENLABS_BASE_URL.")
+        return UpstreamError(
+            502,
+            "elevenlabs_unreachable",
+            f"ElevenLabs at {self.base_url} is not reachable "
+            f"({type(exc).__name__}); check the network or ELEVENLABS_BASE_URL.",
+        )
 
     async def list_voices(self) -> list[dict[str, Any]]:
         try:
@@ -48,14 +58,21 @@ class ElevenLabsClient:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise await _elevenlabs_error(response)
-        return [{"voice_id": v["voice_id"], "name": v.get("name") or v["voice_id"]}
-                for v in response.json().get("voices", [])]
+        return [
+            {"voice_id": v["voice_id"], "name": v.get("name") or v["voice_id"]}
+            for v in response.json().get("voices", [])
+        ]
 
-    async def open_tts(self, voice_id: str, body: dict[str, Any], output_format: str) -> httpx.Response:
+    async def open_tts(
+        self, voice_id: str, body: dict[str, Any], output_format: str
+    ) -> httpx.Response:
         """Start a streamed synthesis; the caller reads `aiter_raw()` and must `aclose()` it."""
         request = self._client.build_request(
-            "POST", f"/v1/text-to-speech/{voice_id}/stream",
-            params={"output_format": output_format}, json=body)
+            "POST",
+            f"/v1/text-to-speech/{voice_id}/stream",
+            params={"output_format": output_format},
+            json=body,
+        )
         try:
             response = await self._client.send(request, stream=True)
         except httpx.TransportError as exc:

@@ -59,7 +59,8 @@ InferenceError = UpstreamError
 
 def _unreachable(base_url: str, exc: Exception) -> InferenceError:
     return InferenceError(
-        503, "inference_unreachable",
+        503,
+        "inference_unreachable",
         f"The inference service at {base_url} is not reachable ({type(exc).__name__}): "
         "start it (make start) or set OWNVOICE_INFERENCE_URL.",
         retry_after="5",
@@ -79,9 +80,12 @@ async def _error_from(response: httpx.Response) -> InferenceError:
     if response.status_code in (401, 403):
         # Our credentials for the inference service, not the user's: never answer the
         # browser with 401 for this, it would look like the user's own login expired.
-        return InferenceError(502, "inference_token_rejected",
-                              "The inference service rejected the shared token: restart both "
-                              "services with the same OWNVOICE_DATA_DIR or OWNVOICE_INFERENCE_TOKEN.")
+        return InferenceError(
+            502,
+            "inference_token_rejected",
+            "The inference service rejected the shared token: restart both "
+            "services with the same OWNVOICE_DATA_DIR or OWNVOICE_INFERENCE_TOKEN.",
+        )
     return InferenceError(response.status_code, code, message, response.headers.get("retry-after"))
 
 
@@ -130,8 +134,12 @@ class InferenceClient:
                     yield chunk
 
         response = await self._request(
-            "PUT", f"/voices/{voice_id}", params={"language": language}, content=body(),
-            headers={"Content-Type": "application/octet-stream"}, timeout=600.0,
+            "PUT",
+            f"/voices/{voice_id}",
+            params={"language": language},
+            content=body(),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=600.0,
         )
         return response.json()
 

@@ -33,8 +33,12 @@ log = logging.getLogger("ownvoice.speech")
 
 STOCK_PREFIX = "stock-"
 # What the inference service streams natively, and its media types.
-NATIVE_FORMATS = {"wav": "audio/wav", "pcm_24000": "audio/L16;rate=24000", "mp3": "audio/mpeg",
-                  "opus": "audio/ogg"}
+NATIVE_FORMATS = {
+    "wav": "audio/wav",
+    "pcm_24000": "audio/L16;rate=24000",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+}
 ELEVENLABS_FOR_NATIVE = {"mp3": "mp3_44100_128", "pcm_24000": "pcm_24000", "wav": "pcm_24000"}
 
 
@@ -68,14 +72,17 @@ class AudioStream:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_voice(db: Session, user: User, voice_id: str,
-                  elevenlabs: ElevenLabsClient | None) -> VoiceTarget:
+def resolve_voice(
+    db: Session, user: User, voice_id: str, elevenlabs: ElevenLabsClient | None
+) -> VoiceTarget:
     if voice_id == CUSTOM_USER_VOICE:
         voice = default_voice(db, user)
         if voice is None:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                detail="You have no voice of your own yet: record or upload one "
-                                       "under Voices, or choose a stock voice.")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                detail="You have no voice of your own yet: record or upload one "
+                "under Voices, or choose a stock voice.",
+            )
         return _clone_target(voice)
     if voice_id.startswith(STOCK_PREFIX):
         return VoiceTarget("piper", voice_id)
@@ -88,22 +95,31 @@ def resolve_voice(db: Session, user: User, voice_id: str,
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail=f"'{voice_id}' is not one of your voices or a stock voice. To use ElevenLabs "
-                   "voices, set ELEVENLABS_API_KEY and restart the app server.")
+            "voices, set ELEVENLABS_API_KEY and restart the app server.",
+        )
     return VoiceTarget("elevenlabs", voice_id)
 
 
 def _clone_target(voice: Voice) -> VoiceTarget:
     if voice.status != VOICE_READY:
-        detail = ("The voice is still being prepared: try again in a moment."
-                  if voice.error is None else f"The voice failed to prepare: {voice.error}")
+        detail = (
+            "The voice is still being prepared: try again in a moment."
+            if voice.error is None
+            else f"The voice failed to prepare: {voice.error}"
+        )
         raise HTTPException(status.HTTP_409_CONFLICT, detail=detail)
     return VoiceTarget("xtts", voice.id, voice.conditioning_hash, voice.model_id, voice.language)
 
 
 # --- streaming helpers ----------------------------------------------------------------
 
-async def _tee(source: AsyncIterator[bytes], transcoder: PcmTranscoder | None,
-               writer: CacheWriter | None, close: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+
+async def _tee(
+    source: AsyncIterator[bytes],
+    transcoder: PcmTranscoder | None,
+    writer: CacheWriter | None,
+    close: Callable[[], Awaitable[None]],
+) -> AsyncIterator[bytes]:
     """Pass chunks through as they come, filling the cache; publish only a complete stream."""
     complete = False
     try:
@@ -138,9 +154,14 @@ async def _file_chunks(path: Any, chunk_size: int = 64 * 1024) -> AsyncIterator[
 def wav_stream_header(sample_rate: int = 24000) -> bytes:
     """A WAV header for a stream of unknown length (sizes set to the maximum, as streamers do)."""
     unknown = 0xFFFFFFFF
-    return (b"RIFF" + struct.pack("<I", unknown) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", unknown))
+    return (
+        b"RIFF"
+        + struct.pack("<I", unknown)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", unknown)
+    )
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -151,9 +172,11 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 # --- synthesis ------------------------------------------------------------------------
 
+
 class Synthesizer:
-    def __init__(self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None,
-                 cache: AudioCache) -> None:
+    def __init__(
+        self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None, cache: AudioCache
+    ) -> None:
         self.inference, self.elevenlabs, self.cache = inference, elevenlabs, cache
 
     async def _current_model_id(self, target: VoiceTarget) -> str | None:
@@ -163,8 +186,11 @@ class Synthesizer:
             # Down: key with the last model seen, so cached answers still play.
             return self.cache.last_model_ids().get(target.engine) or target.model_id
         engines = ready.get("engines") or {}
-        model_ids = {name: info["model_id"] for name, info in engines.items()
-                     if isinstance(info, dict) and info.get("model_id")}
+        model_ids = {
+            name: info["model_id"]
+            for name, info in engines.items()
+            if isinstance(info, dict) and info.get("model_id")
+        }
         self.cache.remember_model_ids(model_ids)
         return model_ids.get(target.engine) or ready.get("model_id")
 
@@ -174,21 +200,39 @@ class Synthesizer:
         return NATIVE_FORMATS[request.native_format]
 
     async def _key(self, target: VoiceTarget, request: SpeechRequest) -> tuple[str, str | None]:
-        model_id = (request.elevenlabs_model_id if target.engine == "elevenlabs"
-                    else await self._current_model_id(target))
+        model_id = (
+            request.elevenlabs_model_id
+            if target.engine == "elevenlabs"
+            else await self._current_model_id(target)
+        )
         fmt = request.transcode_to.__dict__ if request.transcode_to else request.native_format
         key = cache_key(
-            voice=target.voice_id, engine=target.engine, conditioning=target.conditioning_hash,
-            text=request.text, model=model_id,
-            settings={"language": request.language, "format": fmt, "speed": request.speed,
-                      "sampling": request.sampling,
-                      "elevenlabs": request.elevenlabs_settings},
+            voice=target.voice_id,
+            engine=target.engine,
+            conditioning=target.conditioning_hash,
+            text=request.text,
+            model=model_id,
+            settings={
+                "language": request.language,
+                "format": fmt,
+                "speed": request.speed,
+                "sampling": request.sampling,
+                "elevenlabs": request.elevenlabs_settings,
+            },
         )
         return key, model_id
 
     async def speak(self, target: VoiceTarget, request: SpeechRequest) -> AudioStream:
         key, model_id = await self._key(target, request)
         entry = self.cache.get(key)
+        log.info(
+            "speech",
+            extra={
+                "engine": target.engine,
+                "cache": "hit" if entry else "miss",
+                "chars": len(request.text),
+            },
+        )
         if entry is not None:
             headers = {**entry.headers, "content-length": str(entry.path.stat().st_size)}
             return AudioStream(entry.media_type, _file_chunks(entry.path), True, headers)
@@ -196,50 +240,67 @@ class Synthesizer:
             return await self._from_elevenlabs(target, request, key)
         return await self._from_inference(target, request, key, model_id)
 
-    async def _from_inference(self, target: VoiceTarget, request: SpeechRequest, key: str,
-                              expected_model: str | None) -> AudioStream:
+    async def _from_inference(
+        self, target: VoiceTarget, request: SpeechRequest, key: str, expected_model: str | None
+    ) -> AudioStream:
         upstream_format = "pcm_24000" if request.transcode_to else request.native_format
-        payload: dict[str, Any] = {"text": request.text, "voice_id": target.voice_id,
-                                   "language": request.language or target.language or "en",
-                                   "format": upstream_format, "speed": request.speed,
-                                   **request.sampling}
+        payload: dict[str, Any] = {
+            "text": request.text,
+            "voice_id": target.voice_id,
+            "language": request.language or target.language or "en",
+            "format": upstream_format,
+            "speed": request.speed,
+            **request.sampling,
+        }
         response = await self.inference.open_generate(payload)
         headers = {k: response.headers[k] for k in ("x-sample-rate",) if k in response.headers}
         if request.transcode_to is not None:
             headers["x-sample-rate"] = str(request.transcode_to.sample_rate)
-        media_type = self._media_type(request) if request.transcode_to else \
-            response.headers.get("content-type", self._media_type(request))
+        media_type = (
+            self._media_type(request)
+            if request.transcode_to
+            else response.headers.get("content-type", self._media_type(request))
+        )
         # Cache only what we could key honestly: if the service now runs another model or
         # conditioning than we predicted, this audio does not belong under `key`.
         actual_model = response.headers.get("x-model-id")
         actual_conditioning = response.headers.get("x-conditioning-hash")
-        consistent = (actual_model in (None, expected_model)
-                      and (target.conditioning_hash is None
-                           or actual_conditioning in (None, target.conditioning_hash)))
+        consistent = actual_model in (None, expected_model) and (
+            target.conditioning_hash is None
+            or actual_conditioning in (None, target.conditioning_hash)
+        )
         if not consistent:
-            log.info("not caching: model or conditioning changed",
-                     extra={"voice_id": target.voice_id, "model": actual_model})
+            log.info(
+                "not caching: model or conditioning changed",
+                extra={"voice_id": target.voice_id, "model": actual_model},
+            )
         writer = self.cache.writer(key, media_type, headers) if consistent else None
         transcoder = PcmTranscoder(request.transcode_to) if request.transcode_to else None
         body = _tee(response.aiter_raw(), transcoder, writer, response.aclose)
         return AudioStream(media_type, body, False, headers)
 
-    async def _from_elevenlabs(self, target: VoiceTarget, request: SpeechRequest,
-                               key: str) -> AudioStream:
+    async def _from_elevenlabs(
+        self, target: VoiceTarget, request: SpeechRequest, key: str
+    ) -> AudioStream:
         assert self.elevenlabs is not None
         if request.transcode_to is not None:
-            output_format = (f"pcm_{request.transcode_to.sample_rate}"
-                             if request.transcode_to.codec == "pcm" else
-                             f"mp3_{request.transcode_to.sample_rate}_"
-                             f"{request.transcode_to.bitrate_kbps}")
+            output_format = (
+                f"pcm_{request.transcode_to.sample_rate}"
+                if request.transcode_to.codec == "pcm"
+                else f"mp3_{request.transcode_to.sample_rate}_{request.transcode_to.bitrate_kbps}"
+            )
         elif request.native_format in ELEVENLABS_FOR_NATIVE:
             output_format = ELEVENLABS_FOR_NATIVE[request.native_format]
         else:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                detail=f"The format '{request.native_format}' is not available "
-                                       "for ElevenLabs voices: use mp3, wav or pcm_24000.")
-        body: dict[str, Any] = {"text": request.text,
-                                "model_id": request.elevenlabs_model_id or "eleven_multilingual_v2"}
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"The format '{request.native_format}' is not available "
+                "for ElevenLabs voices: use mp3, wav or pcm_24000.",
+            )
+        body: dict[str, Any] = {
+            "text": request.text,
+            "model_id": request.elevenlabs_model_id or "eleven_multilingual_v2",
+        }
         if request.elevenlabs_settings:
             body["voice_settings"] = request.elevenlabs_settings
         if request.language:

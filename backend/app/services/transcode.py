@@ -8,8 +8,9 @@ as soon as the codec has them, so streaming survives the conversion.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import cast
 
 import av
 from av.audio.fifo import AudioFifo
@@ -28,7 +29,8 @@ class OutputFormat:
     @property
     def media_type(self) -> str:
         return {"mp3": "audio/mpeg", "aac": "audio/aac", "flac": "audio/flac"}.get(
-            self.codec, "audio/pcm")
+            self.codec, "audio/pcm"
+        )
 
     @property
     def is_source_pcm(self) -> bool:
@@ -56,8 +58,9 @@ def parse_output_format(name: str) -> OutputFormat | None:
 
 
 def supported_output_formats() -> list[str]:
-    return sorted([f"pcm_{r}" for r in PCM_RATES]
-                  + [f"mp3_{r}_{b}" for r in MP3_RATES for b in MP3_BITRATES])
+    return sorted(
+        [f"pcm_{r}" for r in PCM_RATES] + [f"mp3_{r}_{b}" for r in MP3_RATES for b in MP3_BITRATES]
+    )
 
 
 class _Sink:
@@ -76,7 +79,8 @@ class _Sink:
         return data
 
 
-# Encoded targets: (codec, muxer or None for raw packets, sample format, frame size).
+# Encoded targets: (codec, muxer or None for raw packets, sample format, frame size; None:
+# the encoder's own).
 _ENCODERS = {
     "mp3": ("libmp3lame", None, "s16p", None),
     "aac": ("aac", "adts", "fltp", 1024),
@@ -95,13 +99,14 @@ class PcmTranscoder:
             self._resampler = AudioResampler(format="s16", layout="mono", rate=target.sample_rate)
             return
         codec, muxer, sample_format, frame_size = _ENCODERS[target.codec]
-        self._resampler = AudioResampler(format=sample_format, layout="mono",
-                                         rate=target.sample_rate)
+        self._resampler = AudioResampler(
+            format=sample_format, layout="mono", rate=target.sample_rate
+        )
         self._fifo = AudioFifo()
         self._sink = _Sink()
         self._container = None
         if muxer is None:
-            encoder = av.CodecContext.create(codec, "w")
+            encoder = cast(av.AudioCodecContext, av.CodecContext.create(codec, "w"))
             encoder.sample_rate = target.sample_rate
             encoder.layout = "mono"
             encoder.format = sample_format
@@ -111,11 +116,14 @@ class PcmTranscoder:
             self._frame_size = encoder.frame_size
         else:
             self._container = av.open(self._sink, "w", format=muxer)
-            stream = self._container.add_stream(codec, rate=target.sample_rate, layout="mono")
+            stream = cast(
+                av.AudioStream,
+                self._container.add_stream(codec, rate=target.sample_rate, layout="mono"),
+            )
             if target.bitrate_kbps:
                 stream.codec_context.bit_rate = target.bitrate_kbps * 1000
             self._stream = stream
-            self._frame_size = frame_size
+            self._frame_size = frame_size or 1024
 
     def _frame(self, pcm: bytes) -> av.AudioFrame:
         samples = len(pcm) // BYTES_PER_SAMPLE

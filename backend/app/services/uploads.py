@@ -68,8 +68,14 @@ class MultipartForm:
 class _Receiver:
     """Parser callbacks: route each part to a text buffer or a temp file, enforcing limits."""
 
-    def __init__(self, temp_dir: Path, file_fields: set[str], max_file_bytes: int,
-                 max_files: int, sniff: Callable[[bytes], str | None]) -> None:
+    def __init__(
+        self,
+        temp_dir: Path,
+        file_fields: set[str],
+        max_file_bytes: int,
+        max_files: int,
+        sniff: Callable[[bytes], str | None],
+    ) -> None:
         self.temp_dir, self.file_fields = temp_dir, file_fields
         self.max_file_bytes, self.max_files, self.sniff = max_file_bytes, max_files, sniff
         self.form = MultipartForm()
@@ -84,9 +90,12 @@ class _Receiver:
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
-            "on_part_begin": self.part_begin, "on_header_field": self.header_field,
-            "on_header_value": self.header_value, "on_header_end": self.header_end,
-            "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
             "on_part_end": self.part_end,
         }
 
@@ -111,11 +120,13 @@ class _Receiver:
             self._text = bytearray()
             return
         if self._name not in self.file_fields:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                detail=f"Unexpected file field '{self._name}'.")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, detail=f"Unexpected file field '{self._name}'."
+            )
         if len(self.form.files) >= self.max_files:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                detail=f"Send at most {self.max_files} file(s).")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, detail=f"Send at most {self.max_files} file(s)."
+            )
         fd, name = tempfile.mkstemp(dir=self.temp_dir, prefix=".upload-")
         self._handle = os.fdopen(fd, "wb")
         self._file = UploadedFile(self._name, filename.decode("utf-8", "replace"), Path(name))
@@ -127,8 +138,10 @@ class _Receiver:
         if self._text is not None:
             self._text += chunk
             if len(self._text) > MAX_FIELD_BYTES:
-                raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                                    detail=f"The field '{self._name}' is too long.")
+                raise HTTPException(
+                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                    detail=f"The field '{self._name}' is too long.",
+                )
             return
         assert self._file is not None and self._handle is not None
         self._file.size += len(chunk)
@@ -136,7 +149,8 @@ class _Receiver:
             raise HTTPException(
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 detail=f"The file is larger than {self.max_file_bytes // (1024 * 1024)} MB: "
-                       "send a shorter recording.")
+                "send a shorter recording.",
+            )
         if self._file.kind is None and len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
@@ -150,7 +164,8 @@ class _Receiver:
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 detail=f"'{self._file.filename}' is not an audio file we can read: "
-                       f"send {AUDIO_TYPES_HINT}.")
+                f"send {AUDIO_TYPES_HINT}.",
+            )
 
     def part_end(self) -> None:
         if self._text is not None:
@@ -169,14 +184,21 @@ class _Receiver:
             self._handle.close()  # type: ignore[attr-defined]
 
 
-async def receive_multipart(request: Request, *, temp_dir: Path, file_fields: set[str],
-                            max_file_bytes: int, max_files: int = 1,
-                            sniff: Callable[[bytes], str | None] = sniff_audio) -> MultipartForm:
+async def receive_multipart(
+    request: Request,
+    *,
+    temp_dir: Path,
+    file_fields: set[str],
+    max_file_bytes: int,
+    max_files: int = 1,
+    sniff: Callable[[bytes], str | None] = sniff_audio,
+) -> MultipartForm:
     """Parse a multipart body as it streams in. The caller owns (and must clean up) the files."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            detail="Send the upload as multipart/form-data.")
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Send the upload as multipart/form-data."
+        )
     limit = max_file_bytes * max_files + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -184,7 +206,8 @@ async def receive_multipart(request: Request, *, temp_dir: Path, file_fields: se
         raise HTTPException(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             detail=f"The upload is larger than {max_file_bytes // (1024 * 1024)} MB: "
-                   "send a shorter recording.")
+            "send a shorter recording.",
+        )
     temp_dir.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(temp_dir, file_fields, max_file_bytes, max_files, sniff)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
@@ -195,8 +218,9 @@ async def receive_multipart(request: Request, *, temp_dir: Path, file_fields: se
     except MultipartParseError as exc:
         receiver.close()
         receiver.form.discard()
-        raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                            detail=f"The multipart body is malformed: {exc}") from exc
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"The multipart body is malformed: {exc}"
+        ) from exc
     except BaseException:
         receiver.close()
         receiver.form.discard()

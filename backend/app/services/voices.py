@@ -28,15 +28,21 @@ def voices_dir(data_dir: Path) -> Path:
 
 def voice_out(voice: Voice) -> dict[str, Any]:
     return {
-        "id": voice.id, "name": voice.name, "language": voice.language, "status": voice.status,
-        "error": voice.error, "is_default": voice.is_default, "report": voice.report,
+        "id": voice.id,
+        "name": voice.name,
+        "language": voice.language,
+        "status": voice.status,
+        "error": voice.error,
+        "is_default": voice.is_default,
+        "report": voice.report,
         "created_at": voice.created_at,
     }
 
 
 def user_voices(db: Session, user: User) -> list[Voice]:
-    return list(db.scalars(select(Voice).where(Voice.user_id == user.id)
-                           .order_by(Voice.created_at)))
+    return list(
+        db.scalars(select(Voice).where(Voice.user_id == user.id).order_by(Voice.created_at))
+    )
 
 
 def get_user_voice(db: Session, user: User, voice_id: str) -> Voice:
@@ -48,23 +54,30 @@ def get_user_voice(db: Session, user: User, voice_id: str) -> Voice:
 
 
 def default_voice(db: Session, user: User) -> Voice | None:
-    return db.scalar(select(Voice).where(Voice.user_id == user.id, Voice.is_default.is_(True),
-                                         Voice.status == VOICE_READY))
+    return db.scalar(
+        select(Voice).where(
+            Voice.user_id == user.id, Voice.is_default.is_(True), Voice.status == VOICE_READY
+        )
+    )
 
 
 def validate_name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail="Give the voice a name of 1 to 100 characters.")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="Give the voice a name of 1 to 100 characters.",
+        )
     return name
 
 
 def validate_language(language: str | None) -> str:
     language = (language or "en").strip()
     if not LANGUAGE_PATTERN.match(language):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=f"'{language}' is not a language code: use e.g. 'en' or 'de'.")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"'{language}' is not a language code: use e.g. 'en' or 'de'.",
+        )
     return language
 
 
@@ -87,21 +100,35 @@ def _make_default_if_first(db: Session, user: User, voice: Voice) -> None:
         voice.is_default = True
 
 
-async def create_voice(db: Session, inference: InferenceClient, data_dir: Path, user: User,
-                       upload: UploadedFile, name: str, language: str) -> Voice:
+async def create_voice(
+    db: Session,
+    inference: InferenceClient,
+    data_dir: Path,
+    user: User,
+    upload: UploadedFile,
+    name: str,
+    language: str,
+) -> Voice:
     """Store the upload, create the voice (processing) and have the inference service prepare it.
 
     On an inference error the voice is marked failed and the error is re-raised, so the
     caller answers with the inference service's status and message.
     """
-    voice = Voice(id=new_id(), user_id=user.id, name=name, language=language,
-                  status=VOICE_PROCESSING, is_default=False)
+    voice = Voice(
+        id=new_id(),
+        user_id=user.id,
+        name=name,
+        language=language,
+        status=VOICE_PROCESSING,
+        is_default=False,
+    )
     voice.upload_name = _store_upload(upload, data_dir, user, voice.id)
     db.add(voice)
     db.commit()
     try:
-        result = await inference.put_voice(voice.id, voices_dir(data_dir) / voice.upload_name,
-                                           language)
+        result = await inference.put_voice(
+            voice.id, voices_dir(data_dir) / voice.upload_name, language
+        )
     except InferenceError as exc:
         _mark_failed(db, voice, data_dir, exc.message)
         raise
@@ -120,16 +147,18 @@ async def create_voice(db: Session, inference: InferenceClient, data_dir: Path, 
 
 def set_default(db: Session, user: User, voice: Voice) -> None:
     if voice.status != VOICE_READY:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            detail=f"The voice is {voice.status}: only a ready voice can be the "
-                                   "default.")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"The voice is {voice.status}: only a ready voice can be the default.",
+        )
     for other in user_voices(db, user):
         other.is_default = other.id == voice.id
     db.commit()
 
 
-async def delete_voice(db: Session, inference: InferenceClient, data_dir: Path, user: User,
-                       voice: Voice) -> None:
+async def delete_voice(
+    db: Session, inference: InferenceClient, data_dir: Path, user: User, voice: Voice
+) -> None:
     # The inference service first: if it is down, nothing is deleted and the user can retry.
     await inference.delete_voice(voice.id)
     if voice.upload_name:
@@ -139,9 +168,11 @@ async def delete_voice(db: Session, inference: InferenceClient, data_dir: Path, 
     db.delete(voice)
     db.commit()
     if was_default:
-        successor = db.scalar(select(Voice).where(Voice.user_id == user.id,
-                                                  Voice.status == VOICE_READY)
-                              .order_by(Voice.created_at))
+        successor = db.scalar(
+            select(Voice)
+            .where(Voice.user_id == user.id, Voice.status == VOICE_READY)
+            .order_by(Voice.created_at)
+        )
         if successor is not None:
             successor.is_default = True
             db.commit()

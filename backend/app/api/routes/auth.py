@@ -8,7 +8,11 @@ from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.core.security import (
-    SESSION_COOKIE, SESSION_LIFETIME, create_session, delete_session, hash_password,
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    create_session,
+    delete_session,
+    hash_password,
     verify_password,
 )
 from app.models.user import User
@@ -45,23 +49,33 @@ def client_ip(request: Request) -> str:
 
 
 @router.post("/login", responses={401: {}, 429: {}})
-def login(body: LoginIn, request: Request, response: Response, db: SessionDep,
-          settings: SettingsDep) -> LoginOut:
+def login(
+    body: LoginIn, request: Request, response: Response, db: SessionDep, settings: SettingsDep
+) -> LoginOut:
     limiter = request.app.state.login_limiter
     ip = client_ip(request)
     wait = limiter.retry_after(body.username, ip)
     if wait:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            detail=f"Too many failed logins: try again in {wait} seconds.",
-                            headers={"Retry-After": str(wait)})
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"Too many failed logins: try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
     user = db.scalar(select(User).where(User.username == body.username))
     if user is None or not verify_password(user.password_hash, body.password):
         limiter.record_failure(body.username, ip)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Wrong username or password.")
     limiter.reset(body.username, ip)
     token = create_session(db, user)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()),
-                        httponly=True, samesite="lax", secure=settings.secure_cookies, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
     return LoginOut(user=user_out(user))
 
 

@@ -6,6 +6,7 @@ Auth is the `xi-api-key` header (an Ownvoice API key); errors are ElevenLabs-sha
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
@@ -39,8 +40,11 @@ def xi_user(request: Request, db: SessionDep) -> User:
     key = request.headers.get("xi-api-key") or bearer_token(request)
     user = user_for_api_key(db, key) if key else None
     if user is None:
-        raise el_error(401, "invalid_api_key",
-                       "Missing or invalid xi-api-key: create an API key in Ownvoice's Settings.")
+        raise el_error(
+            401,
+            "invalid_api_key",
+            "Missing or invalid xi-api-key: create an API key in Ownvoice's Settings.",
+        )
     return user
 
 
@@ -49,35 +53,52 @@ XiUser = Annotated[User, Depends(xi_user)]
 
 # --- voices ---------------------------------------------------------------------------
 
+
 def _clone_json(voice: Voice) -> dict[str, Any]:
     return {
-        "voice_id": voice.id, "name": voice.name, "category": "cloned",
+        "voice_id": voice.id,
+        "name": voice.name,
+        "category": "cloned",
         "labels": {"language": voice.language, "status": voice.status},
-        "description": voice.error, "preview_url": None, "settings": None,
-        "high_quality_base_model_ids": [], "is_owner": True,
+        "description": voice.error,
+        "preview_url": None,
+        "settings": None,
+        "high_quality_base_model_ids": [],
+        "is_owner": True,
         "created_at_unix": int(voice.created_at.timestamp()),
     }
 
 
 def _stock_json(stock: dict[str, Any]) -> dict[str, Any]:
-    return {"voice_id": stock["voice_id"], "name": stock.get("name"), "category": "premade",
-            "labels": {"language": stock.get("language") or "", "engine": stock.get("engine") or ""},
-            "description": None, "preview_url": None, "settings": None, "is_owner": False}
+    return {
+        "voice_id": stock["voice_id"],
+        "name": stock.get("name"),
+        "category": "premade",
+        "labels": {"language": stock.get("language") or "", "engine": stock.get("engine") or ""},
+        "description": None,
+        "preview_url": None,
+        "settings": None,
+        "is_owner": False,
+    }
 
 
 async def _all_voices(request: Request, db: Session, user: User) -> list[dict[str, Any]]:
     voices = [_clone_json(v) for v in voice_service.user_voices(db, user)]
-    try:
+    # Listing still works while the inference service or ElevenLabs is down.
+    with contextlib.suppress(InferenceError):
         voices += [_stock_json(s) for s in await request.app.state.inference.stock_voices()]
-    except InferenceError:
-        pass  # listing still works while the inference service is down
     client = request.app.state.elevenlabs
     if client is not None:
-        try:
-            voices += [{"voice_id": v["voice_id"], "name": v["name"], "category": "premade",
-                        "labels": {"provider": "elevenlabs"}} for v in await client.list_voices()]
-        except InferenceError:
-            pass
+        with contextlib.suppress(InferenceError):
+            voices += [
+                {
+                    "voice_id": v["voice_id"],
+                    "name": v["name"],
+                    "category": "premade",
+                    "labels": {"provider": "elevenlabs"},
+                }
+                for v in await client.list_voices()
+            ]
     return voices
 
 
@@ -88,25 +109,36 @@ async def list_voices_v1(request: Request, user: XiUser, db: SessionDep) -> dict
 
 @router.get("/v2/voices")
 async def search_voices_v2(
-    request: Request, user: XiUser, db: SessionDep,
-    search: str | None = None, page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+    request: Request,
+    user: XiUser,
+    db: SessionDep,
+    search: str | None = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     next_page_token: str | None = None,
 ) -> dict[str, Any]:
     voices = await _all_voices(request, db, user)
     if search:
         needle = search.lower()
-        voices = [v for v in voices if needle in (v.get("name") or "").lower()
-                  or needle in v["voice_id"].lower()]
+        voices = [
+            v
+            for v in voices
+            if needle in (v.get("name") or "").lower() or needle in v["voice_id"].lower()
+        ]
     start = int(next_page_token) if next_page_token and next_page_token.isdigit() else 0
-    page = voices[start:start + page_size]
+    page = voices[start : start + page_size]
     more = start + page_size < len(voices)
-    return {"voices": page, "has_more": more, "total_count": len(voices),
-            "next_page_token": str(start + page_size) if more else None}
+    return {
+        "voices": page,
+        "has_more": more,
+        "total_count": len(voices),
+        "next_page_token": str(start + page_size) if more else None,
+    }
 
 
 @router.get("/v1/voices/{voice_id}")
-async def get_voice_v1(voice_id: str, request: Request, user: XiUser,
-                       db: SessionDep) -> dict[str, Any]:
+async def get_voice_v1(
+    voice_id: str, request: Request, user: XiUser, db: SessionDep
+) -> dict[str, Any]:
     for voice in await _all_voices(request, db, user):
         if voice["voice_id"] == voice_id:
             return voice
@@ -114,12 +146,17 @@ async def get_voice_v1(voice_id: str, request: Request, user: XiUser,
 
 
 @router.post("/v1/voices/add", openapi_extra=UPLOAD_BODY)
-async def add_voice_v1(request: Request, user: XiUser, db: SessionDep,
-                       settings: SettingsDep) -> dict[str, Any]:
+async def add_voice_v1(
+    request: Request, user: XiUser, db: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     data_dir = settings.resolved_data_dir
-    form = await receive_multipart(request, temp_dir=voice_service.voices_dir(data_dir),
-                                   file_fields={"files"}, max_files=MAX_SAMPLES,
-                                   max_file_bytes=settings.max_voice_upload_bytes)
+    form = await receive_multipart(
+        request,
+        temp_dir=voice_service.voices_dir(data_dir),
+        file_fields={"files"},
+        max_files=MAX_SAMPLES,
+        max_file_bytes=settings.max_voice_upload_bytes,
+    )
     try:
         if not form.files:
             raise el_error(422, "invalid_request", "Attach at least one audio sample as 'files'.")
@@ -127,8 +164,9 @@ async def add_voice_v1(request: Request, user: XiUser, db: SessionDep,
         language = voice_service.validate_language(_language_from(form.fields))
         # The inference service conditions on one recording: the longest sample carries most.
         sample = max(form.files, key=lambda f: f.size)
-        voice = await voice_service.create_voice(db, request.app.state.inference, data_dir,
-                                                 user, sample, name, language)
+        voice = await voice_service.create_voice(
+            db, request.app.state.inference, data_dir, user, sample, name, language
+        )
     finally:
         form.discard()
     return {"voice_id": voice.id, "requires_verification": False}
@@ -145,17 +183,42 @@ def _language_from(fields: dict[str, str]) -> str | None:
 
 
 @router.delete("/v1/voices/{voice_id}")
-async def delete_voice_v1(voice_id: str, request: Request, user: XiUser, db: SessionDep,
-                          settings: SettingsDep) -> dict[str, str]:
+async def delete_voice_v1(
+    voice_id: str, request: Request, user: XiUser, db: SessionDep, settings: SettingsDep
+) -> dict[str, str]:
     voice = db.get(Voice, voice_id)
     if voice is None or voice.user_id != user.id:
         raise el_error(404, "voice_not_found", f"A voice with id '{voice_id}' was not found.")
-    await voice_service.delete_voice(db, request.app.state.inference,
-                                     settings.resolved_data_dir, user, voice)
+    await voice_service.delete_voice(
+        db, request.app.state.inference, settings.resolved_data_dir, user, voice
+    )
     return {"status": "ok"}
 
 
+@router.get("/v1/models")
+async def list_models_v1(request: Request, user: XiUser) -> list[dict[str, Any]]:
+    """The local engines, as ElevenLabs models. Any model_id is accepted for synthesis: the
+    voice decides the engine."""
+    try:
+        engines = (await request.app.state.inference.ready()).get("engines") or {}
+    except InferenceError:
+        engines = {}
+    return [
+        {
+            "model_id": info.get("model_id") or name,
+            "name": f"Ownvoice {name}",
+            "description": "cloned voices" if name == "xtts" else "stock voices",
+            "can_do_text_to_speech": bool(info.get("available")),
+            "can_be_finetuned": False,
+            "can_do_voice_conversion": False,
+        }
+        for name, info in engines.items()
+        if isinstance(info, dict)
+    ]
+
+
 # --- text to speech -------------------------------------------------------------------
+
 
 class VoiceSettingsIn(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -180,13 +243,21 @@ class TextToSpeechIn(BaseModel):
 def _speech_request(body: TextToSpeechIn, output_format: str, local: bool) -> SpeechRequest:
     target_format = parse_output_format(output_format)
     if target_format is None:
-        raise el_error(422, "invalid_output_format",
-                       f"output_format '{output_format}' is not supported here: use one of "
-                       f"{', '.join(supported_output_formats())}.")
+        raise el_error(
+            422,
+            "invalid_output_format",
+            f"output_format '{output_format}' is not supported here: use one of "
+            f"{', '.join(supported_output_formats())}.",
+        )
     settings = body.voice_settings.model_dump(exclude_none=True) if body.voice_settings else None
     speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
-    request = SpeechRequest(text=body.text, language=body.language_code, speed=speed,
-                            elevenlabs_model_id=body.model_id, elevenlabs_settings=settings)
+    request = SpeechRequest(
+        text=body.text,
+        language=body.language_code,
+        speed=speed,
+        elevenlabs_model_id=body.model_id,
+        elevenlabs_settings=settings,
+    )
     if local:
         request.elevenlabs_settings = None  # XTTS/Piper ignore them; keep the cache key honest
         if body.seed is not None:
@@ -198,14 +269,21 @@ def _speech_request(body: TextToSpeechIn, output_format: str, local: bool) -> Sp
     return request
 
 
-async def _text_to_speech(voice_id: str, body: TextToSpeechIn, output_format: str,
-                          request: Request, user: User, db: Session) -> StreamingResponse:
+async def _text_to_speech(
+    voice_id: str,
+    body: TextToSpeechIn,
+    output_format: str,
+    request: Request,
+    user: User,
+    db: Session,
+) -> StreamingResponse:
     try:
         target = resolve_voice(db, user, voice_id, request.app.state.elevenlabs)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_404_NOT_FOUND:
-            raise el_error(404, "voice_not_found",
-                           f"A voice with id '{voice_id}' was not found.") from exc
+            raise el_error(
+                404, "voice_not_found", f"A voice with id '{voice_id}' was not found."
+            ) from exc
         raise
     speech = _speech_request(body, output_format, local=target.engine != "elevenlabs")
     return audio_response(await synthesizer(request).speak(target, speech))
@@ -214,19 +292,31 @@ async def _text_to_speech(voice_id: str, body: TextToSpeechIn, output_format: st
 OutputFormatQuery = Annotated[str, Query(description="e.g. mp3_44100_128, pcm_16000")]
 
 
-@router.post("/v1/text-to-speech/{voice_id}", response_class=StreamingResponse,
-             responses=AUDIO_RESPONSES)
-async def text_to_speech_v1(voice_id: str, body: TextToSpeechIn, request: Request,
-                            user: XiUser, db: SessionDep,
-                            output_format: OutputFormatQuery = "mp3_44100_128") -> StreamingResponse:
+@router.post(
+    "/v1/text-to-speech/{voice_id}", response_class=StreamingResponse, responses=AUDIO_RESPONSES
+)
+async def text_to_speech_v1(
+    voice_id: str,
+    body: TextToSpeechIn,
+    request: Request,
+    user: XiUser,
+    db: SessionDep,
+    output_format: OutputFormatQuery = "mp3_44100_128",
+) -> StreamingResponse:
     return await _text_to_speech(voice_id, body, output_format, request, user, db)
 
 
-@router.post("/v1/text-to-speech/{voice_id}/stream", response_class=StreamingResponse,
-             responses=AUDIO_RESPONSES)
-async def text_to_speech_stream_v1(voice_id: str, body: TextToSpeechIn, request: Request,
-                                   user: XiUser, db: SessionDep,
-                                   output_format: OutputFormatQuery = "mp3_44100_128"
-                                   ) -> StreamingResponse:
+@router.post(
+    "/v1/text-to-speech/{voice_id}/stream",
+    response_class=StreamingResponse,
+    responses=AUDIO_RESPONSES,
+)
+async def text_to_speech_stream_v1(
+    voice_id: str,
+    body: TextToSpeechIn,
+    request: Request,
+    user: XiUser,
+    db: SessionDep,
+    output_format: OutputFormatQuery = "mp3_44100_128",
+) -> StreamingResponse:
     return await _text_to_speech(voice_id, body, output_format, request, user, db)
-

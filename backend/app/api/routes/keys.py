@@ -37,8 +37,16 @@ class NewKeyOut(BaseModel):
 @router.get("")
 def list_keys(user: CurrentUser, db: SessionDep) -> list[KeyOut]:
     rows = db.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at))
-    return [KeyOut(id=r.id, name=r.name, prefix=r.prefix, created_at=r.created_at,
-                   last_used_at=r.last_used_at) for r in rows]
+    return [
+        KeyOut(
+            id=r.id,
+            name=r.name,
+            prefix=r.prefix,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+        )
+        for r in rows
+    ]
 
 
 @router.post("", status_code=201)

@@ -21,8 +21,21 @@ from app.services.voices import CUSTOM_USER_VOICE, default_voice
 router = APIRouter(tags=["openai-compatible"])
 
 # OpenAI's built-in voice names: programs hard-code them, so they map to "my voice".
-OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
-                 "shimmer", "verse", "marin", "cedar"}
+OPENAI_VOICES = {
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+}
 NATIVE = {"mp3": "mp3", "opus": "opus", "wav": "wav", "pcm": "pcm_24000"}
 
 
@@ -30,8 +43,11 @@ def openai_user(request: Request, db: SessionDep) -> User:
     key = bearer_token(request)
     user = user_for_api_key(db, key) if key else None
     if user is None:
-        raise HTTPException(401, detail="Missing or invalid API key: send an Ownvoice API key "
-                                        "as 'Authorization: Bearer <key>'.")
+        raise HTTPException(
+            401,
+            detail="Missing or invalid API key: send an Ownvoice API key "
+            "as 'Authorization: Bearer <key>'.",
+        )
     return user
 
 
@@ -57,23 +73,32 @@ async def _resolve(request: Request, db: Session, user: User, voice: str) -> Voi
     except InferenceError:
         stock = []
     if not stock:
-        raise HTTPException(400, detail=f"No voice to speak '{voice}' with: record a voice in "
-                                        "Ownvoice, or start the inference service.")
+        raise HTTPException(
+            400,
+            detail=f"No voice to speak '{voice}' with: record a voice in "
+            "Ownvoice, or start the inference service.",
+        )
     return resolve_voice(db, user, stock[0]["voice_id"], None)
 
 
 @router.post("/v1/audio/speech", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
-async def create_speech(body: SpeechIn, request: Request,
-                        user: Annotated[User, Depends(openai_user)],
-                        db: SessionDep) -> StreamingResponse:
+async def create_speech(
+    body: SpeechIn, request: Request, user: Annotated[User, Depends(openai_user)], db: SessionDep
+) -> StreamingResponse:
     target = await _resolve(request, db, user, body.voice)
-    speech = SpeechRequest(text=body.input, speed=body.speed,
-                           elevenlabs_model_id=body.model if target.engine == "elevenlabs" else None)
+    speech = SpeechRequest(
+        text=body.input,
+        speed=body.speed,
+        elevenlabs_model_id=body.model if target.engine == "elevenlabs" else None,
+    )
     if body.response_format in NATIVE:
         speech.native_format = NATIVE[body.response_format]
     else:  # aac, flac: encoded here from the service's 24 kHz PCM
         speech.transcode_to = OutputFormat(body.response_format, SOURCE_RATE)
         if target.engine == "elevenlabs":
-            raise HTTPException(400, detail=f"response_format '{body.response_format}' is not "
-                                            "available for ElevenLabs voices: use mp3, wav or pcm.")
+            raise HTTPException(
+                400,
+                detail=f"response_format '{body.response_format}' is not "
+                "available for ElevenLabs voices: use mp3, wav or pcm.",
+            )
     return audio_response(await synthesizer(request).speak(target, speech))

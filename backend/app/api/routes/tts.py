@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -31,22 +31,37 @@ def synthesizer(request: Request) -> Synthesizer:
     return Synthesizer(state.inference, state.elevenlabs, state.audio_cache)
 
 
-def audio_response(audio: AudioStream, extra_headers: dict[str, str] | None = None) -> StreamingResponse:
-    headers = {**audio.headers, "X-Cache": "hit" if audio.cache_hit else "miss",
-               "Cache-Control": "no-store", **(extra_headers or {})}
+def audio_response(
+    audio: AudioStream, extra_headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    headers = {
+        **audio.headers,
+        "X-Cache": "hit" if audio.cache_hit else "miss",
+        "Cache-Control": "no-store",
+        **(extra_headers or {}),
+    }
     return StreamingResponse(audio.body, media_type=audio.media_type, headers=headers)
 
 
-AUDIO_RESPONSES = {200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {},
-                                     "audio/L16;rate=24000": {}},
-                         "description": "Streamed audio; header X-Cache: hit|miss"},
-                   400: {}, 404: {}, 409: {}, 429: {}, 503: {}}
+AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {}, "audio/L16;rate=24000": {}},
+        "description": "Streamed audio; header X-Cache: hit|miss",
+    },
+    400: {},
+    404: {},
+    409: {},
+    429: {},
+    503: {},
+}
 
 
 @router.post("/tts", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
-async def text_to_speech(body: TtsIn, request: Request, user: CurrentUser,
-                         db: SessionDep) -> StreamingResponse:
+async def text_to_speech(
+    body: TtsIn, request: Request, user: CurrentUser, db: SessionDep
+) -> StreamingResponse:
     target = resolve_voice(db, user, body.voice_id, request.app.state.elevenlabs)
-    speech = SpeechRequest(text=body.text, language=body.language, native_format=body.format,
-                           speed=body.speed)
+    speech = SpeechRequest(
+        text=body.text, language=body.language, native_format=body.format, speed=body.speed
+    )
     return audio_response(await synthesizer(request).speak(target, speech))

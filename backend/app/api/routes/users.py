@@ -28,10 +28,13 @@ def list_users(_: AdminUser, db: SessionDep) -> list[UserOut]:
 @router.post("", status_code=201, responses={409: {}})
 def create_user(body: UserIn, _: AdminUser, db: SessionDep) -> UserOut:
     if db.scalar(select(User).where(User.username == body.username)) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            detail=f"The username '{body.username}' is taken: choose another.")
-    user = User(username=body.username, password_hash=hash_password(body.password),
-                is_admin=body.is_admin)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"The username '{body.username}' is taken: choose another.",
+        )
+    user = User(
+        username=body.username, password_hash=hash_password(body.password), is_admin=body.is_admin
+    )
     db.add(user)
     db.commit()
     return user_out(user)

@@ -60,35 +60,54 @@ class RenameIn(BaseModel):
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["audio", "name"],
-            "properties": {
-                "audio": {"type": "string", "format": "binary",
-                          "description": "wav, mp3, m4a, webm, ogg or flac; at most 25 MB"},
-                "name": {"type": "string", "maxLength": 100},
-                "language": {"type": "string", "default": "en"},
-            },
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["audio", "name"],
+                    "properties": {
+                        "audio": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "wav, mp3, m4a, webm, ogg or flac; at most 25 MB",
+                        },
+                        "name": {"type": "string", "maxLength": 100},
+                        "language": {"type": "string", "default": "en"},
+                    },
+                }
+            }
+        },
     }
 }
 
 
-@router.post("/voice/upload", status_code=201, openapi_extra=UPLOAD_BODY,
-             responses={413: {}, 415: {}, 422: {}, 503: {}})
-async def upload_voice(request: Request, user: CurrentUser, db: SessionDep,
-                       settings: SettingsDep) -> UploadOut:
+@router.post(
+    "/voice/upload",
+    status_code=201,
+    openapi_extra=UPLOAD_BODY,
+    responses={413: {}, 415: {}, 422: {}, 503: {}},
+)
+async def upload_voice(
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> UploadOut:
     data_dir = settings.resolved_data_dir
     form = await receive_multipart(
-        request, temp_dir=voice_service.voices_dir(data_dir), file_fields={"audio"},
-        max_file_bytes=settings.max_voice_upload_bytes)
+        request,
+        temp_dir=voice_service.voices_dir(data_dir),
+        file_fields={"audio"},
+        max_file_bytes=settings.max_voice_upload_bytes,
+    )
     try:
         if not form.files:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                detail="Attach the recording as the multipart field 'audio'.")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail="Attach the recording as the multipart field 'audio'.",
+            )
         name = voice_service.validate_name(form.fields.get("name"))
         language = voice_service.validate_language(form.fields.get("language"))
-        voice = await voice_service.create_voice(db, request.app.state.inference, data_dir, user,
-                                                 form.files[0], name, language)
+        voice = await voice_service.create_voice(
+            db, request.app.state.inference, data_dir, user, form.files[0], name, language
+        )
     finally:
         form.discard()  # whatever was not moved into place
     log.info("voice created", extra={"voice_id": voice.id, "user_id": user.id})
@@ -146,9 +165,11 @@ def make_default(voice_id: str, user: CurrentUser, db: SessionDep) -> VoiceOut:
 
 
 @router.delete("/voices/{voice_id}", status_code=204, responses={404: {}, 503: {}})
-async def delete_voice(voice_id: str, request: Request, user: CurrentUser, db: SessionDep,
-                       settings: SettingsDep) -> Response:
+async def delete_voice(
+    voice_id: str, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> Response:
     voice = voice_service.get_user_voice(db, user, voice_id)
-    await voice_service.delete_voice(db, request.app.state.inference, settings.resolved_data_dir,
-                                     user, voice)
+    await voice_service.delete_voice(
+        db, request.app.state.inference, settings.resolved_data_dir, user, voice
+    )
     return Response(status_code=204)

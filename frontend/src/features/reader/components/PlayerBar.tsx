@@ -1,5 +1,6 @@
 import { Icon } from "@/components/Icon";
 import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
+import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
 import type { PlaybackState } from "../player/playback-queue";
 
@@ -27,6 +28,8 @@ const STATUS_TEXT: Record<PlaybackState["status"], string> = {
 
 export function PlayerBar(props: PlayerBarProps) {
   const { state } = props;
+  const voices = useVoices();
+  const hasOwnVoice = Boolean(voices.data?.voices.some((voice) => voice.status === "ready"));
   const active = state.status === "playing" || state.status === "buffering";
   return (
     <section className="player-bar" aria-label="Player">
@@ -68,7 +71,7 @@ export function PlayerBar(props: PlayerBarProps) {
         </span>
       </div>
       <div className="player-settings">
-        <VoicePicker value={props.voiceValue} onChange={props.onVoice} onRecord={props.onRecord} />
+        <VoicePicker value={props.voiceValue} onChange={props.onVoice} />
         <label className="field">
           <span>Speed</span>
           <select
@@ -84,6 +87,15 @@ export function PlayerBar(props: PlayerBarProps) {
             ))}
           </select>
         </label>
+        <button
+          type="button"
+          className={`btn btn-small ${hasOwnVoice ? "btn-ghost" : "btn-primary"}`}
+          onClick={props.onRecord}
+          title="Record a voice to read in"
+        >
+          <Icon name="mic" size={15} />
+          {hasOwnVoice ? "New voice" : "Record your voice"}
+        </button>
       </div>
     </section>
   );

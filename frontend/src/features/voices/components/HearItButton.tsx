@@ -4,7 +4,13 @@ import { speakOnce } from "@/lib/tts";
 
 const TEST_SENTENCE = "Hello! This is my new voice, reading to you from Ownvoice.";
 
-export function HearItButton({ voiceId, language = "en" }: { voiceId: string; language?: string }) {
+interface HearItButtonProps {
+  voiceId: string;
+  language?: string;
+  small?: boolean;
+}
+
+export function HearItButton({ voiceId, language = "en", small = false }: HearItButtonProps) {
   const [state, setState] = useState<"idle" | "loading" | "playing">("idle");
   const [error, setError] = useState<string | null>(null);
   async function hear() {
@@ -20,7 +26,12 @@ export function HearItButton({ voiceId, language = "en" }: { voiceId: string; la
   }
   return (
     <span className="hear-it">
-      <button type="button" className="btn" onClick={hear} disabled={state !== "idle"}>
+      <button
+        type="button"
+        className={`btn${small ? " btn-small" : ""}`}
+        onClick={hear}
+        disabled={state !== "idle"}
+      >
         <Icon name="volume" />
         {state === "idle" ? "Hear it" : state === "loading" ? "Generating…" : "Playing…"}
       </button>

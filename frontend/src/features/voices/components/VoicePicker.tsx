@@ -53,9 +53,10 @@ export function VoicePicker({ value, onChange, onRecord }: VoicePickerProps) {
           </optgroup>
         )}
       </select>
-      {data && !hasOwnVoice && onRecord && (
+      {data && onRecord && (
         <button type="button" className="btn btn-link" onClick={onRecord}>
-          <Icon name="mic" size={15} /> Record your voice to hear books in it
+          <Icon name="mic" size={15} />
+          {hasOwnVoice ? "Record a new voice" : "Record your voice to hear books in it"}
         </button>
       )}
     </div>

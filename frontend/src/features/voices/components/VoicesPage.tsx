@@ -50,12 +50,12 @@ function VoiceCard({ voice }: { voice: Voice }) {
             </button>
           </form>
         ) : (
-          <h3>
-            {voice.name}
-            {voice.is_default && <span className="badge badge-accent">Default</span>}
-          </h3>
+          <h3>{voice.name}</h3>
         )}
-        <span className={`badge status-${voice.status}`}>{STATUS_LABEL[voice.status]}</span>
+        <span className="badges">
+          {voice.is_default && <span className="badge badge-accent">Default</span>}
+          <span className={`badge status-${voice.status}`}>{STATUS_LABEL[voice.status]}</span>
+        </span>
       </div>
       <p className="muted small">
         {voice.language.toUpperCase()} · added {formatDate(voice.created_at)}
@@ -71,7 +71,7 @@ function VoiceCard({ voice }: { voice: Voice }) {
       {error && <ErrorNotice error={error} />}
       <div className="actions left">
         {voice.status === "ready" && (
-          <HearItButton voiceId={String(voice.id)} language={voice.language} />
+          <HearItButton voiceId={String(voice.id)} language={voice.language} small />
         )}
         {voice.report && (
           <button
@@ -164,7 +164,7 @@ export function VoicesPage() {
                   {(voice.language ?? "").toUpperCase()} · {voice.engine ?? "local"}
                 </p>
                 <div className="actions left">
-                  <HearItButton voiceId={voice.voice_id} language={voice.language ?? "en"} />
+                  <HearItButton voiceId={voice.voice_id} language={voice.language ?? "en"} small />
                 </div>
               </li>
             ))}
