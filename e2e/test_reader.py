@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import Page, expect
@@ -21,6 +22,18 @@ def current_sentence_key(page: Page) -> str:
 def sentence_index(page: Page, key: str) -> int:
     keys = page.locator(".reader-text .sentence").evaluate_all("els => els.map(e => e.dataset.key)")
     return keys.index(key)
+
+
+def record_tts_requests(page: Page) -> list[dict]:
+    """Collects the JSON bodies of the page's POST /api/tts requests."""
+    bodies: list[dict] = []
+
+    def on_request(request) -> None:
+        if request.method == "POST" and request.url.endswith("/api/tts"):
+            bodies.append(json.loads(request.post_data or "{}"))
+
+    page.on("request", on_request)
+    return bodies
 
 
 def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
@@ -44,6 +57,7 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
     page.locator("#voice-picker").select_option(STOCK_VOICE)
     first_key = current_sentence_key(page)
 
+    tts_texts = record_tts_requests(page)
     page.get_by_test_id("play-toggle").click()
     expect(page.get_by_test_id("player-status")).to_contain_text("Playing", timeout=60_000)
     # The highlight moves on by itself as sentence audio plays back to back.
@@ -51,6 +65,11 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
         "data-key", first_key, timeout=90_000
     )
     second_key = current_sentence_key(page)
+    # While the second sentence plays, the two after it have been requested already.
+    texts = page.locator(".reader-text .sentence").all_inner_texts()
+    index = sentence_index(page, second_key)
+    requested = {body["text"] for body in tts_texts}
+    assert {texts[index + 1], texts[index + 2]} <= requested, "sentences ahead were not prefetched"
     expect(page.locator(".sentence.current")).not_to_have_attribute(
         "data-key", second_key, timeout=90_000
     )
@@ -113,9 +132,15 @@ def test_playback_crosses_into_the_next_chapter_by_itself(app, launch_browser):
     expect(page.locator(".reader-text .sentence").first).to_have_text("The cat sat down.")
 
     page.locator("#voice-picker").select_option(STOCK_VOICE)
+    page.get_by_test_id("speed").select_option("1.5")
+    tts_bodies = record_tts_requests(page)
     page.get_by_test_id("play-toggle").click()
     # No click on chapter 2: the player loads it and the view follows the voice.
     expect(page.locator(".sentence.current")).to_have_text("The dog came home.", timeout=90_000)
     expect(page.locator(".chapter-title")).to_contain_text("The End")
     expect(chapters.nth(1)).to_have_attribute("aria-current", "true")
     expect(page.get_by_test_id("player-status")).to_have_text("The end", timeout=60_000)
+    # Speed is applied by the server (pitch preserved), so every request carries it.
+    assert tts_bodies, "no sentence audio was requested"
+    for body in tts_bodies:
+        assert (body.get("speed"), body.get("voiceId")) == (1.5, STOCK_VOICE), body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 import warnings
 import wave
 from pathlib import Path
@@ -160,3 +161,22 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
 
     expect(page.get_by_test_id("voice-card")).to_have_count(before)
     expect(page.get_by_test_id("voice-card").filter(has_text="Not a voice")).to_have_count(0)
+
+
+@pytest.mark.skipif(
+    any(Path("/dev/snd").glob("pcmC*c")) or sys.platform != "linux",
+    reason="this machine has a real capture device, so 'no microphone' cannot be staged",
+)
+def test_missing_microphone_is_explained(app, launch_browser):
+    # Permission is granted, but this machine has no capture device at all.
+    browser = launch_browser(["--use-fake-ui-for-media-stream"])
+    page = new_page(browser, app.base_url)
+    login(page, app)
+    page.get_by_role("link", name="Voices").click()
+    page.get_by_role("button", name="Record a voice").first.click()
+    dialog = page.get_by_role("dialog", name="Record a voice")
+    dialog.get_by_label("Your name").fill("Someone")
+    dialog.get_by_role("button", name="Record").click()
+    expect(dialog.get_by_test_id("mic-error")).to_contain_text(
+        "No microphone was found", timeout=15_000
+    )

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
 
     # Generation
     queue_size: int = Field(8, ge=0)  # requests waiting behind the running one, per device
-    generation_timeout_s: float = Field(300.0, gt=0)  # a whole request, queueing excluded
+    # A generation that produces no audio for this long is stuck: it is stopped (queueing excluded).
+    generation_timeout_s: float = Field(60.0, gt=0)
     retry_after_s: int = 2
     # Audio tokens per streamed chunk: a small first chunk for time to first audio, then larger.
     first_chunk_tokens: int = Field(8, ge=1)

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,3 +350,98 @@ def audio_difference(reference: torch.Tensor, variant: torch.Tensor) -> dict[str
     noise = (var - ref).pow(2).sum().clamp_min(1e-20)
     snr = 10.0 * torch.log10(ref.pow(2).sum().clamp_min(1e-20) / noise)
     return {"audio_max_abs": float((var - ref).abs().max()), "audio_snr_db": float(snr)}
+
+
+# --- the vocoder of one chunk overlapping the GPT of the next --------------------------------
+
+
+def overlap_threads(cores: int | None = None) -> int:
+    """Torch threads per side when the GPT and the vocoder run at the same time: half the cores.
+
+    torch's intra-op thread count is process-wide, so each of the two Python threads gets it.
+    The GPT decode is memory-bound (one thread already draws most of the bandwidth), the vocoder
+    compute-bound; splitting the cores lets them overlap instead of queueing.
+    """
+    return max(1, (cores or available_cores()) // 2)
+
+
+_DONE = object()
+
+
+def overlapped_vocoder_chunks(
+    latents: Iterator[tuple[int, torch.Tensor]],
+    vocoder: Any,
+    first_chunk_tokens: int,
+    chunk_tokens: int,
+) -> Iterator[tuple[torch.Tensor, bool]]:
+    """Yield (audio piece, is_last) like the engine's sequential loop, decoding on a second thread.
+
+    `latents` is the GPT token loop (engines/xtts_gpt.generate_latents) and `vocoder` a fresh
+    engines/xtts_vocoder.VocoderStream. The vocoder thread owns the VocoderStream and applies the
+    same chunking rule as the sequential loop (first chunk after `first_chunk_tokens` latents,
+    then every `chunk_tokens`), so the pieces are the same windows, in the same order, with the
+    same samples; they only arrive while the GPT is already generating the next chunk. Pieces
+    are handed back after each token. If the consumer stops early or the GPT raises (a stop
+    signal), the vocoder thread is told to quit and joined before this generator returns.
+    """
+    inbox: queue.Queue[Any] = queue.Queue()
+    outbox: queue.Queue[Any] = queue.Queue()
+    cancelled = threading.Event()
+    worker = threading.Thread(
+        target=_vocoder_worker,
+        args=(inbox, outbox, cancelled, vocoder, first_chunk_tokens, chunk_tokens),
+        name="ownvoice-vocoder",
+        daemon=True,
+    )
+    worker.start()
+    finished = False
+    try:
+        for _token, latent in latents:
+            inbox.put(latent)
+            yield from _drain(outbox, block=False)
+        inbox.put(_DONE)
+        while not finished:
+            for piece, is_last in _drain(outbox, block=True):
+                finished = finished or is_last
+                yield piece, is_last
+    finally:
+        if not finished:
+            cancelled.set()  # quit without decoding what is still queued
+            inbox.put(None)
+        worker.join()
+
+
+def _drain(outbox: queue.Queue, block: bool) -> Iterator[tuple[torch.Tensor, bool]]:
+    while True:
+        try:
+            item = outbox.get(block=block)
+        except queue.Empty:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+        if block:
+            return
+
+
+def _vocoder_worker(
+    inbox: queue.Queue, outbox: queue.Queue, cancelled: threading.Event, vocoder: Any, first: int, every: int
+) -> None:
+    threshold, pending = first, 0
+    try:
+        while True:
+            latent = inbox.get()
+            if latent is None or cancelled.is_set():
+                return
+            if latent is _DONE:
+                outbox.put((vocoder.finish(), True))
+                return
+            vocoder.push(latent)
+            pending += 1
+            if pending >= threshold:
+                piece = vocoder.decode_ready()
+                if piece is not None:
+                    outbox.put((piece, False))
+                    pending, threshold = 0, every
+    except BaseException as error:  # handed to the consumer, raised there
+        outbox.put(error)

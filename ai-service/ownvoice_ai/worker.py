@@ -4,8 +4,8 @@ The model is not thread-safe and one device runs one generation at a time best, 
 a device runs on its one thread, in order. Jobs are generator functions; what they yield is handed
 to the request's event loop as it is produced. A full queue is refused at once (the route answers
 429 with Retry-After). Every job carries a StopSignal: cancelled when the client goes away,
-expiring when the job runs past its deadline, checked between items here and between tokens in
-the XTTS loop.
+expiring when the job produces nothing for `timeout_s` (a stuck generation; a long text that keeps
+producing audio is not stuck), checked between items here and between tokens in the XTTS loop.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class JobHandle:
         try:
             kind, value = await asyncio.wait_for(self._job.output.get(), timeout=wait_s)
         except TimeoutError:
-            self.cancel()
+            self._job.stop.cancel("timeout")
             raise GenerationStopped("timeout") from None
         if kind == "error":
             raise value
@@ -129,7 +129,7 @@ class DeviceWorker:
                     self._in_flight -= 1
 
     def _run_job(self, job: _Job) -> None:
-        if job.stop.reason() == "cancelled":  # the client left while waiting
+        if job.stop.reason() is not None:  # the client left (or gave up) while it waited
             self.stats.cancelled += 1
             self._deliver(job, "item", _END)
             return
@@ -139,6 +139,7 @@ class DeviceWorker:
                 if reason := job.stop.reason():
                     raise GenerationStopped(reason)
                 self._deliver(job, "item", item)
+                job.stop.start_clock(job.timeout_s)  # progress: the stall clock starts again
         except GenerationStopped as stopped:
             if stopped.reason == "timeout":
                 self.stats.timed_out += 1

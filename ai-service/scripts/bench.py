@@ -10,8 +10,10 @@ Paths, each in its own subprocess (so each gets a clean peak-memory figure):
   (b) coqui-stream     `Xtts.inference_stream` per sentence, conditioning computed once
   (c) ours-fp32        our engine (cached conditioning, one GPT pass, windowed vocoder)
   (d) ours-int8        the same engine with the GPT quantised to int8 (CPU only)
-  (e) ours-fast        int8 GPT and a bf16 HiFi-GAN (CPUs with AVX512-BF16/AMX only)
-  (f) ours-fp16        GPT and HiFi-GAN in fp16 (GPU only)
+  (e) ours-fp32-overlap  (c) with HiFi-GAN on a second thread, overlapping the GPT
+  (f) ours-int8-overlap  (d) likewise: the fast CPU option
+  (g) ours-fast        int8 GPT and a bf16 HiFi-GAN (CPUs with AVX512-BF16/AMX; --paths only)
+  (h) ours-fp16        GPT and HiFi-GAN in fp16 (GPU only)
 
 Every path speaks the same three-sentence paragraph with the same forced number of audio tokens
 per sentence (random weights never emit [STOP] reliably), so they produce the same amount of
@@ -66,9 +68,20 @@ PATHS = {
     "coqui-stream": "(b) coqui Xtts.inference_stream",
     "ours-fp32": "(c) ours, fp32",
     "ours-int8": "(d) ours, int8 GPT",
-    "ours-fast": "(e) ours, int8 GPT + bf16 vocoder",
-    "ours-fp16": "(f) ours, fp16 GPT + vocoder (GPU)",
+    "ours-fp32-overlap": "(e) ours, fp32, vocoder overlapped",
+    "ours-int8-overlap": "(f) ours, int8 GPT, vocoder overlapped",
+    "ours-fast": "(g) ours, int8 GPT + bf16 vocoder",
+    "ours-fp16": "(h) ours, fp16 GPT + vocoder (GPU)",
 }
+DEFAULT_PATHS = [
+    "coqui-inference",
+    "coqui-stream",
+    "ours-fp32",
+    "ours-int8",
+    "ours-fp32-overlap",
+    "ours-int8-overlap",
+    "ours-fp16",
+]
 BASELINES = ("coqui-inference", "coqui-stream")
 
 
@@ -360,7 +373,7 @@ class CoquiStream(CoquiPath):
 class OursPath(SynthesisPath):
     """Our engine, exactly as the service runs it (engines/xtts.py)."""
 
-    int8 = False
+    overlap = False  # vocoder on a second thread while the GPT generates the next chunk
 
     def __init__(self, spec: WorkerSpec) -> None:
         super().__init__(spec)
@@ -404,12 +417,38 @@ class OursPath(SynthesisPath):
         first = None
         samples = 0
         for sentence in PARAGRAPH:
-            chunks = self.engine.stream(sentence, self.voice, self.options)
-            sentence_first, n = timed_stream(chunks, start, lambda chunk: len(chunk.samples))
+            sentence_first, n = timed_stream(self.speak(sentence), start, len)
             first = first if first is not None else sentence_first
             samples += n
             progress(self.sizes.tokens_per_sentence)
         return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+
+    def speak(self, sentence: str) -> Iterator[Any]:
+        """One sentence's audio pieces (numpy), through the engine."""
+        if not self.overlap:
+            return (chunk.samples for chunk in self.engine.stream(sentence, self.voice, self.options))
+        return self._overlapped(sentence)
+
+    def _overlapped(self, sentence: str) -> Iterator[Any]:
+        """The engine's own parts, in the order XttsEngine._stream_on calls them, with the
+        vocoder on a second thread (optimize.overlapped_vocoder_chunks) instead of in line."""
+        from ownvoice_ai.engines.xtts_gpt import SamplingSettings, generate_latents
+        from ownvoice_ai.engines.xtts_vocoder import VocoderStream
+        from ownvoice_ai.optimize import overlapped_vocoder_chunks
+
+        device = self.engine.device
+        tuning = self.engine.tuning
+        tokens = self.engine.encode_text(sentence, LANGUAGE, device)
+        settings = SamplingSettings(fixed_tokens=tuning.fixed_tokens, **SAMPLING)
+        generator = self.torch.Generator(device=device)
+        generator.manual_seed(self.options.seed or 0)
+        speaker = self.voice.speaker_embedding.to(device)
+        vocoder = VocoderStream(self.model.hifigan_decoder, speaker, self.model.gpt.max_gen_mel_tokens + 1)
+        latents = generate_latents(self.model.gpt, self.voice.gpt_cond_latent.to(device), tokens, settings, generator)
+        for piece, _is_last in overlapped_vocoder_chunks(
+            latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens
+        ):
+            yield piece.float().cpu().numpy()
 
     def _text_tokens(self):
         return self.engine.encode_text(PARAGRAPH[0], LANGUAGE)
@@ -596,6 +635,65 @@ class OursFast(OursInt8):
         return OursPath.decode_ms_per_token(self)  # the GPT is (d)'s; no second thread sweep
 
 
+def _split_threads(spec: WorkerSpec) -> None:
+    from ownvoice_ai.optimize import available_cores, configure_threads, overlap_threads
+
+    configure_threads(overlap_threads(spec.threads or available_cores()))
+
+
+class OursFp32Overlap(OursPath):
+    """(c) with the vocoder overlapping the GPT; the cores split between the two threads."""
+
+    overlap = True
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        _split_threads(spec)
+        super().__init__(spec)
+
+    def decode_ms_per_token(self) -> float:
+        return OursPath.decode_ms_per_token(self)
+
+    def extra(self) -> dict[str, Any]:
+        self.numerics = {"output_vs_sequential": self.compare_with_sequential()}
+        return super().extra()
+
+    def compare_with_sequential(self) -> dict[str, float]:
+        """Same seed, same thread count: the overlapped sentence against the engine's own loop."""
+        import numpy as np
+
+        from ownvoice_ai.engines.xtts import StreamTuning
+
+        tuning = self.engine.tuning
+        self.engine.tuning = StreamTuning(tuning.first_chunk_tokens, tuning.chunk_tokens, self.sizes.numerics_tokens)
+        try:
+            self.overlap = False
+            sequential = np.concatenate(list(self.speak(PARAGRAPH[0])))
+            self.overlap = True
+            overlapped = np.concatenate(list(self.speak(PARAGRAPH[0])))
+        finally:
+            self.engine.tuning, self.overlap = tuning, True
+        progress(2 * self.sizes.numerics_tokens)
+        n = min(len(sequential), len(overlapped))
+        return {
+            "max_abs_diff": float(np.abs(sequential[:n] - overlapped[:n]).max()),
+            "sequential_samples": int(len(sequential)),
+            "overlapped_samples": int(len(overlapped)),
+        }
+
+
+class OursInt8Overlap(OursInt8):
+    """(d) with the vocoder overlapping the GPT."""
+
+    overlap = True
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        _split_threads(spec)
+        super().__init__(spec)
+
+    def decode_ms_per_token(self) -> float:
+        return OursPath.decode_ms_per_token(self)  # at the split thread count; no sweep
+
+
 class OursHalf(OursVariant):
     """GPU: GPT and vocoder in fp16. Written for a lent GPU; not measured in this project yet."""
 
@@ -611,6 +709,8 @@ WORKERS: dict[str, type[SynthesisPath]] = {
     "coqui-stream": CoquiStream,
     "ours-fp32": OursFp32,
     "ours-int8": OursInt8,
+    "ours-fp32-overlap": OursFp32Overlap,
+    "ours-int8-overlap": OursInt8Overlap,
     "ours-fast": OursFast,
     "ours-fp16": OursHalf,
 }
@@ -629,11 +729,12 @@ def run_worker(spec: WorkerSpec) -> dict[str, Any]:
 
     from ownvoice_ai.optimize import configure_threads
 
-    threads = configure_threads(spec.threads)
+    configure_threads(spec.threads)
     stage("loading")
     start = time.perf_counter()
     path = WORKERS[spec.path](spec)
     load_s = time.perf_counter() - start
+    threads = torch.get_num_threads()  # an overlapped path splits the cores
     rss_after_load = current_rss_bytes()
     stage("warming up")
     path.warm_up()
@@ -719,7 +820,9 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
     units = sizes.repeats * sizes.tokens_per_sentence * len(PARAGRAPH) + 3 * sizes.decode_tokens
     if path == "ours-fp32":
         units += sizes.numerics_tokens
-    if path in ("ours-int8", "ours-fast", "ours-fp16"):
+    if path == "ours-fp32-overlap":
+        units += 2 * sizes.numerics_tokens
+    if path in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16"):
         units += 2 * sizes.numerics_tokens
     if path == "ours-int8":
         units += 3 * sizes.decode_tokens * (len({1, cores}) - 1)
@@ -775,10 +878,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     sizes = Sizes.for_run(args.quick, args.tokens, args.repeats)
     checkpoint = ensure_checkpoint(args.checkpoint)
-    paths = [p for p in PATHS if p in (args.paths or PATHS)]
+    paths = [p for p in PATHS if p in (args.paths or DEFAULT_PATHS)]
     skipped = {}
     if _device(args.device) != "cpu":
-        skipped.update({p: "int8 dynamic quantisation is a CPU option" for p in ("ours-int8", "ours-fast")})
+        cpu_only = ("ours-int8", "ours-int8-overlap", "ours-fast")
+        skipped.update({p: "int8 dynamic quantisation is a CPU option" for p in cpu_only})
     else:
         skipped["ours-fp16"] = "a GPU option (fp16 matrix products are slow on CPUs)"
         if not cpu_supports_bf16():
@@ -841,7 +945,7 @@ def targets(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Issue 6's CPU targets, checked for each of our paths that ran."""
     base = results.get("coqui-inference")
     out: dict[str, dict[str, Any]] = {}
-    for name in ("ours-fp32", "ours-int8", "ours-fast", "ours-fp16"):
+    for name in ("ours-fp32", "ours-int8", "ours-fp32-overlap", "ours-int8-overlap", "ours-fast", "ours-fp16"):
         ours = results.get(name)
         if not ours:
             continue
@@ -882,7 +986,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"{len(report['paragraph'])} sentences x {sizes['tokens_per_sentence']} audio tokens, "
         f"median of {sizes['repeats']} run(s); peak GB = RSS high-water mark during synthesis"
     )
-    for name in ("ours-int8", "ours-fast", "ours-fp16"):
+    for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16"):
         diff = report["paths"].get(name, {}).get("vs_fp32")
         if diff:
             lines.append(
@@ -901,6 +1005,12 @@ def format_table(report: dict[str, Any]) -> str:
     if by_threads:
         lines.append(
             "int8 decode ms/token by threads: " + ", ".join(f"{t}: {ms:.1f}" for t, ms in by_threads.items())
+        )
+    overlap = report["paths"].get("ours-fp32-overlap", {}).get("output_vs_sequential")
+    if overlap:
+        lines.append(
+            f"ours fp32 overlapped vs sequential (same seed): max abs diff {overlap['max_abs_diff']:.1e}, "
+            f"samples {overlap['overlapped_samples']} vs {overlap['sequential_samples']}"
         )
     same = report["paths"].get("ours-fp32", {}).get("output_vs_coqui")
     if same:

@@ -244,7 +244,12 @@ def struct_rate(header: bytes) -> int:
 
 @pytest.mark.parametrize(
     "language,text",
-    [("zh-cn", "你好，世界。今天天气很好。"), ("ja", "こんにちは、世界。"), ("ko", "안녕하세요."), ("de", "Guten Tag, 3 Äpfel.")],
+    [
+        ("zh-cn", "你好，世界。今天天气很好。"),
+        ("ja", "こんにちは、世界。"),
+        ("ko", "안녕하세요."),
+        ("de", "Guten Tag, 3 Äpfel."),
+    ],
 )
 def test_non_latin_languages_generate(client_factory, voice_bytes, language, text):
     client = client_factory(xtts_fixed_tokens=4)

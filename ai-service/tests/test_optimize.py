@@ -189,6 +189,76 @@ def test_bf16_vocoder_keeps_shape_and_stays_close_to_fp32(tiny_checkpoint):
         optimize.half_precision_vocoder(model, torch.float32)
 
 
+# --- the vocoder overlapping the GPT ----------------------------------------------------------
+
+
+def _sequential_pieces(latents, vocoder, first: int, every: int) -> list[torch.Tensor]:
+    """The engine's own chunking loop (engines/xtts.py), the reference for the overlapped one."""
+    pieces, threshold, pending = [], first, 0
+    for _token, latent in latents:
+        vocoder.push(latent)
+        pending += 1
+        if pending >= threshold:
+            piece = vocoder.decode_ready()
+            if piece is not None:
+                pieces.append(piece)
+                pending, threshold = 0, every
+    pieces.append(vocoder.finish())
+    return pieces
+
+
+def _token_loop(model, tokens: int, seed: int = 0):
+    cond, _, text = voice_inputs(model)
+    settings = SamplingSettings(fixed_tokens=tokens)
+    return generate_latents(model.gpt, cond, text, settings, torch.Generator().manual_seed(seed))
+
+
+def _vocoder(model):
+    from ownvoice_ai.engines.xtts_vocoder import VocoderStream
+
+    _, speaker, _ = voice_inputs(model)
+    return VocoderStream(model.hifigan_decoder, speaker, model.gpt.max_gen_mel_tokens + 1)
+
+
+def test_overlapped_vocoder_gives_the_same_pieces_as_the_sequential_loop(tiny_model):
+    tokens, first, every = 70, 8, 24
+    expected = _sequential_pieces(_token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every)
+
+    got = list(optimize.overlapped_vocoder_chunks(_token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every))
+
+    assert [is_last for _, is_last in got] == [False] * (len(expected) - 1) + [True]
+    assert len(got) == len(expected) >= 4
+    for (piece, _), reference in zip(got, expected, strict=True):
+        assert torch.equal(piece, reference)
+
+
+def test_overlapped_vocoder_stops_its_thread_when_the_consumer_stops(tiny_model):
+    import threading
+
+    chunks = optimize.overlapped_vocoder_chunks(_token_loop(tiny_model, 200), _vocoder(tiny_model), 8, 24)
+    next(chunks)
+    chunks.close()  # a client went away
+
+    assert not any(t.name == "ownvoice-vocoder" and t.is_alive() for t in threading.enumerate())
+
+
+def test_overlapped_vocoder_passes_a_gpt_error_on(tiny_model):
+    from ownvoice_ai.engines.xtts_gpt import GenerationStopped
+
+    def stopping_loop():
+        yield from list(_token_loop(tiny_model, 10))
+        raise GenerationStopped("cancelled")
+
+    with pytest.raises(GenerationStopped):
+        list(optimize.overlapped_vocoder_chunks(stopping_loop(), _vocoder(tiny_model), 8, 24))
+
+
+def test_overlap_threads_splits_the_cores():
+    assert optimize.overlap_threads(2) == 1
+    assert optimize.overlap_threads(8) == 4
+    assert optimize.overlap_threads(1) == 1
+
+
 # --- fixed token counts and threads -----------------------------------------------------------
 
 
@@ -249,11 +319,15 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
 
     assert report["failures"] == []
     paths = report["paths"]
-    expected_paths = ["coqui-inference", "coqui-stream", "ours-fp32", "ours-int8", "ours-fast"]
-    if not optimize.cpu_supports_bf16():  # the bf16 vocoder path needs AVX512-BF16 or AMX
-        assert "ours-fast" in report["skipped"]
-        expected_paths.remove("ours-fast")
-    assert list(paths) == expected_paths
+    assert list(paths) == [
+        "coqui-inference",
+        "coqui-stream",
+        "ours-fp32",
+        "ours-int8",
+        "ours-fp32-overlap",
+        "ours-int8-overlap",
+    ]
+    assert "GPU" in report["skipped"]["ours-fp16"]
     tokens = report["sizes"]["tokens_per_sentence"] * len(report["paragraph"])
     expected_audio = int(report["sizes"]["tokens_per_sentence"] * 4 * 24000 / 22050) * 256 * 3 / 24000
     for result in paths.values():
@@ -272,6 +346,9 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert same["latents_max_abs_vs_coqui_second_pass"] < 1e-4
     assert same["streamed_vs_full_decode_max_abs"] < 1e-4
     assert same["streamed_samples"] == same["full_decode_samples"]
+    # the overlapped vocoder is the same arithmetic, only at another time
+    overlap = paths["ours-fp32-overlap"]["output_vs_sequential"]
+    assert overlap["max_abs_diff"] == 0 and overlap["overlapped_samples"] == overlap["sequential_samples"]
     int8 = paths["ours-int8"]
     assert int8["weight_bytes_per_token"] < int8["weight_bytes_per_token_fp32"]
     assert 0 < int8["vs_fp32"]["latent_rel_l2"] < 0.05

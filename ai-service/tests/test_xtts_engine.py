@@ -187,3 +187,16 @@ def test_engine_stream_yields_first_chunk_early(tiny_checkpoint):
     vocoder = VocoderStream(engine.model.hifigan_decoder, voice.speaker_embedding, 80)
     vocoder.plan.resize(80)
     assert sum(sizes) == vocoder.plan.n_frames * 256
+
+
+@pytest.mark.parametrize("count,length_scale", [(1, 1.0), (2, 1.0), (3, 1 / 0.99), (12, 1 / 1.01)])
+def test_very_short_sentences_equal_full_decode(tiny_model, count, length_scale):
+    """Edge cases where torch's interpolate copies instead of interpolating."""
+    torch.manual_seed(count)
+    latents = torch.randn(count, tiny_model.gpt.model_dim)
+    speaker = torch.randn(1, 512, 1)
+    pieces, _ = _stream(tiny_model, latents, speaker, every=1, length_scale=length_scale)
+    streamed = torch.cat(pieces)
+    reference = full_decode(tiny_model.hifigan_decoder, latents, speaker, length_scale)
+    assert streamed.shape == reference.shape
+    assert (streamed - reference).abs().max() < 1e-4

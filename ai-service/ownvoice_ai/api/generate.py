@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from ..conditioning import valid_voice_id
 from ..encode import make_encoder

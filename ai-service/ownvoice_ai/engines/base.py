@@ -17,26 +17,30 @@ import numpy as np
 
 
 class StopSignal:
-    """Tells an engine to stop: the client went away, or the request ran past its deadline.
+    """Tells an engine to stop: the client went away, or the generation is stuck.
 
     Engines check `reason()` between decoding steps (XTTS: every audio token) and stop when it
-    returns a string; the worker also checks it between chunks for engines that do not.
+    returns a string; the worker also checks it between chunks for engines that do not. The
+    deadline is a stall limit: the worker restarts the clock whenever audio comes out.
     """
 
     def __init__(self, timeout_s: float | None = None) -> None:
-        self._cancelled = threading.Event()
+        self._stopped = threading.Event()
+        self._why = "cancelled"
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
-    def cancel(self) -> None:
-        self._cancelled.set()
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self._stopped.is_set():
+            self._why = reason
+            self._stopped.set()
 
     def start_clock(self, timeout_s: float) -> None:
-        """(Re)start the deadline, e.g. when a queued request begins running."""
+        """(Re)start the deadline: when a queued request begins running, and on every chunk."""
         self._deadline = time.monotonic() + timeout_s
 
     def reason(self) -> str | None:
-        if self._cancelled.is_set():
-            return "cancelled"
+        if self._stopped.is_set():
+            return self._why
         if self._deadline is not None and time.monotonic() > self._deadline:
             return "timeout"
         return None
@@ -81,6 +85,4 @@ class Engine(Protocol):
 
     def status(self) -> EngineStatus: ...
 
-    def stream(
-        self, text: str, voice: object, options: SynthesisOptions
-    ) -> Iterator[AudioChunk]: ...
+    def stream(self, text: str, voice: object, options: SynthesisOptions) -> Iterator[AudioChunk]: ...

@@ -190,7 +190,9 @@ class XttsEngine:
             try:
                 return len(model.tokenizer.encode(chunk.strip().lower(), lang=lang))
             except (ImportError, NotImplementedError) as error:
-                raise UnsupportedLanguage(f"'{language}' needs a text package that is not installed ({error})") from error
+                raise UnsupportedLanguage(
+                    f"'{language}' needs a text package that is not installed ({error})"
+                ) from error
 
         return count
 

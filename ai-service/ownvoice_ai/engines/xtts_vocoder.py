@@ -58,7 +58,11 @@ class FramePlan:
     def stable_frames(self) -> int:
         """How many leading frames no future latent can change (no clamping at the right edge)."""
         stable = self.sizes[0]
-        for factor, size in zip(self.scale_factors, self.sizes[1:], strict=True):
+        for factor, in_size, size in zip(self.scale_factors, self.sizes[:-1], self.sizes[1:], strict=True):
+            if size == in_size:
+                # torch copies instead of interpolating when the size does not change; with more
+                # latents the stage will interpolate, so nothing from it is final yet.
+                return 0
             # frame j is stable when its upper source index lo_j + 1 <= stable - 1
             bound = math.ceil((stable - 0.5) * factor - 0.5) - 1  # margin for float rounding
             stable = max(0, min(size, bound))
@@ -69,6 +73,8 @@ class FramePlan:
         stage = len(self.scale_factors) if stage is None else stage
         if stage == 0:
             return latents[start:stop]
+        if self.sizes[stage] == self.sizes[stage - 1]:  # torch's interpolate copies in this case
+            return self.frames(latents, start, stop, stage - 1)
         lo, hi, weight = _source_index(
             start, stop, self.scale_factors[stage - 1], self.sizes[stage - 1], latents.device
         )

@@ -73,9 +73,12 @@ export function LibraryPage() {
                     <h3>{book.title}</h3>
                     <p className="muted small">{book.author || "Unknown author"}</p>
                     {progress !== null && (
-                      <div className="progress" title={`${Math.round(progress)}% read`}>
-                        <div className="progress-bar" style={{ width: `${progress}%` }} />
-                      </div>
+                      <>
+                        <div className="progress" aria-hidden="true">
+                          <div className="progress-bar" style={{ width: `${progress}%` }} />
+                        </div>
+                        <p className="muted small progress-label">{Math.round(progress)}% read</p>
+                      </>
                     )}
                   </div>
                 </Link>

@@ -14,7 +14,7 @@ export function ChapterList({ chapters, activeIndex, onChoose }: ChapterListProp
           <li key={String(chapter.id)}>
             <button
               type="button"
-              className={index === activeIndex ? "active" : ""}
+              className={`${index === activeIndex ? "active" : ""}${chapter.front_matter ? " front-matter" : ""}`}
               aria-current={index === activeIndex ? "true" : undefined}
               onClick={() => onChoose(index)}
             >

@@ -6,31 +6,14 @@ import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/boo
 import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
 import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
-import type { Book } from "@/lib/models";
 import { rememberLastBook } from "../hooks/use-last-book";
-import { chapterQueryKey, type StartPosition, usePlayer } from "../hooks/use-player";
+import { chapterQueryKey, startFrom, usePlayer } from "../hooks/use-player";
 import { useProgressSaver } from "../hooks/use-progress-saver";
 import { useReaderKeys } from "../hooks/use-reader-keys";
 import { sentenceKey } from "../player/playback-queue";
 import { ChapterList } from "./ChapterList";
 import { ChapterText } from "./ChapterText";
 import { PlayerBar } from "./PlayerBar";
-
-function startFrom(
-  book: Book,
-  progress: { chapter_id: unknown; sentence_id: unknown } | null,
-): StartPosition {
-  const index = progress
-    ? book.chapters.findIndex((chapter) => String(chapter.id) === String(progress.chapter_id))
-    : -1;
-  if (index >= 0) {
-    return {
-      chapterIndex: index,
-      sentenceId: (progress?.sentence_id as string | number | null) ?? null,
-    };
-  }
-  return { chapterIndex: 0, sentenceId: null };
-}
 
 export function ReaderPage() {
   const { bookId } = useParams();

@@ -1,7 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { fetchChapter } from "@/features/library/api/books";
-import type { Book, Chapter } from "@/lib/models";
+import type { Book, Chapter, Progress } from "@/lib/models";
 import { PlaybackQueue, type PlaybackState, type TrackItem } from "../player/playback-queue";
 import { createWebAudioDeps } from "../player/web-audio";
 
@@ -20,6 +20,18 @@ export function trackItemsOf(chapter: Chapter, chapterIndex: number): TrackItem[
       .filter((sentence) => sentence.text.trim().length > 0)
       .map((sentence) => ({ sentenceId: sentence.id, chapterIndex, text: sentence.text })),
   );
+}
+
+/** Where to open a book: the saved position, else the first chapter. */
+export function startFrom(
+  book: Pick<Book, "chapters">,
+  progress: Pick<Progress, "chapter_id" | "sentence_id"> | null,
+): StartPosition {
+  const index = progress
+    ? book.chapters.findIndex((chapter) => String(chapter.id) === String(progress.chapter_id))
+    : -1;
+  if (index >= 0) return { chapterIndex: index, sentenceId: progress?.sentence_id ?? null };
+  return { chapterIndex: 0, sentenceId: null };
 }
 
 const IDLE: PlaybackState = { status: "idle", current: null, failed: new Set() };

@@ -2,6 +2,8 @@ import { forwardRef, useImperativeHandle, useRef } from "react";
 import type { LiveFrame } from "../hooks/use-recorder";
 import { meterFraction } from "../recorder/levels";
 
+const WAVEFORM_GAIN = 3;
+
 export interface LiveMeterHandle {
   draw(frame: LiveFrame): void;
 }
@@ -28,7 +30,10 @@ export const LiveMeter = forwardRef<LiveMeterHandle>(function LiveMeter(_props, 
       const step = frame.samples.length / width;
       for (let x = 0; x < width; x++) {
         const sample = frame.samples[Math.floor(x * step)] ?? 0;
-        const y = height / 2 - sample * (height / 2) * 0.95;
+        // Speech rarely nears full scale; a fixed 3× gain makes it visible
+        // without hiding how quiet a take is (the meter shows the true level).
+        const shown = Math.max(-1, Math.min(1, sample * WAVEFORM_GAIN));
+        const y = height / 2 - shown * (height / 2) * 0.95;
         if (x === 0) g.moveTo(x, y);
         else g.lineTo(x, y);
       }

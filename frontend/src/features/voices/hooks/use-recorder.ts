@@ -24,6 +24,7 @@ export interface LiveFrame {
 }
 
 const COUNTDOWN_FROM = 3;
+const MAX_TAKE_SECONDS = 180;
 
 /**
  * The microphone side of the recorder: permission, 3-2-1 countdown,
@@ -90,10 +91,18 @@ export function useRecorder(onFrame: (frame: LiveFrame) => void) {
     const stream = streamRef.current;
     if (!stream) return;
     const mimeType = pickRecordingType((type) => MediaRecorder.isTypeSupported(type));
-    const recorder = new MediaRecorder(
-      stream,
-      mimeType ? { mimeType, audioBitsPerSecond: 128_000 } : undefined,
-    );
+    let recorder: MediaRecorder;
+    try {
+      recorder = new MediaRecorder(
+        stream,
+        mimeType ? { mimeType, audioBitsPerSecond: 128_000 } : undefined,
+      );
+    } catch (e) {
+      releaseMicrophone();
+      setError(describeMicError(e));
+      setPhase("idle");
+      return;
+    }
     const chunks: Blob[] = [];
     recorder.ondataavailable = (event) => {
       if (event.data.size > 0) chunks.push(event.data);
@@ -121,8 +130,11 @@ export function useRecorder(onFrame: (frame: LiveFrame) => void) {
     setPhase("recording");
     timersRef.current.push(
       window.setInterval(() => {
-        setElapsed((performance.now() - startedAtRef.current) / 1000);
+        const seconds = (performance.now() - startedAtRef.current) / 1000;
+        setElapsed(seconds);
         setHints(trackerRef.current.hints());
+        // Past a few minutes a take only grows the upload; the clone gains nothing.
+        if (seconds >= MAX_TAKE_SECONDS && recorder.state === "recording") recorder.stop();
       }, 250),
     );
   }, [releaseMicrophone]);
