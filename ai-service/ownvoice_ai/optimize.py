@@ -1,13 +1,15 @@
-"""Speed options for XTTS inference: threads, int8 GPT on CPU, half precision on GPUs.
+"""Speed options for XTTS inference: threads, int8 GPT on CPU, half precision, overlapped vocoder.
 
 Each option works on a loaded coqui-tts `Xtts` model in place, so the engine can apply it after
-loading and the benchmark can measure it on the same weights. What each option costs in accuracy
-is measured by `compare_gpt_numerics` (teacher-forced: both models read the same audio codes, so
-the difference is the arithmetic alone, not a different sampled path).
+loading and the benchmark (scripts/bench.py) can measure it on the same weights. What an option
+costs in accuracy is measured with `teacher_forced_outputs` + `compare_outputs`: both variants
+read the same audio codes, so the difference is the arithmetic alone, not a different sampled
+path.
 
 Why these options: generating one audio token reads every GPT weight once (batch 1), so on a CPU
-decode speed is bounded by memory bandwidth. fp32 reads about 1.5 GB per token; int8 weights read
-a quarter of that. `gpt_bytes_per_token` gives the bytes for the bandwidth bound.
+the decode is bounded by memory bandwidth: fp32 reads about 1.5 GB per token, int8 a quarter of
+that (`gpt_bytes_per_token`). The vocoder is compute-bound instead, so on a small CPU it can run
+on its own core while the GPT generates the next chunk (`overlapped_vocoder_chunks`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def configure_threads(threads: int | None = None) -> int:
     except RuntimeError:
         pass  # can only be set before the first parallel work; the intra-op setting is what matters
     return torch.get_num_threads()
+
+
+# OpenMP's default lets idle worker threads spin at every barrier. A decode step is hundreds of
+# small parallel regions, so when another process holds one of the cores, the team waits a
+# scheduler tick at each barrier: measured here, int8 decode at 2 threads went from 27 ms to
+# 540-1355 ms per token while one other process was busy. PASSIVE makes waiting threads sleep.
+# It must be in the environment before torch (and its OpenMP runtime) is first imported.
+OMP_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def release_freed_memory() -> bool:
+    """Return memory freed after loading (the checkpoint's state dict, fp32 weights replaced by
+    int8) to the OS. glibc keeps such blocks in its heap otherwise: measured here, RSS after
+    loading varied between 2.9 and 4.7 GB for the same model. No-op where glibc is absent."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 
 
 def conv1d_to_linear(root: nn.Module) -> int:
@@ -99,7 +121,8 @@ def quantize_gpt_int8(model: Any, per_channel: bool = True) -> QuantizationResul
 
     Only the per-token path (transformer blocks and the audio head) is quantised: the conditioning
     encoder and the HiFi-GAN stay fp32, so cached speaker conditioning is unaffected. Per-channel
-    weight scales keep the error lower than one scale per matrix at the same speed.
+    weight scales: on the tiny random model 6% less latent error than one scale per matrix, at
+    the same speed (trained weights, with their outlier channels, typically gain more).
     """
     if _model_device(model).type != "cpu":
         raise ValueError("int8 dynamic quantisation runs on CPU only; use half_precision_gpt on a GPU")

@@ -63,7 +63,12 @@ def _load_xtts(settings: Settings) -> XttsEngine:
     engine = XttsEngine(
         source,
         requested_device=settings.device,
-        tuning=StreamTuning(settings.first_chunk_tokens, settings.chunk_tokens, settings.xtts_fixed_tokens),
+        tuning=StreamTuning(
+            settings.first_chunk_tokens,
+            settings.chunk_tokens,
+            settings.xtts_fixed_tokens,
+            speaking_rate_tokens=source.origin.startswith("demo-"),  # random weights never say [STOP]
+        ),
         int8=settings.xtts_int8,
         self_test_tokens=settings.mps_self_test_tokens,
     )

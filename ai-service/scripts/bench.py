@@ -727,13 +727,14 @@ def _device(requested: str) -> str:
 def run_worker(spec: WorkerSpec) -> dict[str, Any]:
     import torch
 
-    from ownvoice_ai.optimize import configure_threads
+    from ownvoice_ai.optimize import configure_threads, release_freed_memory
 
     configure_threads(spec.threads)
     stage("loading")
     start = time.perf_counter()
     path = WORKERS[spec.path](spec)
     load_s = time.perf_counter() - start
+    release_freed_memory()  # every path alike: RSS then reflects what the model holds
     threads = torch.get_num_threads()  # an overlapped path splits the cores
     rss_after_load = current_rss_bytes()
     stage("warming up")
@@ -1056,13 +1057,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def set_omp_environment() -> dict[str, str]:
+    """OpenMP settings for this process and the workers (before torch is imported), unless the
+    user set them: the same for every path, so the comparison stays fair (see optimize.py)."""
+    applied = {}
+    for name, value in OMP_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+        applied[name] = os.environ[name]
+    return applied
+
+
+# kept in sync with ownvoice_ai.optimize.OMP_ENVIRONMENT; read before torch is imported
+OMP_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    omp = set_omp_environment()
     if args.worker:
         spec = WorkerSpec.from_json(args.worker)
         write_json(Path(spec.result_file), run_worker(spec))
         return 0
     report = run(args)
+    report["machine"]["openmp"] = omp
     write_json(args.out, report)
     print(format_table(report))
     print(f"\nJSON: {args.out}  ({report['wall_s']:.0f} s)")

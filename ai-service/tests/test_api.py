@@ -259,3 +259,24 @@ def test_non_latin_languages_generate(client_factory, voice_bytes, language, tex
     )
     assert response.status_code == 200, response.text
     assert len(response.content) > 0
+
+
+def test_conditioning_failure_is_a_clear_500_and_keeps_the_old_voice(client, voice_bytes, ljspeech_wavs):
+    assert put_voice(client, "jane", voice_bytes).status_code == 200
+    services = client.app.state.services
+    before = (services.settings.voices_dir / "jane.wav").read_bytes()
+    original = services.xtts.model.get_gpt_cond_latents
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    services.xtts.model.get_gpt_cond_latents = broken
+    try:
+        response = put_voice(client, "jane", ljspeech_wavs[3].read_bytes())
+    finally:
+        services.xtts.model.get_gpt_cond_latents = original
+    assert response.status_code == 500
+    assert response.json()["detail"]["code"] == "conditioning_failed"
+    assert (services.settings.voices_dir / "jane.wav").read_bytes() == before
+    generated = client.post("/generate", json={"text": "Still here.", "voice_id": "jane"}, headers=AUTH)
+    assert generated.status_code == 200

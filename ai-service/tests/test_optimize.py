@@ -294,6 +294,19 @@ def test_configure_threads_sets_torch_threads():
         torch.set_num_threads(previous)
 
 
+def test_bench_applies_the_same_openmp_settings_as_optimize():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ownvoice_bench", AI_SERVICE_DIR / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    assert bench.OMP_ENVIRONMENT == optimize.OMP_ENVIRONMENT
+
+
 def test_audio_difference_measures_snr():
     reference = torch.sin(torch.linspace(0, 100, 24000))
     assert optimize.audio_difference(reference, reference.clone())["audio_max_abs"] == 0
@@ -353,6 +366,7 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert int8["weight_bytes_per_token"] < int8["weight_bytes_per_token_fp32"]
     assert 0 < int8["vs_fp32"]["latent_rel_l2"] < 0.05
     assert report["machine"]["memory_bandwidth"]["read_gb_s"] > 0.5
+    assert report["machine"]["openmp"]["OMP_WAIT_POLICY"]
     assert set(report["targets"]["ours-int8"]) == {
         "throughput_at_least_3x_baseline",
         "ttfa_at_most_1_5_s",

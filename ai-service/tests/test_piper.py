@@ -86,8 +86,9 @@ def test_speed_changes_the_duration(engine: PiperEngine) -> None:
     normal, _ = _speak(engine, "A sentence spoken at two different speeds.", speed=1.0)
     fast, _ = _speak(engine, "A sentence spoken at two different speeds.", speed=2.0)
     slow, _ = _speak(engine, "A sentence spoken at two different speeds.", speed=0.5)
-    assert 0.4 < len(fast) / len(normal) < 0.65
-    assert 1.6 < len(slow) / len(normal) < 2.4
+    assert 0.35 < len(fast) / len(normal) < 0.7
+    # Piper samples phoneme durations (noise_w), so the ratio wanders around 2 from run to run.
+    assert 1.4 < len(slow) / len(normal) < 2.6
 
 
 def test_nothing_to_say_ends_the_stream_cleanly(engine: PiperEngine) -> None:

@@ -160,16 +160,15 @@ def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
     )
     httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
     started = time.perf_counter()
-    response = httpx.post(
-        f"{server.url}/generate",
-        json={"text": "Too long to finish.", "voice_id": "lj", "format": "pcm_24000"},
-        headers=AUTH,
-        timeout=120,
-    )
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 200
-    assert elapsed < 8
-    assert len(response.content) < expected_seconds(300) * 24000 * 2  # cut short
+    # The stream is cut off, not ended: a client (and the backend's cache) can tell it from a whole answer.
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(
+            f"{server.url}/generate",
+            json={"text": "Too long to finish.", "voice_id": "lj", "format": "pcm_24000"},
+            headers=AUTH,
+            timeout=120,
+        )
+    assert time.perf_counter() - started < 8
     wait_until(lambda: server.ready()["worker"]["timed_out"] == 1, timeout_s=90)
     assert server.ready()["worker"]["completed"] == 1  # only the upload
 

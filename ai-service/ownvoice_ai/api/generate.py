@@ -173,8 +173,7 @@ async def xtts_job(services: Services, voice_id: str, text: str, options: Synthe
 
 async def piper_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
     engine = services.piper
-    chunks = await run_in_threadpool(split_for_model, text, options.language)
-    if not chunks:
+    if not await run_in_threadpool(split_for_model, text, options.language):
         raise api_error(400, "nothing_to_say", "The text has nothing speakable in it: send words.")
     model_id = services.piper_status.model_id or "piper"
 
@@ -185,13 +184,12 @@ async def piper_job(services: Services, voice_id: str, text: str, options: Synth
             import soxr
 
             resampler = soxr.ResampleStream(engine.sample_rate, OUTPUT_SAMPLE_RATE, 1, dtype="float32")
-        for index, chunk in enumerate(chunks):
-            last_chunk = index == len(chunks) - 1
-            for audio in engine.stream(chunk, voice_id, options):
-                samples = np.asarray(audio.samples, dtype=np.float32)
-                if resampler is not None:
-                    samples = resampler.resample_chunk(samples, last=last_chunk and audio.is_last)
-                yield AudioChunk(samples, OUTPUT_SAMPLE_RATE, is_last=audio.is_last)
+        # The engine splits the text itself, puts pauses between sentences and marks the last chunk.
+        for audio in engine.stream(text, voice_id, options):
+            samples = np.asarray(audio.samples, dtype=np.float32)
+            if resampler is not None:
+                samples = resampler.resample_chunk(samples, last=audio.is_last)
+            yield AudioChunk(samples, OUTPUT_SAMPLE_RATE, is_last=audio.is_last)
 
     return produce
 
@@ -236,8 +234,12 @@ async def encoded_stream(handle: JobHandle, encoder, wait_s: float) -> AsyncIter
         if tail:
             yield tail
     except GenerationStopped as stopped:
+        # Re-raised so the server drops the connection: a client (and the backend's audio cache)
+        # must be able to tell a cut-off stream from a finished one.
         logger.warning("generation stopped mid-stream: %s", stopped.reason)
+        raise
     except Exception:
         logger.exception("generation failed mid-stream; the response ends early")
+        raise
     finally:
         handle.cancel()  # client gone, error, or done: the worker stops at its next token

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..conditioning import valid_voice_id
+from ..engines.xtts_gpt import GenerationStopped
 from ..prepare import VoiceRejected, prepare_reference
 from ..security import Authorized
 from ..worker import QueueFull
 from .deps import ServicesDep
 from .errors import api_error
 
+logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Authorized])
 
 
@@ -63,7 +67,17 @@ async def put_voice(voice_id: str, request: Request, services: ServicesDep, lang
         raise api_error(
             429, "busy", f"The voice service is busy ({full}); retry shortly.", {"Retry-After": retry}
         ) from full
-    conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
+    try:
+        conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
+    except GenerationStopped as stopped:
+        raise api_error(504, "conditioning_timeout", "Computing the voice took too long; try again.") from stopped
+    except Exception as error:
+        logger.exception("computing the conditioning of %s failed", voice_id)
+        raise api_error(
+            500,
+            "conditioning_failed",
+            f"The voice could not be computed ({type(error).__name__}); see the service log.",
+        ) from error
     return {
         "voice_id": voice_id,
         "language": language,

@@ -44,11 +44,32 @@ class TextTooLong(ValueError):
     pass
 
 
+# Speech runs at about 1.5 audio tokens per character (21.53 codes/s, ~14 characters/s). A
+# sentence that runs past twice that has lost its way (XTTS's known end-of-sentence rambling):
+# the budget below ends it, and a random demo checkpoint, which never samples [STOP], is sized
+# to the speaking rate so its noise has the length real speech would have.
+SPOKEN_TOKENS_PER_CHAR = 1.5
+MAX_TOKENS_PER_CHAR = 2 * SPOKEN_TOKENS_PER_CHAR
+MIN_TOKEN_BUDGET = 24
+
+
 @dataclass(frozen=True)
 class StreamTuning:
     first_chunk_tokens: int = 8
     chunk_tokens: int = 24
     fixed_tokens: int | None = None
+    # Force each chunk to its spoken length (random demo checkpoints only).
+    speaking_rate_tokens: bool = False
+
+    def token_limits(self, text: str) -> tuple[int | None, int]:
+        """(fixed token count or None, maximum tokens) for one text chunk."""
+        budget = MIN_TOKEN_BUDGET + math.ceil(MAX_TOKENS_PER_CHAR * len(text))
+        if self.fixed_tokens is not None:
+            return self.fixed_tokens, self.fixed_tokens
+        if self.speaking_rate_tokens:
+            spoken = max(8, math.ceil(SPOKEN_TOKENS_PER_CHAR * len(text)))
+            return spoken, spoken
+        return None, budget
 
 
 class XttsEngine:
@@ -207,12 +228,14 @@ class XttsEngine:
     ) -> Iterator[AudioChunk]:
         model = self._require_model()
         tokens = self.encode_text(text, options.language, device)
+        fixed_tokens, max_tokens = tuning.token_limits(text)
         settings = SamplingSettings(
             temperature=options.temperature,
             top_p=options.top_p,
             top_k=options.top_k,
             repetition_penalty=options.repetition_penalty,
-            fixed_tokens=tuning.fixed_tokens,
+            fixed_tokens=fixed_tokens,
+            max_tokens=max_tokens,
         )
         generator = torch.Generator(device=device)
         generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))

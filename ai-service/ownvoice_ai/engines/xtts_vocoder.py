@@ -117,7 +117,9 @@ class VocoderStream:
 
     def push(self, latent: torch.Tensor) -> None:
         if self._latents is None:
-            self._latents = latent.new_zeros((self._max_latents, latent.shape[-1]))
+            # the vocoder's dtype, whatever the GPT runs in (fp16/bf16 GPT on a GPU, fp32 HiFi-GAN)
+            dtype = next(self.decoder.waveform_decoder.parameters()).dtype
+            self._latents = latent.new_zeros((self._max_latents, latent.shape[-1]), dtype=dtype)
         self._latents[self._count] = latent
         self._count += 1
 
