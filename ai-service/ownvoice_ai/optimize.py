@@ -61,11 +61,14 @@ OMP_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 def release_freed_memory() -> bool:
     """Return memory freed after loading (the checkpoint's state dict, fp32 weights replaced by
-    int8) to the OS. glibc keeps such blocks in its heap otherwise: measured here, RSS after
-    loading varied between 2.9 and 4.7 GB for the same model. No-op where glibc is absent."""
-    try:
-        import ctypes
+    int8) to the OS: collect the module cycles, then ask glibc to trim its heap, which it keeps
+    otherwise. Measured on the full-size model: 2.7 GB RSS after loading fp32, 1.6 GB after
+    int8 quantisation and this (3.5 GB without it). No-op where glibc is absent."""
+    import ctypes
+    import gc
 
+    gc.collect()
+    try:
         return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):
         return False

@@ -12,7 +12,7 @@ Paths, each in its own subprocess (so each gets a clean peak-memory figure):
   (d) ours-int8        the same engine with the GPT quantised to int8 (CPU only)
   (e) ours-fp32-overlap  (c) with HiFi-GAN on a second thread, overlapping the GPT
   (f) ours-int8-overlap  (d) likewise: the fast CPU option
-  (g) ours-fast        int8 GPT and a bf16 HiFi-GAN (CPUs with AVX512-BF16/AMX; --paths only)
+  (g) ours-fast        (f) with HiFi-GAN in bf16 (CPUs with AVX512-BF16 or AMX)
   (h) ours-fp16        GPT and HiFi-GAN in fp16 (GPU only)
 
 Every path speaks the same three-sentence paragraph with the same forced number of audio tokens
@@ -70,7 +70,7 @@ PATHS = {
     "ours-int8": "(d) ours, int8 GPT",
     "ours-fp32-overlap": "(e) ours, fp32, vocoder overlapped",
     "ours-int8-overlap": "(f) ours, int8 GPT, vocoder overlapped",
-    "ours-fast": "(g) ours, int8 GPT + bf16 vocoder",
+    "ours-fast": "(g) ours, int8 + bf16 vocoder, overlapped",
     "ours-fp16": "(h) ours, fp16 GPT + vocoder (GPU)",
 }
 DEFAULT_PATHS = [
@@ -80,6 +80,7 @@ DEFAULT_PATHS = [
     "ours-int8",
     "ours-fp32-overlap",
     "ours-int8-overlap",
+    "ours-fast",
     "ours-fp16",
 ]
 BASELINES = ("coqui-inference", "coqui-stream")
@@ -95,8 +96,8 @@ class Sizes:
     @classmethod
     def for_run(cls, quick: bool, tokens: int | None, repeats: int | None) -> Sizes:
         # Default: 64 codes (~3 s of speech) per sentence and two repeats of every path, about
-        # 4 minutes on a quiet 2-core CPU. Quick: enough to exercise every code path.
-        base = cls(8, 1, 8, 8) if quick else cls(64, 2, 24, 32)
+        # 6 minutes on a 2-core CPU. Quick: enough to exercise every code path.
+        base = cls(8, 1, 8, 8) if quick else cls(64, 2, 16, 24)
         return cls(
             tokens_per_sentence=tokens or base.tokens_per_sentence,
             repeats=repeats or base.repeats,
@@ -625,6 +626,14 @@ class OursInt8(OursVariant):
 
 
 class OursFast(OursInt8):
+    """Every CPU speed option at once: int8 GPT, bf16 HiFi-GAN, vocoder overlapped."""
+
+    overlap = True
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        _split_threads(spec)
+        super().__init__(spec)
+
     def convert(self) -> None:
         from ownvoice_ai.optimize import half_precision_vocoder
 
@@ -1031,6 +1040,25 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(report: dict[str, Any]) -> str:
+    """The table for the README's Performance section."""
+    rows = [
+        "| path | time to first audio (s) | total (s) | RTF | GPT decode ms/token (bound) "
+        "| peak RSS (GB) | throughput vs (a) | vs (b) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in report["paths"].values():
+        peak = result.get("peak_rss_synthesis_bytes") or result["peak_rss_overall_bytes"]
+        ratios = result["throughput_vs"]
+        bound = result.get("decode_bound_ms_per_token")
+        rows.append(
+            f"| {result['label']} | {result['ttfa_s']:.2f} | {result['total_s']:.1f} | {result['rtf']:.2f} "
+            f"| {result['decode_ms_per_token']:.0f} ({bound:.0f}) | {peak / 1e9:.2f} "
+            f"| {ratios.get('coqui-inference', float('nan')):.2f}x | {ratios.get('coqui-stream', float('nan')):.2f}x |"
+        )
+    return "\n".join(rows)
+
+
 def _num(value: float | None, width: int, digits: int) -> str:
     return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
@@ -1053,6 +1081,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="runs per path, median reported")
     parser.add_argument("--paths", nargs="+", choices=list(PATHS), help="run only these paths")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    parser.add_argument("--markdown", type=Path, metavar="JSON", help="print a bench.json as a Markdown table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -1074,6 +1103,9 @@ OMP_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     omp = set_omp_environment()
+    if args.markdown:
+        print(format_markdown(json.loads(args.markdown.read_text())))
+        return 0
     if args.worker:
         spec = WorkerSpec.from_json(args.worker)
         write_json(Path(spec.result_file), run_worker(spec))
