@@ -1,5 +1,5 @@
 import { Icon } from "@/components/Icon";
-import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
+import { SpeedSelect } from "@/features/settings/components/SpeedSelect";
 import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
 import type { PlaybackState } from "../player/playback-queue";
@@ -72,21 +72,7 @@ export function PlayerBar(props: PlayerBarProps) {
       </div>
       <div className="player-settings">
         <VoicePicker value={props.voiceValue} onChange={props.onVoice} />
-        <label className="field">
-          <span>Speed</span>
-          <select
-            value={props.speed}
-            onChange={(e) => props.onSpeed(Number(e.target.value))}
-            aria-label="Speed"
-            data-testid="speed"
-          >
-            {SPEEDS.map((speed) => (
-              <option key={speed} value={speed}>
-                {speed}×
-              </option>
-            ))}
-          </select>
-        </label>
+        <SpeedSelect value={props.speed} onChange={props.onSpeed} testId="speed" />
         <button
           type="button"
           className={`btn btn-small ${hasOwnVoice ? "btn-ghost" : "btn-primary"}`}

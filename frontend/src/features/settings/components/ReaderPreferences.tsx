@@ -1,5 +1,6 @@
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
-import { SPEEDS, useReaderPrefs } from "../hooks/use-reader-prefs";
+import { useReaderPrefs } from "../hooks/use-reader-prefs";
+import { SpeedSelect } from "./SpeedSelect";
 
 export function ReaderPreferences() {
   const [prefs, update] = useReaderPrefs();
@@ -8,16 +9,7 @@ export function ReaderPreferences() {
       <h2>Reader</h2>
       <div className="form-grid">
         <VoicePicker value={prefs.voiceId} onChange={(voiceId) => update({ voiceId })} />
-        <label className="field">
-          <span>Speed</span>
-          <select value={prefs.speed} onChange={(e) => update({ speed: Number(e.target.value) })}>
-            {SPEEDS.map((speed) => (
-              <option key={speed} value={speed}>
-                {speed}×
-              </option>
-            ))}
-          </select>
-        </label>
+        <SpeedSelect value={prefs.speed} onChange={(speed) => update({ speed })} />
         <label className="field">
           <span>Text size</span>
           <input
