@@ -371,7 +371,7 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         "ttfa_at_most_1_5_s",
         "rtf_at_most_1_0",
     }
-    assert "(d) ours, int8 GPT" in completed.stdout and "memory bandwidth" in completed.stdout
+    assert "(f) ours, int8 GPT, vocoder overlapped" in completed.stdout and "memory bandwidth" in completed.stdout
 
 
 def test_bench_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):
