@@ -898,6 +898,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     paths = [p for p in paths if p not in skipped]
     bench = Bench(args, sizes)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]  # other work on the machine skews every timing
     with tempfile.TemporaryDirectory(prefix="ownvoice-bench-") as tmp:
         workdir = Path(tmp)
         reference, reference_note = reference_wav(workdir)
@@ -909,6 +910,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 bench.run_path(path, checkpoint, reference, workdir, bar)
     report = summarise(bench, bandwidth, checkpoint, reference_note, time.perf_counter() - started)
     report["skipped"] = skipped
+    report["machine"]["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
     return report
 
 
@@ -993,6 +995,9 @@ def format_table(report: dict[str, Any]) -> str:
         f"{len(report['paragraph'])} sentences x {sizes['tokens_per_sentence']} audio tokens, "
         f"median of {sizes['repeats']} run(s); peak GB = RSS high-water mark during synthesis"
     )
+    load = report["machine"].get("load_average_1min")
+    if load:
+        lines.append(f"machine load (1-min average): {load['start']:.1f} at the start, {load['end']:.1f} at the end")
     for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16"):
         diff = report["paths"].get(name, {}).get("vs_fp32")
         if diff:
