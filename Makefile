@@ -55,7 +55,7 @@ test: install $(STAMPS)/system-test
 	@$(MAKE) -k --no-print-directory test-ai test-backend test-frontend test-e2e
 
 test-ai: $(STAMPS)/ai-venv
-	cd ai-service && OMP_NUM_THREADS=2 .venv/bin/python -m pytest -q
+	cd ai-service && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest -q
 
 test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 	cd backend && .venv/bin/python -m pytest -q

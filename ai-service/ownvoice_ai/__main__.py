@@ -16,6 +16,10 @@ from pydantic import ValidationError
 
 EXIT_CONFIG = 2
 
+# Before torch loads OpenMP: spinning idle threads steal the other core from the vocoder and from
+# any other process, which made int8 decode 20-50x slower under load (measured by scripts/bench.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def fail(message: str) -> int:
     print(f"ownvoice-ai: {message}", file=sys.stderr)

@@ -6,13 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from .conditioning import ConditioningStore
 from .config import Settings
 from .engines.base import EngineStatus
 from .engines.xtts import StreamTuning, XttsEngine
 from .model_source import ModelSource, resolve_model_source
+from .optimize import configure_threads, overlap_threads
 from .worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
@@ -35,18 +34,11 @@ class Services:
         self.worker.close()
 
 
-def configure_torch_threads(threads: int) -> None:
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)  # a batch-1 token loop has nothing to run in parallel
-    except RuntimeError:
-        pass  # already set by an earlier app in this process
-
-
 def build_services(settings: Settings) -> Services:
     for directory in (settings.voices_dir, settings.conditioning_dir, settings.models_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    configure_torch_threads(settings.torch_threads)
+    # The fast CPU option runs the GPT and the vocoder side by side: each gets half the cores.
+    configure_threads(overlap_threads(settings.torch_threads) if settings.xtts_int8 else settings.torch_threads)
     xtts = _load_xtts(settings)
     piper, piper_status = _load_piper(settings)
     store = ConditioningStore(settings.voices_dir, settings.conditioning_dir, xtts.status().model_id)
@@ -68,6 +60,7 @@ def _load_xtts(settings: Settings) -> XttsEngine:
             settings.chunk_tokens,
             settings.xtts_fixed_tokens,
             speaking_rate_tokens=source.origin.startswith("demo-"),  # random weights never say [STOP]
+            overlap_vocoder=settings.xtts_int8,
         ),
         int8=settings.xtts_int8,
         self_test_tokens=settings.mps_self_test_tokens,

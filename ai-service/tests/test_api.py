@@ -280,3 +280,34 @@ def test_conditioning_failure_is_a_clear_500_and_keeps_the_old_voice(client, voi
     assert (services.settings.voices_dir / "jane.wav").read_bytes() == before
     generated = client.post("/generate", json={"text": "Still here.", "voice_id": "jane"}, headers=AUTH)
     assert generated.status_code == 200
+
+
+def _pcm_seconds(response) -> float:
+    assert response.status_code == 200, response.text
+    return len(response.content) / 2 / 24000
+
+
+def test_demo_model_speaks_for_as_long_as_the_text_would_take(client_factory, voice_bytes):
+    """Random weights never sample [STOP]: the demo model is sized to the speaking rate instead of
+    running every sentence to XTTS's 28-second limit."""
+    client = client_factory(xtts_fixed_tokens=None)
+    put_voice(client, "rate", voice_bytes)
+
+    def seconds(text: str) -> float:
+        body = {"text": text, "voice_id": "rate", "format": "pcm_24000", "seed": 1}
+        return _pcm_seconds(client.post("/generate", json=body, headers=AUTH))
+
+    short, long = seconds("A short line of text."), seconds("A much longer line of text, " * 3 + "read to the end.")
+    assert 0.8 < short < 3.5  # 21 characters at ~14 characters per second
+    assert 2.5 < long / short < 5.5
+
+
+def test_the_fast_cpu_option_quantises_and_overlaps_the_vocoder(client_factory, voice_bytes):
+    from tests.test_streaming_server import expected_seconds
+
+    client = client_factory(xtts_int8=True, xtts_fixed_tokens=40)
+    engine = client.app.state.services.xtts
+    assert engine.tuning.overlap_vocoder and engine.status().extra["int8"]
+    put_voice(client, "fast", voice_bytes)
+    body = {"text": "Fast and small.", "voice_id": "fast", "format": "pcm_24000"}
+    assert _pcm_seconds(client.post("/generate", json=body, headers=AUTH)) == pytest.approx(expected_seconds(40), abs=0.01)

@@ -200,3 +200,12 @@ def test_very_short_sentences_equal_full_decode(tiny_model, count, length_scale)
     reference = full_decode(tiny_model.hifigan_decoder, latents, speaker, length_scale)
     assert streamed.shape == reference.shape
     assert (streamed - reference).abs().max() < 1e-4
+
+
+def test_token_budget_follows_the_text_length():
+    from ownvoice_ai.engines.xtts import StreamTuning
+
+    text = "x" * 100
+    assert StreamTuning().token_limits(text) == (None, 24 + 300)  # a rambling sentence is cut at 2x
+    assert StreamTuning(speaking_rate_tokens=True).token_limits(text) == (150, 150)
+    assert StreamTuning(fixed_tokens=7, speaking_rate_tokens=True).token_limits(text) == (7, 7)

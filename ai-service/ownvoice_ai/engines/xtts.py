@@ -24,6 +24,7 @@ import torch
 from ..checkpoints import load_checkpoint
 from ..conditioning import Conditioning
 from ..model_source import ModelSource
+from ..optimize import overlapped_vocoder_chunks, release_freed_memory
 from .base import AudioChunk, EngineStatus, SynthesisOptions
 from .device import DeviceChoice, pick_device, verify_accelerator
 from .xtts_gpt import GenerationStopped, SamplingSettings, generate_latents
@@ -60,6 +61,8 @@ class StreamTuning:
     fixed_tokens: int | None = None
     # Force each chunk to its spoken length (random demo checkpoints only).
     speaking_rate_tokens: bool = False
+    # Decode chunk n on a second thread while the GPT generates chunk n+1 (same samples).
+    overlap_vocoder: bool = False
 
     def token_limits(self, text: str) -> tuple[int | None, int]:
         """(fixed token count or None, maximum tokens) for one text chunk."""
@@ -109,6 +112,7 @@ class XttsEngine:
                 from ..optimize import quantize_gpt_int8
 
                 quantize_gpt_int8(self.model)
+            release_freed_memory()  # the checkpoint's state dict (and fp32 weights, with int8)
         except Exception as error:
             logger.exception("loading XTTS from %s failed", self.source.path)
             self.model = None
@@ -250,6 +254,11 @@ class XttsEngine:
         latents = generate_latents(
             model.gpt, voice.gpt_cond_latent.to(device), tokens, settings, generator=generator, should_stop=stop
         )
+        if tuning.overlap_vocoder:
+            pieces = overlapped_vocoder_chunks(latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
+            for piece, is_last in pieces:
+                yield AudioChunk(piece.float().cpu().numpy(), SAMPLE_RATE, is_last=is_last)
+            return
         threshold, pending = tuning.first_chunk_tokens, 0
         for _token, latent in latents:
             vocoder.push(latent)
