@@ -415,7 +415,7 @@ def overlapped_vocoder_chunks(
     cancelled = threading.Event()
     worker = threading.Thread(
         target=_vocoder_worker,
-        args=(inbox, outbox, cancelled, vocoder, first_chunk_tokens, chunk_tokens),
+        args=(inbox, outbox, cancelled, vocoder, first_chunk_tokens, chunk_tokens, torch.get_num_threads()),
         name="ownvoice-vocoder",
         daemon=True,
     )
@@ -451,8 +451,18 @@ def _drain(outbox: queue.Queue, block: bool) -> Iterator[tuple[torch.Tensor, boo
 
 
 def _vocoder_worker(
-    inbox: queue.Queue, outbox: queue.Queue, cancelled: threading.Event, vocoder: Any, first: int, every: int
+    inbox: queue.Queue,
+    outbox: queue.Queue,
+    cancelled: threading.Event,
+    vocoder: Any,
+    first: int,
+    every: int,
+    threads: int,
 ) -> None:
+    # OpenMP's thread count is per thread: a library that calls omp_set_num_threads directly
+    # (CTranslate2 does) leaves a new thread on another count, and another count sums the
+    # convolutions in another order. Use the caller's, so the samples match the in-line loop.
+    torch.set_num_threads(threads)
     threshold, pending = first, 0
     try:
         while True:
