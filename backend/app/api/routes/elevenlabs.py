@@ -292,26 +292,20 @@ async def _text_to_speech(
 OutputFormatQuery = Annotated[str, Query(description="e.g. mp3_44100_128, pcm_16000")]
 
 
-@router.post(
-    "/v1/text-to-speech/{voice_id}", response_class=StreamingResponse, responses=AUDIO_RESPONSES
-)
-async def text_to_speech_v1(
-    voice_id: str,
-    body: TextToSpeechIn,
-    request: Request,
-    user: XiUser,
-    db: SessionDep,
-    output_format: OutputFormatQuery = "mp3_44100_128",
-) -> StreamingResponse:
-    return await _text_to_speech(voice_id, body, output_format, request, user, db)
-
-
+# ElevenLabs has a plain and a /stream route; both stream here, so one handler serves both.
 @router.post(
     "/v1/text-to-speech/{voice_id}/stream",
     response_class=StreamingResponse,
     responses=AUDIO_RESPONSES,
+    operation_id="text_to_speech_stream_v1",
 )
-async def text_to_speech_stream_v1(
+@router.post(
+    "/v1/text-to-speech/{voice_id}",
+    response_class=StreamingResponse,
+    responses=AUDIO_RESPONSES,
+    operation_id="text_to_speech_v1",
+)
+async def text_to_speech_v1(
     voice_id: str,
     body: TextToSpeechIn,
     request: Request,
