@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     # Compute
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     torch_threads: int = Field(default_factory=physical_cores, ge=1)
-    # The fast CPU option: int8 dynamic quantisation of the GPT plus the vocoder overlapped on a
-    # second thread (RTF 0.68 vs 2.14 fp32 on 2 cores; output changes slightly: see README).
+    # The fast CPU option: int8 dynamic quantisation of the GPT, the vocoder overlapped on a second
+    # thread, and a bf16 vocoder on CPUs with native bf16 (RTF 0.56-0.68 vs 2.14 fp32 on 2 cores;
+    # the output changes slightly: see the README's Performance section).
     xtts_int8: bool = False
     mps_self_test_tokens: int = 8
 

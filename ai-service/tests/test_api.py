@@ -307,7 +307,12 @@ def test_the_fast_cpu_option_quantises_and_overlaps_the_vocoder(client_factory, 
 
     client = client_factory(xtts_int8=True, xtts_fixed_tokens=40)
     engine = client.app.state.services.xtts
-    assert engine.tuning.overlap_vocoder and engine.status().extra["int8"]
+    from ownvoice_ai.optimize import cpu_supports_bf16
+
+    assert engine.tuning.overlap_vocoder
+    reported = client.get("/ready", headers=AUTH).json()["engines"]["xtts"]
+    assert reported["int8"] is True
+    assert reported["vocoder_dtype"] == ("bfloat16" if cpu_supports_bf16() else "float32")
     put_voice(client, "fast", voice_bytes)
     body = {"text": "Fast and small.", "voice_id": "fast", "format": "pcm_24000"}
     assert _pcm_seconds(client.post("/generate", json=body, headers=AUTH)) == pytest.approx(expected_seconds(40), abs=0.01)

@@ -25,6 +25,8 @@ def _engine_dict(status: EngineStatus) -> dict:
         "dtype": status.dtype,
         "reason": status.reason,
         **({"note": status.extra["device_note"]} if status.extra.get("device_note") else {}),
+        # what the fast CPU option changed (XTTS only)
+        **{key: status.extra[key] for key in ("int8", "vocoder_dtype") if key in status.extra},
     }
 
 
