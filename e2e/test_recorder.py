@@ -121,10 +121,8 @@ def test_record_with_fake_microphone_save_and_see_report(app, launch_browser, mi
     screenshot(page, "voices-list")
 
 
-def test_microphone_permission_denied_is_explained(app, launch_browser):
-    # A real device stands in, but without the auto-accept flag the permission
-    # request is refused, as when a user clicks "Block".
-    browser = launch_browser(["--use-fake-device-for-media-stream"])
+def _press_record(browser, app):
+    """Open the recorder from Voices, name the speaker and press Record; returns (page, dialog)."""
     page = new_page(browser, app.base_url)
     login(page, app)
     page.get_by_role("link", name="Voices").click()
@@ -132,6 +130,14 @@ def test_microphone_permission_denied_is_explained(app, launch_browser):
     dialog = page.get_by_role("dialog", name="Record a voice")
     dialog.get_by_label("Your name").fill("Someone")
     dialog.get_by_role("button", name="Record").click()
+    return page, dialog
+
+
+def test_microphone_permission_denied_is_explained(app, launch_browser):
+    # A real device stands in, but without the auto-accept flag the permission
+    # request is refused, as when a user clicks "Block".
+    browser = launch_browser(["--use-fake-device-for-media-stream"])
+    page, dialog = _press_record(browser, app)
     expect(dialog.get_by_test_id("mic-error")).to_contain_text(
         "Microphone access was blocked", timeout=15_000
     )
@@ -170,13 +176,7 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
 def test_missing_microphone_is_explained(app, launch_browser):
     # Permission is granted, but this machine has no capture device at all.
     browser = launch_browser(["--use-fake-ui-for-media-stream"])
-    page = new_page(browser, app.base_url)
-    login(page, app)
-    page.get_by_role("link", name="Voices").click()
-    page.get_by_role("button", name="Record a voice").first.click()
-    dialog = page.get_by_role("dialog", name="Record a voice")
-    dialog.get_by_label("Your name").fill("Someone")
-    dialog.get_by_role("button", name="Record").click()
+    page, dialog = _press_record(browser, app)
     expect(dialog.get_by_test_id("mic-error")).to_contain_text(
         "No microphone was found", timeout=15_000
     )
