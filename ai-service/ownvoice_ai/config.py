@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Force every XTTS sentence to exactly this many audio tokens (tests and benchmarks; the tiny
     # random model would otherwise run to the 602-token limit).
     xtts_fixed_tokens: int | None = Field(None, ge=1, le=602)
+    # Sentences generated together by POST /generate/batch (book rendering): one GPT pass per
+    # audio token serves the whole batch. The KV cache grows by about 250 kB per row and token.
+    xtts_batch_size: int = Field(8, ge=1, le=64)
     max_upload_bytes: int = 50 * 1024 * 1024
     max_text_chars: int = 100_000
 

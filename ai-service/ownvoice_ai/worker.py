@@ -6,16 +6,23 @@ to the request's event loop as it is produced. A full queue is refused at once (
 429 with Retry-After). Every job carries a StopSignal: cancelled when the client goes away,
 expiring when the job produces nothing for `timeout_s` (a stuck generation; a long text that keeps
 producing audio is not stuck), checked between items here and between tokens in the XTTS loop.
+
+Waiting jobs run by priority, then in arrival order: someone listening (/generate) never waits
+behind a book being rendered ahead (/generate/batch). A running batch job steps aside too: between
+two of its items (the XTTS batch yields a heartbeat every fraction of a second) the worker runs
+every waiting interactive job to the end, then resumes the batch where its generator paused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from .engines.base import StopSignal
@@ -24,6 +31,16 @@ from .engines.xtts_gpt import GenerationStopped
 logger = logging.getLogger(__name__)
 
 _END = object()
+
+
+class Priority(IntEnum):
+    """Lower runs first."""
+
+    INTERACTIVE = 0  # /generate: someone is waiting to hear it
+    BATCH = 1  # /generate/batch: rendering ahead, nobody is waiting on it right now
+
+
+_CLOSE = max(Priority) + 1  # after every waiting job, as the queue was FIFO before priorities
 
 
 class QueueFull(Exception):
@@ -45,6 +62,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     output: asyncio.Queue
     timeout_s: float
+    priority: Priority = Priority.INTERACTIVE
     started: threading.Event = field(default_factory=threading.Event)
 
 
@@ -88,7 +106,9 @@ class DeviceWorker:
         self.capacity = queue_size + 1  # the running job plus the waiting ones
         self.timeout_s = timeout_s
         self.stats = WorkerStats()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        # (priority, arrival number, job): the arrival number keeps FIFO within a priority
+        self._jobs: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self._in_flight = 0
         self._running = False
         self._lock = threading.Lock()
@@ -98,7 +118,7 @@ class DeviceWorker:
         self._thread.start()
 
     def close(self, wait_s: float = 5.0) -> None:
-        self._jobs.put(None)
+        self._jobs.put((_CLOSE, next(self._arrivals), None))
         self._thread.join(wait_s)
 
     @property
@@ -109,17 +129,23 @@ class DeviceWorker:
     def busy(self) -> bool:
         return self._running
 
-    def submit(self, produce: Callable[[], Iterator[Any]], stop: StopSignal | None = None) -> JobHandle:
+    def submit(
+        self,
+        produce: Callable[[], Iterator[Any]],
+        stop: StopSignal | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> JobHandle:
+        """Queue a job; QueueFull when `capacity` jobs (of any priority) are running or waiting."""
+        job = _Job(produce, stop or StopSignal(), asyncio.get_running_loop(), asyncio.Queue(), self.timeout_s, priority)
         with self._lock:
             if self._in_flight >= self.capacity:
                 raise QueueFull(f"{self._in_flight} requests are already running or waiting on {self.name}")
             self._in_flight += 1
-        job = _Job(produce, stop or StopSignal(), asyncio.get_running_loop(), asyncio.Queue(), self.timeout_s)
-        self._jobs.put(job)
+            self._jobs.put((priority, next(self._arrivals), job))
         return JobHandle(job)
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._jobs.get()[2]) is not None:
             try:
                 self._running = True
                 self._run_job(job)
@@ -127,6 +153,23 @@ class DeviceWorker:
                 self._running = False
                 with self._lock:
                     self._in_flight -= 1
+
+    def _run_waiting_interactive(self) -> None:
+        """Run the interactive jobs waiting now (a batch job is paused meanwhile)."""
+        while (job := self._take_interactive()) is not None:
+            try:
+                self._run_job(job)
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+
+    def _take_interactive(self) -> _Job | None:
+        with self._jobs.mutex:
+            waiting = self._jobs.queue[0] if self._jobs.queue else None
+        if waiting is None or waiting[0] != Priority.INTERACTIVE:
+            return None
+        # Only this thread takes jobs, and others only add: the head is still interactive.
+        return self._jobs.get_nowait()[2]
 
     def _run_job(self, job: _Job) -> None:
         if job.stop.reason() is not None:  # the client left (or gave up) while it waited
@@ -139,6 +182,8 @@ class DeviceWorker:
                 if reason := job.stop.reason():
                     raise GenerationStopped(reason)
                 self._deliver(job, "item", item)
+                if job.priority != Priority.INTERACTIVE:
+                    self._run_waiting_interactive()
                 job.stop.start_clock(job.timeout_s)  # progress: the stall clock starts again
         except GenerationStopped as stopped:
             if stopped.reason == "timeout":

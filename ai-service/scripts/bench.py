@@ -72,7 +72,13 @@ PATHS = {
     "ours-int8-overlap": "(f) ours, int8 GPT, vocoder overlapped",
     "ours-fast": "(g) ours, int8 + bf16 vocoder, overlapped",
     "ours-fp16": "(h) ours, fp16 GPT + vocoder (GPU)",
+    "ours-batch": "(i) ours, fp32, the 3 sentences as one batch",
+    "ours-fast-batch": "(j) ours, fast option, 3 sentences as one batch",
 }
+# Book rendering (POST /generate/batch): the batched paths also render BATCH_SENTENCES sentences
+# at each of these batch sizes; aggregate throughput is what a long book needs.
+BATCH_SIZES = (1, 4, 8)
+BATCH_SENTENCES = 8
 # (d) is left out by default to keep the run short: (f) is (d) with the vocoder overlapped.
 DEFAULT_PATHS = [
     "coqui-inference",
@@ -82,6 +88,8 @@ DEFAULT_PATHS = [
     "ours-int8-overlap",
     "ours-fast",
     "ours-fp16",
+    "ours-batch",
+    "ours-fast-batch",
 ]
 BASELINES = ("coqui-inference", "coqui-stream")
 
@@ -710,6 +718,54 @@ class OursHalf(OursVariant):
         half_precision_vocoder(self.model, self.torch.float16)
 
 
+class BatchRendering(OursPath):
+    """Book rendering: the paragraph as one batch (XttsEngine.render_batch), then a batch-size sweep."""
+
+    def paragraph(self) -> ParagraphRun:
+        self.engine.batch_size = len(PARAGRAPH)
+        run = self._render(PARAGRAPH)
+        progress(self.sizes.tokens_per_sentence * len(PARAGRAPH))
+        return run
+
+    def _render(self, sentences: list[str]) -> ParagraphRun:
+        from ownvoice_ai.engines.base import RenderedChunk
+
+        start = time.perf_counter()
+        first, samples = timed_stream(
+            self.engine.render_batch(sentences, self.voice, self.options),
+            start,
+            lambda event: len(event.samples) if isinstance(event, RenderedChunk) else 0,
+        )
+        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+
+    def decode_ms_per_token(self) -> float:
+        return OursPath.decode_ms_per_token(self)
+
+    def batching(self) -> dict[str, Any]:
+        sentences = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        sweep = {}
+        for size in BATCH_SIZES:
+            self.engine.batch_size = size
+            run = self._render(sentences)
+            progress(self.sizes.tokens_per_sentence * BATCH_SENTENCES)
+            sweep[str(size)] = {**asdict(run), "x_real_time": run.audio_s / run.total_s}
+        return {"sentences": BATCH_SENTENCES, "by_batch_size": sweep, "peak_rss_bytes": peak_rss_bytes()}
+
+    def extra(self) -> dict[str, Any]:
+        return {**super().extra(), "batching": self.batching()}
+
+
+class OursFastBatch(BatchRendering, OursInt8):
+    """(j): the fast CPU option's GPT and vocoder (no overlap thread: the batch keeps both cores busy)."""
+
+    def convert(self) -> None:
+        from ownvoice_ai.optimize import cpu_supports_bf16, half_precision_vocoder
+
+        super().convert()
+        if cpu_supports_bf16():
+            half_precision_vocoder(self.model, self.torch.bfloat16)
+
+
 WORKERS: dict[str, type[SynthesisPath]] = {
     "coqui-inference": CoquiInference,
     "coqui-stream": CoquiStream,
@@ -719,6 +775,8 @@ WORKERS: dict[str, type[SynthesisPath]] = {
     "ours-int8-overlap": OursInt8Overlap,
     "ours-fast": OursFast,
     "ours-fp16": OursHalf,
+    "ours-batch": BatchRendering,
+    "ours-fast-batch": OursFastBatch,
 }
 
 
@@ -829,8 +887,10 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
         units += sizes.numerics_tokens
     if path == "ours-fp32-overlap":
         units += 2 * sizes.numerics_tokens
-    if path in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16"):
+    if path in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16", "ours-fast-batch"):
         units += 2 * sizes.numerics_tokens
+    if path in ("ours-batch", "ours-fast-batch"):
+        units += len(BATCH_SIZES) * BATCH_SENTENCES * sizes.tokens_per_sentence
     if path in ("ours-int8", "ours-int8-overlap"):
         units += 3 * sizes.decode_tokens * (len({1, cores}) - 1)
     return units
@@ -888,7 +948,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     paths = [p for p in PATHS if p in (args.paths or DEFAULT_PATHS)]
     skipped = {}
     if _device(args.device) != "cpu":
-        cpu_only = ("ours-int8", "ours-int8-overlap", "ours-fast")
+        cpu_only = ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fast-batch")
         skipped.update({p: "int8 dynamic quantisation is a CPU option" for p in cpu_only})
     else:
         skipped["ours-fp16"] = "a GPU option (fp16 matrix products are slow on CPUs)"
@@ -955,6 +1015,7 @@ def targets(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     base = results.get("coqui-inference")
     out: dict[str, dict[str, Any]] = {}
     for name in ("ours-fp32", "ours-int8", "ours-fp32-overlap", "ours-int8-overlap", "ours-fast", "ours-fp16"):
+        # (the batched paths are for throughput: their first audio waits for a whole sentence)
         ours = results.get(name)
         if not ours:
             continue
@@ -998,7 +1059,8 @@ def format_table(report: dict[str, Any]) -> str:
     load = report["machine"].get("load_average_1min")
     if load:
         lines.append(f"machine load (1-min average): {load['start']:.1f} at the start, {load['end']:.1f} at the end")
-    for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16"):
+    lines += format_batching(report)
+    for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16", "ours-fast-batch"):
         diff = report["paths"].get(name, {}).get("vs_fp32")
         if diff:
             lines.append(
@@ -1043,6 +1105,22 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_batching(report: dict[str, Any]) -> list[str]:
+    """Book-rendering throughput by batch size, against coqui's Xtts.inference in the same run."""
+    base = report["paths"].get("coqui-inference")
+    lines = []
+    for name in ("ours-batch", "ours-fast-batch"):
+        batching = report["paths"].get(name, {}).get("batching")
+        if not batching:
+            continue
+        cells = []
+        for size, run in batching["by_batch_size"].items():
+            versus = f", {run['x_real_time'] * base['total_s'] / base['audio_s']:.1f}x (a)" if base else ""
+            cells.append(f"batch {size}: {run['x_real_time']:.2f}x real time{versus}")
+        lines.append(f"{name} rendering {batching['sentences']} sentences: " + "; ".join(cells))
+    return lines
+
+
 def format_markdown(report: dict[str, Any]) -> str:
     """The table for the README's Performance section."""
     rows = [
@@ -1059,6 +1137,9 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {result['decode_ms_per_token']:.0f} ({bound:.0f}) | {peak / 1e9:.2f} "
             f"| {ratios.get('coqui-inference', float('nan')):.2f}x | {ratios.get('coqui-stream', float('nan')):.2f}x |"
         )
+    batching = format_batching(report)
+    if batching:
+        rows += ["", *(f"- {line}" for line in batching)]
     return "\n".join(rows)
 
 

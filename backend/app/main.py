@@ -26,6 +26,8 @@ from app.models.user import ApiKey, User
 from app.services.audio_cache import AudioCache
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
+from app.services.renders import RenderRunner
+from app.services.speech import Synthesizer
 
 log = logging.getLogger("ownvoice.app")
 
@@ -103,10 +105,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.login_limiter = LoginLimiter()
+    # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
+    app.state.renders = RenderRunner(
+        app.state.session_factory,
+        Synthesizer(app.state.inference, None, app.state.audio_cache),
+        settings.render_batch_size,
+    )
+    app.state.renders.start()
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
     try:
         yield
     finally:
+        await app.state.renders.stop()
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
             await app.state.elevenlabs.aclose()

@@ -4,6 +4,9 @@ The handler reads like the pipeline: pick the engine and voice → split the tex
 chunks → queue the job on the device worker → wait for its first event (so early failures are
 still proper HTTP errors) → stream encoded audio. When the client goes away the job's StopSignal
 is cancelled and the token loop stops within one step.
+
+The pieces other routes reuse (POST /generate/batch in batch.py) are the functions below the
+route: voice resolution, options, splitting, queueing and the first event.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..conditioning import valid_voice_id
+from ..conditioning import Conditioning, valid_voice_id
 from ..encode import make_encoder
 from ..engines.base import AudioChunk, StopSignal, SynthesisOptions
 from ..engines.xtts import SAMPLE_RATE, TextTooLong, UnsupportedLanguage
@@ -29,7 +32,7 @@ from ..engines.xtts_gpt import GenerationStopped
 from ..security import Authorized
 from ..services import Services
 from ..text import language_code, split_for_model
-from ..worker import JobHandle, QueueFull
+from ..worker import JobHandle, Priority, QueueFull
 from .deps import ServicesDep
 from .errors import api_error
 
@@ -39,10 +42,9 @@ router = APIRouter(dependencies=[Authorized])
 OUTPUT_SAMPLE_RATE = SAMPLE_RATE  # every format is 24 kHz mono; other engines are resampled
 
 
-class GenerateRequest(BaseModel):
-    text: str = Field(min_length=1)
-    voice_id: str | None = None
-    speaker_wav_path: str | None = None
+class SynthesisRequest(BaseModel):
+    """What every generation request shares: language, output format and sampling."""
+
     language: str = "en"
     format: Literal["wav", "pcm_24000", "mp3", "opus"] = "wav"
     speed: float = Field(1.0, ge=0.25, le=4.0)
@@ -53,10 +55,20 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
 
 
+class GenerateRequest(SynthesisRequest):
+    text: str = Field(min_length=1)
+    voice_id: str | None = None
+    speaker_wav_path: str | None = None
+
+
 @dataclass(frozen=True)
 class Meta:
     conditioning_hash: str
     model_id: str
+
+    @classmethod
+    def of(cls, conditioning: Conditioning) -> Meta:
+        return cls(conditioning.conditioning_hash, conditioning.model_id)
 
 
 @router.post("/generate")
@@ -72,13 +84,7 @@ async def generate(body: GenerateRequest, services: ServicesDep) -> StreamingRes
         produce = await piper_job(services, voice_id, body.text, options)
     else:
         produce = await xtts_job(services, voice_id, body.text, options)
-    try:
-        handle = services.worker.submit(produce, stop)
-    except QueueFull as full:
-        retry = str(services.settings.retry_after_s)
-        raise api_error(
-            429, "busy", f"Too many requests are queued ({full}); retry shortly.", {"Retry-After": retry}
-        ) from full
+    handle = queue_job(services, produce, stop, Priority.INTERACTIVE)
     meta = await first_event(handle, services)
     headers = {
         "X-Sample-Rate": str(OUTPUT_SAMPLE_RATE),
@@ -96,19 +102,26 @@ async def generate(body: GenerateRequest, services: ServicesDep) -> StreamingRes
 
 def resolve_voice_id(body: GenerateRequest, services: Services) -> str:
     if body.voice_id is not None:
-        voice_id = body.voice_id
-        if voice_id.startswith("stock-"):
-            if services.piper is None or voice_id not in {v.voice_id for v in services.piper.voices()}:
-                raise api_error(404, "unknown_voice", f"No stock voice '{voice_id}': see GET /stock-voices.")
-            return voice_id
-        if not valid_voice_id(voice_id) or not services.store.exists(voice_id):
-            raise api_error(404, "unknown_voice", "No such voice: upload it with PUT /voices/{voice_id} first.")
-    elif body.speaker_wav_path is not None:
-        voice_id = voice_from_path(body.speaker_wav_path, services.settings.voices_dir)
-    else:
+        return known_voice(body.voice_id, services)
+    if body.speaker_wav_path is None:
         raise api_error(
             400, "missing_voice", "Name a voice: set voice_id (or speaker_wav_path inside the voices directory)."
         )
+    return cloning_ready(voice_from_path(body.speaker_wav_path, services.settings.voices_dir), services)
+
+
+def known_voice(voice_id: str, services: Services) -> str:
+    """A stock voice, or an uploaded voice when cloning is available (404 / 503 otherwise)."""
+    if voice_id.startswith("stock-"):
+        if services.piper is None or voice_id not in {v.voice_id for v in services.piper.voices()}:
+            raise api_error(404, "unknown_voice", f"No stock voice '{voice_id}': see GET /stock-voices.")
+        return voice_id
+    if not valid_voice_id(voice_id) or not services.store.exists(voice_id):
+        raise api_error(404, "unknown_voice", "No such voice: upload it with PUT /voices/{voice_id} first.")
+    return cloning_ready(voice_id, services)
+
+
+def cloning_ready(voice_id: str, services: Services) -> str:
     if not services.cloning_available:
         raise api_error(503, "cloning_unavailable", services.xtts.status().reason or "XTTS is not loaded.")
     return voice_id
@@ -134,7 +147,7 @@ def voice_from_path(raw: str, voices_dir: Path) -> str:
     return resolved.stem
 
 
-def synthesis_options(body: GenerateRequest, stop: StopSignal) -> SynthesisOptions:
+def synthesis_options(body: SynthesisRequest, stop: StopSignal) -> SynthesisOptions:
     defaults = SynthesisOptions()
     return SynthesisOptions(
         language=language_code(body.language),
@@ -152,19 +165,11 @@ def synthesis_options(body: GenerateRequest, stop: StopSignal) -> SynthesisOptio
 
 async def xtts_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
     engine = services.xtts
-    language = options.language
-    if language.split("-")[0] not in engine.supported_languages():
-        raise api_error(400, "unsupported_language", f"XTTS does not speak '{language}'.")
-    try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
-        chunks = await run_in_threadpool(split_for_model, text, language, count_tokens=engine.count_tokens(language))
-    except UnsupportedLanguage as error:
-        raise api_error(400, "unsupported_language", f"{error}.") from error
-    if not chunks:
-        raise api_error(400, "nothing_to_say", "The text has nothing speakable in it: send words.")
+    [chunks] = await xtts_chunks(services, [text], options.language)
 
     def produce() -> Iterator[Any]:
         conditioning = services.store.get(voice_id, engine.compute_conditioning)
-        yield Meta(conditioning.conditioning_hash, conditioning.model_id)
+        yield Meta.of(conditioning)
         for chunk in chunks:
             yield from engine.stream(chunk, conditioning, options)
 
@@ -172,26 +177,73 @@ async def xtts_job(services: Services, voice_id: str, text: str, options: Synthe
 
 
 async def piper_job(services: Services, voice_id: str, text: str, options: SynthesisOptions):
-    engine = services.piper
-    if not await run_in_threadpool(split_for_model, text, options.language):
-        raise api_error(400, "nothing_to_say", "The text has nothing speakable in it: send words.")
-    model_id = services.piper_status.model_id or "piper"
+    await piper_chunks([text], options.language)
+    meta = piper_meta(services, voice_id)
 
     def produce() -> Iterator[Any]:
-        yield Meta(f"{model_id}:{voice_id}", model_id)
-        resampler = None
-        if engine.sample_rate != OUTPUT_SAMPLE_RATE:
-            import soxr
-
-            resampler = soxr.ResampleStream(engine.sample_rate, OUTPUT_SAMPLE_RATE, 1, dtype="float32")
-        # The engine splits the text itself, puts pauses between sentences and marks the last chunk.
-        for audio in engine.stream(text, voice_id, options):
-            samples = np.asarray(audio.samples, dtype=np.float32)
-            if resampler is not None:
-                samples = resampler.resample_chunk(samples, last=audio.is_last)
-            yield AudioChunk(samples, OUTPUT_SAMPLE_RATE, is_last=audio.is_last)
+        yield meta
+        yield from piper_audio(services.piper, voice_id, text, options)
 
     return produce
+
+
+async def xtts_chunks(services: Services, texts: list[str], language: str) -> list[list[str]]:
+    """Each text in XTTS-sized chunks; 400 when XTTS cannot speak the language or a text is empty."""
+    engine = services.xtts
+    if language.split("-")[0] not in engine.supported_languages():
+        raise api_error(400, "unsupported_language", f"XTTS does not speak '{language}'.")
+    try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
+        per_text = await run_in_threadpool(split_each, texts, language, engine.count_tokens(language))
+    except UnsupportedLanguage as error:
+        raise api_error(400, "unsupported_language", f"{error}.") from error
+    return speakable(per_text)
+
+
+async def piper_chunks(texts: list[str], language: str) -> list[list[str]]:
+    """Each text in sentences (Piper splits again itself); 400 when a text has nothing to say."""
+    return speakable(await run_in_threadpool(split_each, texts, language))
+
+
+def split_each(texts: list[str], language: str, count_tokens=None) -> list[list[str]]:
+    return [split_for_model(text, language, count_tokens=count_tokens) for text in texts]
+
+
+def speakable(per_text: list[list[str]]) -> list[list[str]]:
+    for index, chunks in enumerate(per_text):
+        if not chunks:
+            what = "The text" if len(per_text) == 1 else f"texts[{index}]"
+            raise api_error(400, "nothing_to_say", f"{what} has nothing speakable in it: send words.")
+    return per_text
+
+
+def piper_meta(services: Services, voice_id: str) -> Meta:
+    model_id = services.piper_status.model_id or "piper"
+    return Meta(f"{model_id}:{voice_id}", model_id)
+
+
+def piper_audio(engine, voice_id: str, text: str, options: SynthesisOptions) -> Iterator[AudioChunk]:
+    """Piper's audio for `text`, resampled to the 24 kHz every output format uses."""
+    resampler = None
+    if engine.sample_rate != OUTPUT_SAMPLE_RATE:
+        import soxr
+
+        resampler = soxr.ResampleStream(engine.sample_rate, OUTPUT_SAMPLE_RATE, 1, dtype="float32")
+    # The engine splits the text itself, puts pauses between sentences and marks the last chunk.
+    for audio in engine.stream(text, voice_id, options):
+        samples = np.asarray(audio.samples, dtype=np.float32)
+        if resampler is not None:
+            samples = resampler.resample_chunk(samples, last=audio.is_last)
+        yield AudioChunk(samples, OUTPUT_SAMPLE_RATE, is_last=audio.is_last)
+
+
+def queue_job(services: Services, produce, stop: StopSignal, priority: Priority) -> JobHandle:
+    try:
+        return services.worker.submit(produce, stop, priority)
+    except QueueFull as full:
+        retry = str(services.settings.retry_after_s)
+        raise api_error(
+            429, "busy", f"Too many requests are queued ({full}); retry shortly.", {"Retry-After": retry}
+        ) from full
 
 
 async def first_event(handle: JobHandle, services: Services) -> Meta:

@@ -67,6 +67,22 @@ class AudioChunk:
     is_last: bool = False
 
 
+@dataclass(frozen=True)
+class RenderedChunk:
+    """One text chunk of a batch, finished: `index` is its position in the chunks asked for."""
+
+    index: int
+    samples: np.ndarray
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Audio tokens generated so far in a batch (summed over its sequences): a heartbeat."""
+
+    tokens: int
+
+
 @dataclass
 class EngineStatus:
     available: bool

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,10 +32,22 @@ from ..optimize import (
     quantize_gpt_int8,
     release_freed_memory,
 )
-from .base import AudioChunk, EngineStatus, SynthesisOptions
+from .base import (
+    AudioChunk,
+    BatchProgress,
+    EngineStatus,
+    RenderedChunk,
+    SynthesisOptions,
+)
 from .device import DeviceChoice, pick_device, verify_accelerator
-from .xtts_gpt import GenerationStopped, SamplingSettings, generate_latents
-from .xtts_vocoder import VocoderStream
+from .xtts_gpt import (
+    BatchRow,
+    GenerationStopped,
+    SamplingSettings,
+    generate_latents,
+    generate_latents_batch,
+)
+from .xtts_vocoder import VocoderStream, full_decode
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +94,25 @@ class StreamTuning:
         return None, budget
 
 
+# Often enough that the device worker can slip a listener's /generate in between (worker.py).
+PROGRESS_EVERY_S = 0.25
+
+
+class _ProgressClock:
+    """Counts a batch's tokens and says when a heartbeat is due (the worker's stall clock)."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self._last = time.monotonic()
+
+    def tick(self, tokens: int) -> bool:
+        self.tokens += tokens
+        if time.monotonic() - self._last < PROGRESS_EVERY_S:
+            return False
+        self._last = time.monotonic()
+        return True
+
+
 class XttsEngine:
     name = "xtts"
     sample_rate = SAMPLE_RATE
@@ -92,12 +124,14 @@ class XttsEngine:
         tuning: StreamTuning | None = None,
         int8: bool = False,
         self_test_tokens: int = 8,
+        batch_size: int = 8,
     ) -> None:
         self.source = source
         self.requested_device = requested_device
         self.tuning = tuning or StreamTuning()
         self.int8 = int8
         self.self_test_tokens = self_test_tokens
+        self.batch_size = batch_size
         self.model = None
         self.device = "cpu"
         self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
@@ -254,14 +288,7 @@ class XttsEngine:
         model = self._require_model()
         tokens = self.encode_text(text, options.language, device)
         fixed_tokens, max_tokens = tuning.token_limits(text)
-        settings = SamplingSettings(
-            temperature=options.temperature,
-            top_p=options.top_p,
-            top_k=options.top_k,
-            repetition_penalty=options.repetition_penalty,
-            fixed_tokens=fixed_tokens,
-            max_tokens=max_tokens,
-        )
+        settings = self._sampling(options, fixed_tokens, max_tokens)
         generator = torch.Generator(device=device)
         generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))
         speaker = voice.speaker_embedding.to(device)
@@ -290,6 +317,53 @@ class XttsEngine:
                     yield AudioChunk(piece.float().cpu().numpy(), SAMPLE_RATE)
                     pending, threshold = 0, tuning.chunk_tokens
         yield AudioChunk(vocoder.finish().float().cpu().numpy(), SAMPLE_RATE, is_last=True)
+
+    def render_batch(
+        self, chunks: list[str], voice: Conditioning, options: SynthesisOptions
+    ) -> Iterator[RenderedChunk | BatchProgress]:
+        """Whole audio for many model-sized chunks (book rendering), `batch_size` GPT rows at a time.
+
+        Chunks are batched by token length, so rows in a batch end at about the same step. Every
+        row samples as `stream` would with the same seed; each finished row is vocoded whole (as
+        coqui's `inference` does) and comes out at once, in whatever order rows end. A
+        BatchProgress heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT runs.
+        """
+        model = self._require_model()
+        tokens = [self.encode_text(chunk, options.language) for chunk in chunks]
+        by_length = sorted(range(len(chunks)), key=lambda index: tokens[index].shape[-1])
+        seed = options.seed if options.seed is not None else secrets.randbits(63)
+        stop = options.stop.reason if options.stop is not None else None
+        speaker = voice.speaker_embedding.to(self.device)
+        cond_latent = voice.gpt_cond_latent.to(self.device)
+        progress = _ProgressClock()
+        for start in range(0, len(by_length), self.batch_size):
+            batch = by_length[start : start + self.batch_size]
+            rows = [self._batch_row(chunks[i], tokens[i], cond_latent, options, seed) for i in batch]
+            for step in generate_latents_batch(model.gpt, rows, should_stop=stop):
+                for row, latents in step.ended:
+                    samples = full_decode(model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05))
+                    yield RenderedChunk(batch[row], samples.float().cpu().numpy(), SAMPLE_RATE)
+                if progress.tick(step.tokens):
+                    yield BatchProgress(progress.tokens)
+
+    def _batch_row(
+        self, text: str, tokens: torch.Tensor, cond_latent: torch.Tensor, options: SynthesisOptions, seed: int
+    ) -> BatchRow:
+        fixed_tokens, max_tokens = self.tuning.token_limits(text)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed)
+        return BatchRow(cond_latent, tokens, self._sampling(options, fixed_tokens, max_tokens), generator)
+
+    @staticmethod
+    def _sampling(options: SynthesisOptions, fixed_tokens: int | None, max_tokens: int | None) -> SamplingSettings:
+        return SamplingSettings(
+            temperature=options.temperature,
+            top_p=options.top_p,
+            top_k=options.top_k,
+            repetition_penalty=options.repetition_penalty,
+            fixed_tokens=fixed_tokens,
+            max_tokens=max_tokens,
+        )
 
     def _require_model(self):
         if self.model is None:

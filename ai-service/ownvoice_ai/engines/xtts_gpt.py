@@ -12,10 +12,9 @@ teacher-forced pass in `GPT.forward(..., return_latent=True)` (tests compare the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
-from transformers import DynamicCache
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -23,6 +22,8 @@ from transformers.generation.logits_process import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+
+from .kv_cache import PreallocatedCache
 
 
 class GenerationStopped(Exception):
@@ -83,15 +84,10 @@ def generate_latents(
     `gpt` is coqui's `TTS.tts.layers.xtts.gpt.GPT`; `cond_latent` is [1, 32, d]; `text_tokens` [1, n].
     """
     processors = _logits_processors(settings)
-    limit = gpt.max_gen_mel_tokens
-    if settings.max_tokens is not None:
-        limit = min(limit, settings.max_tokens)
-    if settings.fixed_tokens is not None:
-        limit = min(gpt.max_gen_mel_tokens, settings.fixed_tokens)
-
-    cache = DynamicCache()
+    limit = _token_limit(gpt, settings)
     history = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
     inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
+    cache = PreallocatedCache(inputs.shape[1] + limit)
     with torch.inference_mode():
         for step in range(limit):
             if should_stop is not None and (reason := should_stop()):
@@ -111,6 +107,130 @@ def generate_latents(
             inputs = gpt.mel_embedding(next_id) + gpt.mel_pos_embedding.get_fixed_embedding(
                 step + 1, text_tokens.device
             )
+
+
+def _token_limit(gpt, settings: SamplingSettings) -> int:
+    if settings.fixed_tokens is not None:
+        return min(gpt.max_gen_mel_tokens, settings.fixed_tokens)
+    if settings.max_tokens is not None:
+        return min(gpt.max_gen_mel_tokens, settings.max_tokens)
+    return gpt.max_gen_mel_tokens
+
+
+@dataclass
+class BatchRow:
+    """One sequence of a batch: the same inputs `generate_latents` takes for a single one."""
+
+    cond_latent: torch.Tensor  # [1, 32, d]
+    text_tokens: torch.Tensor  # [1, n]
+    settings: SamplingSettings
+    generator: torch.Generator | None = None
+
+
+@dataclass
+class BatchStep:
+    """One decoding step of a batch: tokens generated, and the rows that ended with their latents."""
+
+    tokens: int
+    ended: list[tuple[int, torch.Tensor]]
+
+
+@dataclass
+class _RowState:
+    limit: int
+    history: torch.Tensor
+    latents: list[torch.Tensor]
+
+
+def _left_padded_prefixes(gpt, rows: list[BatchRow]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows' prefix embeddings right-aligned in one [B, L, d] tensor, and the [B, L] mask.
+
+    Right-aligned so that every row's audio tokens sit at the same step: XTTS's GPT has no
+    positional embedding of its own (its text and audio position embeddings are added to the
+    inputs), so left padding that the attention mask hides changes nothing for a row.
+    """
+    prefixes = [prefix_embeddings(gpt, row.cond_latent, row.text_tokens) for row in rows]
+    length = max(prefix.shape[1] for prefix in prefixes)
+    first = prefixes[0]
+    inputs = first.new_zeros((len(rows), length, first.shape[-1]))
+    mask = torch.zeros((len(rows), length), dtype=torch.long, device=first.device)
+    for index, prefix in enumerate(prefixes):
+        inputs[index, length - prefix.shape[1] :] = prefix[0]
+        mask[index, length - prefix.shape[1] :] = 1
+    return inputs, mask
+
+
+def generate_latents_batch(
+    gpt,
+    rows: list[BatchRow],
+    should_stop: Callable[[], str | None] | None = None,
+) -> Iterator[BatchStep]:
+    """Generate several sequences in one batch: one GPT pass per step serves every row.
+
+    Yields a BatchStep per step, with (row index, latents [T, d]) of each row that ended ([STOP], or its token limit); an ended
+    row leaves the batch (and the KV cache), so the rest runs on a smaller batch. Per row, the
+    sampling is the same as `generate_latents` (its own logits processors, history and
+    generator), so a row's result equals a single run up to the float rounding of batched
+    matrix products.
+    """
+    if not rows:
+        return
+    if len({_sampling_only(row.settings) for row in rows}) > 1:
+        raise ValueError("every row of a batch must use the same sampling settings (limits may differ)")
+    processors = _logits_processors(rows[0].settings)
+    device = rows[0].text_tokens.device
+    start = torch.tensor([[gpt.start_audio_token]], device=device)
+    states = [_RowState(_token_limit(gpt, row.settings), start, []) for row in rows]
+    alive = list(range(len(rows)))
+    inputs, mask = _left_padded_prefixes(gpt, rows)
+    cache = PreallocatedCache(inputs.shape[1] + max(state.limit for state in states))
+    with torch.inference_mode():
+        for step in range(max(state.limit for state in states)):
+            if should_stop is not None and (reason := should_stop()):
+                raise GenerationStopped(reason)
+            out = gpt.gpt(
+                inputs_embeds=inputs, attention_mask=mask, past_key_values=cache, use_cache=True, return_dict=True
+            )
+            cache = out.past_key_values
+            latents = gpt.final_norm(out.last_hidden_state[:, -1])
+            logits = gpt.mel_head(latents).float()
+            kept, tokens, ended = [], [], []
+            for position, index in enumerate(alive):
+                token = _next_token(gpt, rows[index], states[index], processors, logits[position : position + 1])
+                state = states[index]
+                if token != gpt.stop_audio_token:
+                    state.latents.append(latents[position])
+                if token == gpt.stop_audio_token or len(state.latents) >= state.limit:
+                    ended.append(index)
+                    continue
+                state.history = torch.cat([state.history, torch.tensor([[token]], device=device)], dim=1)
+                kept.append(position)
+                tokens.append(token)
+            yield BatchStep(len(tokens) + len(ended), [(i, _stacked(states[i].latents, latents)) for i in ended])
+            if not kept:
+                return
+            if len(kept) < len(alive):
+                keep = torch.tensor(kept, device=device)
+                cache.batch_select_indices(keep)
+                mask = mask[keep]
+            alive = [alive[position] for position in kept]
+            next_ids = torch.tensor(tokens, device=device).unsqueeze(1)
+            inputs = gpt.mel_embedding(next_ids) + gpt.mel_pos_embedding.get_fixed_embedding(step + 1, device)
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+
+
+def _sampling_only(settings: SamplingSettings) -> SamplingSettings:
+    return replace(settings, fixed_tokens=None, max_tokens=None)
+
+
+def _next_token(gpt, row: BatchRow, state: _RowState, processors, logits: torch.Tensor) -> int:
+    if row.settings.fixed_tokens is not None:
+        logits[:, gpt.stop_audio_token] = -float("inf")
+    return _pick(processors(state.history, logits), row.settings.do_sample, row.generator)
+
+
+def _stacked(latents: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    return torch.stack(latents) if latents else like.new_zeros((0, like.shape[-1]))
 
 
 def _pick(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | None) -> int:

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.routes import (
-    auth, books, elevenlabs, health, keys, openai_compat, tts, users, voices,
+    auth, books, elevenlabs, health, keys, openai_compat, renders, tts, users, voices,
 )
 
 api_router = APIRouter()
@@ -18,3 +18,4 @@ api_router.include_router(tts.router)
 api_router.include_router(openai_compat.router)  # before elevenlabs: /v1/audio/...
 api_router.include_router(elevenlabs.router)
 api_router.include_router(books.router)
+api_router.include_router(renders.router)

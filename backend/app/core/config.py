@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_voice_upload_bytes: int = 25 * 1024 * 1024
     max_book_upload_bytes: int = 50 * 1024 * 1024
     audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")
+    # Sentences per POST /generate/batch of a render job (the inference service takes 1..32).
+    render_batch_size: int = Field(default=8, ge=1, le=32, alias="OWNVOICE_RENDER_BATCH_SIZE")
     # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000

@@ -2,6 +2,7 @@
 
 from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
+from app.models.render_job import RenderJob
 from app.models.user import ApiKey, AuthSession, User
 from app.models.voice import Voice
 
@@ -11,6 +12,7 @@ __all__ = [
     "Chapter",
     "Paragraph",
     "ReadingProgress",
+    "RenderJob",
     "Sentence",
     "ApiKey",
     "AuthSession",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import time
@@ -12,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+
+# Between two lines of a batch stream: the service sends progress lines while it works,
+# but a batch of long sentences on a CPU can stay silent for a while in the vocoder.
+BATCH_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 
 
 def read_or_create_token(path: Path) -> str:
@@ -64,6 +70,15 @@ def _unreachable(base_url: str, exc: Exception) -> InferenceError:
         f"The inference service at {base_url} is not reachable ({type(exc).__name__}): "
         "start it (make start) or set OWNVOICE_INFERENCE_URL.",
         retry_after="5",
+    )
+
+
+def _broken_stream(base_url: str, what: str) -> InferenceError:
+    return InferenceError(
+        502,
+        "inference_stream_broken",
+        f"The inference service at {base_url} {what} in the middle of a stream: "
+        "check its log, then try again.",
     )
 
 
@@ -146,13 +161,7 @@ class InferenceClient:
     async def delete_voice(self, voice_id: str) -> None:
         await self._request("DELETE", f"/voices/{voice_id}")
 
-    async def open_generate(self, payload: dict[str, Any]) -> httpx.Response:
-        """Start a streamed /generate. The caller reads `aiter_raw()` and must `aclose()` it.
-
-        Errors arrive before the first audio byte, so they are raised here, where the
-        caller can still answer with a proper status code.
-        """
-        request = self._client.build_request("POST", "/generate", json=payload)
+    async def _open_stream(self, request: httpx.Request) -> httpx.Response:
         try:
             response = await self._client.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -163,3 +172,48 @@ class InferenceClient:
             finally:
                 await response.aclose()
         return response
+
+    async def open_generate(self, payload: dict[str, Any]) -> httpx.Response:
+        """Start a streamed /generate. The caller reads `aiter_raw()` and must `aclose()` it.
+
+        Errors arrive before the first audio byte, so they are raised here, where the
+        caller can still answer with a proper status code.
+        """
+        return await self._open_stream(
+            self._client.build_request("POST", "/generate", json=payload)
+        )
+
+    @contextlib.asynccontextmanager
+    async def generate_batch(
+        self, payload: dict[str, Any]
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """POST /generate/batch: `async with` it to read its NDJSON events as dicts.
+
+        Errors before the stream are raised on entry, as `open_generate` does. Leaving the
+        block closes the connection, which tells the service to drop the texts not yet done.
+        """
+        request = self._client.build_request(
+            "POST", "/generate/batch", json=payload, timeout=BATCH_TIMEOUT
+        )
+        response = await self._open_stream(request)
+        try:
+            yield self._ndjson_events(response)
+        finally:
+            # Shielded: the close is what stops the generation, even while we are cancelled.
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+
+    async def _ndjson_events(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError as exc:
+                    raise _broken_stream(self.base_url, "sent a line that is not JSON") from exc
+                if not isinstance(event, dict):
+                    raise _broken_stream(self.base_url, "sent a line that is not a JSON object")
+                yield event
+        except httpx.TransportError as exc:
+            raise _broken_stream(self.base_url, f"broke off ({type(exc).__name__})") from exc

@@ -173,6 +173,43 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 # --- synthesis ------------------------------------------------------------------------
 
 
+def speech_cache_key(target: VoiceTarget, request: SpeechRequest, model_id: str | None) -> str:
+    """The audio cache key: everything that changes the sound. Every path that fills or
+    reads the cache (POST /api/tts, the compatible APIs, render jobs) keys through here."""
+    fmt = request.transcode_to.__dict__ if request.transcode_to else request.native_format
+    return cache_key(
+        voice=target.voice_id,
+        engine=target.engine,
+        conditioning=target.conditioning_hash,
+        text=request.text,
+        model=model_id,
+        settings={
+            "language": request.language,
+            "format": fmt,
+            "speed": request.speed,
+            "sampling": request.sampling,
+            "elevenlabs": request.elevenlabs_settings,
+        },
+    )
+
+
+def keyed_as_expected(
+    target: VoiceTarget,
+    expected_model: str | None,
+    actual_model: str | None,
+    actual_conditioning: str | None,
+) -> bool:
+    """Whether audio the inference service made belongs under the key we computed.
+
+    Cache only what we could key honestly: if the service now runs another model or
+    conditioning than we predicted, the audio does not belong under that key.
+    """
+    return actual_model in (None, expected_model) and (
+        target.conditioning_hash is None
+        or actual_conditioning in (None, target.conditioning_hash)
+    )
+
+
 class Synthesizer:
     def __init__(
         self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None, cache: AudioCache
@@ -199,28 +236,15 @@ class Synthesizer:
             return request.transcode_to.media_type
         return NATIVE_FORMATS[request.native_format]
 
+    async def model_id_for(self, target: VoiceTarget, request: SpeechRequest) -> str | None:
+        """The model id that goes into the cache key of `request` spoken by `target`."""
+        if target.engine == "elevenlabs":
+            return request.elevenlabs_model_id
+        return await self._current_model_id(target)
+
     async def _key(self, target: VoiceTarget, request: SpeechRequest) -> tuple[str, str | None]:
-        model_id = (
-            request.elevenlabs_model_id
-            if target.engine == "elevenlabs"
-            else await self._current_model_id(target)
-        )
-        fmt = request.transcode_to.__dict__ if request.transcode_to else request.native_format
-        key = cache_key(
-            voice=target.voice_id,
-            engine=target.engine,
-            conditioning=target.conditioning_hash,
-            text=request.text,
-            model=model_id,
-            settings={
-                "language": request.language,
-                "format": fmt,
-                "speed": request.speed,
-                "sampling": request.sampling,
-                "elevenlabs": request.elevenlabs_settings,
-            },
-        )
-        return key, model_id
+        model_id = await self.model_id_for(target, request)
+        return speech_cache_key(target, request, model_id), model_id
 
     async def speak(self, target: VoiceTarget, request: SpeechRequest) -> AudioStream:
         key, model_id = await self._key(target, request)
@@ -261,13 +285,9 @@ class Synthesizer:
             if request.transcode_to
             else response.headers.get("content-type", self._media_type(request))
         )
-        # Cache only what we could key honestly: if the service now runs another model or
-        # conditioning than we predicted, this audio does not belong under `key`.
         actual_model = response.headers.get("x-model-id")
-        actual_conditioning = response.headers.get("x-conditioning-hash")
-        consistent = actual_model in (None, expected_model) and (
-            target.conditioning_hash is None
-            or actual_conditioning in (None, target.conditioning_hash)
+        consistent = keyed_as_expected(
+            target, expected_model, actual_model, response.headers.get("x-conditioning-hash")
         )
         if not consistent:
             log.info(

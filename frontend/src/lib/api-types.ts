@@ -166,6 +166,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/books/{book_id}/renders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Renders
+         * @description The book's render jobs, newest first.
+         */
+        get: operations["list_renders_api_books__book_id__renders_get"];
+        put?: never;
+        /**
+         * Create Render
+         * @description Queue a render of a chapter (`chapterId`) or of the whole book into the audio cache.
+         */
+        post: operations["create_render_api_books__book_id__renders_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -213,6 +237,28 @@ export interface paths {
         post?: never;
         /** Revoke Key */
         delete: operations["revoke_key_api_keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/renders/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Render */
+        get: operations["get_render_api_renders__job_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel Render
+         * @description Cancel a queued or running job (what it rendered stays cached); a finished job is
+         *     returned unchanged.
+         */
+        delete: operations["cancel_render_api_renders__job_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -371,7 +417,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Text To Speech V1 */
-        post: operations["text_to_speech_v1_v1_text_to_speech__voice_id__post"];
+        post: operations["text_to_speech_v1"];
         delete?: never;
         options?: never;
         head?: never;
@@ -387,8 +433,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Text To Speech Stream V1 */
-        post: operations["text_to_speech_stream_v1_v1_text_to_speech__voice_id__stream_post"];
+        /** Text To Speech V1 */
+        post: operations["text_to_speech_stream_v1"];
         delete?: never;
         options?: never;
         head?: never;
@@ -632,6 +678,65 @@ export interface components {
         RenameIn: {
             /** Name */
             name: string;
+        };
+        /** RenderJob */
+        RenderJob: {
+            /** Book Id */
+            book_id: string;
+            /**
+             * Cached
+             * @description Of them, already in the cache when the job started
+             */
+            cached: number;
+            /** Chapter Id */
+            chapter_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Done
+             * @description Of them, in the audio cache now
+             */
+            done: number;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Speed */
+            speed: number;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed" | "cancelled";
+            /**
+             * Total
+             * @description Sentences to render
+             */
+            total: number;
+            /** Voice Id */
+            voice_id: string;
+        };
+        /** RenderRequest */
+        RenderRequest: {
+            /**
+             * Chapterid
+             * @description The chapter to render; leave it out for the whole book.
+             */
+            chapterId?: string | null;
+            /**
+             * Speed
+             * @default 1
+             */
+            speed: number;
+            /** Voiceid */
+            voiceId: string;
         };
         /** SentenceOut */
         SentenceOut: {
@@ -1312,6 +1417,121 @@ export interface operations {
             };
         };
     };
+    list_renders_api_books__book_id__renders_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                book_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderJob"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_render_api_books__book_id__renders_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                book_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenderRequest"];
+            };
+        };
+        responses: {
+            /** @description The same job, already queued or running */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderJob"];
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderJob"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     health_api_health_get: {
         parameters: {
             query?: never;
@@ -1400,6 +1620,96 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_render_api_renders__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderJob"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_render_api_renders__job_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderJob"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1896,7 +2206,7 @@ export interface operations {
             };
         };
     };
-    text_to_speech_v1_v1_text_to_speech__voice_id__post: {
+    text_to_speech_v1: {
         parameters: {
             query?: {
                 /** @description e.g. mp3_44100_128, pcm_16000 */
@@ -1972,7 +2282,7 @@ export interface operations {
             };
         };
     };
-    text_to_speech_stream_v1_v1_text_to_speech__voice_id__stream_post: {
+    text_to_speech_stream_v1: {
         parameters: {
             query?: {
                 /** @description e.g. mp3_44100_128, pcm_16000 */

@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
 import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
+import { PrepareAudio } from "@/features/renders/components/PrepareAudio";
 import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
 import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
@@ -107,6 +108,13 @@ function Reader({ bookId }: { bookId: string }) {
           chapters={book.data.chapters}
           activeIndex={shownIndex}
           onChoose={chooseChapter}
+        />
+        <PrepareAudio
+          bookId={bookId}
+          chapters={book.data.chapters}
+          chapterIndex={shownIndex}
+          voiceId={voiceId}
+          speed={prefs.speed}
         />
       </aside>
       <section className="reader-main">

@@ -1,0 +1,191 @@
+"""Batched GPT generation for book rendering, on the tiny random checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ownvoice_ai.engines.base import (
+    BatchProgress,
+    RenderedChunk,
+    StopSignal,
+    SynthesisOptions,
+)
+from ownvoice_ai.engines.xtts_gpt import (
+    BatchRow,
+    GenerationStopped,
+    SamplingSettings,
+    generate_latents,
+    generate_latents_batch,
+    teacher_forced_latents,
+)
+
+TEXTS = [
+    "hello world, this is a test.",
+    "a much longer sentence that goes on and on for quite a while, really it does.",
+    "short.",
+]
+
+
+def _text(model, text):
+    return torch.IntTensor(model.tokenizer.encode(text, lang="en")).unsqueeze(0)
+
+
+def _cond(model, seed):
+    return torch.randn(1, 32, model.gpt.model_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def _generator(seed=5):
+    return torch.Generator().manual_seed(seed)
+
+
+def _single(model, cond, text, settings):
+    steps = list(generate_latents(model.gpt, cond, _text(model, text), settings, _generator()))
+    return [code for code, _ in steps], torch.stack([latent for _, latent in steps])
+
+
+def _batch(model, conds, texts, settings):
+    rows = [BatchRow(c, _text(model, t), s, _generator()) for c, t, s in zip(conds, texts, settings, strict=True)]
+    ended = {}
+    for step in generate_latents_batch(model.gpt, rows):
+        for index, latents in step.ended:
+            assert index not in ended
+            ended[index] = latents
+    return ended
+
+
+def test_each_row_of_a_batch_equals_its_single_run(tiny_model):
+    """Different text lengths (left padding) and different limits (rows leave the batch early)."""
+    conds = [_cond(tiny_model, seed) for seed in range(3)]
+    settings = [SamplingSettings(fixed_tokens=n) for n in (17, 30, 9)]
+    batched = _batch(tiny_model, conds, TEXTS, settings)
+    assert sorted(batched) == [0, 1, 2]
+    for index, text in enumerate(TEXTS):
+        codes, latents = _single(tiny_model, conds[index], text, settings[index])
+        assert batched[index].shape == latents.shape == (settings[index].fixed_tokens, tiny_model.gpt.model_dim)
+        assert (batched[index] - latents).abs().max() < 1e-4
+        # and they pair with the codes as coqui's teacher-forced second pass would
+        reference = teacher_forced_latents(tiny_model.gpt, conds[index], _text(tiny_model, text), torch.tensor([codes]))
+        assert (batched[index] - reference[0]).abs().max() < 1e-4
+
+
+def test_rows_end_in_the_order_of_their_limits(tiny_model):
+    conds = [_cond(tiny_model, 0)] * 3
+    settings = [SamplingSettings(fixed_tokens=n) for n in (12, 4, 8)]
+    rows = [BatchRow(c, _text(tiny_model, t), s, _generator()) for c, t, s in zip(conds, TEXTS, settings, strict=True)]
+    order, tokens = [], 0
+    for step in generate_latents_batch(tiny_model.gpt, rows):
+        order += [index for index, _ in step.ended]
+        tokens += step.tokens
+    assert order == [1, 2, 0]
+    assert tokens == 12 + 4 + 8
+
+
+def test_a_batch_stops_on_the_stop_signal(tiny_model):
+    stop = StopSignal()
+    rows = [
+        BatchRow(_cond(tiny_model, i), _text(tiny_model, t), SamplingSettings(fixed_tokens=400))
+        for i, t in enumerate(TEXTS)
+    ]
+    steps = generate_latents_batch(tiny_model.gpt, rows, should_stop=stop.reason)
+    next(steps)
+    stop.cancel("client gone")
+    with pytest.raises(GenerationStopped, match="client gone"):
+        next(steps)
+
+
+def test_rows_must_share_sampling_settings(tiny_model):
+    rows = [
+        BatchRow(_cond(tiny_model, 0), _text(tiny_model, "one."), SamplingSettings(temperature=0.7)),
+        BatchRow(_cond(tiny_model, 0), _text(tiny_model, "two."), SamplingSettings(temperature=0.9)),
+    ]
+    with pytest.raises(ValueError, match="same sampling settings"):
+        next(generate_latents_batch(tiny_model.gpt, rows))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_checkpoint):
+    from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
+    from ownvoice_ai.model_source import ModelSource
+
+    engine = XttsEngine(
+        ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), tuning=StreamTuning(speaking_rate_tokens=True), batch_size=2
+    )
+    engine.load()
+    return engine
+
+
+@pytest.fixture
+def voice(engine):
+    from ownvoice_ai.conditioning import Conditioning
+
+    generator = torch.Generator().manual_seed(9)
+    d_model = engine.model.gpt.model_dim
+    return Conditioning(
+        torch.randn(1, 32, d_model, generator=generator), torch.randn(1, 512, 1, generator=generator), "v", "tiny"
+    )
+
+
+def test_render_batch_gives_every_chunk_the_audio_stream_would(engine, voice):
+    """Three chunks in batches of two: each equals `stream` with the same seed (whole-sentence decode)."""
+    options = SynthesisOptions(seed=3)
+    rendered = [event for event in engine.render_batch(TEXTS, voice, options) if isinstance(event, RenderedChunk)]
+    assert sorted(chunk.index for chunk in rendered) == [0, 1, 2]
+    for chunk in rendered:
+        streamed = torch.from_numpy(
+            torch.cat([torch.from_numpy(p.samples) for p in engine.stream(TEXTS[chunk.index], voice, options)]).numpy()
+        )
+        assert chunk.sample_rate == 24000
+        assert len(chunk.samples) == len(streamed)
+        assert (torch.from_numpy(chunk.samples) - streamed).abs().max() < 1e-3
+
+
+def test_render_batch_sends_heartbeats(engine, voice, monkeypatch):
+    from ownvoice_ai.engines import xtts
+
+    monkeypatch.setattr(xtts, "PROGRESS_EVERY_S", 0.0)
+    events = list(engine.render_batch(TEXTS, voice, SynthesisOptions(seed=1)))
+    beats = [event.tokens for event in events if isinstance(event, BatchProgress)]
+    assert beats and beats == sorted(beats) and beats[-1] > 0
+
+
+def test_render_batch_honours_speed(engine, voice):
+    normal = next(
+        e
+        for e in engine.render_batch(["hello there."], voice, SynthesisOptions(seed=1))
+        if isinstance(e, RenderedChunk)
+    )
+    fast = next(
+        e
+        for e in engine.render_batch(["hello there."], voice, SynthesisOptions(seed=1, speed=2.0))
+        if isinstance(e, RenderedChunk)
+    )
+    assert abs(len(fast.samples) / len(normal.samples) - 0.5) < 0.05
+
+
+def test_preallocated_kv_cache_equals_dynamic_cache(tiny_model):
+    """Same hidden states step by step, a batch row dropped half way; writing past capacity is refused."""
+    from transformers import DynamicCache
+
+    from ownvoice_ai.engines.kv_cache import PreallocatedCache
+
+    gpt = tiny_model.gpt
+    embeddings = torch.randn(3, 12, gpt.model_dim, generator=torch.Generator().manual_seed(2))
+
+    def run(cache):
+        states = []
+        with torch.inference_mode():
+            out = gpt.gpt(inputs_embeds=embeddings[:, :8], past_key_values=cache, use_cache=True)
+            states.append(out.last_hidden_state[:, -1])
+            for step in range(8, 12):
+                if step == 10:
+                    cache.batch_select_indices(torch.tensor([0, 2]))
+                rows = [0, 1, 2] if step < 10 else [0, 2]
+                out = gpt.gpt(inputs_embeds=embeddings[rows, step : step + 1], past_key_values=cache, use_cache=True)
+                states.append(out.last_hidden_state[:, -1])
+        return states
+
+    for dynamic, preallocated in zip(run(DynamicCache()), run(PreallocatedCache(12)), strict=True):
+        assert (dynamic - preallocated).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="holds 8 positions"), torch.inference_mode():
+        gpt.gpt(inputs_embeds=embeddings[:, :9], past_key_values=PreallocatedCache(8), use_cache=True)

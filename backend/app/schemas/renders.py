@@ -1,0 +1,38 @@
+"""Request and response bodies of render jobs (docs/API.md, "Rendering ahead")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    voice_id: str = Field(alias="voiceId", min_length=1, max_length=128)
+    # The same range as POST /api/tts: a rendered sentence is the one the reader asks for.
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    chapter_id: str | None = Field(
+        default=None, alias="chapterId", min_length=1, max_length=64,
+        description="The chapter to render; leave it out for the whole book.",
+    )
+
+
+class RenderJob(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    book_id: str
+    chapter_id: str | None
+    voice_id: str
+    speed: float
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    total: int = Field(description="Sentences to render")
+    done: int = Field(description="Of them, in the audio cache now")
+    cached: int = Field(description="Of them, already in the cache when the job started")
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,476 @@
+"""Render jobs: one background task fills the audio cache ahead of listening.
+
+The runner takes the oldest queued job, lists its sentences in reading order, keys each one
+exactly as POST /api/tts would key it for the reader (so the reader plays them from the
+cache), and sends the missing ones to the inference service's POST /generate/batch, a batch
+at a time. Each finished sentence is committed to the cache and counted in the job's `done`
+as it lands.
+
+The database holds the state. A job is claimed with a conditional UPDATE (queued → running)
+and every later write requires it still to be running, so a DELETE (→ cancelled) always wins:
+the route also tells the runner, which then cancels its work at once and closes the upstream
+stream (that close is what stops the generation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models.book import Book, Sentence
+from app.models.render_job import (
+    RENDER_CANCELLED,
+    RENDER_DONE,
+    RENDER_FAILED,
+    RENDER_QUEUED,
+    RENDER_RUNNING,
+    RenderJob,
+)
+from app.models.user import User, utcnow
+from app.models.voice import Voice
+from app.services.audio_cache import AudioCache
+from app.services.inference_client import InferenceError
+from app.services.speech import (
+    NATIVE_FORMATS,
+    STOCK_PREFIX,
+    SpeechRequest,
+    Synthesizer,
+    VoiceTarget,
+    keyed_as_expected,
+    resolve_voice,
+    speech_cache_key,
+)
+
+log = logging.getLogger("ownvoice.renders")
+
+# What the reader's player asks POST /api/tts for: raw PCM, which Web Audio schedules gaplessly
+# (frontend/src/lib/tts.ts). Another format would key other cache entries than the reader plays.
+RENDER_FORMAT = "mp3"
+IDLE_POLL_SECONDS = 30.0  # a safety net only: creating a job wakes the runner at once
+# While the reader listens, /generate goes first and a batch may be refused as busy (429):
+# wait and retry for this long before giving up on the job.
+BUSY_PATIENCE_SECONDS = 300.0
+RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
+
+
+class RenderFailed(Exception):
+    """The job cannot go on; the message says what to do next."""
+
+
+class JobStopped(Exception):
+    """The job is no longer running in the database: cancelled, or its book deleted."""
+
+
+@dataclass
+class Plan:
+    """What a job renders: its voice, the settings every sentence shares, the texts in order."""
+
+    target: VoiceTarget
+    request: SpeechRequest  # a template: `text` is each sentence in turn
+    texts: list[str]
+
+
+@dataclass
+class Pending:
+    """A text still to render, and how many of the job's sentences it stands for (a text
+    that repeats, such as "Yes.", is one cache entry)."""
+
+    key: str
+    text: str
+    sentences: int = 1
+
+
+# --- database steps (run in worker threads) -------------------------------------------
+
+
+def requeue_interrupted(factory: sessionmaker[Session]) -> int:
+    """At start: the jobs a stopped app server left running are queued again."""
+    with factory() as db:
+        result = db.execute(
+            update(RenderJob)
+            .where(RenderJob.status == RENDER_RUNNING)
+            .values(status=RENDER_QUEUED, started_at=None)
+        )
+        db.commit()
+        return result.rowcount
+
+
+def claim_next(factory: sessionmaker[Session]) -> str | None:
+    """The oldest queued job, now marked running; None when the queue is empty."""
+    with factory() as db:
+        while True:
+            job_id = db.scalar(
+                select(RenderJob.id)
+                .where(RenderJob.status == RENDER_QUEUED)
+                .order_by(RenderJob.created_at, RenderJob.id)
+                .limit(1)
+            )
+            if job_id is None:
+                return None
+            claimed = db.execute(
+                update(RenderJob)
+                .where(RenderJob.id == job_id, RenderJob.status == RENDER_QUEUED)
+                .values(status=RENDER_RUNNING, started_at=utcnow(), error=None)
+            )
+            db.commit()
+            if claimed.rowcount == 1:  # else it was cancelled in between: take the next
+                return job_id
+
+
+def update_running(factory: sessionmaker[Session], job_id: str, **values: Any) -> bool:
+    """Write to a job only while it is running; False once it was cancelled or deleted."""
+    with factory() as db:
+        result = db.execute(
+            update(RenderJob)
+            .where(RenderJob.id == job_id, RenderJob.status == RENDER_RUNNING)
+            .values(**values)
+        )
+        db.commit()
+        return result.rowcount == 1
+
+
+def cancel_job(db: Session, job: RenderJob) -> RenderJob:
+    """Queued or running → cancelled; a finished job stays as it is."""
+    db.execute(
+        update(RenderJob)
+        .where(RenderJob.id == job.id, RenderJob.status.in_((RENDER_QUEUED, RENDER_RUNNING)))
+        .values(status=RENDER_CANCELLED, finished_at=utcnow())
+    )
+    db.commit()
+    db.refresh(job)
+    return job
+
+
+def load_plan(factory: sessionmaker[Session], job_id: str) -> Plan:
+    with factory() as db:
+        job = db.get(RenderJob, job_id)
+        book = db.get(Book, job.book_id) if job else None
+        user = db.get(User, job.user_id) if job else None
+        if job is None or book is None or user is None:
+            raise JobStopped
+        query = select(Sentence.text).order_by(Sentence.position)
+        query = (
+            query.where(Sentence.chapter_id == job.chapter_id)
+            if job.chapter_id
+            else query.where(Sentence.book_id == job.book_id)
+        )
+        # Language, format and speed as the reader sends them to POST /api/tts.
+        request = SpeechRequest(
+            text="", language=book.language or "en", native_format=RENDER_FORMAT, speed=job.speed
+        )
+        return Plan(_voice_target(db, user, job.voice_id), request, list(db.scalars(query)))
+
+
+def _voice_target(db: Session, user: User, voice_id: str) -> VoiceTarget:
+    if not voice_id.startswith(STOCK_PREFIX) and db.get(Voice, voice_id) is None:
+        raise RenderFailed(
+            "The voice of this job was deleted: choose another voice and render again."
+        )
+    try:
+        return resolve_voice(db, user, voice_id, None)
+    except HTTPException as exc:  # e.g. the voice is being prepared again
+        raise RenderFailed(str(exc.detail)) from exc
+
+
+# --- cache steps ----------------------------------------------------------------------
+
+
+def pending_texts(cache: AudioCache, plan: Plan, model_id: str | None) -> tuple[list[Pending], int]:
+    """The job's distinct texts missing from the cache, in reading order, and how many of the
+    job's sentences are cached already."""
+    pending: dict[str, Pending] = {}
+    cached_keys: set[str] = set()
+    cached = 0
+    for text in plan.texts:
+        key = speech_cache_key(plan.target, replace(plan.request, text=text), model_id)
+        if key in pending:
+            pending[key].sentences += 1
+        elif key in cached_keys or cache.get(key) is not None:
+            cached_keys.add(key)
+            cached += 1
+        else:
+            pending[key] = Pending(key, text)
+    return list(pending.values()), cached
+
+
+def split_cached(cache: AudioCache, batch: list[Pending]) -> tuple[list[Pending], int]:
+    """Drop what reached the cache meanwhile (the reader may be listening): the rest, and how
+    many sentences the dropped ones stand for."""
+    missing = [item for item in batch if cache.get(item.key) is None]
+    return missing, sum(item.sentences for item in batch) - sum(i.sentences for i in missing)
+
+
+def store_audio(
+    cache: AudioCache, key: str, media_type: str, headers: dict[str, str], audio: bytes
+) -> None:
+    writer = cache.writer(key, media_type, headers)
+    try:
+        writer.write(audio)
+    except BaseException:
+        writer.discard()
+        raise
+    writer.commit()
+
+
+def batches(items: list[Pending], size: int) -> Iterator[list[Pending]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _failure_message(exc: InferenceError) -> str:
+    if exc.code == "inference_unreachable":
+        return "The inference service is not reachable: start it (make start), then render again."
+    if exc.status_code == 429:
+        return "The inference service stayed busy for minutes: render again later."
+    return f"The inference service refused to render: {exc.message} Then render again."
+
+
+# --- the runner -----------------------------------------------------------------------
+
+
+class RenderRunner:
+    """One asyncio task that works through the queue, one job at a time, oldest first."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], synthesizer: Synthesizer, batch_size: int
+    ) -> None:
+        self._factory = factory
+        self._synthesizer = synthesizer
+        self._cache = synthesizer.cache
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._job_id: str | None = None
+        self._job_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        requeued = requeue_interrupted(self._factory)
+        if requeued:
+            log.info("render jobs queued again after a restart", extra={"count": requeued})
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="render-runner")
+
+    async def stop(self) -> None:
+        """Stop working; a running job stays `running` and is queued again at the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = self._loop = None
+
+    # Called from request handlers, which may run in worker threads.
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._call_in_loop(self._wake.set)
+
+    def cancelled(self, job_id: str) -> None:
+        """The job was marked cancelled: if it is the one running, stop it now."""
+        self._call_in_loop(self._cancel_if_current, job_id)
+
+    def _call_in_loop(self, callback: Any, *args: Any) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to tell
+                self._loop.call_soon_threadsafe(callback, *args)
+
+    def _cancel_if_current(self, job_id: str) -> None:
+        if self._job_id == job_id and self._job_task is not None:
+            self._job_task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before looking, so a job queued meanwhile is not missed
+            try:
+                job_id = await asyncio.to_thread(claim_next, self._factory)
+            except Exception:
+                log.exception("cannot read the render queue")
+                job_id = None
+            if job_id is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                continue
+            await self._run_job(job_id)
+
+    async def _run_job(self, job_id: str) -> None:
+        self._job_id = job_id
+        self._job_task = asyncio.create_task(self._render(job_id), name=f"render-{job_id}")
+        try:
+            await self._job_task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the app server is stopping, not the job
+            log.info("render job cancelled", extra={"job_id": job_id})
+        except Exception:  # e.g. the database went away: keep the runner alive for the next job
+            log.exception("render job ended on an error", extra={"job_id": job_id})
+        finally:
+            self._job_id = self._job_task = None
+
+    async def _render(self, job_id: str) -> None:
+        """Run one job to its end, recording how it ended unless it was cancelled."""
+        started = time.monotonic()
+        try:
+            done = await self._render_job(job_id)
+        except JobStopped:
+            log.info("render job stopped: cancelled or deleted", extra={"job_id": job_id})
+            return
+        except RenderFailed as exc:
+            await self._finish(job_id, RENDER_FAILED, error=str(exc))
+            return
+        except InferenceError as exc:
+            await self._finish(job_id, RENDER_FAILED, error=_failure_message(exc))
+            return
+        except Exception as exc:
+            log.exception("render job failed", extra={"job_id": job_id})
+            error = (
+                f"Rendering stopped on an unexpected error ({type(exc).__name__}): see the "
+                "app server's log, then render again."
+            )
+            await self._finish(job_id, RENDER_FAILED, error=error)
+            return
+        await self._finish(job_id, RENDER_DONE, done=done)
+        log.info(
+            "render job done",
+            extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 1)},
+        )
+
+    async def _finish(self, job_id: str, status: str, **values: Any) -> None:
+        if status == RENDER_FAILED:
+            log.info("render job failed", extra={"job_id": job_id, "error": values.get("error")})
+        await asyncio.to_thread(
+            update_running, self._factory, job_id, status=status, finished_at=utcnow(), **values
+        )
+
+    async def _progress(self, job_id: str, **values: Any) -> None:
+        if not await asyncio.to_thread(update_running, self._factory, job_id, **values):
+            raise JobStopped
+
+    async def _render_job(self, job_id: str) -> int:
+        """Render what is missing; the number of the job's sentences now in the cache."""
+        plan = await asyncio.to_thread(load_plan, self._factory, job_id)
+        model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
+        pending, cached = await asyncio.to_thread(pending_texts, self._cache, plan, model_id)
+        done = cached
+        await self._progress(job_id, total=len(plan.texts), cached=cached, done=done)
+        for batch in batches(pending, self._batch_size):
+            missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
+            done += arrived
+            if missing:
+                done = await self._render_batch(job_id, plan, model_id, missing, done)
+            elif arrived:
+                await self._progress(job_id, done=done)
+        return done
+
+    async def _render_batch(
+        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], done: int
+    ) -> int:
+        payload: dict[str, Any] = {
+            "texts": [item.text for item in batch],
+            "voice_id": plan.target.voice_id,
+            "language": plan.request.language,
+            "format": RENDER_FORMAT,
+            "speed": plan.request.speed,
+            **plan.request.sampling,
+        }
+        async with self._batch_events(payload) as events:
+            start = await anext(events, None)
+            if start is None or start.get("type") != "start":
+                raise RenderFailed(
+                    "The inference service answered a batch without its start line: check "
+                    "that it is up to date (it needs POST /generate/batch), then render again."
+                )
+            if not keyed_as_expected(
+                plan.target, model_id, start.get("model_id"), start.get("conditioning_hash")
+            ):
+                # The audio would not belong under the keys the reader asks for: cache nothing.
+                raise RenderFailed(
+                    "The inference service changed its model or this voice while rendering: "
+                    "render again."
+                )
+            media_type = start.get("media_type") or NATIVE_FORMATS[RENDER_FORMAT]
+            headers = {"x-sample-rate": str(start.get("sample_rate") or 24000)}
+            remaining = set(range(len(batch)))
+            async for event in events:
+                kind = event.get("type")
+                if kind == "item":
+                    item = batch[_item_index(event, remaining)]
+                    audio = _item_audio(event)
+                    await asyncio.to_thread(
+                        store_audio, self._cache, item.key, media_type, headers, audio
+                    )
+                    remaining.discard(event["index"])
+                    done += item.sentences
+                    await self._progress(job_id, done=done)
+                elif kind == "error":
+                    reason = event.get("message") or event.get("code") or "no reason given"
+                    raise RenderFailed(
+                        f"The inference service stopped rendering ({reason}). {RERENDER_HINT}"
+                    )
+                elif kind == "end":
+                    break
+            if remaining:
+                raise RenderFailed(
+                    f"The inference service ended a batch with {len(remaining)} sentences "
+                    f"missing. {RERENDER_HINT}"
+                )
+        return done
+
+    @contextlib.asynccontextmanager
+    async def _batch_events(self, payload: dict[str, Any]) -> AsyncIterator[Any]:
+        """POST /generate/batch, waiting while the service is busy with listeners (429)."""
+        deadline = time.monotonic() + BUSY_PATIENCE_SECONDS
+        while True:
+            stack = contextlib.AsyncExitStack()
+            try:
+                events = await stack.enter_async_context(
+                    self._synthesizer.inference.generate_batch(payload)
+                )
+            except InferenceError as exc:
+                if exc.status_code != 429 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(_retry_seconds(exc))
+                continue
+            async with stack:
+                yield events
+            return
+
+
+def _retry_seconds(exc: InferenceError) -> float:
+    try:
+        return min(max(float(exc.retry_after or 2), 0.5), 30.0)
+    except ValueError:
+        return 2.0
+
+
+def _item_index(event: dict[str, Any], remaining: set[int]) -> int:
+    index = event.get("index")
+    if not isinstance(index, int) or index not in remaining:
+        raise RenderFailed(
+            f"The inference service sent an item for an unknown or repeated text ({index!r}): "
+            "check its log, then render again."
+        )
+    return index
+
+
+def _item_audio(event: dict[str, Any]) -> bytes:
+    try:
+        audio = base64.b64decode(event.get("audio") or "", validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        audio = b""
+    if not audio:
+        raise RenderFailed(
+            "The inference service sent a sentence without valid audio: check its log, "
+            "then render again."
+        )
+    return audio

@@ -1,0 +1,377 @@
+"""Render jobs (docs/API.md, "Rendering ahead"): the real app server renders chapters and
+books through the real inference service (tiny XTTS checkpoint, Piper) into its audio cache,
+and POST /api/tts then answers those sentences from the cache."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from audio_files import CLEAN_WAV, SHORT_WAV
+from conftest import create_user
+from servers import AppServer, InferenceServer, closed_port_url, start_app
+from sqlalchemy import select
+
+from app.core.db import make_engine, session_factory
+from app.main import run_migrations
+from app.models.book import Book
+from app.models.render_job import RenderJob
+from app.models.user import User, utcnow
+from app.services.renders import claim_next, requeue_interrupted
+
+FINISHED = ("done", "failed", "cancelled")
+BATCH_SIZE = 2  # small, so that a short chapter still takes several batches
+
+# Two chapters; "It was late." twice: one cache entry that stands for two sentences.
+STORY = (
+    "# The first night\n\n"
+    "It was late. The fox ran across the frozen field.\n\n"
+    "It was late. Nobody in the village saw it go.\n\n"
+    "# The second night\n\n"
+    "Morning came slowly. The snow kept falling.\n"
+)
+LONG_STORY = " ".join(
+    f"Sentence number {n} goes on for a little while, as sentences in books do." for n in range(40)
+)
+
+
+@pytest.fixture(scope="module")
+def render_server(
+    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
+) -> Iterator[AppServer]:
+    """An app server of its own (its own database and cache) on the shared inference service.
+
+    ELEVENLABS_API_KEY is set (to a service that is never called) so that ElevenLabs voice
+    ids are recognised as such."""
+    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
+    server = start_app(
+        tmp_path_factory.mktemp("renders") / "data",
+        inference_url=inference.url,
+        OWNVOICE_INFERENCE_TOKEN=token,
+        OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE),
+        ELEVENLABS_API_KEY="never-used",
+        ELEVENLABS_BASE_URL=closed_port_url(),
+    )
+    yield server
+    server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def listener(render_server: AppServer) -> Iterator[httpx.Client]:
+    """A user with a voice of their own (their default: custom_user_voice)."""
+    client = create_user(render_server, unique("listener"))
+    response = client.post(
+        "/api/voice/upload",
+        data={"name": "Me", "language": "en"},
+        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
+    )
+    assert response.status_code == 201, response.text
+    yield client
+    client.close()
+
+
+def import_book(client: httpx.Client, text: str = STORY, title: str = "Night") -> dict:
+    response = client.post("/api/books", json={"title": title, "text": text, "language": "en"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def sentences(client: httpx.Client, book: dict, chapter: dict) -> list[str]:
+    detail = client.get(f"/api/books/{book['id']}/chapters/{chapter['id']}").json()
+    return [s["text"] for p in detail["paragraphs"] for s in p["sentences"]]
+
+
+def render(client: httpx.Client, book: dict, **body: object) -> httpx.Response:
+    return client.post(f"/api/books/{book['id']}/renders", json=body)
+
+
+def wait_for(client: httpx.Client, job_id: str, until: tuple[str, ...] = FINISHED,
+             timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/renders/{job_id}").json()
+        if job["status"] in until or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def tts(client: httpx.Client, text: str, voice: str, speed: float) -> httpx.Response:
+    """What the reader's player sends for a sentence (language: the book's, raw 24 kHz PCM)."""
+    return client.post(
+        "/api/tts",
+        json={"text": text, "voiceId": voice, "speed": speed, "language": "en", "format": "pcm_24000"},
+    )
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("voice", "speed"), [("custom_user_voice", 1.0), ("stock-joe", 1.25)])
+def test_a_rendered_chapter_plays_from_the_cache(
+    listener: httpx.Client, voice: str, speed: float
+) -> None:
+    book = import_book(listener)
+    first, second = book["chapters"]
+    texts = sentences(listener, book, first)
+    assert texts.count("It was late.") == 2 and len(texts) == first["sentence_count"] == 4
+
+    created = render(listener, book, voiceId=voice, speed=speed, chapterId=first["id"])
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert job["status"] in ("queued", "running") and job["total"] == 4
+    assert job["chapter_id"] == first["id"] and job["speed"] == speed
+    if voice == "custom_user_voice":  # the real id is stored, not the alias
+        default = listener.get("/api/voices").json()["default_voice_id"]
+        assert job["voice_id"] == default
+    else:
+        assert job["voice_id"] == voice
+
+    job = wait_for(listener, job["id"])
+    assert job["status"] == "done", job
+    assert (job["total"], job["done"], job["cached"], job["error"]) == (4, 4, 0, None)
+    assert datetime.fromisoformat(job["finished_at"]) >= datetime.fromisoformat(job["started_at"])
+
+    for text in texts:
+        played = tts(listener, text, voice, speed)
+        assert played.status_code == 200, played.text
+        assert played.headers["x-cache"] == "hit", text
+        assert played.headers["content-type"] == "audio/L16;rate=24000"
+        assert played.headers["x-sample-rate"] == "24000"
+        assert len(played.content) % 2 == 0 and len(played.content) / 2 / 24000 > 0.2
+    # Only the chapter was rendered; and another speed is another sound.
+    assert tts(listener, sentences(listener, book, second)[0], voice, speed).headers[
+        "x-cache"
+    ] == "miss"
+    assert tts(listener, texts[1], voice, speed + 0.25).headers["x-cache"] == "miss"
+
+    again = render(listener, book, voiceId=voice, speed=speed, chapterId=first["id"])
+    assert again.status_code == 202 and again.json()["id"] != job["id"]
+    repeat = wait_for(listener, again.json()["id"], timeout=10)
+    assert (repeat["status"], repeat["cached"], repeat["done"]) == ("done", 4, 4)
+    started = datetime.fromisoformat(repeat["started_at"])
+    assert (datetime.fromisoformat(repeat["finished_at"]) - started).total_seconds() < 2
+
+    listing = listener.get(f"/api/books/{book['id']}/renders").json()
+    assert [j["id"] for j in listing] == [repeat["id"], job["id"]]  # newest first
+
+
+def test_a_whole_book_render_counts_what_was_cached_before(listener: httpx.Client) -> None:
+    book = import_book(listener)
+    first, second = book["chapters"]
+    chapter = wait_for(
+        listener,
+        render(listener, book, voiceId="stock-joe", chapterId=second["id"]).json()["id"],
+    )
+    assert (chapter["status"], chapter["total"]) == ("done", second["sentence_count"])
+
+    whole = render(listener, book, voiceId="stock-joe")
+    assert whole.status_code == 202 and whole.json()["chapter_id"] is None
+    job = wait_for(listener, whole.json()["id"])
+    total = first["sentence_count"] + second["sentence_count"]
+    assert (job["status"], job["total"], job["done"]) == ("done", total, total), job
+    assert job["cached"] == second["sentence_count"]
+
+
+# --- identical jobs and cancelling ----------------------------------------------------------
+
+
+def ended(worker: dict) -> int:
+    """Jobs the inference service's worker finished or cancelled."""
+    return worker["completed"] + worker["cancelled"]
+
+
+def inference_worker(server: AppServer) -> dict:
+    token = server.env["OWNVOICE_INFERENCE_TOKEN"]
+    return httpx.get(
+        f"{server.env['OWNVOICE_INFERENCE_URL']}/ready",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["worker"]
+
+
+def test_an_identical_active_job_is_the_same_job_and_cancel_stops_it(
+    listener: httpx.Client, render_server: AppServer
+) -> None:
+    book = import_book(listener, LONG_STORY, "Long")
+    created = render(listener, book, voiceId="custom_user_voice")
+    assert created.status_code == 202
+    job_id = created.json()["id"]
+    twin = render(listener, book, voiceId="custom_user_voice", speed=1.0)
+    assert twin.status_code == 200 and twin.json()["id"] == job_id
+    other_speed = render(listener, book, voiceId="custom_user_voice", speed=1.5)
+    assert other_speed.status_code == 202 and other_speed.json()["id"] != job_id
+    queued = listener.delete(f"/api/renders/{other_speed.json()['id']}").json()
+    assert queued["status"] == "cancelled" and queued["started_at"] is None
+
+    running = wait_for(listener, job_id, until=("running", *FINISHED))
+    assert running["status"] == "running", running
+    before = inference_worker(render_server)
+    cancelled = listener.delete(f"/api/renders/{job_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["finished_at"]
+
+    # The runner closes its upstream stream (the inference service cancels the batch in
+    # flight, if the cancel did not land between two batches) and sends no further batch.
+    deadline = time.monotonic() + 20
+    while (worker := inference_worker(render_server))["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    batches_ended = ended(worker)
+    assert worker["in_flight"] == 0 and batches_ended - ended(before) <= 1, worker
+    done = listener.get(f"/api/renders/{job_id}").json()["done"]
+    time.sleep(2)  # a live job would finish a few batches of 2 sentences meanwhile
+    worker = inference_worker(render_server)
+    assert ended(worker) == batches_ended, worker
+    after = listener.get(f"/api/renders/{job_id}").json()
+    assert (after["status"], after["done"]) == ("cancelled", done)
+    assert done < after["total"] == 40
+
+    # Cancelling a finished job changes nothing; a new request makes a new job.
+    assert listener.delete(f"/api/renders/{job_id}").json() == after
+    fresh = render(listener, book, voiceId="custom_user_voice")
+    assert fresh.status_code == 202 and fresh.json()["id"] != job_id
+    assert listener.delete(f"/api/renders/{fresh.json()['id']}").json()["status"] == "cancelled"
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+def test_other_users_cannot_see_or_cancel_a_job(
+    listener: httpx.Client, render_server: AppServer
+) -> None:
+    book = import_book(listener)
+    job = render(listener, book, voiceId="stock-joe", chapterId=book["chapters"][1]["id"]).json()
+    with create_user(render_server, unique("stranger")) as stranger:
+        assert stranger.get(f"/api/renders/{job['id']}").status_code == 404
+        assert stranger.delete(f"/api/renders/{job['id']}").status_code == 404
+        assert stranger.get(f"/api/books/{book['id']}/renders").status_code == 404
+        refused = render(stranger, book, voiceId="stock-joe")
+        assert refused.status_code == 404 and "No such book" in refused.json()["detail"]
+        # Nor render with someone else's voice.
+        default = listener.get("/api/voices").json()["default_voice_id"]
+        own_book = import_book(stranger)
+        assert render(stranger, own_book, voiceId=default).status_code == 404
+    assert wait_for(listener, job["id"])["status"] == "done"
+
+
+def test_bad_requests_are_refused_with_what_to_do(
+    listener: httpx.Client, render_server: AppServer
+) -> None:
+    book = import_book(listener)
+    other_book = import_book(listener, title="Other")
+    jobs_before = len(listener.get(f"/api/books/{book['id']}/renders").json())
+
+    missing = render(listener, {"id": "nobook"}, voiceId="stock-joe")
+    assert missing.status_code == 404
+    wrong_chapter = render(
+        listener, book, voiceId="stock-joe", chapterId=other_book["chapters"][0]["id"]
+    )
+    assert wrong_chapter.status_code == 404 and "chapter" in wrong_chapter.json()["detail"]
+    assert render(listener, book, voiceId="stock-joe", chapterId="nochapter").status_code == 404
+    assert listener.get("/api/renders/nojob").status_code == 404
+    assert listener.delete("/api/renders/nojob").status_code == 404
+
+    elevenlabs = render(listener, book, voiceId="21m00Tcm4TlvDq8ikWAM")
+    assert elevenlabs.status_code == 400 and "ElevenLabs" in elevenlabs.json()["detail"]
+    unknown_stock = render(listener, book, voiceId="stock-nobody")
+    assert unknown_stock.status_code == 404 and "stock-nobody" in unknown_stock.json()["detail"]
+    assert render(listener, book, voiceId="stock-joe", speed=3).status_code == 422
+    assert render(listener, book, speed=1).status_code == 422
+
+    failed = listener.post(
+        "/api/voice/upload",
+        data={"name": "too short", "language": "en"},
+        files={"audio": ("short.wav", SHORT_WAV.read_bytes(), "audio/wav")},
+    )
+    assert failed.status_code == 422
+    failed_id = next(v["id"] for v in listener.get("/api/voices").json()["voices"]
+                     if v["name"] == "too short")
+    not_ready = render(listener, book, voiceId=failed_id)
+    assert not_ready.status_code == 409 and "failed to prepare" in not_ready.json()["detail"]
+
+    with create_user(render_server, unique("voiceless")) as voiceless:
+        own = import_book(voiceless)
+        no_voice = render(voiceless, own, voiceId="custom_user_voice")
+        assert no_voice.status_code == 400 and "Voices" in no_voice.json()["detail"]
+
+    assert len(listener.get(f"/api/books/{book['id']}/renders").json()) == jobs_before == 0
+
+
+def test_without_elevenlabs_an_unknown_voice_is_404_and_a_dead_service_fails_the_job(
+    app_server: AppServer,
+) -> None:
+    """An app server whose inference service is down: creating a job still works (it waits in
+    the queue), and the job fails saying what to do."""
+    with create_user(app_server, unique("offline")) as client:
+        book = import_book(client)
+        unknown = render(client, book, voiceId="someone-elses-voice")
+        assert unknown.status_code == 404 and "No such voice" in unknown.json()["detail"]
+        created = render(client, book, voiceId="stock-joe")
+        assert created.status_code == 202
+        job = wait_for(client, created.json()["id"], timeout=30)
+        assert job["status"] == "failed", job
+        assert job["error"].startswith("The inference service is not reachable: start it")
+        assert "render again" in job["error"]
+        assert job["done"] == 0 and job["total"] == 6
+
+
+# --- restart recovery -------------------------------------------------------------------------
+
+
+def test_a_job_interrupted_by_a_restart_runs_again(
+    listener: httpx.Client, render_server: AppServer
+) -> None:
+    book = import_book(listener, LONG_STORY, "Interrupted")
+    job_id = render(listener, book, voiceId="stock-joe").json()["id"]
+    running = wait_for(listener, job_id, until=("running", *FINISHED))
+    assert running["status"] == "running", running
+    render_server.restart()
+    job = wait_for(listener, job_id)
+    assert (job["status"], job["done"], job["total"]) == ("done", 40, 40), job
+    restarted = datetime.fromisoformat(job["started_at"])
+    assert restarted > datetime.fromisoformat(running["started_at"])
+
+
+def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
+    """The runner's startup step on a real, migrated SQLite database."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ownvoice.db'}")
+    run_migrations(engine)
+    factory = session_factory(engine)
+    with factory() as db:
+        user = User(username="reader", password_hash="x")
+        db.add(user)
+        db.flush()
+        book = Book(user_id=user.id, title="B", language="en", source_format="paste")
+        db.add(book)
+        db.flush()
+        start = utcnow()
+        jobs = {
+            status: RenderJob(user_id=user.id, book_id=book.id, voice_id="stock-joe",
+                              status=status, created_at=start + timedelta(seconds=n),
+                              started_at=None if status == "queued" else start)
+            for n, status in enumerate(("running", "queued", "done", "cancelled"))
+        }
+        db.add_all(jobs.values())
+        db.commit()
+        ids = {status: job.id for status, job in jobs.items()}
+
+    assert requeue_interrupted(factory) == 1
+    with factory() as db:
+        status = dict(db.execute(select(RenderJob.id, RenderJob.status)).all())
+        interrupted = db.get(RenderJob, ids["running"])
+        assert interrupted is not None and interrupted.started_at is None
+    assert status == {ids["running"]: "queued", ids["queued"]: "queued",
+                      ids["done"]: "done", ids["cancelled"]: "cancelled"}
+    assert requeue_interrupted(factory) == 0
+    # Queued jobs run oldest first: the interrupted one was created first.
+    assert claim_next(factory) == ids["running"]
+    assert claim_next(factory) == ids["queued"]
+    assert claim_next(factory) is None
+    engine.dispose()
