@@ -79,6 +79,10 @@ PATHS = {
 # at each of these batch sizes; aggregate throughput is what a long book needs.
 BATCH_SIZES = (1, 4, 8)
 BATCH_SENTENCES = 8
+# The KV-cache comparison: decode steps at this batch size, this far into a sentence.
+KV_BATCH = 8
+KV_POSITION = 320
+KV_STEPS = 8
 # (d) is left out by default to keep the run short: (f) is (d) with the vocoder overlapped.
 DEFAULT_PATHS = [
     "coqui-inference",
@@ -751,8 +755,44 @@ class BatchRendering(OursPath):
             sweep[str(size)] = {**asdict(run), "x_real_time": run.audio_s / run.total_s}
         return {"sentences": BATCH_SENTENCES, "by_batch_size": sweep, "peak_rss_bytes": peak_rss_bytes()}
 
+    def kv_cache(self) -> dict[str, Any]:
+        """Decode ms per step with HF's DynamicCache (torch.cat per token) and our preallocated one.
+
+        Both start from the same random cache contents at KV_POSITION (a prefill that long would
+        take minutes on a CPU; the step's cost does not depend on the values).
+        """
+        from transformers import DynamicCache
+
+        from ownvoice_ai.engines.kv_cache import PreallocatedCache
+
+        gpt = self.model.gpt
+        torch = self.torch
+        heads = gpt.gpt.config.n_head
+        shape = (KV_BATCH, heads, KV_POSITION, gpt.model_dim // heads)
+        contents = [(torch.randn(shape), torch.randn(shape)) for _ in range(len(gpt.gpt.h))]
+        steps = torch.randn(KV_BATCH, KV_STEPS, gpt.model_dim)
+
+        def ms_per_step(cache) -> float:
+            with torch.inference_mode():
+                for layer, (keys, values) in enumerate(contents):
+                    cache.update(keys, values, layer)
+                start = time.perf_counter()
+                for step in range(KV_STEPS):
+                    gpt.gpt(inputs_embeds=steps[:, step : step + 1], past_key_values=cache, use_cache=True)
+                return (time.perf_counter() - start) / KV_STEPS * 1000
+
+        dynamic = min(ms_per_step(DynamicCache()) for _ in range(2))
+        preallocated = min(ms_per_step(PreallocatedCache(KV_POSITION + KV_STEPS)) for _ in range(2))
+        progress(4 * KV_STEPS)
+        return {
+            "batch": KV_BATCH,
+            "position": KV_POSITION,
+            "dynamic_ms_per_step": dynamic,
+            "preallocated_ms_per_step": preallocated,
+        }
+
     def extra(self) -> dict[str, Any]:
-        return {**super().extra(), "batching": self.batching()}
+        return {**super().extra(), "batching": self.batching(), "kv_cache": self.kv_cache()}
 
 
 class OursFastBatch(BatchRendering, OursInt8):
@@ -890,7 +930,7 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
     if path in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16", "ours-fast-batch"):
         units += 2 * sizes.numerics_tokens
     if path in ("ours-batch", "ours-fast-batch"):
-        units += len(BATCH_SIZES) * BATCH_SENTENCES * sizes.tokens_per_sentence
+        units += len(BATCH_SIZES) * BATCH_SENTENCES * sizes.tokens_per_sentence + 4 * KV_STEPS
     if path in ("ours-int8", "ours-int8-overlap"):
         units += 3 * sizes.decode_tokens * (len({1, cores}) - 1)
     return units
@@ -1118,6 +1158,13 @@ def format_batching(report: dict[str, Any]) -> list[str]:
             versus = f", {run['x_real_time'] * base['total_s'] / base['audio_s']:.1f}x (a)" if base else ""
             cells.append(f"batch {size}: {run['x_real_time']:.2f}x real time{versus}")
         lines.append(f"{name} rendering {batching['sentences']} sentences: " + "; ".join(cells))
+        kv = report["paths"][name].get("kv_cache")
+        if kv:
+            lines.append(
+                f"{name} decode step at batch {kv['batch']}, position {kv['position']}: "
+                f"{kv['dynamic_ms_per_step']:.0f} ms with HF DynamicCache, "
+                f"{kv['preallocated_ms_per_step']:.0f} ms with the preallocated KV cache"
+            )
     return lines
 
 

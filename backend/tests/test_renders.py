@@ -108,7 +108,13 @@ def tts(client: httpx.Client, text: str, voice: str, speed: float) -> httpx.Resp
     """What the reader's player sends for a sentence (language: the book's, raw 24 kHz PCM)."""
     return client.post(
         "/api/tts",
-        json={"text": text, "voiceId": voice, "speed": speed, "language": "en", "format": "pcm_24000"},
+        json={
+            "text": text,
+            "voiceId": voice,
+            "speed": speed,
+            "language": "en",
+            "format": "pcm_24000",
+        },
     )
 
 

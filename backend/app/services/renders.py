@@ -56,7 +56,7 @@ log = logging.getLogger("ownvoice.renders")
 
 # What the reader's player asks POST /api/tts for: raw PCM, which Web Audio schedules gaplessly
 # (frontend/src/lib/tts.ts). Another format would key other cache entries than the reader plays.
-RENDER_FORMAT = "mp3"
+RENDER_FORMAT = "pcm_24000"
 IDLE_POLL_SECONDS = 30.0  # a safety net only: creating a job wakes the runner at once
 # While the reader listens, /generate goes first and a batch may be refused as busy (429):
 # wait and retry for this long before giving up on the job.
