@@ -333,7 +333,7 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert report["failures"] == []
     paths = report["paths"]
     expected_paths = ["coqui-inference", "coqui-stream", "ours-fp32"]
-    expected_paths += ["ours-fp32-overlap", "ours-int8-overlap", "ours-fast"]
+    expected_paths += ["ours-fp32-overlap", "ours-int8-overlap", "ours-fast", "ours-batch", "ours-fast-batch"]
     if not optimize.cpu_supports_bf16():  # the bf16 vocoder needs AVX512-BF16 or AMX
         assert "ours-fast" in report["skipped"]
         expected_paths.remove("ours-fast")
@@ -349,6 +349,16 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         assert result["peak_rss_synthesis_bytes"] > 100e6 and result["peak_rss_overall_bytes"] > 100e6
         assert result["threads"] == 1
     assert tokens > 0
+    # book rendering: every batch size renders the same sentences, and the KV caches compare
+    for name in ("ours-batch", "ours-fast-batch"):
+        batching = paths[name]["batching"]
+        sweep = batching["by_batch_size"]
+        assert list(sweep) == ["1", "4", "8"]
+        assert len({run["audio_s"] for run in sweep.values()}) == 1
+        assert all(run["x_real_time"] == pytest.approx(run["audio_s"] / run["total_s"]) for run in sweep.values())
+        kv = paths[name]["kv_cache"]
+        assert kv["dynamic_ms_per_step"] > 0 and kv["preallocated_ms_per_step"] > 0
+    assert "batch 8" in completed.stdout and "preallocated KV cache" in completed.stdout
     # coqui's non-streaming answer arrives all at once
     assert paths["coqui-inference"]["ttfa_s"] == paths["coqui-inference"]["total_s"]
     assert paths["coqui-inference"]["conditioning_s"] > 0
