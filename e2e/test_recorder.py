@@ -151,7 +151,7 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
     page = new_page(launch_browser(), app.base_url)
     login(page, app)
     page.get_by_role("link", name="Voices").click()
-    page.get_by_role("heading", name="Voices").wait_for()
+    page.get_by_role("heading", name="Voices", exact=True).wait_for()
     page.wait_for_load_state("networkidle")
     before = page.get_by_test_id("voice-card").count()
 
