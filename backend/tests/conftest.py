@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from audio_files import CLEAN_WAV
 from servers import ADMIN_PASSWORD, AppServer, InferenceServer, start_app, start_inference
 
 
@@ -55,3 +56,15 @@ def create_user(server: AppServer, username: str, password: str = "password-123"
         response = admin.post("/api/users", json={"username": username, "password": password})
         assert response.status_code == 201, response.text
     return login(server, username, password)
+
+
+def create_user_with_voice(server: AppServer, username: str) -> httpx.Client:
+    """A fresh user whose default voice (custom_user_voice) is cloned from a clean recording."""
+    client = create_user(server, username)
+    response = client.post(
+        "/api/voice/upload",
+        data={"name": "Me", "language": "en"},
+        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
+    )
+    assert response.status_code == 201, response.text
+    return client

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from audio_files import CLEAN_WAV, SHORT_WAV
-from conftest import create_user
+from audio_files import SHORT_WAV
+from conftest import create_user, create_user_with_voice
 from servers import AppServer, InferenceServer, closed_port_url, start_app
 from sqlalchemy import select
 
@@ -68,13 +68,7 @@ def unique(prefix: str) -> str:
 @pytest.fixture(scope="module")
 def listener(render_server: AppServer) -> Iterator[httpx.Client]:
     """A user with a voice of their own (their default: custom_user_voice)."""
-    client = create_user(render_server, unique("listener"))
-    response = client.post(
-        "/api/voice/upload",
-        data={"name": "Me", "language": "en"},
-        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
-    )
-    assert response.status_code == 201, response.text
+    client = create_user_with_voice(render_server, unique("listener"))
     yield client
     client.close()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from audio_files import CLEAN_WAV, decode
-from conftest import create_user
+from audio_files import decode
+from conftest import create_user_with_voice
 from servers import AppServer
 
 from app.services.audio_cache import AudioCache, cache_key
@@ -20,14 +20,7 @@ from app.services.speech import _tee
 
 @pytest.fixture(scope="module")
 def speaker(stack: AppServer) -> httpx.Client:
-    client = create_user(stack, f"speaker-{uuid.uuid4().hex[:6]}")
-    response = client.post(
-        "/api/voice/upload",
-        data={"name": "Me", "language": "en"},
-        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
-    )
-    assert response.status_code == 201, response.text
-    return client
+    return create_user_with_voice(stack, f"speaker-{uuid.uuid4().hex[:6]}")
 
 
 @pytest.mark.parametrize("voice", ["stock-joe", "custom_user_voice"])
