@@ -95,7 +95,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = prepare_database(settings)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
-    app.state.inference = InferenceClient(settings.inference_url, inference_token(settings))
+    app.state.inference = InferenceClient(
+        settings.inference_url,
+        inference_token(settings),
+        stock_voices_file=settings.resolved_data_dir / "stock_voices.json",
+    )
     app.state.audio_cache = AudioCache(
         settings.resolved_data_dir / "audio_cache", settings.audio_cache_max_bytes
     )

@@ -1,6 +1,6 @@
 """Error bodies in the shape each API family's clients expect.
 
-- `/api/...`: FastAPI style `{"detail": ...}`.
+- `/api/...`: FastAPI style `{"detail": ...}`, plus `"code"` when the error has one.
 - ElevenLabs-compatible `/v1/...` and `/v2/...`: `{"detail": {"status": "...", "message": "..."}}`.
 - OpenAI-compatible `/v1/audio/...`: `{"error": {"message", "type", "param", "code"}}`.
 """
@@ -87,4 +87,7 @@ def error_response(
             if not isinstance(detail, dict) or "message" not in detail
             else detail["message"]
         }
+        if code:
+            # Machine-readable beside the message, e.g. "inference_unreachable" (wait, retry).
+            body["code"] = code
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)

@@ -63,10 +63,15 @@ class UpstreamError(Exception):
 InferenceError = UpstreamError
 
 
+# The code of "the inference service is not there at all" (stopped, crashed, restarting), as
+# opposed to an answer about one request. Clients wait and retry on it (503 + Retry-After).
+UNREACHABLE = "inference_unreachable"
+
+
 def _unreachable(base_url: str, exc: Exception) -> InferenceError:
     return InferenceError(
         503,
-        "inference_unreachable",
+        UNREACHABLE,
         f"The inference service at {base_url} is not reachable ({type(exc).__name__}): "
         "start it (make start) or set OWNVOICE_INFERENCE_URL.",
         retry_after="5",
@@ -104,11 +109,31 @@ async def _error_from(response: httpx.Response) -> InferenceError:
     return InferenceError(response.status_code, code, message, response.headers.get("retry-after"))
 
 
+def _write_json_atomically(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        with temp.open("w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 class InferenceClient:
     READY_TTL_SECONDS = 5.0
 
-    def __init__(self, base_url: str, token: str, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 120.0,
+        stock_voices_file: Path | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._stock_voices_file = stock_voices_file
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -139,7 +164,30 @@ class InferenceClient:
         return data
 
     async def stock_voices(self) -> list[dict[str, Any]]:
-        return (await self._request("GET", "/stock-voices", timeout=5.0)).json()
+        """/stock-voices; while the service cannot answer, the last list it gave.
+
+        The list is remembered in `stock_voices_file` (across restarts too), so that stock
+        voices stay selectable, and their cached audio playable, while the service is down.
+        """
+        try:
+            voices = (await self._request("GET", "/stock-voices", timeout=5.0)).json()
+        except InferenceError:
+            remembered = self._remembered_stock_voices()
+            if remembered is None:
+                raise
+            return remembered
+        if self._stock_voices_file is not None and voices != self._remembered_stock_voices():
+            await asyncio.to_thread(_write_json_atomically, self._stock_voices_file, voices)
+        return voices
+
+    def _remembered_stock_voices(self) -> list[dict[str, Any]] | None:
+        if self._stock_voices_file is None:
+            return None
+        try:
+            voices = json.loads(self._stock_voices_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return voices if isinstance(voices, list) else None
 
     async def put_voice(self, voice_id: str, audio: Path, language: str) -> dict[str, Any]:
         async def body() -> AsyncIterator[bytes]:

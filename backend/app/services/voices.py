@@ -35,6 +35,7 @@ def voice_out(voice: Voice) -> dict[str, Any]:
         "error": voice.error,
         "is_default": voice.is_default,
         "report": voice.report,
+        "can_retry": can_retry(voice),
         "created_at": voice.created_at,
     }
 
@@ -87,17 +88,62 @@ def _store_upload(upload: UploadedFile, data_dir: Path, user: User, voice_id: st
     return final.name
 
 
-def _mark_failed(db: Session, voice: Voice, data_dir: Path, reason: str) -> None:
-    # A failed voice keeps its record (so the user sees why) but not the recording.
-    if voice.upload_name:
+def _mark_failed(db: Session, voice: Voice, data_dir: Path, reason: str, *, keep: bool) -> None:
+    """A failed voice keeps its record (so the user sees why). It keeps its recording only
+    when the failure was not the recording's fault (`keep`), so that Retry can prepare it again;
+    a recording the inference service rejected (too short, no speech) is removed."""
+    if voice.upload_name and not keep:
         (voices_dir(data_dir) / voice.upload_name).unlink(missing_ok=True)
-    voice.status, voice.error, voice.upload_name = VOICE_FAILED, reason, None
+        voice.upload_name = None
+    voice.status, voice.error = VOICE_FAILED, reason
     db.commit()
+
+
+def _recording_was_fine(exc: InferenceError) -> bool:
+    """The service was unreachable, busy or broken: the same recording may well work later."""
+    return exc.status_code >= 500 or exc.status_code == 429
+
+
+def can_retry(voice: Voice) -> bool:
+    return voice.status == VOICE_FAILED and voice.upload_name is not None
 
 
 def _make_default_if_first(db: Session, user: User, voice: Voice) -> None:
     if default_voice(db, user) is None:
         voice.is_default = True
+
+
+async def _prepare(
+    db: Session, inference: InferenceClient, data_dir: Path, user: User, voice: Voice
+) -> Voice:
+    """Have the inference service prepare the stored recording; the voice ends ready or failed.
+
+    On an inference error the voice is marked failed and the error is re-raised, so the
+    caller answers with the inference service's status and message.
+    """
+    assert voice.upload_name is not None
+    voice.status, voice.error = VOICE_PROCESSING, None
+    db.commit()
+    try:
+        result = await inference.put_voice(
+            voice.id, voices_dir(data_dir) / voice.upload_name, voice.language
+        )
+    except InferenceError as exc:
+        _mark_failed(db, voice, data_dir, exc.message, keep=_recording_was_fine(exc))
+        raise
+    except BaseException:
+        # Cancelled (client went away) or a bug: never leave it "processing" forever.
+        _mark_failed(
+            db, voice, data_dir, "Preparation was interrupted: press Retry.", keep=True
+        )
+        raise
+    voice.status, voice.error = VOICE_READY, None
+    voice.report = result.get("report")
+    voice.conditioning_hash = result.get("conditioning_hash")
+    voice.model_id = result.get("model_id")
+    _make_default_if_first(db, user, voice)
+    db.commit()
+    return voice
 
 
 async def create_voice(
@@ -109,11 +155,7 @@ async def create_voice(
     name: str,
     language: str,
 ) -> Voice:
-    """Store the upload, create the voice (processing) and have the inference service prepare it.
-
-    On an inference error the voice is marked failed and the error is re-raised, so the
-    caller answers with the inference service's status and message.
-    """
+    """Store the upload, create the voice (processing) and have the inference service prepare it."""
     voice = Voice(
         id=new_id(),
         user_id=user.id,
@@ -125,24 +167,25 @@ async def create_voice(
     voice.upload_name = _store_upload(upload, data_dir, user, voice.id)
     db.add(voice)
     db.commit()
-    try:
-        result = await inference.put_voice(
-            voice.id, voices_dir(data_dir) / voice.upload_name, language
+    return await _prepare(db, inference, data_dir, user, voice)
+
+
+async def retry_voice(
+    db: Session, inference: InferenceClient, data_dir: Path, user: User, voice: Voice
+) -> Voice:
+    """Prepare a failed voice again from its stored recording (POST /api/voices/{id}/retry)."""
+    if voice.status != VOICE_FAILED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"The voice is {voice.status}: only a failed voice can be prepared again.",
         )
-    except InferenceError as exc:
-        _mark_failed(db, voice, data_dir, exc.message)
-        raise
-    except BaseException:
-        # Cancelled (client went away) or a bug: never leave it "processing" forever.
-        _mark_failed(db, voice, data_dir, "Preparation was interrupted: upload it again.")
-        raise
-    voice.status, voice.error = VOICE_READY, None
-    voice.report = result.get("report")
-    voice.conditioning_hash = result.get("conditioning_hash")
-    voice.model_id = result.get("model_id")
-    _make_default_if_first(db, user, voice)
-    db.commit()
-    return voice
+    if not can_retry(voice) or not (voices_dir(data_dir) / str(voice.upload_name)).is_file():
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="This voice's recording was not kept (the voice engine could not use it): "
+            "delete the voice and record or upload a new one.",
+        )
+    return await _prepare(db, inference, data_dir, user, voice)
 
 
 def set_default(db: Session, user: User, voice: Voice) -> None:

@@ -26,6 +26,8 @@ class VoiceOut(BaseModel):
     error: str | None
     is_default: bool
     report: dict[str, Any] | None
+    # A failed voice whose recording was kept: POST /api/voices/{id}/retry prepares it again.
+    can_retry: bool = False
     created_at: datetime
 
 
@@ -161,6 +163,19 @@ def rename_voice(voice_id: str, body: RenameIn, user: CurrentUser, db: SessionDe
 def make_default(voice_id: str, user: CurrentUser, db: SessionDep) -> VoiceOut:
     voice = voice_service.get_user_voice(db, user, voice_id)
     voice_service.set_default(db, user, voice)
+    return VoiceOut(**voice_service.voice_out(voice))
+
+
+@router.post("/voices/{voice_id}/retry", responses={404: {}, 409: {}, 422: {}, 503: {}})
+async def retry_voice(
+    voice_id: str, request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> VoiceOut:
+    """Prepare a failed voice again from its stored recording (e.g. the engine was down)."""
+    voice = voice_service.get_user_voice(db, user, voice_id)
+    await voice_service.retry_voice(
+        db, request.app.state.inference, settings.resolved_data_dir, user, voice
+    )
+    log.info("voice prepared again", extra={"voice_id": voice.id, "user_id": user.id})
     return VoiceOut(**voice_service.voice_out(voice))
 
 
