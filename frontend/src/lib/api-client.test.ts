@@ -74,6 +74,21 @@ describe("createApiClient", () => {
     expect((error as ApiError).code).toBe("unreadable_audio");
   });
 
+  it("carries the /api error code and the Retry-After seconds", async () => {
+    const client = createApiClient(
+      async () =>
+        new Response(
+          JSON.stringify({ detail: "The engine is not reachable.", code: "inference_unreachable" }),
+          { status: 503, headers: { "Retry-After": "5" } },
+        ),
+      "",
+    );
+    const error = (await client.json("/api/tts").catch((e: unknown) => e)) as ApiError;
+    expect(error.message).toBe("The engine is not reachable.");
+    expect(error.code).toBe("inference_unreachable");
+    expect(error.retryAfterSeconds).toBe(5);
+  });
+
   it("falls back to a helpful message when the body is not JSON", async () => {
     const client = createApiClient(
       async () => new Response("<html>bad gateway</html>", { status: 502 }),

@@ -4,12 +4,20 @@ import { env } from "./env";
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string | null;
+  /** The server's Retry-After, in seconds, when it sent one. */
+  readonly retryAfterSeconds: number | null;
 
-  constructor(status: number, message: string, code: string | null = null) {
+  constructor(
+    status: number,
+    message: string,
+    code: string | null = null,
+    retryAfterSeconds: number | null = null,
+  ) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -34,7 +42,9 @@ export function messageFromBody(body: unknown): { message: string | null; code: 
   if (body === null || typeof body !== "object") return { message: null, code: null };
   const record = body as Record<string, unknown>;
   const detail = record.detail ?? record.error;
-  if (typeof detail === "string") return { message: detail, code: null };
+  // /api errors: {"detail": "<message>", "code"?: "<snake_case>"}
+  const topCode = typeof record.code === "string" ? record.code : null;
+  if (typeof detail === "string") return { message: detail, code: topCode };
   if (Array.isArray(detail)) {
     // FastAPI validation errors: [{loc: ["body", "name"], msg: "Field required"}]
     const parts = (detail as ValidationItem[]).map((item) => {
@@ -72,7 +82,13 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
     (response.status >= 500
       ? "The server hit a problem. Try again; if it keeps happening, check the server log."
       : `Request failed (${response.status}).`);
-  return new ApiError(response.status, message ?? fallback, code);
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  return new ApiError(
+    response.status,
+    message ?? fallback,
+    code,
+    Number.isFinite(retryAfter) ? retryAfter : null,
+  );
 }
 
 type UnauthorizedListener = () => void;

@@ -197,7 +197,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health */
+        /**
+         * Health
+         * @description `inference.reachable` tells "not running" (false) from "running, not ready" (true).
+         */
         get: operations["health_api_health_get"];
         put?: never;
         post?: never;
@@ -363,6 +366,26 @@ export interface paths {
         put?: never;
         /** Make Default */
         post: operations["make_default_api_voices__voice_id__default_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voices/{voice_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Voice
+         * @description Prepare a failed voice again from its stored recording (e.g. the engine was down).
+         */
+        post: operations["retry_voice_api_voices__voice_id__retry_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -869,6 +892,11 @@ export interface components {
         };
         /** VoiceOut */
         VoiceOut: {
+            /**
+             * Can Retry
+             * @default false
+             */
+            can_retry: boolean;
             /**
              * Created At
              * Format: date-time
@@ -2110,6 +2138,56 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    retry_voice_api_voices__voice_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                voice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

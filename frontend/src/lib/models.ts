@@ -56,6 +56,9 @@ export interface Health {
   status: string;
   inference: {
     ready: boolean;
+    /** false: the inference service is not running (or not reachable); true: it answered. */
+    reachable?: boolean;
+    code?: string;
     reason?: string | null;
     engines?: Record<string, InferenceEngine>;
     device?: string;

@@ -9,6 +9,8 @@ export interface TtsAudio {
 }
 
 const BUSY_STATUSES = new Set([429, 503]);
+/** The app server's error code for "the inference service is not running" (503 + Retry-After). */
+export const ENGINE_DOWN_CODE = "inference_unreachable";
 const MAX_BUSY_WAIT_SECONDS = 8;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -24,7 +26,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * POST /api/tts and read the whole clip. A busy inference queue (429/503 with
  * Retry-After) is waited out once here, so the player's own retry budget is
- * kept for real failures.
+ * kept for real failures. An engine that is not running at all is not waited
+ * for: the caller hears of it at once (ApiError with code ENGINE_DOWN_CODE).
  */
 export async function synthesize(
   request: { text: string; voiceId: string; speed?: number; language?: string; format?: string },
@@ -41,7 +44,8 @@ export async function synthesize(
       };
     } catch (error) {
       const status = (error as { status?: number }).status ?? 0;
-      if (attempt > 0 || !BUSY_STATUSES.has(status)) throw error;
+      const down = (error as { code?: string }).code === ENGINE_DOWN_CODE;
+      if (attempt > 0 || down || !BUSY_STATUSES.has(status)) throw error;
       await sleep(MAX_BUSY_WAIT_SECONDS * 250, signal);
     }
   }

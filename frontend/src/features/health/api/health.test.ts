@@ -47,4 +47,20 @@ describe("engineStateFrom", () => {
       "unavailable",
     );
   });
+
+  it("is unavailable, not loading, when the service is not running at all", () => {
+    // The server's own advice says "start it", which must not read as "starting".
+    const reason =
+      "The inference service at http://127.0.0.1:8000 is not reachable (ConnectError): " +
+      "start it (make start) or set OWNVOICE_INFERENCE_URL.";
+    const state = engineStateFrom(
+      {
+        status: "ok",
+        inference: { ready: false, reachable: false, code: "inference_unreachable", reason },
+      },
+      null,
+    );
+    expect(state).toMatchObject({ kind: "unavailable", label: "Voice engine unavailable" });
+    expect(state.detail).toBe(reason);
+  });
 });

@@ -23,6 +23,9 @@ export function engineStateFrom(health: Health | undefined, error: Error | null)
     return { kind: "ready", label: "Voice engine ready", detail, cloning };
   }
   const reason = inference?.reason ?? "";
+  if (inference?.reachable === false) {
+    return { kind: "unavailable", label: "Voice engine unavailable", detail: reason };
+  }
   if (/load|start|warm/i.test(reason) || !reason) {
     return { kind: "loading", label: "Voice engine loading…", detail: reason || "Starting up." };
   }

@@ -2,7 +2,8 @@ import { Icon } from "@/components/Icon";
 import { SpeedSelect } from "@/features/settings/components/SpeedSelect";
 import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
-import type { PlaybackState } from "../player/playback-queue";
+import { isActive, type PlaybackState } from "../player/playback-queue";
+import { EngineDownBanner } from "./EngineDownBanner";
 
 interface PlayerBarProps {
   state: PlaybackState;
@@ -22,6 +23,7 @@ const STATUS_TEXT: Record<PlaybackState["status"], string> = {
   idle: "Ready",
   buffering: "Preparing audio…",
   playing: "Playing",
+  waiting: "Waiting for the voice engine…",
   paused: "Paused",
   ended: "The end",
 };
@@ -30,9 +32,10 @@ export function PlayerBar(props: PlayerBarProps) {
   const { state } = props;
   const voices = useVoices();
   const hasOwnVoice = Boolean(voices.data?.voices.some((voice) => voice.status === "ready"));
-  const active = state.status === "playing" || state.status === "buffering";
+  const active = isActive(state.status);
   return (
     <section className="player-bar" aria-label="Player">
+      {state.outage && <EngineDownBanner outage={state.outage} />}
       <div className="player-controls">
         <button
           type="button"

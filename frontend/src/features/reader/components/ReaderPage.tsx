@@ -11,7 +11,7 @@ import { rememberLastBook } from "../hooks/use-last-book";
 import { chapterQueryKey, startFrom, usePlayer } from "../hooks/use-player";
 import { useProgressSaver } from "../hooks/use-progress-saver";
 import { useReaderKeys } from "../hooks/use-reader-keys";
-import { sentenceKey } from "../player/playback-queue";
+import { isActive, sentenceKey } from "../player/playback-queue";
 import { ChapterList } from "./ChapterList";
 import { ChapterText } from "./ChapterText";
 import { PlayerBar } from "./PlayerBar";
@@ -59,7 +59,7 @@ function Reader({ bookId }: { bookId: string }) {
   useReaderKeys(queue);
 
   const shownIndex = viewIndex ?? start?.chapterIndex ?? 0;
-  const active = state.status === "playing" || state.status === "buffering";
+  const active = isActive(state.status);
   // Follow playback into the next chapter.
   useEffect(() => {
     if (active && state.current && state.current.chapterIndex !== shownIndex) {

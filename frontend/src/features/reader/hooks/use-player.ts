@@ -34,7 +34,7 @@ export function startFrom(
   return { chapterIndex: 0, sentenceId: null };
 }
 
-const IDLE: PlaybackState = { status: "idle", current: null, failed: new Set() };
+const IDLE: PlaybackState = { status: "idle", current: null, failed: new Set(), outage: null };
 
 /** One PlaybackQueue per open book, wired to Web Audio and the chapter cache. */
 export function usePlayer(

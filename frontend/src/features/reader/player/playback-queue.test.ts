@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   type ClipRequest,
+  EngineDownError,
   type PlaybackDeps,
   PlaybackQueue,
   type PlaybackState,
@@ -27,6 +28,8 @@ interface PendingFetch {
 /** A fake audio clock, network and book, driven step by step by the test. */
 class FakeWorld implements PlaybackDeps<FakeClip> {
   time = 0;
+  /** Wall-clock ms; moves only when the test says so. */
+  wall = 1_000_000;
   suspended = false;
   pending: PendingFetch[] = [];
   requests: ClipRequest[] = [];
@@ -43,6 +46,7 @@ class FakeWorld implements PlaybackDeps<FakeClip> {
     return new Promise((resolve, reject) => this.pending.push({ request, resolve, reject }));
   };
   now = () => this.time;
+  wallClock = () => this.wall;
   startClip = (clip: FakeClip, when: number) => {
     const record: Started = { text: clip.text, when, stopped: false };
     this.started.push(record);
@@ -88,6 +92,16 @@ class FakeWorld implements PlaybackDeps<FakeClip> {
     fetch?.reject(new Error("HTTP 500"));
   }
 
+  /** The engine is not there: the oldest pending fetch for `text` says so. */
+  down(text: string, retryAfterSeconds: number | null = 5): void {
+    const index = this.pending.findIndex(
+      (p) => p.request.text === text && !p.request.signal.aborted,
+    );
+    if (index < 0) throw new Error(`no pending fetch for "${text}"`);
+    const [fetch] = this.pending.splice(index, 1);
+    fetch?.reject(new EngineDownError("engine unreachable", "engine", retryAfterSeconds));
+  }
+
   pendingTexts(): string[] {
     return this.pending.filter((p) => !p.request.signal.aborted).map((p) => p.request.text);
   }
@@ -108,6 +122,8 @@ function makeQueue(world: FakeWorld, lookahead = 3, maxConcurrentFetches = 4) {
     lookahead,
     maxConcurrentFetches,
     startLeadSeconds: 0.05,
+    retryBaseMs: 1000,
+    retryMaxMs: 4000,
   });
   const states: PlaybackState[] = [];
   queue.subscribe((state) => states.push(state));
@@ -353,5 +369,126 @@ describe("PlaybackQueue", () => {
     expect(
       world.requests.filter((r) => r.speed === 1 && !r.signal.aborted && r.text !== "A0"),
     ).toHaveLength(0);
+  });
+});
+
+describe("PlaybackQueue when the voice engine is down", () => {
+  let world: FakeWorld;
+
+  beforeEach(() => {
+    world = new FakeWorld([["A0", "A1", "A2", "A3", "A4", "A5"]]);
+  });
+
+  /** Plays A0 (1 s), then the engine goes away for A1..A3; the clock passes A0's end. */
+  async function downAfterFirst(queue: PlaybackQueue<FakeClip>) {
+    await queue.open(0);
+    queue.play();
+    world.succeed("A0", 1);
+    world.down("A1");
+    world.down("A2");
+    world.down("A3");
+    await flush();
+    world.time = 1.5;
+    queue.tick();
+  }
+
+  it("waits at the sentence, skips nothing, and resumes by itself when the engine is back", async () => {
+    const { queue, last } = makeQueue(world);
+    await downAfterFirst(queue);
+    expect(last()).toMatchObject({ status: "waiting", outage: { kind: "engine" } });
+    expect(last().current?.text).toBe("A1");
+    expect(last().failed.size).toBe(0);
+    expect(world.pendingTexts()).toEqual([]);
+
+    // Retry-After (5 s) is honoured: nothing is asked before it.
+    world.wall += 4999;
+    queue.tick();
+    expect(world.pendingTexts()).toEqual([]);
+    world.wall += 1;
+    queue.tick();
+    expect(world.pendingTexts()).toEqual(["A1"]); // one probe, not the whole lookahead
+    world.down("A1");
+    await flush();
+    expect(last().status).toBe("waiting");
+    expect(last().failed.size).toBe(0);
+
+    world.wall += 5000;
+    queue.tick();
+    world.succeed("A1", 1); // the engine is back
+    await flush();
+    expect(last().outage).toBeNull();
+    expect(world.pendingTexts()).toEqual(["A2", "A3", "A4"]);
+    world.time = 1.6;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "playing", current: { text: "A1" } });
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A0", "A1"]);
+    expect(last().failed.size).toBe(0);
+  });
+
+  it("backs off, doubling up to the cap, when the server gives no Retry-After", async () => {
+    const { queue } = makeQueue(world);
+    await queue.open(0);
+    queue.play();
+    for (const text of ["A0", "A1", "A2", "A3"]) world.down(text, null);
+    await flush();
+    const waits: number[] = [];
+    for (let probe = 0; probe < 4; probe++) {
+      let waited = 0;
+      while (world.pendingTexts().length === 0) {
+        world.wall += 100;
+        waited += 100;
+        queue.tick();
+      }
+      waits.push(waited);
+      world.down("A0", null);
+      await flush();
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 4000]);
+  });
+
+  it("keeps playing audio that still arrives (the server's cache) and waits after it", async () => {
+    const { queue, last } = makeQueue(world);
+    await queue.open(0);
+    queue.play();
+    world.succeed("A0", 1);
+    world.down("A2");
+    await flush();
+    expect(last().outage).not.toBeNull();
+    world.succeed("A1", 1); // a cache hit, in flight when the engine went away
+    await flush();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A0", "A1"]);
+    world.time = 1.5;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "playing", current: { text: "A1" } });
+    expect(last().outage).not.toBeNull(); // a cache hit does not mean the engine is back
+    world.time = 2.5;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "waiting", current: { text: "A2" } });
+  });
+
+  it("asks again at once when the listener presses play or moves", async () => {
+    const { queue, last } = makeQueue(world);
+    await downAfterFirst(queue);
+    queue.pause();
+    expect(last().status).toBe("paused");
+    queue.play();
+    expect(world.pendingTexts()).toEqual(["A1"]);
+    world.down("A1");
+    await flush();
+    queue.next();
+    expect(world.pendingTexts()).toEqual(["A2"]);
+  });
+
+  it("still skips a sentence that fails for its own reasons once the engine answers", async () => {
+    const { queue, last } = makeQueue(world);
+    await downAfterFirst(queue);
+    world.wall += 5000;
+    queue.tick();
+    world.fail("A1"); // an answer, just not audio: the engine is there
+    await flush();
+    expect(last().outage).toBeNull();
+    world.fail("A1");
+    await flush();
+    expect([...last().failed]).toEqual(["0:c0s1"]);
   });
 });

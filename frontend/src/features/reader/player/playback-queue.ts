@@ -9,9 +9,44 @@
  * Changing speed refetches the sentences ahead; the cache key includes it.
  *
  * Everything the queue touches outside itself (fetching, decoding, the audio
- * clock, chapter loading) comes in through `PlaybackDeps`, so the logic is
- * unit-tested with fakes.
+ * clock, the wall clock, chapter loading) comes in through `PlaybackDeps`, so
+ * the logic is unit-tested with fakes.
+ *
+ * Trouble: a sentence that fails twice is skipped (and marked), so one bad
+ * sentence never stalls the book. The voice engine (or the server) being
+ * unreachable is different: `fetchClip` rejects with `EngineDownError`, no
+ * sentence is skipped, playback waits at the first sentence it has no audio
+ * for (status "waiting", `outage` set) and one probe request at a time retries
+ * with back-off (never sooner than the server's Retry-After) until an answer
+ * comes; then playback resumes by itself. Audio that does arrive meanwhile
+ * (the server's cache answers without the engine) keeps playing.
  */
+
+/** The sentence could not be fetched because the engine or server is not there, not for its own fault. */
+export class EngineDownError extends Error {
+  readonly kind: OutageKind;
+  readonly retryAfterSeconds: number | null;
+
+  constructor(
+    message: string,
+    kind: OutageKind = "engine",
+    retryAfterSeconds: number | null = null,
+  ) {
+    super(message);
+    this.name = "EngineDownError";
+    this.kind = kind;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** "engine": the inference service is unreachable; "server": the app server itself is. */
+export type OutageKind = "engine" | "server";
+
+export interface Outage {
+  kind: OutageKind;
+  /** The server's explanation (what to start or check). */
+  message: string;
+}
 
 export interface TrackItem {
   /** Stable sentence id from the book API. */
@@ -36,10 +71,13 @@ export interface ClipRequest {
 }
 
 export interface PlaybackDeps<Clip extends DecodedClip = DecodedClip> {
-  /** Fetches and decodes one sentence's audio. Rejects on failure. */
+  /** Fetches and decodes one sentence's audio. Rejects on failure: with EngineDownError when
+   * the engine or server is unreachable (waited out), with anything else for this sentence. */
   fetchClip(request: ClipRequest): Promise<Clip>;
   /** The audio clock in seconds (AudioContext.currentTime). Stops while suspended. */
   now(): number;
+  /** Wall-clock milliseconds (Date.now), for retry back-off; runs while the audio is suspended. */
+  wallClock(): number;
   /** Starts `clip` at clock time `when`. */
   startClip(clip: Clip, when: number): ScheduledSound;
   /** Pauses / resumes the audio clock (AudioContext.suspend / resume). */
@@ -49,14 +87,22 @@ export interface PlaybackDeps<Clip extends DecodedClip = DecodedClip> {
   loadChapter(chapterIndex: number): Promise<TrackItem[] | null>;
 }
 
-export type PlaybackStatus = "idle" | "buffering" | "playing" | "paused" | "ended";
+/** "waiting": stopped at `current` because the engine is down; it resumes by itself. */
+export type PlaybackStatus = "idle" | "buffering" | "playing" | "waiting" | "paused" | "ended";
 
 export interface PlaybackState {
   status: PlaybackStatus;
-  /** The sentence being heard (or about to be, while buffering). */
+  /** The sentence being heard (or about to be, while buffering or waiting). */
   current: TrackItem | null;
   /** Keys of sentences that failed twice and were skipped. */
   failed: ReadonlySet<string>;
+  /** Set while the engine (or server) is unreachable and requests are being retried. */
+  outage: Outage | null;
+}
+
+/** Whether the listener asked for sound (Pause is what the play button offers). */
+export function isActive(status: PlaybackStatus): boolean {
+  return status === "playing" || status === "buffering" || status === "waiting";
 }
 
 export interface PlaybackOptions {
@@ -68,6 +114,9 @@ export interface PlaybackOptions {
   maxConcurrentFetches?: number;
   /** Lead time when starting from silence, so the first clip is not clipped. */
   startLeadSeconds?: number;
+  /** Back-off while the engine is down: the first wait, doubling up to the cap (ms). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
 }
 
 type EntryStatus = "loading" | "ready" | "failed";
@@ -77,6 +126,15 @@ interface CacheEntry<Clip> {
   attempts: number;
   clip: Clip | null;
   controller: AbortController | null;
+}
+
+interface OutageState<Clip> extends Outage {
+  /** Probes that found the engine still down, in a row. */
+  attempts: number;
+  /** Wall-clock ms before which no probe is sent. */
+  retryAt: number;
+  /** The one request in flight that decides whether the engine is back. */
+  probe: CacheEntry<Clip> | null;
 }
 
 interface Scheduled {
@@ -102,6 +160,9 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   private readonly lookahead: number;
   private readonly maxConcurrent: number;
   private readonly startLead: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private outage: OutageState<Clip> | null = null;
 
   private cache = new Map<string, CacheEntry<Clip>>();
   private failed = new Set<string>();
@@ -122,6 +183,8 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.lookahead = options.lookahead ?? 3;
     this.maxConcurrent = options.maxConcurrentFetches ?? 2;
     this.startLead = options.startLeadSeconds ?? 0.05;
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.retryMaxMs = options.retryMaxMs ?? 15_000;
   }
 
   subscribe(listener: (state: PlaybackState) => void): () => void {
@@ -131,7 +194,13 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   }
 
   state(): PlaybackState {
-    return { status: this.status, current: this.currentItem(), failed: new Set(this.failed) };
+    const outage = this.outage && { kind: this.outage.kind, message: this.outage.message };
+    return {
+      status: this.status,
+      current: this.currentItem(),
+      failed: new Set(this.failed),
+      outage,
+    };
   }
 
   /** Loads `chapterIndex` and positions at `sentenceId` (or its first sentence). */
@@ -161,11 +230,12 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       void this.deps.resume();
     }
     this.status = "buffering";
+    this.probeNow();
     this.tick();
   }
 
   pause(): void {
-    if (this.status === "playing" || this.status === "buffering") {
+    if (isActive(this.status)) {
       this.status = "paused";
       void this.deps.suspend();
       this.emit();
@@ -173,7 +243,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   }
 
   toggle(): void {
-    if (this.status === "playing" || this.status === "buffering") this.pause();
+    if (isActive(this.status)) this.pause();
     else this.play();
   }
 
@@ -224,7 +294,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     if (this.disposed) return;
     const now = this.deps.now();
     this.scheduled = this.scheduled.filter((s) => s.end > now);
-    if (this.status === "playing" || this.status === "buffering") {
+    if (isActive(this.status)) {
       this.ensureChapterAhead();
       this.prefetch();
       this.scheduleReady(now);
@@ -240,7 +310,8 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   // ---- internals ---------------------------------------------------------
 
   private seekIndex(index: number): void {
-    const wasActive = this.status === "playing" || this.status === "buffering";
+    const wasActive = isActive(this.status);
+    this.probeNow(); // the listener acted: ask at once rather than at the next back-off step
     this.stopScheduled();
     this.cursor = index;
     this.nextToSchedule = index;
@@ -269,6 +340,11 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   private prefetch(): void {
     const from = this.currentIndex();
     const until = Math.min(this.track.length - 1, from + this.lookahead);
+    if (this.outage) {
+      this.probe(from, until);
+      this.evictBehind(from);
+      return;
+    }
     let inFlight = [...this.cache.values()].filter((e) => e.status === "loading").length;
     for (let i = from; i <= until && inFlight < this.maxConcurrent; i++) {
       const item = this.track[i];
@@ -281,7 +357,45 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.evictBehind(from);
   }
 
-  private fetchEntry(item: TrackItem, attempt: number): void {
+  /** While the engine is down: one request at a time, for the first sentence not in hand. */
+  private probe(from: number, until: number): void {
+    const outage = this.outage;
+    if (!outage || this.deps.wallClock() < outage.retryAt) return;
+    if (outage.probe && [...this.cache.values()].includes(outage.probe)) return; // in flight
+    for (let i = from; i <= until; i++) {
+      const item = this.track[i];
+      if (!item || this.failed.has(sentenceKey(item))) continue;
+      if (this.cache.has(this.entryKey(item))) continue;
+      outage.probe = this.fetchEntry(item, 1);
+      return;
+    }
+  }
+
+  private probeNow(): void {
+    if (this.outage) this.outage.retryAt = 0;
+  }
+
+  private engineDown(error: EngineDownError, entry: CacheEntry<Clip>): void {
+    const outage = this.outage;
+    if (outage && outage.probe !== entry) return; // an older request: the probe decides
+    const attempts = (outage?.attempts ?? 0) + 1;
+    const backoff = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempts - 1));
+    const wait = Math.max(backoff, (error.retryAfterSeconds ?? 0) * 1000);
+    this.outage = {
+      kind: error.kind,
+      message: error.message,
+      attempts,
+      retryAt: this.deps.wallClock() + wait,
+      probe: null,
+    };
+  }
+
+  private settled(entry: CacheEntry<Clip>): void {
+    // The probe got an answer that is not "down": the engine is back.
+    if (this.outage?.probe === entry) this.outage = null;
+  }
+
+  private fetchEntry(item: TrackItem, attempt: number): CacheEntry<Clip> {
     const key = this.entryKey(item);
     const controller = new AbortController();
     const entry: CacheEntry<Clip> = {
@@ -301,12 +415,20 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       .then(
         (clip) => {
           if (this.cache.get(key) !== entry) return;
+          this.settled(entry);
           entry.status = "ready";
           entry.clip = clip;
           entry.controller = null;
         },
-        () => {
+        (error: unknown) => {
           if (this.cache.get(key) !== entry || controller.signal.aborted) return;
+          if (error instanceof EngineDownError) {
+            // Not this sentence's fault: forget the attempt, wait, ask again.
+            this.cache.delete(key);
+            this.engineDown(error, entry);
+            return;
+          }
+          this.settled(entry);
           if (attempt < 2) {
             // One retry: a transient failure (busy queue, dropped connection)
             // should not cost the listener a sentence.
@@ -319,6 +441,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
         },
       )
       .finally(() => this.tick());
+    return entry;
   }
 
   private scheduleReady(now: number): void {
@@ -358,7 +481,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       this.status = "ended";
       return;
     }
-    this.status = "buffering";
+    this.status = this.outage ? "waiting" : "buffering";
   }
 
   private ensureChapterAhead(): void {
@@ -428,7 +551,12 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
 
   private emit(): void {
     const state = this.state();
-    const signature = `${state.status}|${state.current ? sentenceKey(state.current) : ""}|${[...state.failed].join(",")}`;
+    const signature = [
+      state.status,
+      state.current ? sentenceKey(state.current) : "",
+      [...state.failed].join(","),
+      state.outage ? `${state.outage.kind}:${state.outage.message}` : "",
+    ].join("|");
     if (signature === this.lastEmitted) return;
     this.lastEmitted = signature;
     for (const listener of this.listeners) listener(state);

@@ -59,6 +59,12 @@ export function useVoiceActions() {
         api.json<unknown>(`${voicePath(id)}/default`, { method: "POST" }),
       onSettled: refresh,
     }),
+    /** A failed voice whose recording was kept: prepare it again (e.g. the engine was down). */
+    retry: useMutation({
+      mutationFn: (id: Voice["id"]) =>
+        api.json<Voice>(`${voicePath(id)}/retry`, { method: "POST" }),
+      onSettled: refresh,
+    }),
     remove: useMutation({
       mutationFn: (id: Voice["id"]) => api.json<void>(voicePath(id), { method: "DELETE" }),
       onSettled: refresh,

@@ -20,7 +20,8 @@ function VoiceCard({ voice }: { voice: Voice }) {
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(voice.name);
   const [showReport, setShowReport] = useState(false);
-  const error = actions.rename.error ?? actions.setDefault.error ?? actions.remove.error;
+  const error =
+    actions.rename.error ?? actions.setDefault.error ?? actions.retry.error ?? actions.remove.error;
 
   function saveName() {
     const trimmed = name.trim();
@@ -65,11 +66,25 @@ function VoiceCard({ voice }: { voice: Voice }) {
           ` · ${voice.report.warnings.length} warning(s)`}
       </p>
       {voice.status === "failed" && voice.error && (
-        <p className="alert alert-error">{voice.error}</p>
+        <p className="alert alert-error">
+          {voice.error}
+          {!voice.can_retry && " Delete this voice and record or upload a new one."}
+        </p>
       )}
       {showReport && voice.report && <QualityReport report={voice.report} />}
       {error && <ErrorNotice error={error} />}
       <div className="actions left">
+        {voice.status === "failed" && voice.can_retry && (
+          <button
+            type="button"
+            className="btn btn-primary btn-small"
+            onClick={() => actions.retry.mutate(voice.id)}
+            disabled={actions.retry.isPending}
+            title="Prepare this voice again from its recording"
+          >
+            {actions.retry.isPending ? "Preparing…" : "Retry"}
+          </button>
+        )}
         {voice.status === "ready" && (
           <HearItButton voiceId={String(voice.id)} language={voice.language} small />
         )}
