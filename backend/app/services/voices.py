@@ -133,9 +133,7 @@ async def _prepare(
         raise
     except BaseException:
         # Cancelled (client went away) or a bug: never leave it "processing" forever.
-        _mark_failed(
-            db, voice, data_dir, "Preparation was interrupted: press Retry.", keep=True
-        )
+        _mark_failed(db, voice, data_dir, "Preparation was interrupted: press Retry.", keep=True)
         raise
     voice.status, voice.error = VOICE_READY, None
     voice.report = result.get("report")
