@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from conftest import REPO, ensure_frontend_built, login, new_page, screenshot
+from conftest import REPO, SHARED_DATA, ensure_frontend_built, login, new_page, screenshot
 
 sys.path.insert(0, str(REPO / "backend" / "tests"))
 from servers import (  # noqa: E402  (the backend tests' process helpers)
@@ -30,6 +30,7 @@ from servers import (  # noqa: E402  (the backend tests' process helpers)
 )
 
 STOCK_VOICE = "stock-joe"
+RECORDING = SHARED_DATA / "speech" / "ljspeech" / "LJ001-0001.wav"
 WORDS = "river lantern meadow copper whistle harbor orchard pebble thistle compass candle ferry"
 SENTENCES = [
     f"Sentence number {n} is about the {word} by the old stone bridge."
@@ -144,11 +145,24 @@ def test_playback_waits_for_the_engine_and_resumes_by_itself(stack: Stack, launc
     )
     screenshot(page, "engine-down-waiting")
 
-    # Meanwhile the stock voice is still listed (remembered by the app server).
+    # Meanwhile the stock voice is still listed (remembered by the app server), and a voice
+    # uploaded now fails with a way to prepare it again later.
     voices = page.context.new_page()
+    upload = voices.request.post(
+        "/api/voice/upload",
+        multipart={
+            "name": "Made while down",
+            "language": "en",
+            "audio": {"name": "me.wav", "mimeType": "audio/wav", "buffer": RECORDING.read_bytes()},
+        },
+    )
+    assert upload.status == 503, upload.text()
     voices.goto("/voices")
     expect(voices.locator(".voice-card h3").filter(has_text="Joe")).to_have_count(1)
-    voices.close()
+    made_while_down = voices.get_by_test_id("voice-card").filter(has_text="Made while down")
+    expect(made_while_down).to_contain_text("Failed")
+    retry = made_while_down.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
 
     stack.restart_inference()
     expect(banner).to_have_count(0, timeout=60_000)
@@ -159,3 +173,7 @@ def test_playback_waits_for_the_engine_and_resumes_by_itself(stack: Stack, launc
     assert keys.index(current_key(page)) > keys.index(waiting_at)
     expect_nothing_skipped(page)
     screenshot(page, "engine-down-resumed")
+
+    retry.click()
+    expect(made_while_down.locator(".badge.status-ready")).to_have_text("Ready", timeout=120_000)
+    expect(retry).to_have_count(0)
