@@ -17,7 +17,7 @@ import httpx
 import pytest
 from conftest import create_user
 from raw_http import MB, connect, head, read_head
-from servers import AppServer, start_app
+from servers import AppServer, closed_port_url, start_app
 
 from app.services.audio_cache import AudioCache
 from app.services.speech import SpeechRequest, VoiceTarget, speech_cache_key
@@ -25,7 +25,11 @@ from app.services.voices import voices_dir
 
 STREAMS_PER_USER = 4  # the default OWNVOICE_MAX_STREAMS_PER_USER
 RENDER_JOBS_PER_USER = 2
-CACHED = {"text": "A long chapter, read before.", "voiceId": "stock-cached", "format": "pcm_24000"}
+# An ElevenLabs voice: resolving it reads the database (is it one of the user's own voices?),
+# so a route that kept its session through the stream would hold a connection. Its audio is
+# in the cache already; this server's ElevenLabs is never reached.
+CACHED_VOICE = "cachedVoice000000000"
+CACHED = {"text": "A long chapter, read before.", "voiceId": CACHED_VOICE, "format": "pcm_24000"}
 CACHED_BYTES = 16 * MB  # far more than the socket buffers between a reader and the server
 QUICK = 5.0  # seconds: what "answers quickly" means here, with slack for a busy machine
 
@@ -88,8 +92,7 @@ def fill_cache(data_dir: Path) -> None:
     """Put CACHED_BYTES of audio for CACHED in the cache, as POST /api/tts would have."""
     cache = AudioCache(data_dir / "audio_cache")
     request = SpeechRequest(text=CACHED["text"], native_format=CACHED["format"])
-    # Model id None: what the app keys with while the inference service has never answered.
-    key = speech_cache_key(VoiceTarget("piper", CACHED["voiceId"]), request, None)
+    key = speech_cache_key(VoiceTarget("elevenlabs", CACHED_VOICE), request, None)
     writer = cache.writer(key, "audio/L16;rate=24000")
     for _ in range(CACHED_BYTES // MB):
         writer.write(bytes(MB))
@@ -105,6 +108,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         data_dir,
         inference_url=inference.url,
         OWNVOICE_MAX_RENDER_JOBS_PER_USER=str(RENDER_JOBS_PER_USER),
+        ELEVENLABS_API_KEY="never-used",
+        ELEVENLABS_BASE_URL=closed_port_url(),
     )
     yield app
     app.stop()
@@ -211,7 +216,7 @@ def test_a_users_fifth_stream_is_refused_until_one_of_the_four_ends(server: AppS
             # The same user through the ElevenLabs-compatible API: the same limit, its shape.
             with httpx.Client(base_url=server.url, headers={"xi-api-key": key}) as sdk:
                 compat = sdk.post(
-                    "/v1/text-to-speech/stock-cached",
+                    f"/v1/text-to-speech/{CACHED_VOICE}",
                     params={"output_format": "pcm_24000"},
                     json={"text": CACHED["text"]},
                 )
