@@ -57,8 +57,8 @@ def declared_only(
         ("/api/auth/login", JSON, 300 * MB, "without credentials"),
         # An anonymous 25 MB upload gets the smallest cap, not the upload route's.
         ("/api/voice/upload", MULTIPART, 25 * MB, "without credentials"),
-        ("/api/tts", {**ADMIN, **JSON}, 2 * MB, "the most this route accepts"),
-        ("/api/voice/upload", {**ADMIN, **MULTIPART}, 27 * MB, "the most this route accepts"),
+        ("/api/tts", {**ADMIN, **JSON}, 2 * MB, "larger than 1 MB, the most this route"),
+        ("/api/voice/upload", {**ADMIN, **MULTIPART}, 27 * MB, "larger than 25 MB: send a"),
     ],
 )
 def test_a_declared_oversize_body_is_refused_before_it_is_sent(

@@ -17,6 +17,7 @@ JSON routes FastAPI reads the body (at most the JSON cap) before it authenticate
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import Headers
@@ -29,11 +30,25 @@ from app.core.config import Settings
 from app.core.security import SESSION_COOKIE
 from app.services.uploads import MULTIPART_OVERHEAD
 
-# Routes whose bodies are uploads (POST only): their cap, from the settings.
-UPLOAD_CAPS: dict[str, Callable[[Settings], int]] = {
-    "/api/voice/upload": lambda s: s.max_voice_upload_bytes + MULTIPART_OVERHEAD,
-    "/v1/voices/add": lambda s: s.max_voice_upload_bytes * MAX_SAMPLES + MULTIPART_OVERHEAD,
-    "/api/books": lambda s: s.max_book_upload_bytes + MULTIPART_OVERHEAD,
+
+@dataclass(frozen=True)
+class Upload:
+    """A route class whose body is an upload: its limit (from the settings), and advice."""
+
+    limit: Callable[[Settings], int]
+    advice: str
+
+    def cap(self, settings: Settings) -> int:
+        return self.limit(settings) + MULTIPART_OVERHEAD  # room for the form around the file
+
+
+# POST routes whose bodies are uploads; every other body is JSON-sized.
+UPLOADS = {
+    "/api/voice/upload": Upload(lambda s: s.max_voice_upload_bytes, "send a shorter recording"),
+    "/v1/voices/add": Upload(
+        lambda s: s.max_voice_upload_bytes * MAX_SAMPLES, "send shorter recordings"
+    ),
+    "/api/books": Upload(lambda s: s.max_book_upload_bytes, "upload a smaller file"),
 }
 CLOSE = {"Connection": "close"}  # the rest of the body is not read: end the connection
 
@@ -44,15 +59,6 @@ def has_credentials(headers: Headers) -> bool:
     return SESSION_COOKIE in cookie_parser(headers.get("cookie", ""))
 
 
-def body_cap(scope: Scope, settings: Settings) -> tuple[int, bool]:
-    """The most bytes this request's body may have, and whether it carries credentials."""
-    authenticated = has_credentials(Headers(scope=scope))
-    if not authenticated:
-        return settings.max_anonymous_body_bytes, False
-    upload = UPLOAD_CAPS.get(scope["path"].rstrip("/")) if scope["method"] == "POST" else None
-    return (upload(settings) if upload else settings.max_json_body_bytes), True
-
-
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{max(n // 1024, 1)} KB"
 
@@ -61,35 +67,50 @@ class BodyTooLarge(HTTPException):
     """Raised from `receive`: FastAPI re-raises HTTPExceptions from body reading, and the app's
     handler answers 413 in the shape of the route's API surface."""
 
-    def __init__(self, cap: int, authenticated: bool) -> None:
-        if authenticated:
-            message = (
-                f"The request body is larger than {_size(cap)}, the most this route accepts: "
-                "send less (a smaller file, a shorter text)."
-            )
-        else:
-            message = (
-                f"The request body is larger than {_size(cap)}, the most a request without "
-                "credentials may send: sign in or send an API key first."
-            )
+    def __init__(self, cap: int, message: str) -> None:
         super().__init__(413, detail=message, headers=CLOSE)
+        self.cap = cap
+
+
+def body_cap(scope: Scope, settings: Settings) -> BodyTooLarge:
+    """The refusal for this request's body, carrying its cap: chosen by whether the request
+    carries credentials and by its route class."""
+    if not has_credentials(Headers(scope=scope)):
+        cap = settings.max_anonymous_body_bytes
+        return BodyTooLarge(
+            cap,
+            f"The request body is larger than {_size(cap)}, the most a request without "
+            "credentials may send: sign in or send an API key first.",
+        )
+    upload = UPLOADS.get(scope["path"].rstrip("/")) if scope["method"] == "POST" else None
+    if upload is not None:
+        limit = _size(upload.limit(settings))
+        return BodyTooLarge(
+            upload.cap(settings), f"The upload is larger than {limit}: {upload.advice}."
+        )
+    cap = settings.max_json_body_bytes
+    return BodyTooLarge(
+        cap,
+        f"The request body is larger than {_size(cap)}, the most this route accepts: send "
+        "less (a shorter text).",
+    )
 
 
 class _CountingReceive:
-    def __init__(self, receive: Receive, cap: int, authenticated: bool) -> None:
-        self._receive, self._cap, self._authenticated = receive, cap, authenticated
+    def __init__(self, receive: Receive, refusal: BodyTooLarge) -> None:
+        self._receive, self._refusal = receive, refusal
         self.received = 0
         self.complete = False  # the whole body has arrived
 
     async def __call__(self) -> Message:
-        if self.received > self._cap:
-            raise BodyTooLarge(self._cap, self._authenticated)
+        if self.received > self._refusal.cap:
+            raise self._refusal
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
             self.complete = not message.get("more_body", False)
-            if self.received > self._cap:
-                raise BodyTooLarge(self._cap, self._authenticated)
+            if self.received > self._refusal.cap:
+                raise self._refusal
         return message
 
 
@@ -115,12 +136,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap, authenticated = body_cap(scope, self.settings)
+        refusal = body_cap(scope, self.settings)
         declared = _declared_length(scope)
-        if declared is not None and declared > cap:
-            await self._refuse(scope, receive, send, BodyTooLarge(cap, authenticated))
+        if declared is not None and declared > refusal.cap:
+            await self._refuse(scope, receive, send, refusal)
             return
-        counted = _CountingReceive(receive, cap, authenticated)
+        counted = _CountingReceive(receive, refusal)
         unread_body = _has_body(scope)
         started = False
 
