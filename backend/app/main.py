@@ -16,10 +16,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from alembic import command
-from app.api.error_shapes import error_response, is_openai_path
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.error_shapes import error_response, is_openai_path, validation_details
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
+from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
 from app.core.security import LoginLimiter, create_api_key, digest, hash_password
 from app.models.user import ApiKey, User
@@ -109,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.login_limiter = LoginLimiter()
+    app.state.stream_limiter = StreamLimiter(settings.max_streams_per_user)
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
     app.state.renders = RenderRunner(
         app.state.session_factory,
@@ -141,7 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         # OpenAI answers malformed requests with 400 invalid_request_error; its SDK expects it.
         status_code = 400 if is_openai_path(request.url.path) else 422
-        return error_response(request, status_code, exc.errors(), code="invalid_request")
+        details = validation_details(exc.errors())
+        return error_response(request, status_code, details, code="invalid_request")
 
 
 MISSING_FRONTEND_HINT = (
@@ -176,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ownvoice", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)
     return app

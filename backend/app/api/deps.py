@@ -1,6 +1,11 @@
 """Shared FastAPI dependencies: the database session and the authenticated user.
 
 `SessionDep` and `CurrentUser` are the names every route module uses.
+
+A request holds a pooled database connection only while it talks to the database: the session
+closes when the route function returns (not when its response ends, so a slow reader of a
+streamed response holds none), and authentication ends its transaction, so a route that then
+waits on a slow client (an upload) or on the inference service does not hold one either.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
@@ -48,8 +53,17 @@ def authenticate(request: Request, db: Session) -> User | None:
     return None
 
 
+def api_key_user(db: Session, key: str | None) -> User | None:
+    """The user behind an API key (the compatible APIs' dependencies), with the connection
+    given back to the pool."""
+    user = user_for_api_key(db, key) if key else None
+    db.commit()
+    return user
+
+
 def get_current_user(request: Request, db: SessionDep) -> User:
     user = authenticate(request, db)
+    db.commit()  # gives the connection back to the pool; `user` stays loaded
     if user is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -33,6 +33,36 @@ OPENAI_TYPES = {
     404: "not_found_error",
     429: "rate_limit_error",
 }
+
+
+# A validation error names where and what, never the input: a huge or secret value must not
+# come back (or be logged by a proxy). Bounded: a few errors, short strings.
+MAX_VALIDATION_ERRORS = 10
+MAX_ERROR_TEXT = 200
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "..."
+
+
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI validation errors as `{type, loc, msg}` only (no `input`, no `ctx`)."""
+    details = [
+        {
+            "type": _short(err.get("type", "invalid")),
+            "loc": [_short(part) for part in err.get("loc", ())][:10],
+            "msg": _short(err.get("msg", "Invalid value.")),
+        }
+        for err in errors[:MAX_VALIDATION_ERRORS]
+        if isinstance(err, Mapping)
+    ]
+    if len(errors) > MAX_VALIDATION_ERRORS:
+        more = len(errors) - MAX_VALIDATION_ERRORS
+        details.append({"type": "more_errors", "loc": [], "msg": f"and {more} more errors"})
+    return details
 
 
 def is_openai_path(path: str) -> bool:

@@ -30,6 +30,19 @@ class Settings(BaseSettings):
         alias="OWNVOICE_FRONTEND_DIST",
     )
     secure_cookies: bool = Field(default=False, alias="OWNVOICE_SECURE_COOKIES")
+    # Request bodies (see app/api/body_limit.py): JSON and every route without a larger class;
+    # requests without credentials get the anonymous cap, whatever the route.
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, alias="OWNVOICE_MAX_JSON_BODY_BYTES"
+    )
+    max_anonymous_body_bytes: int = Field(
+        default=64 * 1024, ge=1, alias="OWNVOICE_MAX_ANONYMOUS_BODY_BYTES"
+    )
+    # Audio streams one user may have open at once, and render jobs queued or running.
+    max_streams_per_user: int = Field(default=4, ge=1, alias="OWNVOICE_MAX_STREAMS_PER_USER")
+    max_render_jobs_per_user: int = Field(
+        default=10, ge=1, alias="OWNVOICE_MAX_RENDER_JOBS_PER_USER"
+    )
     max_voice_upload_bytes: int = 25 * 1024 * 1024
     max_book_upload_bytes: int = 50 * 1024 * 1024
     audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")

@@ -51,6 +51,15 @@ class VoiceTarget:
     language: str | None = None
 
 
+SPEED_STEP = 0.05
+
+
+def normalize_speed(speed: float) -> float:
+    """Speed in steps of 0.05 (inaudibly finer steps would only make distinct cache entries
+    and render jobs for the same sound)."""
+    return round(round(speed / SPEED_STEP) * SPEED_STEP, 2)
+
+
 @dataclass
 class SpeechRequest:
     text: str
@@ -62,6 +71,9 @@ class SpeechRequest:
     sampling: dict[str, Any] = field(default_factory=dict)
     elevenlabs_model_id: str | None = None
     elevenlabs_settings: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.speed = normalize_speed(self.speed)  # the cache key and the engines get this
 
 
 @dataclass

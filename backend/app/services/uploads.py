@@ -19,7 +19,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 SNIFF_BYTES = 12
-MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELD_BYTES = 64 * 1024  # one text field
+MAX_TEXT_FIELDS = 16  # text fields per upload (names, labels, descriptions)
 MULTIPART_OVERHEAD = 1024 * 1024  # generous room for headers, boundaries and text fields
 
 AUDIO_TYPES_HINT = "wav, mp3, m4a, webm, ogg or flac"
@@ -81,6 +82,7 @@ class _Receiver:
         self.form = MultipartForm()
         self._header_field = b""
         self._header_value = b""
+        self._text_fields = 0
         self._headers: dict[bytes, bytes] = {}
         self._name = ""
         self._text: bytearray | None = None
@@ -117,6 +119,12 @@ class _Receiver:
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if filename is None:
+            self._text_fields += 1
+            if self._text_fields > MAX_TEXT_FIELDS:
+                raise HTTPException(
+                    status.HTTP_400_BAD_REQUEST,
+                    detail=f"Too many form fields: send at most {MAX_TEXT_FIELDS} with the file.",
+                )
             self._text = bytearray()
             return
         if self._name not in self.file_fields:

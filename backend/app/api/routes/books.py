@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.error_shapes import validation_details
 from app.core.config import Settings
 from app.models.book import Book, BookCover, Chapter, ReadingProgress, Sentence
 from app.models.user import utcnow
@@ -167,7 +168,7 @@ async def _receive_pasted(request: Request, settings: Settings) -> PastedBook:
                             detail="The body is not valid JSON: send {title, text, language}.") from exc
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=exc.errors(include_url=False, include_context=False)) from exc
+                            detail=validation_details(exc.errors())) from exc
 
 
 def _import_file(db: Session, user_id: str, upload: store.UploadedBook, settings: Settings) -> BookDetail:

@@ -15,10 +15,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.api.deps import SessionDep, SettingsDep, bearer_token
-from app.api.routes.tts import AUDIO_RESPONSES, audio_response, synthesizer
+from app.api.deps import SessionDep, SettingsDep, api_key_user, bearer_token
+from app.api.routes.tts import AUDIO_RESPONSES, stream_speech
 from app.api.routes.voices import UPLOAD_BODY
-from app.core.security import user_for_api_key
 from app.models.user import User
 from app.models.voice import Voice
 from app.services import voices as voice_service
@@ -37,8 +36,7 @@ def el_error(status_code: int, status_name: str, message: str) -> HTTPException:
 
 
 def xi_user(request: Request, db: SessionDep) -> User:
-    key = request.headers.get("xi-api-key") or bearer_token(request)
-    user = user_for_api_key(db, key) if key else None
+    user = api_key_user(db, request.headers.get("xi-api-key") or bearer_token(request))
     if user is None:
         raise el_error(
             401,
@@ -286,7 +284,7 @@ async def _text_to_speech(
             ) from exc
         raise
     speech = _speech_request(body, output_format, local=target.engine != "elevenlabs")
-    return audio_response(await synthesizer(request).speak(target, speech))
+    return await stream_speech(request, user, target, speech)
 
 
 OutputFormatQuery = Annotated[str, Query(description="e.g. mp3_44100_128, pcm_16000")]

@@ -9,9 +9,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.api.deps import SessionDep, bearer_token
-from app.api.routes.tts import AUDIO_RESPONSES, audio_response, synthesizer
-from app.core.security import user_for_api_key
+from app.api.deps import SessionDep, api_key_user, bearer_token
+from app.api.routes.tts import AUDIO_RESPONSES, stream_speech
 from app.models.user import User
 from app.services.inference_client import InferenceError
 from app.services.speech import SpeechRequest, VoiceTarget, resolve_voice
@@ -40,8 +39,7 @@ NATIVE = {"mp3": "mp3", "opus": "opus", "wav": "wav", "pcm": "pcm_24000"}
 
 
 def openai_user(request: Request, db: SessionDep) -> User:
-    key = bearer_token(request)
-    user = user_for_api_key(db, key) if key else None
+    user = api_key_user(db, bearer_token(request))
     if user is None:
         raise HTTPException(
             401,
@@ -101,4 +99,4 @@ async def create_speech(
                 detail=f"response_format '{body.response_format}' is not "
                 "available for ElevenLabs voices: use mp3, wav or pcm.",
             )
-    return audio_response(await synthesizer(request).speak(target, speech))
+    return await stream_speech(request, user, target, speech)

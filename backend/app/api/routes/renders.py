@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentUser, SessionDep
@@ -16,7 +16,7 @@ from app.schemas.renders import RenderJob as RenderJobOut
 from app.schemas.renders import RenderRequest
 from app.services.inference_client import InferenceError
 from app.services.renders import RenderRunner, cancel_job
-from app.services.speech import STOCK_PREFIX, resolve_voice
+from app.services.speech import STOCK_PREFIX, normalize_speed, resolve_voice
 from app.services.voices import CUSTOM_USER_VOICE
 
 router = APIRouter(prefix="/api", tags=["renders"], responses={401: {}, 404: {}})
@@ -104,11 +104,30 @@ def _active_twin(db: Session, job: RenderJob) -> RenderJob | None:
     )
 
 
+RENDER_RETRY_SECONDS = 60
+
+
+def _check_queue_room(db: Session, user: User, limit: int) -> None:
+    active = db.scalar(
+        select(func.count())
+        .select_from(RenderJob)
+        .where(RenderJob.user_id == user.id, RenderJob.status.in_(RENDER_ACTIVE))
+    )
+    if active is not None and active >= limit:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"You already have {active} render jobs queued or running, the most one "
+            "user may have: wait for one to finish or cancel one, then render again.",
+            headers={"Retry-After": str(RENDER_RETRY_SECONDS)},
+        )
+
+
 @router.post(
     "/books/{book_id}/renders",
     status_code=status.HTTP_202_ACCEPTED,
     responses={200: {"model": RenderJobOut, "description": "The same job, already queued or "
-                     "running"}, 400: {}, 409: {}, 422: {}},
+                     "running"}, 400: {}, 409: {}, 422: {},
+               429: {"description": "Too many render jobs queued or running (Retry-After)"}},
 )
 async def create_render(
     book_id: str, body: RenderRequest, request: Request, response: Response,
@@ -120,13 +139,14 @@ async def create_render(
     voice_id = await _render_voice(request, db, user, body.voice_id)
     job = RenderJob(
         user_id=user.id, book_id=book.id, chapter_id=chapter.id if chapter else None,
-        voice_id=voice_id, speed=body.speed,
+        voice_id=voice_id, speed=normalize_speed(body.speed),  # 1.01 is the same job as 1.0
         total=chapter.sentence_count if chapter else book.sentence_count,
     )
     twin = _active_twin(db, job)
     if twin is not None:
         response.status_code = status.HTTP_200_OK
         return RenderJobOut.model_validate(twin)
+    _check_queue_room(db, user, request.app.state.settings.max_render_jobs_per_user)
     db.add(job)
     db.commit()
     _runner(request).wake()

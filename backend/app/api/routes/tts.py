@@ -1,15 +1,25 @@
-"""POST /api/tts: streamed speech for the browser, cached on disk."""
+"""POST /api/tts: streamed speech for the browser, cached on disk; and the one way every API
+surface opens an audio stream (`stream_speech`), within the user's concurrent stream limit."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import CurrentUser, SessionDep
-from app.services.speech import AudioStream, SpeechRequest, Synthesizer, resolve_voice
+from app.core.limits import StreamSlot
+from app.models.user import User
+from app.services.speech import (
+    AudioStream,
+    SpeechRequest,
+    Synthesizer,
+    VoiceTarget,
+    resolve_voice,
+)
 
 router = APIRouter(prefix="/api", tags=["tts"])
 
@@ -31,16 +41,61 @@ def synthesizer(request: Request) -> Synthesizer:
     return Synthesizer(state.inference, state.elevenlabs, state.audio_cache)
 
 
-def audio_response(
-    audio: AudioStream, extra_headers: dict[str, str] | None = None
-) -> StreamingResponse:
+class SlotStreamingResponse(StreamingResponse):
+    """A streamed response that gives its stream slot back when it ends, however it ends
+    (finished, client gone, error)."""
+
+    def __init__(self, audio: AudioStream, headers: dict[str, str], slot: StreamSlot) -> None:
+        super().__init__(audio.body, media_type=audio.media_type, headers=headers)
+        self.slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
+
+
+def audio_response(audio: AudioStream, slot: StreamSlot) -> StreamingResponse:
     headers = {
         **audio.headers,
         "X-Cache": "hit" if audio.cache_hit else "miss",
         "Cache-Control": "no-store",
-        **(extra_headers or {}),
     }
-    return StreamingResponse(audio.body, media_type=audio.media_type, headers=headers)
+    return SlotStreamingResponse(audio, headers, slot)
+
+
+STREAM_RETRY_SECONDS = 5
+
+
+def _stream_slot(request: Request, user: User) -> StreamSlot:
+    limiter = request.app.state.stream_limiter
+    slot = limiter.acquire(user.id)
+    if slot is None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={
+                "status": "too_many_concurrent_requests",
+                "message": f"You already have {limiter.per_user} audio streams open, the most "
+                "one user may have at once: let one finish or stop it, then try again.",
+            },
+            headers={"Retry-After": str(STREAM_RETRY_SECONDS)},
+        )
+    return slot
+
+
+async def stream_speech(
+    request: Request, user: User, target: VoiceTarget, speech: SpeechRequest
+) -> StreamingResponse:
+    """The audio for `speech` in `target`'s voice, streamed within the user's stream limit.
+    The route's database session is closed when the route returns, before the stream."""
+    slot = _stream_slot(request, user)
+    try:
+        audio = await synthesizer(request).speak(target, speech)
+    except BaseException:
+        slot.release()
+        raise
+    return audio_response(audio, slot)
 
 
 AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -51,7 +106,7 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {},
     404: {},
     409: {},
-    429: {},
+    429: {"description": "Too many audio streams open at once (header Retry-After)"},
     503: {},
 }
 
@@ -64,4 +119,4 @@ async def text_to_speech(
     speech = SpeechRequest(
         text=body.text, language=body.language, native_format=body.format, speed=body.speed
     )
-    return audio_response(await synthesizer(request).speak(target, speech))
+    return await stream_speech(request, user, target, speech)
