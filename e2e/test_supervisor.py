@@ -130,6 +130,7 @@ def test_ctrl_c_stops_both_services(tmp_path: Path) -> None:
 def test_back_off_doubles_up_to_thirty_seconds() -> None:
     spec = importlib.util.spec_from_file_location("ownvoice_start", REPO / "scripts" / "start.py")
     start = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = start  # dataclasses look their module up there
     spec.loader.exec_module(start)  # type: ignore[union-attr]
     assert [start.restart_delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
 

@@ -214,7 +214,8 @@ def on_exit(service: Service, code: int, now: float) -> bool:
     if reason:
         print(f"ownvoice: its last words: {reason}", file=sys.stderr, flush=True)
     if code == EXIT_CONFIG:
-        print("ownvoice: that is a configuration problem (see above): fix it, then start again.", file=sys.stderr)
+        print("ownvoice: that is a configuration problem (see above): fix it, then start again.",
+              file=sys.stderr)
         return False
     if service.crashes > MAX_QUICK_CRASHES:
         print(
@@ -226,8 +227,8 @@ def on_exit(service: Service, code: int, now: float) -> bool:
     delay = restart_delay(service.crashes)
     service.restart_at = now + delay
     print(
-        f"ownvoice: restarting the {service.name} in {delay:g} s (crash {service.crashes} in a row); "
-        "the other service keeps running.",
+        f"ownvoice: restarting the {service.name} in {delay:g} s "
+        f"(crash {service.crashes} in a row); the other service keeps running.",
         file=sys.stderr,
         flush=True,
     )
@@ -242,7 +243,8 @@ def supervise(services: list[Service]) -> int:
             if service.restart_at is not None:
                 if now >= service.restart_at:
                     launch(service)
-                    print(f"ownvoice: restarted the {service.name} (pid {service.process.pid}).", flush=True)  # type: ignore[union-attr]
+                    pid = service.process.pid  # type: ignore[union-attr]
+                    print(f"ownvoice: restarted the {service.name} (pid {pid}).", flush=True)
                 continue
             code = service.process.poll() if service.process else None
             if code is not None and not STOPPING.is_set() and not on_exit(service, code, now):

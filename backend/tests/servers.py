@@ -174,7 +174,7 @@ class InferenceServer:
         self.process.stop()
 
     def start_again(self, timeout: float = 300) -> None:
-        """Start it again on the same port and data (after `process.kill()`, say); wait for ready."""
+        """Start it again on the same port and data (after `process.kill()`); wait for ready."""
         self.process.start()
         wait_until_ready(self, self.data_dir, timeout)  # type: ignore[arg-type]
 
