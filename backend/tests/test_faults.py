@@ -161,7 +161,8 @@ def test_kill_9_of_the_inference_service_mid_stream_then_of_the_app_server(
     speaking_after = time.monotonic() - started
     done = wait_until(
         lambda: (job := job_of(reader, job_id))["status"] != "running" and job,
-        "the job did not finish", timeout=240,
+        "the job did not finish",
+        timeout=240,
     )
     assert (done["status"], done["done"], done["total"]) == ("done", 10, 10), done  # type: ignore[index]
     print(
@@ -174,15 +175,22 @@ def test_kill_9_of_the_inference_service_mid_stream_then_of_the_app_server(
 # --- the app server dies during uploads --------------------------------------------------------
 
 
-def multipart(fields: dict[str, str], file_field: str, filename: str, data: bytes,
-              on_half: Callable[[], None]) -> tuple[dict[str, str], Iterator[bytes]]:
+def multipart(
+    fields: dict[str, str], file_field: str, filename: str, data: bytes, on_half: Callable[[], None]
+) -> tuple[dict[str, str], Iterator[bytes]]:
     """A multipart body sent in two halves; `on_half` runs once the first half is out."""
     boundary = uuid.uuid4().hex
-    head = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
-         f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
+    head = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+            for name, value in fields.items()
+        )
+        + (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+    )
     tail = f"\r\n--{boundary}--\r\n".encode()
     half = len(data) // 2
 
@@ -194,8 +202,15 @@ def multipart(fields: dict[str, str], file_field: str, filename: str, data: byte
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body()
 
 
-def upload_and_kill(client: httpx.Client, server: AppServer, url: str, fields: dict[str, str],
-                    file_field: str, filename: str, data: bytes) -> None:
+def upload_and_kill(
+    client: httpx.Client,
+    server: AppServer,
+    url: str,
+    fields: dict[str, str],
+    file_field: str,
+    filename: str,
+    data: bytes,
+) -> None:
     headers, body = multipart(fields, file_field, filename, data, server.process.kill)
     with pytest.raises(httpx.TransportError):
         client.post(url, content=body, headers=headers)
@@ -204,11 +219,17 @@ def upload_and_kill(client: httpx.Client, server: AppServer, url: str, fields: d
 def rows_without_files(data_dir: Path) -> list[str]:
     with sqlite3.connect(data_dir / "ownvoice.db") as db:
         voices = db.execute("SELECT id, upload_name FROM voices WHERE upload_name IS NOT NULL")
-        missing = [f"voice {vid}" for vid, name in voices
-                   if not (data_dir / "uploads" / "voices" / name).is_file()]
+        missing = [
+            f"voice {vid}"
+            for vid, name in voices
+            if not (data_dir / "uploads" / "voices" / name).is_file()
+        ]
         books = db.execute("SELECT id, original_file FROM books WHERE original_file IS NOT NULL")
-        missing += [f"book {bid}" for bid, name in books
-                    if not (data_dir / "uploads" / "books" / name).is_file()]
+        missing += [
+            f"book {bid}"
+            for bid, name in books
+            if not (data_dir / "uploads" / "books" / name).is_file()
+        ]
     return missing
 
 
@@ -218,8 +239,15 @@ def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     ensure_up(ai, server)
     name = f"uploader-{uuid.uuid4().hex[:6]}"
     client = create_user(server, name)
-    upload_and_kill(client, server, "/api/voice/upload", {"name": "Half", "language": "en"},
-                    "audio", "me.wav", CLEAN_WAV.read_bytes())
+    upload_and_kill(
+        client,
+        server,
+        "/api/voice/upload",
+        {"name": "Half", "language": "en"},
+        "audio",
+        "me.wav",
+        CLEAN_WAV.read_bytes(),
+    )
     server.start_again()
     client = _login_again(server, name)
     book = (SHARED_DATA / "books" / "alice.epub").read_bytes()
@@ -235,8 +263,11 @@ def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     assert rows_without_files(server.data_dir) == []
     assert integrity(server.data_dir / "ownvoice.db") == "ok"
     # And the same uploads, sent whole, work.
-    voice = client.post("/api/voice/upload", data={"name": "Whole", "language": "en"},
-                        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")})
+    voice = client.post(
+        "/api/voice/upload",
+        data={"name": "Whole", "language": "en"},
+        files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
+    )
     assert voice.status_code == 201, voice.text
     whole = client.post("/api/books", files={"file": ("alice.epub", book, "application/epub+zip")})
     assert whole.status_code == 201, whole.text
@@ -259,8 +290,9 @@ def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
         wait_until(lambda: list(temp_dir.glob(".upload-*")), "no temp file while uploading", 30)
         server.process.kill()
 
-    headers, body = multipart({"name": "Half"}, "audio", "me.wav", CLEAN_WAV.read_bytes(),
-                              kill_once_the_temp_file_exists)
+    headers, body = multipart(
+        {"name": "Half"}, "audio", "me.wav", CLEAN_WAV.read_bytes(), kill_once_the_temp_file_exists
+    )
     with pytest.raises(httpx.TransportError):
         client.post("/api/voice/upload", content=body, headers=headers)
     server.start_again()
