@@ -127,12 +127,29 @@ def test_ctrl_c_stops_both_services(tmp_path: Path) -> None:
     assert not _listening(app_port) and not _listening(inference_port)
 
 
-def test_back_off_doubles_up_to_thirty_seconds() -> None:
+def _start_module():
     spec = importlib.util.spec_from_file_location("ownvoice_start", REPO / "scripts" / "start.py")
     start = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = start  # dataclasses look their module up there
     spec.loader.exec_module(start)  # type: ignore[union-attr]
+    return start
+
+
+def test_back_off_doubles_up_to_thirty_seconds_and_a_healthy_minute_resets_it() -> None:
+    start = _start_module()
     assert [start.restart_delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    service = start.Service("app server", "app", REPO, ["true"], {})
+    service.process = subprocess.Popen(["true"], start_new_session=True)
+    service.process.wait()
+    delays = []
+    for _ in range(start.MAX_QUICK_CRASHES):  # each crash within a minute of its start
+        assert start.on_exit(service, -9, now=service.started_at + 5)
+        delays.append(service.restart_at - (service.started_at + 5))
+    assert delays == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert not start.on_exit(service, -9, now=service.started_at + 5)  # gives up
+    service.crashes, service.started_at = 5, 0.0
+    assert start.on_exit(service, -9, now=61.0) and service.restart_at == 62.0  # healthy: from 1 s
+    assert not start.on_exit(service, 2, now=200.0)  # a configuration problem: no restart
 
 
 def test_a_crashed_service_is_restarted_and_the_other_keeps_serving(tmp_path: Path) -> None:
