@@ -40,7 +40,7 @@ from app.models.render_job import (
 from app.models.user import User, utcnow
 from app.models.voice import Voice
 from app.services.audio_cache import AudioCache
-from app.services.inference_client import InferenceClient, InferenceError
+from app.services.inference_client import UNREACHABLE, InferenceClient, InferenceError
 from app.services.speech import (
     NATIVE_FORMATS,
     STOCK_PREFIX,
@@ -66,7 +66,7 @@ READY_POLL_SECONDS = 1.0
 # The inference service going away in the middle of a job (a crash, a restart): wait for it and
 # go on with what is still missing, this many times per job.
 DOWN_RETRIES = 3
-SERVICE_DOWN_CODES = ("inference_unreachable", "inference_stream_broken")
+SERVICE_DOWN_CODES = (UNREACHABLE, "inference_stream_broken")
 
 
 class RenderFailed(Exception):
