@@ -127,7 +127,8 @@ def test_kill_9_of_the_inference_service_mid_stream_then_of_the_app_server(
 
     # The app stays up and says the service is down.
     down = inference_health(server)
-    assert (down["ready"], down["reachable"]) == (False, False) and "not reachable" in down["reason"]
+    assert (down["ready"], down["reachable"]) == (False, False)
+    assert "not reachable" in down["reason"]
     refused = tts(reader, "Nobody can say this while the service is down.")
     assert refused.status_code == 503 and "not reachable" in refused.json()["detail"]
 
