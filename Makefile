@@ -6,12 +6,13 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-ai test-backend test-frontend test-e2e bench clean-install help
+.PHONY: start install test test-ai test-backend test-frontend test-e2e bench soak clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
 	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
 	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline"
+	@echo "make soak    8 listeners + a render job for SOAK_SECONDS (300): memory, descriptors, latency"
 
 start: install
 	@$(PYTHON) scripts/start.py --skip-install
@@ -68,6 +69,10 @@ test-e2e: install $(STAMPS)/system-test
 
 bench: $(STAMPS)/ai-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
+
+SOAK_SECONDS ?= 300
+soak: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
+	cd backend && .venv/bin/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
 clean-install:
 	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) frontend/node_modules frontend/dist

@@ -4,9 +4,11 @@
 `make start` installs what is missing and then runs this script. It starts the
 inference service on 127.0.0.1 and the app server (which serves the built web
 app), prints where to open it, and keeps both alive together: Ctrl-C (or
-SIGTERM) stops both cleanly, and if one of them dies the other is stopped and
-the reason is printed. Standard library only: it runs before anything is
-installed.
+SIGTERM) stops both cleanly. If one of them crashes it alone is restarted after
+a back-off (1, 2, 4 ... 30 s, reset once it has run for a healthy minute) while
+the other keeps serving; what happened is printed. A child that exits with code
+2 (a configuration problem it has already explained) or keeps crashing stops
+everything. Standard library only: it runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 600
 LICENSE_URL = "https://coqui.ai/cpml"
 STOPPING = threading.Event()  # set by Ctrl-C / SIGTERM
+EXIT_CONFIG = 2  # both services exit with it on bad configuration: restarting cannot help
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+HEALTHY_SECONDS = 60.0  # a child up this long starts its back-off from the beginning again
+MAX_QUICK_CRASHES = 8  # in a row, none up for a healthy minute: give up (about 2 minutes)
 
 
 @dataclass
@@ -41,6 +48,9 @@ class Service:
     env: dict[str, str]
     process: subprocess.Popen | None = None
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
+    started_at: float = 0.0  # monotonic
+    crashes: int = 0  # in a row, each before a healthy minute
+    restart_at: float | None = None  # monotonic; set while it waits out its back-off
 
 
 def parse_args() -> argparse.Namespace:
@@ -139,6 +149,7 @@ def pump_output(service: Service) -> None:
 
 
 def launch(service: Service) -> None:
+    service.started_at, service.restart_at = time.monotonic(), None
     service.process = subprocess.Popen(
         service.argv,
         cwd=service.cwd,
@@ -163,35 +174,82 @@ def stop_all(services: list[Service]) -> None:
             service.process.wait()  # type: ignore[union-attr]
 
 
-def wait_until_up(url: str, services: list[Service]) -> bool:
+def announce_when_up(url: str, app_port: int) -> None:
+    """Print where to open the app once it answers (children may crash and restart meanwhile)."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline and not STOPPING.is_set():
-        if any(s.process and s.process.poll() is not None for s in services):
-            return False
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return True
+                    print(f"ownvoice: open http://localhost:{app_port} (Ctrl-C stops Ownvoice)", flush=True)
+                    return
         except (urllib.error.URLError, OSError):
             pass
-        time.sleep(0.5)
-    return False
+        STOPPING.wait(0.5)
+
+
+def restart_delay(crashes: int) -> float:
+    """Back-off before restart number `crashes` in a row: 1, 2, 4, 8, 16, 30, 30 ... seconds."""
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** max(0, crashes - 1))
+
+
+def last_words(service: Service) -> str:
+    return next((line for line in reversed(service.tail) if line.strip()), "")
+
+
+def reap_group(service: Service) -> None:
+    """A crashed child may leave helpers in its process group: end them with it."""
+    try:
+        os.killpg(service.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def on_exit(service: Service, code: int, now: float) -> bool:
+    """A child exited unasked: schedule its restart; False when restarting cannot help."""
+    reap_group(service)
+    service.crashes = 1 if now - service.started_at >= HEALTHY_SECONDS else service.crashes + 1
+    reason = last_words(service)
+    print(f"ownvoice: the {service.name} exited with code {code}.", file=sys.stderr, flush=True)
+    if reason:
+        print(f"ownvoice: its last words: {reason}", file=sys.stderr, flush=True)
+    if code == EXIT_CONFIG:
+        print("ownvoice: that is a configuration problem (see above): fix it, then start again.",
+              file=sys.stderr)
+        return False
+    if service.crashes > MAX_QUICK_CRASHES:
+        print(
+            f"ownvoice: the {service.name} crashed {MAX_QUICK_CRASHES} times in a row: giving up; "
+            "see its log above.",
+            file=sys.stderr,
+        )
+        return False
+    delay = restart_delay(service.crashes)
+    service.restart_at = now + delay
+    print(
+        f"ownvoice: restarting the {service.name} in {delay:g} s "
+        f"(crash {service.crashes} in a row); the other service keeps running.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 def supervise(services: list[Service]) -> int:
-    """Block until a signal or a child's exit; return this script's exit code."""
+    """Restart crashed children until a signal (exit 0) or a crash restarting cannot fix (1)."""
     while not STOPPING.wait(0.3):
+        now = time.monotonic()
         for service in services:
+            if service.restart_at is not None:
+                if now >= service.restart_at:
+                    launch(service)
+                    pid = service.process.pid  # type: ignore[union-attr]
+                    print(f"ownvoice: restarted the {service.name} (pid {pid}).", flush=True)
+                continue
             code = service.process.poll() if service.process else None
-            if code is not None:
+            if code is not None and not STOPPING.is_set() and not on_exit(service, code, now):
                 others = [s.name for s in services if s is not service]
-                print(
-                    f"ownvoice: the {service.name} exited with code {code}; stopping the {', '.join(others)}.",
-                    file=sys.stderr,
-                )
-                reason = next((line for line in reversed(service.tail) if line.strip()), "")
-                if reason:
-                    print(f"ownvoice: its last words: {reason}", file=sys.stderr)
+                print(f"ownvoice: stopping the {', '.join(others)}.", file=sys.stderr, flush=True)
                 stop_all(services)
                 return 1
     print("\nownvoice: stopping...", flush=True)
@@ -215,8 +273,7 @@ def main() -> int:
     for service in services:
         launch(service)
     health = f"http://127.0.0.1:{args.app_port}/api/health"
-    if wait_until_up(health, services):
-        print(f"ownvoice: open http://localhost:{args.app_port} (Ctrl-C stops Ownvoice)", flush=True)
+    threading.Thread(target=announce_when_up, args=(health, args.app_port), daemon=True).start()
     return supervise(services)
 
 

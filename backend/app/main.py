@@ -117,6 +117,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.session_factory,
         Synthesizer(app.state.inference, None, app.state.audio_cache),
         settings.render_batch_size,
+        ready_patience_s=settings.render_ready_patience_s,
     )
     app.state.renders.start()
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})

@@ -60,6 +60,15 @@ class Process:
         if self._log is not None:
             self._log.close()  # type: ignore[attr-defined]
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+            self._log = None
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -120,6 +129,11 @@ class AppServer:
         self.process.start()
         self.process.wait_for(self.url + "/api/health", 60)
 
+    def start_again(self) -> None:
+        """Start it again on the same port and data (after `process.kill()`, say)."""
+        self.process.start()
+        self.process.wait_for(self.url + "/api/health", 60)
+
     def stop(self) -> None:
         self.process.stop()
 
@@ -154,15 +168,41 @@ def start_app(data_dir: Path, inference_url: str | None = None, **extra_env: str
 class InferenceServer:
     url: str
     process: Process
+    data_dir: Path | None = None
 
     def stop(self) -> None:
         self.process.stop()
 
+    def start_again(self, timeout: float = 300) -> None:
+        """Start it again on the same port and data (after `process.kill()`); wait for ready."""
+        self.process.start()
+        wait_until_ready(self, self.data_dir, timeout)  # type: ignore[arg-type]
 
-def start_inference(data_dir: Path, timeout: float = 300) -> InferenceServer:
+
+def wait_until_ready(server: InferenceServer, data_dir: Path, timeout: float) -> None:
+    process = server.process
+    token_file = data_dir / "secrets" / "inference_token"
+    process.wait_for(server.url + "/health", timeout)
+    deadline = time.monotonic() + 30
+    while not token_file.exists() or not token_file.read_text().strip():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the inference service did not write its token")
+        time.sleep(0.1)
+    token = token_file.read_text().strip()
+    process.wait_for(
+        server.url + "/ready",
+        timeout,
+        ok=lambda r: r.status_code == 200 and r.json().get("ready") is True,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def start_inference(
+    data_dir: Path, timeout: float = 300, port: int | None = None, **extra_env: str
+) -> InferenceServer:
     """The real inference service on the tiny random XTTS checkpoint."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = base_env(data_dir)
     env.update(
         OWNVOICE_DEMO_MODEL="tiny",
@@ -172,29 +212,17 @@ def start_inference(data_dir: Path, timeout: float = 300) -> InferenceServer:
         # The random tiny model never emits a stop token: bound each sentence.
         OWNVOICE_XTTS_FIXED_TOKENS="24",
     )
+    env.update(extra_env)
     process = Process(
         [str(AI_PYTHON), "-m", "ownvoice_ai"],
         AI_SERVICE_DIR,
         env,
         data_dir.parent / f"inference-{port}.log",
     )
-    server = InferenceServer(f"http://127.0.0.1:{port}", process)
+    server = InferenceServer(f"http://127.0.0.1:{port}", process, data_dir)
     process.start()
-    token_file = data_dir / "secrets" / "inference_token"
     try:
-        process.wait_for(server.url + "/health", timeout)
-        deadline = time.monotonic() + 30
-        while not token_file.exists() or not token_file.read_text().strip():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the inference service did not write its token")
-            time.sleep(0.1)
-        token = token_file.read_text().strip()
-        process.wait_for(
-            server.url + "/ready",
-            timeout,
-            ok=lambda r: r.status_code == 200 and r.json().get("ready") is True,
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        wait_until_ready(server, data_dir, timeout)
     except Exception:
         process.stop()
         raise

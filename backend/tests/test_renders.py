@@ -305,21 +305,48 @@ def test_bad_requests_are_refused_with_what_to_do(
 
 
 def test_without_elevenlabs_an_unknown_voice_is_404_and_a_dead_service_fails_the_job(
-    app_server: AppServer,
+    tmp_path: Path,
 ) -> None:
     """An app server whose inference service is down: creating a job still works (it waits in
-    the queue), and the job fails saying what to do."""
-    with create_user(app_server, unique("offline")) as client:
-        book = import_book(client)
-        unknown = render(client, book, voiceId="someone-elses-voice")
-        assert unknown.status_code == 404 and "No such voice" in unknown.json()["detail"]
-        created = render(client, book, voiceId="stock-joe")
-        assert created.status_code == 202
-        job = wait_for(client, created.json()["id"], timeout=30)
-        assert job["status"] == "failed", job
-        assert job["error"].startswith("The inference service is not reachable: start it")
-        assert "render again" in job["error"]
-        assert job["done"] == 0 and job["total"] == 6
+    the queue, then for the service), and once its patience is spent the job fails saying what
+    to do."""
+    offline = start_app(tmp_path / "data", OWNVOICE_RENDER_READY_PATIENCE_SECONDS="1")
+    try:
+        with create_user(offline, unique("offline")) as client:
+            book = import_book(client)
+            unknown = render(client, book, voiceId="someone-elses-voice")
+            assert unknown.status_code == 404 and "No such voice" in unknown.json()["detail"]
+            created = render(client, book, voiceId="stock-joe")
+            assert created.status_code == 202
+            job = wait_for(client, created.json()["id"], timeout=30)
+            assert job["status"] == "failed", job
+            assert job["error"].startswith("The inference service is not reachable: start it")
+            assert "render again" in job["error"]
+            assert job["done"] == 0 and job["total"] == 6
+    finally:
+        offline.stop()
+
+
+def test_a_job_waits_while_the_inference_service_is_down_and_cancel_still_stops_it(
+    tmp_path: Path,
+) -> None:
+    """Down or still loading (as at start, next to the app server): the job waits for it rather
+    than failing at once, and can be cancelled meanwhile."""
+    offline = start_app(tmp_path / "data")
+    waits = '"msg": "render job waits for the inference service"'
+    try:
+        with create_user(offline, unique("waiting")) as client:
+            job_id = render(client, import_book(client), voiceId="stock-joe").json()["id"]
+            deadline = time.monotonic() + 30
+            while waits not in offline.process.log():
+                assert time.monotonic() < deadline, offline.process.log()[-2000:]
+                time.sleep(0.1)
+            job = client.get(f"/api/renders/{job_id}").json()
+            assert (job["status"], job["error"]) == ("running", None), job
+            assert client.delete(f"/api/renders/{job_id}").json()["status"] == "cancelled"
+            assert wait_for(client, job_id, timeout=30)["status"] == "cancelled"
+    finally:
+        offline.stop()
 
 
 # --- restart recovery -------------------------------------------------------------------------

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")
     # Sentences per POST /generate/batch of a render job (the inference service takes 1..32).
     render_batch_size: int = Field(default=8, ge=1, le=32, alias="OWNVOICE_RENDER_BATCH_SIZE")
+    # How long a render job waits for the inference service to be up and loaded (it may be
+    # starting next to the app server, or restarting after a crash) before it fails.
+    render_ready_patience_s: float = Field(
+        default=600.0, ge=0, alias="OWNVOICE_RENDER_READY_PATIENCE_SECONDS"
+    )
     # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000

@@ -40,7 +40,7 @@ from app.models.render_job import (
 from app.models.user import User, utcnow
 from app.models.voice import Voice
 from app.services.audio_cache import AudioCache
-from app.services.inference_client import InferenceError
+from app.services.inference_client import UNREACHABLE, InferenceClient, InferenceError
 from app.services.speech import (
     NATIVE_FORMATS,
     STOCK_PREFIX,
@@ -62,6 +62,11 @@ IDLE_POLL_SECONDS = 30.0  # a safety net only: creating a job wakes the runner a
 # wait and retry for this long before giving up on the job.
 BUSY_PATIENCE_SECONDS = 300.0
 RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
+READY_POLL_SECONDS = 1.0
+# The inference service going away in the middle of a job (a crash, a restart): wait for it and
+# go on with what is still missing, this many times per job.
+DOWN_RETRIES = 3
+SERVICE_DOWN_CODES = (UNREACHABLE, "inference_stream_broken")
 
 
 class RenderFailed(Exception):
@@ -236,6 +241,45 @@ def _failure_message(exc: InferenceError) -> str:
     return f"The inference service refused to render: {exc.message} Then render again."
 
 
+async def wait_for_inference(inference: InferenceClient, patience_s: float) -> None:
+    """Return once the inference service answers /ready with ready: true.
+
+    It may still be starting next to the app server (loading a model takes seconds to
+    minutes) or be restarting after a crash. Raises the last InferenceError (or RenderFailed
+    when it answered but never became ready) after `patience_s`; a rejected token at once.
+    """
+    deadline = time.monotonic() + patience_s
+    logged = False
+    while True:
+        try:
+            ready = await inference.ready(fresh=True)
+            if ready.get("ready"):
+                return
+            problem: Exception = RenderFailed(
+                f"The inference service stayed not ready for {patience_s:g} s "
+                f"({ready.get('reason') or 'no reason given'}): check its log, then render again."
+            )
+        except InferenceError as exc:
+            if not _worth_waiting_for(exc):
+                raise
+            problem = exc
+        if time.monotonic() >= deadline:
+            raise problem
+        if not logged:
+            log.info("render job waits for the inference service", extra={"reason": str(problem)})
+            logged = True
+        await asyncio.sleep(READY_POLL_SECONDS)
+
+
+def _service_down(exc: InferenceError) -> bool:
+    return exc.code in SERVICE_DOWN_CODES
+
+
+def _worth_waiting_for(exc: InferenceError) -> bool:
+    """Down, starting or overloaded: it may come back. A rejected token will not."""
+    return _service_down(exc) or (exc.status_code >= 500 and exc.code != "inference_token_rejected")
+
+
 # --- the runner -----------------------------------------------------------------------
 
 
@@ -243,9 +287,14 @@ class RenderRunner:
     """One asyncio task that works through the queue, one job at a time, oldest first."""
 
     def __init__(
-        self, factory: sessionmaker[Session], synthesizer: Synthesizer, batch_size: int
+        self,
+        factory: sessionmaker[Session],
+        synthesizer: Synthesizer,
+        batch_size: int,
+        ready_patience_s: float = 600.0,
     ) -> None:
         self._factory = factory
+        self._ready_patience_s = ready_patience_s
         self._synthesizer = synthesizer
         self._cache = synthesizer.cache
         self._batch_size = batch_size
@@ -321,7 +370,7 @@ class RenderRunner:
         """Run one job to its end, recording how it ended unless it was cancelled."""
         started = time.monotonic()
         try:
-            done = await self._render_job(job_id)
+            done = await self._render_when_ready(job_id)
         except JobStopped:
             log.info("render job stopped: cancelled or deleted", extra={"job_id": job_id})
             return
@@ -355,6 +404,23 @@ class RenderRunner:
     async def _progress(self, job_id: str, **values: Any) -> None:
         if not await asyncio.to_thread(update_running, self._factory, job_id, **values):
             raise JobStopped
+
+    async def _render_when_ready(self, job_id: str) -> int:
+        """Render the job once the inference service is ready; if it goes away meanwhile (a
+        crash, a restart), wait for it again and go on with what is still missing."""
+        attempt = 1
+        while True:
+            await wait_for_inference(self._synthesizer.inference, self._ready_patience_s)
+            try:
+                return await self._render_job(job_id)
+            except InferenceError as exc:
+                if not _service_down(exc) or attempt >= DOWN_RETRIES:
+                    raise
+                attempt += 1
+                log.info(
+                    "render job lost the inference service: waiting for it",
+                    extra={"job_id": job_id, "reason": exc.message},
+                )
 
     async def _render_job(self, job_id: str) -> int:
         """Render what is missing; the number of the job's sentences now in the cache."""
