@@ -296,6 +296,66 @@ describe("PlaybackQueue", () => {
     expect(last().status).toBe("ended");
   });
 
+  it("restarts from the book's first sentence when Play is pressed at the end", async () => {
+    world.chapters = [[], ["A0", "A1"], ["B0"]];
+    const { queue, last } = makeQueue(world);
+    await queue.open(2);
+    queue.play();
+    world.succeed("B0", 1);
+    await flush();
+    world.time = 5;
+    queue.tick();
+    await flush();
+    expect(last().status).toBe("ended");
+    queue.play();
+    await flush();
+    // The empty first chapter (a title page) is passed over.
+    expect(last().current).toMatchObject({ chapterIndex: 1, text: "A0" });
+    expect(last().status).toBe("buffering");
+    world.succeed("A0", 1);
+    await flush();
+    expect(world.started.map((s) => s.text)).toEqual(["B0", "A0"]);
+  });
+
+  it("pauses at the end of the chapter when asked, instead of crossing", async () => {
+    const { queue, last } = makeQueue(world);
+    await queue.open(0, "c0s4");
+    queue.setStopAfterChapter(0);
+    queue.play();
+    await flush();
+    world.succeed("A4", 1);
+    world.succeed("A5", 1);
+    world.succeed("B0", 1);
+    await flush();
+    // B0 is fetched (warm for later) but never put on the clock.
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A4", "A5"]);
+    world.time = 1.5;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "playing", current: { text: "A5" } });
+    world.time = 2.5;
+    queue.tick();
+    expect(last().status).toBe("paused");
+    expect(world.suspended).toBe(true);
+    expect(last().current).toMatchObject({ chapterIndex: 1, text: "B0" });
+    // Play goes on with the next chapter; the stop was used up.
+    queue.play();
+    queue.tick();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A4", "A5", "B0"]);
+  });
+
+  it("crosses chapters again once the end-of-chapter stop is cancelled", async () => {
+    const { queue } = makeQueue(world);
+    await queue.open(0, "c0s5");
+    queue.setStopAfterChapter(0);
+    queue.play();
+    await flush();
+    queue.setStopAfterChapter(null);
+    world.succeed("A5", 1);
+    world.succeed("B0", 1);
+    await flush();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A5", "B0"]);
+  });
+
   it("pauses and resumes the audio clock", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);

@@ -172,6 +172,8 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   /** Index the listener is on when nothing is sounding (buffering / paused before start). */
   private cursor = 0;
   private status: PlaybackStatus = "idle";
+  /** Set by the sleep timer's "end of chapter": playback pauses when this chapter runs out. */
+  private stopAfterChapter: number | null = null;
   private listeners = new Set<(state: PlaybackState) => void>();
   private lastEmitted = "";
   private disposed = false;
@@ -222,13 +224,11 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
 
   play(): void {
     if (this.disposed || this.track.length === 0) return;
-    if (this.status === "paused") {
-      void this.deps.resume();
-    } else if (this.status === "ended") {
+    if (this.status === "ended") {
+      void this.restart();
       return;
-    } else {
-      void this.deps.resume();
     }
+    void this.deps.resume();
     this.status = "buffering";
     this.probeNow();
     this.tick();
@@ -240,6 +240,27 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       void this.deps.suspend();
       this.emit();
     }
+  }
+
+  /** At the end of the book: back to its first sentence (past empty chapters), playing. */
+  async restart(): Promise<void> {
+    for (let index = 0; ; index++) {
+      const items = await this.deps.loadChapter(index);
+      if (items === null) return; // a book with no text: nothing to restart
+      if (items.length === 0) continue;
+      await this.open(index);
+      this.play();
+      return;
+    }
+  }
+
+  /**
+   * "End of chapter" sleep timer: playback pauses when chapter `chapterIndex` runs out
+   * instead of crossing into the next (its first sentence is where Play resumes). Null cancels.
+   */
+  setStopAfterChapter(chapterIndex: number | null): void {
+    this.stopAfterChapter = chapterIndex;
+    this.tick();
   }
 
   toggle(): void {
@@ -449,7 +470,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     // waits in the cache so that seeking and pausing stay cheap.
     while (this.nextToSchedule < this.track.length && this.scheduled.length < 3) {
       const item = this.track[this.nextToSchedule];
-      if (!item) break;
+      if (!item || this.beyondStop(item)) break;
       if (this.failed.has(sentenceKey(item))) {
         this.nextToSchedule++; // skip, never stall the book
         if (this.scheduled.length === 0) this.cursor = this.nextToSchedule;
@@ -481,7 +502,19 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       this.status = "ended";
       return;
     }
+    const next = this.track[this.nextToSchedule];
+    if (next && this.beyondStop(next)) {
+      // The chapter the sleep timer waited for has ended: pause at the next one's start.
+      this.stopAfterChapter = null;
+      this.status = "paused";
+      void this.deps.suspend();
+      return;
+    }
     this.status = this.outage ? "waiting" : "buffering";
+  }
+
+  private beyondStop(item: TrackItem): boolean {
+    return this.stopAfterChapter !== null && item.chapterIndex > this.stopAfterChapter;
   }
 
   private ensureChapterAhead(): void {
