@@ -320,7 +320,7 @@ describe("PlaybackQueue", () => {
   it("pauses at the end of the chapter when asked, instead of crossing", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0, "c0s4");
-    queue.setStopAfterChapter(0);
+    queue.setStopAtChapterEnd(true);
     queue.play();
     await flush();
     world.succeed("A4", 1);
@@ -343,13 +343,30 @@ describe("PlaybackQueue", () => {
     expect(world.liveStarts().map((s) => s.text)).toEqual(["A4", "A5", "B0"]);
   });
 
+  it("moves the end-of-chapter stop to the chapter the listener jumps to", async () => {
+    world.chapters = [["A0"], ["B0"], ["C0"]];
+    const { queue, last } = makeQueue(world);
+    await queue.open(0);
+    queue.setStopAtChapterEnd(true);
+    await queue.open(1);
+    queue.play();
+    await flush();
+    world.succeed("B0", 1);
+    world.succeed("C0", 1);
+    await flush();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["B0"]);
+    world.time = 2;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "paused", current: { text: "C0" } });
+  });
+
   it("crosses chapters again once the end-of-chapter stop is cancelled", async () => {
     const { queue } = makeQueue(world);
     await queue.open(0, "c0s5");
-    queue.setStopAfterChapter(0);
+    queue.setStopAtChapterEnd(true);
     queue.play();
     await flush();
-    queue.setStopAfterChapter(null);
+    queue.setStopAtChapterEnd(false);
     world.succeed("A5", 1);
     world.succeed("B0", 1);
     await flush();

@@ -219,6 +219,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.cursor = Math.max(0, found);
     this.nextToSchedule = this.cursor;
     this.status = this.track.length === 0 ? "ended" : "idle";
+    this.retargetStop();
     this.emit();
   }
 
@@ -255,12 +256,17 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   }
 
   /**
-   * "End of chapter" sleep timer: playback pauses when chapter `chapterIndex` runs out
-   * instead of crossing into the next (its first sentence is where Play resumes). Null cancels.
+   * "End of chapter" sleep timer: playback pauses when the chapter being heard runs out
+   * instead of crossing into the next (whose first sentence is where Play resumes). A seek or
+   * chapter change moves the stop to the new chapter. False cancels.
    */
-  setStopAfterChapter(chapterIndex: number | null): void {
-    this.stopAfterChapter = chapterIndex;
+  setStopAtChapterEnd(on: boolean): void {
+    this.stopAfterChapter = on ? (this.currentItem()?.chapterIndex ?? null) : null;
     this.tick();
+  }
+
+  stopsAtChapterEnd(): boolean {
+    return this.stopAfterChapter !== null;
   }
 
   toggle(): void {
@@ -338,6 +344,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.nextToSchedule = index;
     if (this.status === "ended") this.status = "idle";
     if (wasActive) this.status = "buffering";
+    this.retargetStop();
     this.tick();
   }
 
@@ -511,6 +518,12 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       return;
     }
     this.status = this.outage ? "waiting" : "buffering";
+  }
+
+  private retargetStop(): void {
+    if (this.stopAfterChapter !== null) {
+      this.stopAfterChapter = this.currentItem()?.chapterIndex ?? this.stopAfterChapter;
+    }
   }
 
   private beyondStop(item: TrackItem): boolean {
