@@ -5,6 +5,7 @@ import {
   type PlaybackDeps,
   PlaybackQueue,
   type PlaybackState,
+  skippedIn,
   type TrackItem,
 } from "./playback-queue";
 
@@ -567,5 +568,15 @@ describe("PlaybackQueue when the voice engine is down", () => {
     world.fail("A1");
     await flush();
     expect([...last().failed]).toEqual(["0:c0s1"]);
+  });
+});
+
+describe("skippedIn", () => {
+  it("counts only the chapter asked about, so a count does not carry into other chapters", () => {
+    const failed = new Set(["0:c0s1", "0:c0s4", "1:c1s0", "10:c10s2"]);
+    expect(skippedIn(failed, 0)).toBe(2);
+    expect(skippedIn(failed, 1)).toBe(1);
+    expect(skippedIn(failed, 2)).toBe(0);
+    expect(skippedIn(failed, undefined)).toBe(0);
   });
 });

@@ -148,6 +148,13 @@ export function sentenceKey(item: Pick<TrackItem, "sentenceId" | "chapterIndex">
   return `${item.chapterIndex}:${item.sentenceId}`;
 }
 
+/** How many of the skipped sentences (`PlaybackState.failed`) belong to chapter `chapterIndex`. */
+export function skippedIn(failed: ReadonlySet<string>, chapterIndex: number | undefined): number {
+  if (chapterIndex === undefined) return 0;
+  const prefix = `${chapterIndex}:`;
+  return [...failed].filter((key) => key.startsWith(prefix)).length;
+}
+
 export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   private readonly deps: PlaybackDeps<Clip>;
   private track: TrackItem[] = [];

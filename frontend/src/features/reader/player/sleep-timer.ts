@@ -12,8 +12,10 @@
  * `SleepTimerDeps`, so the logic is unit-tested with fakes.
  */
 
-export const SLEEP_CHOICES = ["off", "15", "30", "45", "60", "chapter"] as const;
-export type SleepChoice = (typeof SLEEP_CHOICES)[number];
+import type { SleepTimer as SleepChoice } from "@/features/settings/hooks/use-reader-prefs";
+
+/** "off", "15"…"60" minutes, or "chapter"; the account's default is the sleepTimer preference. */
+export type { SleepChoice };
 
 /** How long the audio takes to fade out before a minutes timer pauses it. */
 export const FADE_MS = 10_000;

@@ -73,6 +73,8 @@ export interface Fader {
   fadeOut(seconds: number): void;
   /** Full volume again; call it once the audio is paused, or it is heard jumping back. */
   restore(): void;
+  /** Resolves once the audio clock is suspended (the player's pause asks for it; asking again is harmless). */
+  silent(): Promise<void>;
 }
 
 export function createFader(context: BaseAudioContext, master: GainNode): Fader {
@@ -90,5 +92,6 @@ export function createFader(context: BaseAudioContext, master: GainNode): Fader 
       gain.cancelScheduledValues(now);
       gain.setValueAtTime(1, now);
     },
+    silent: () => (context instanceof AudioContext ? context.suspend() : Promise.resolve()),
   };
 }
