@@ -2,7 +2,7 @@ import { Icon } from "@/components/Icon";
 import { SpeedSelect } from "@/features/settings/components/SpeedSelect";
 import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
-import { isActive, type PlaybackState } from "../player/playback-queue";
+import { isActive, type PlaybackState, skippedIn } from "../player/playback-queue";
 import { EngineDownBanner } from "./EngineDownBanner";
 
 interface PlayerBarProps {
@@ -17,6 +17,8 @@ interface PlayerBarProps {
   onPrevious: () => void;
   onNext: () => void;
   onRecord: () => void;
+  /** The sleep timer control, shown with the other settings. */
+  sleepTimer?: React.ReactNode;
 }
 
 const STATUS_TEXT: Record<PlaybackState["status"], string> = {
@@ -33,6 +35,7 @@ export function PlayerBar(props: PlayerBarProps) {
   const voices = useVoices();
   const hasOwnVoice = Boolean(voices.data?.voices.some((voice) => voice.status === "ready"));
   const active = isActive(state.status);
+  const skipped = skippedIn(state.failed, state.current?.chapterIndex);
   return (
     <section className="player-bar" aria-label="Player">
       {state.outage && <EngineDownBanner outage={state.outage} />}
@@ -51,9 +54,9 @@ export function PlayerBar(props: PlayerBarProps) {
           type="button"
           className="btn btn-primary btn-play"
           onClick={props.onToggle}
-          disabled={props.disabled || state.status === "ended"}
+          disabled={props.disabled}
           aria-label={active ? "Pause" : "Play"}
-          title="Play / pause (space)"
+          title={state.status === "ended" ? "Play again from the start" : "Play / pause (space)"}
           data-testid="play-toggle"
         >
           <Icon name={active ? "pause" : "play"} size={22} />
@@ -70,12 +73,13 @@ export function PlayerBar(props: PlayerBarProps) {
         </button>
         <span className={`player-status status-${state.status}`} data-testid="player-status">
           {props.noVoice ? "No voice available" : STATUS_TEXT[state.status]}
-          {state.failed.size > 0 && ` · ${state.failed.size} skipped`}
+          {skipped > 0 && ` · ${skipped} skipped`}
         </span>
       </div>
       <div className="player-settings">
         <VoicePicker value={props.voiceValue} onChange={props.onVoice} />
         <SpeedSelect value={props.speed} onChange={props.onSpeed} testId="speed" />
+        {props.sleepTimer}
         <button
           type="button"
           className={`btn btn-small ${hasOwnVoice ? "btn-ghost" : "btn-primary"}`}

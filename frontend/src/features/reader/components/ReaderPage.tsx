@@ -8,13 +8,16 @@ import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
 import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
 import { rememberLastBook } from "../hooks/use-last-book";
+import { useListeningSession } from "../hooks/use-media-session";
 import { chapterQueryKey, startFrom, usePlayer } from "../hooks/use-player";
 import { useProgressSaver } from "../hooks/use-progress-saver";
 import { useReaderKeys } from "../hooks/use-reader-keys";
+import { useSleepTimer } from "../hooks/use-sleep-timer";
 import { isActive, sentenceKey } from "../player/playback-queue";
 import { ChapterList } from "./ChapterList";
 import { ChapterText } from "./ChapterText";
 import { PlayerBar } from "./PlayerBar";
+import { SleepTimerControl } from "./SleepTimerControl";
 
 export function ReaderPage() {
   const { bookId } = useParams();
@@ -54,7 +57,9 @@ function Reader({ bookId }: { bookId: string }) {
       book.data && progress.isFetched ? startFrom(book.data, progress.data ?? null) : undefined,
     [book.data, progress.isFetched, progress.data],
   );
-  const { queue, state } = usePlayer(book.data, start, voiceId, prefs.speed);
+  const { queue, state, fader } = usePlayer(book.data, start, voiceId, prefs.speed);
+  const sleep = useSleepTimer(queue, fader, state, prefs.sleepTimer);
+  useListeningSession(book.data, queue, state);
   useProgressSaver(book.data, state.current, Boolean(queue));
   useReaderKeys(queue);
 
@@ -152,6 +157,14 @@ function Reader({ bookId }: { bookId: string }) {
           onNext={() => queue?.next()}
           onRecord={() => setRecording(true)}
           noVoice={voiceId === null}
+          sleepTimer={
+            <SleepTimerControl
+              state={sleep.state}
+              remainingMs={sleep.remainingMs}
+              disabled={!queue}
+              onChoose={sleep.choose}
+            />
+          }
         />
       </section>
       {recording && <VoiceRecorder onClose={() => setRecording(false)} />}

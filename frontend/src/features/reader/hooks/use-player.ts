@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from "react";
 import { fetchChapter } from "@/features/library/api/books";
 import type { Book, Chapter, Progress } from "@/lib/models";
 import { PlaybackQueue, type PlaybackState, type TrackItem } from "../player/playback-queue";
-import { createWebAudioDeps } from "../player/web-audio";
+import { createWebAudioDeps, type Fader } from "../player/web-audio";
 
 export interface StartPosition {
   chapterIndex: number;
@@ -46,6 +46,7 @@ export function usePlayer(
   const queryClient = useQueryClient();
   const [state, setState] = useState<PlaybackState>(IDLE);
   const [queue, setQueue] = useState<PlaybackQueue<AudioBuffer> | null>(null);
+  const [fader, setFader] = useState<Fader | null>(null);
   const settings = useRef({ voiceId, speed });
   settings.current = { voiceId, speed };
   const ready = Boolean(book && start && voiceId);
@@ -72,13 +73,17 @@ export function usePlayer(
     });
     const unsubscribe = created.subscribe(setState);
     const ticker = window.setInterval(() => created.tick(), 100);
-    void created.open(start.chapterIndex, start.sentenceId).then(() => setQueue(created));
+    void created.open(start.chapterIndex, start.sentenceId).then(() => {
+      setQueue(created);
+      setFader(deps.fader);
+    });
     return () => {
       window.clearInterval(ticker);
       unsubscribe();
       created.dispose();
       deps.close();
       setQueue(null);
+      setFader(null);
       setState(IDLE);
     };
   }, [book?.id, ready]);
@@ -87,5 +92,5 @@ export function usePlayer(
     if (queue && voiceId) queue.setVoice(voiceId, speed);
   }, [queue, voiceId, speed]);
 
-  return { queue, state };
+  return { queue, state, fader };
 }

@@ -5,6 +5,7 @@ import {
   type PlaybackDeps,
   PlaybackQueue,
   type PlaybackState,
+  skippedIn,
   type TrackItem,
 } from "./playback-queue";
 
@@ -296,6 +297,83 @@ describe("PlaybackQueue", () => {
     expect(last().status).toBe("ended");
   });
 
+  it("restarts from the book's first sentence when Play is pressed at the end", async () => {
+    world.chapters = [[], ["A0", "A1"], ["B0"]];
+    const { queue, last } = makeQueue(world);
+    await queue.open(2);
+    queue.play();
+    world.succeed("B0", 1);
+    await flush();
+    world.time = 5;
+    queue.tick();
+    await flush();
+    expect(last().status).toBe("ended");
+    queue.play();
+    await flush();
+    // The empty first chapter (a title page) is passed over.
+    expect(last().current).toMatchObject({ chapterIndex: 1, text: "A0" });
+    expect(last().status).toBe("buffering");
+    world.succeed("A0", 1);
+    await flush();
+    expect(world.started.map((s) => s.text)).toEqual(["B0", "A0"]);
+  });
+
+  it("pauses at the end of the chapter when asked, instead of crossing", async () => {
+    const { queue, last } = makeQueue(world);
+    await queue.open(0, "c0s4");
+    queue.setStopAtChapterEnd(true);
+    queue.play();
+    await flush();
+    world.succeed("A4", 1);
+    world.succeed("A5", 1);
+    world.succeed("B0", 1);
+    await flush();
+    // B0 is fetched (warm for later) but never put on the clock.
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A4", "A5"]);
+    world.time = 1.5;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "playing", current: { text: "A5" } });
+    world.time = 2.5;
+    queue.tick();
+    expect(last().status).toBe("paused");
+    expect(world.suspended).toBe(true);
+    expect(last().current).toMatchObject({ chapterIndex: 1, text: "B0" });
+    // Play goes on with the next chapter; the stop was used up.
+    queue.play();
+    queue.tick();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A4", "A5", "B0"]);
+  });
+
+  it("moves the end-of-chapter stop to the chapter the listener jumps to", async () => {
+    world.chapters = [["A0"], ["B0"], ["C0"]];
+    const { queue, last } = makeQueue(world);
+    await queue.open(0);
+    queue.setStopAtChapterEnd(true);
+    await queue.open(1);
+    queue.play();
+    await flush();
+    world.succeed("B0", 1);
+    world.succeed("C0", 1);
+    await flush();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["B0"]);
+    world.time = 2;
+    queue.tick();
+    expect(last()).toMatchObject({ status: "paused", current: { text: "C0" } });
+  });
+
+  it("crosses chapters again once the end-of-chapter stop is cancelled", async () => {
+    const { queue } = makeQueue(world);
+    await queue.open(0, "c0s5");
+    queue.setStopAtChapterEnd(true);
+    queue.play();
+    await flush();
+    queue.setStopAtChapterEnd(false);
+    world.succeed("A5", 1);
+    world.succeed("B0", 1);
+    await flush();
+    expect(world.liveStarts().map((s) => s.text)).toEqual(["A5", "B0"]);
+  });
+
   it("pauses and resumes the audio clock", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);
@@ -490,5 +568,15 @@ describe("PlaybackQueue when the voice engine is down", () => {
     world.fail("A1");
     await flush();
     expect([...last().failed]).toEqual(["0:c0s1"]);
+  });
+});
+
+describe("skippedIn", () => {
+  it("counts only the chapter asked about, so a count does not carry into other chapters", () => {
+    const failed = new Set(["0:c0s1", "0:c0s4", "1:c1s0", "10:c10s2"]);
+    expect(skippedIn(failed, 0)).toBe(2);
+    expect(skippedIn(failed, 1)).toBe(1);
+    expect(skippedIn(failed, 2)).toBe(0);
+    expect(skippedIn(failed, undefined)).toBe(0);
   });
 });

@@ -148,6 +148,13 @@ export function sentenceKey(item: Pick<TrackItem, "sentenceId" | "chapterIndex">
   return `${item.chapterIndex}:${item.sentenceId}`;
 }
 
+/** How many of the skipped sentences (`PlaybackState.failed`) belong to chapter `chapterIndex`. */
+export function skippedIn(failed: ReadonlySet<string>, chapterIndex: number | undefined): number {
+  if (chapterIndex === undefined) return 0;
+  const prefix = `${chapterIndex}:`;
+  return [...failed].filter((key) => key.startsWith(prefix)).length;
+}
+
 export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   private readonly deps: PlaybackDeps<Clip>;
   private track: TrackItem[] = [];
@@ -172,6 +179,8 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
   /** Index the listener is on when nothing is sounding (buffering / paused before start). */
   private cursor = 0;
   private status: PlaybackStatus = "idle";
+  /** Set by the sleep timer's "end of chapter": playback pauses when this chapter runs out. */
+  private stopAfterChapter: number | null = null;
   private listeners = new Set<(state: PlaybackState) => void>();
   private lastEmitted = "";
   private disposed = false;
@@ -217,18 +226,17 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.cursor = Math.max(0, found);
     this.nextToSchedule = this.cursor;
     this.status = this.track.length === 0 ? "ended" : "idle";
+    this.retargetStop();
     this.emit();
   }
 
   play(): void {
     if (this.disposed || this.track.length === 0) return;
-    if (this.status === "paused") {
-      void this.deps.resume();
-    } else if (this.status === "ended") {
+    if (this.status === "ended") {
+      void this.restart();
       return;
-    } else {
-      void this.deps.resume();
     }
+    void this.deps.resume();
     this.status = "buffering";
     this.probeNow();
     this.tick();
@@ -240,6 +248,32 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       void this.deps.suspend();
       this.emit();
     }
+  }
+
+  /** At the end of the book: back to its first sentence (past empty chapters), playing. */
+  async restart(): Promise<void> {
+    for (let index = 0; ; index++) {
+      const items = await this.deps.loadChapter(index);
+      if (items === null) return; // a book with no text: nothing to restart
+      if (items.length === 0) continue;
+      await this.open(index);
+      this.play();
+      return;
+    }
+  }
+
+  /**
+   * "End of chapter" sleep timer: playback pauses when the chapter being heard runs out
+   * instead of crossing into the next (whose first sentence is where Play resumes). A seek or
+   * chapter change moves the stop to the new chapter. False cancels.
+   */
+  setStopAtChapterEnd(on: boolean): void {
+    this.stopAfterChapter = on ? (this.currentItem()?.chapterIndex ?? null) : null;
+    this.tick();
+  }
+
+  stopsAtChapterEnd(): boolean {
+    return this.stopAfterChapter !== null;
   }
 
   toggle(): void {
@@ -317,6 +351,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     this.nextToSchedule = index;
     if (this.status === "ended") this.status = "idle";
     if (wasActive) this.status = "buffering";
+    this.retargetStop();
     this.tick();
   }
 
@@ -449,7 +484,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     // waits in the cache so that seeking and pausing stay cheap.
     while (this.nextToSchedule < this.track.length && this.scheduled.length < 3) {
       const item = this.track[this.nextToSchedule];
-      if (!item) break;
+      if (!item || this.beyondStop(item)) break;
       if (this.failed.has(sentenceKey(item))) {
         this.nextToSchedule++; // skip, never stall the book
         if (this.scheduled.length === 0) this.cursor = this.nextToSchedule;
@@ -481,7 +516,25 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       this.status = "ended";
       return;
     }
+    const next = this.track[this.nextToSchedule];
+    if (next && this.beyondStop(next)) {
+      // The chapter the sleep timer waited for has ended: pause at the next one's start.
+      this.stopAfterChapter = null;
+      this.status = "paused";
+      void this.deps.suspend();
+      return;
+    }
     this.status = this.outage ? "waiting" : "buffering";
+  }
+
+  private retargetStop(): void {
+    if (this.stopAfterChapter !== null) {
+      this.stopAfterChapter = this.currentItem()?.chapterIndex ?? this.stopAfterChapter;
+    }
+  }
+
+  private beyondStop(item: TrackItem): boolean {
+    return this.stopAfterChapter !== null && item.chapterIndex > this.stopAfterChapter;
   }
 
   private ensureChapterAhead(): void {

@@ -24,11 +24,15 @@ export function asEngineDown(error: unknown): unknown {
 export function createWebAudioDeps(
   language: string,
   loadChapter: (chapterIndex: number) => Promise<TrackItem[] | null>,
-): PlaybackDeps<AudioBuffer> & { context: AudioContext; close(): void } {
+): PlaybackDeps<AudioBuffer> & { context: AudioContext; fader: Fader; close(): void } {
   const context = new AudioContext({ latencyHint: "playback" });
+  // Every sentence goes through one gain node, so that the sleep timer can fade them all.
+  const master = context.createGain();
+  master.connect(context.destination);
 
   return {
     context,
+    fader: createFader(context, master),
     async fetchClip(request: ClipRequest) {
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]);
       const audio = await synthesize(
@@ -44,7 +48,7 @@ export function createWebAudioDeps(
     startClip(clip: AudioBuffer, when: number): ScheduledSound {
       const source = context.createBufferSource();
       source.buffer = clip;
-      source.connect(context.destination);
+      source.connect(master);
       source.start(when);
       return {
         stop: () => {
@@ -61,5 +65,33 @@ export function createWebAudioDeps(
     resume: () => context.resume(),
     loadChapter,
     close: () => void context.close(),
+  };
+}
+
+/** Volume control for the sleep timer: a gentle fade out, and back to full for the next Play. */
+export interface Fader {
+  fadeOut(seconds: number): void;
+  /** Full volume again; call it once the audio is paused, or it is heard jumping back. */
+  restore(): void;
+  /** Resolves once the audio clock is suspended (the player's pause asks for it; asking again is harmless). */
+  silent(): Promise<void>;
+}
+
+export function createFader(context: BaseAudioContext, master: GainNode): Fader {
+  const gain = master.gain;
+  return {
+    fadeOut(seconds) {
+      const now = context.currentTime;
+      gain.cancelScheduledValues(now);
+      gain.setValueAtTime(gain.value, now);
+      // Linear in gain sounds abrupt at the end; an exponential ramp fades the way ears hear.
+      gain.exponentialRampToValueAtTime(0.0001, now + seconds);
+    },
+    restore() {
+      const now = context.currentTime;
+      gain.cancelScheduledValues(now);
+      gain.setValueAtTime(1, now);
+    },
+    silent: () => (context instanceof AudioContext ? context.suspend() : Promise.resolve()),
   };
 }

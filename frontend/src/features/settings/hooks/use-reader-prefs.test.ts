@@ -12,6 +12,7 @@ describe("parsePrefs", () => {
       voiceId: "stock-joe",
       speed: 1.5,
       fontScale: 1,
+      sleepTimer: "off",
     });
     expect(parsePrefs(JSON.stringify({ speed: 3 })).speed).toBe(1);
   });

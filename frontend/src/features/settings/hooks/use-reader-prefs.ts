@@ -1,14 +1,28 @@
 import { useCallback, useSyncExternalStore } from "react";
 import { MY_VOICE_ID } from "@/lib/models";
 
+export const SLEEP_TIMERS = ["off", "15", "30", "45", "60", "chapter"] as const;
+export type SleepTimer = (typeof SLEEP_TIMERS)[number];
+
 export interface ReaderPrefs {
   voiceId: string;
   speed: number;
   fontScale: number;
+  /** The sleep timer a listening session starts with. */
+  sleepTimer: SleepTimer;
 }
 
 export const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2] as const;
-export const DEFAULT_PREFS: ReaderPrefs = { voiceId: MY_VOICE_ID, speed: 1, fontScale: 1 };
+export const DEFAULT_PREFS: ReaderPrefs = {
+  voiceId: MY_VOICE_ID,
+  speed: 1,
+  fontScale: 1,
+  sleepTimer: "off",
+};
+
+function isSleepTimer(value: unknown): value is SleepTimer {
+  return typeof value === "string" && (SLEEP_TIMERS as readonly string[]).includes(value);
+}
 const KEY = "ownvoice.readerPrefs";
 const listeners = new Set<() => void>();
 let cachedRaw: string | null = null;
@@ -26,6 +40,7 @@ export function parsePrefs(raw: string | null): ReaderPrefs {
         typeof value.voiceId === "string" && value.voiceId ? value.voiceId : DEFAULT_PREFS.voiceId,
       speed: speed >= 0.5 && speed <= 2 ? speed : DEFAULT_PREFS.speed,
       fontScale: fontScale >= 0.8 && fontScale <= 1.6 ? fontScale : DEFAULT_PREFS.fontScale,
+      sleepTimer: isSleepTimer(value.sleepTimer) ? value.sleepTimer : DEFAULT_PREFS.sleepTimer,
     };
   } catch {
     return DEFAULT_PREFS;
