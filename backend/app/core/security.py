@@ -169,8 +169,7 @@ class FailureWindow:
         times = self._times.get(key)
         if times is None or len(times) < self.limit:
             return 0
-        wait = self.window - (self._clock() - times[0])
-        return int(wait) + 1 if wait > 0 else 0
+        return max(0, math.ceil(self.window - (self._clock() - times[0])))
 
     def record(self, key: Hashable) -> None:
         now = self._clock()
