@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -210,3 +211,41 @@ def test_unknown_usernames_take_as_long_as_known_ones(app_server: AppServer) -> 
         unknown.append(timed(f"no-such-user-{n}", "timed-password", 401))
     ratio = statistics.median(unknown) / statistics.median(known)
     assert ratio > 0.4, (known, unknown)
+
+
+# --- where the app listens --------------------------------------------------------------
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (kernel hex, e.g. 0100007F = 127.0.0.1) listening on TCP `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if int(port_hex, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_by_default_the_app_listens_on_loopback_and_says_how_to_expose_it(
+    tmp_path: Path,
+) -> None:
+    server = start_app(tmp_path / "data", OWNVOICE_HOST="")  # "": not set at all
+    try:
+        assert listening_addresses(server.port) == {"0100007F"}
+        log = server.process.log()
+        assert "reachable from this machine only" in log
+        assert "OWNVOICE_HOST=0.0.0.0" in log and "HTTPS" in log
+    finally:
+        server.stop()
+
+
+def test_exposed_over_plain_http_it_warns(tmp_path: Path) -> None:
+    server = start_app(tmp_path / "data", OWNVOICE_HOST="0.0.0.0")
+    try:
+        assert listening_addresses(server.port) == {"00000000"}
+        assert "WARNING: listening on 0.0.0.0" in server.process.log()
+        assert "OWNVOICE_PUBLIC_URL=https://" in server.process.log()
+    finally:
+        server.stop()
