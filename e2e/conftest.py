@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
@@ -41,6 +41,10 @@ CHROMIUM_ARGS = [
 READY_TIMEOUT_S = 300
 ADMIN_USER = "admin"
 SCREENSHOTS = Path(os.environ.get("OWNVOICE_E2E_SCREENSHOTS", "/tmp/ownvoice-e2e"))
+# The admin's API key in the apps the tests start: /api/health tells only signed-in callers
+# whether the inference service is ready.
+E2E_API_KEY = "ov_e2e_" + secrets.token_urlsafe(24)
+CSP_VIOLATIONS: list[str] = []  # console messages of every page, cleared per test
 
 
 def free_port() -> int:
@@ -68,8 +72,11 @@ def ensure_frontend_built() -> None:
 
 
 def _health(base_url: str) -> dict | None:
+    request = urllib.request.Request(
+        f"{base_url}/api/health", headers={"Authorization": f"Bearer {E2E_API_KEY}"}
+    )
     try:
-        with urllib.request.urlopen(f"{base_url}/api/health", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
     except OSError:
         return None
@@ -112,7 +119,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         "COQUI_TOS_AGREED": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
-    env.pop("OWNVOICE_ADMIN_API_KEY", None)
+    env["OWNVOICE_ADMIN_API_KEY"] = E2E_API_KEY
     command = [
         sys.executable if Path(sys.executable).name.startswith("python3") else "python3",
         str(REPO / "scripts" / "start.py"),
@@ -189,7 +196,21 @@ def new_page(browser: Browser, base_url: str) -> Page:
     context = browser.new_context(base_url=base_url, viewport={"width": 1360, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    page.on("console", _note_csp_violation)
     return page
+
+
+def _note_csp_violation(message: ConsoleMessage) -> None:
+    if "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(message.text)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """Every page of every test keeps to the app's Content-Security-Policy."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert CSP_VIOLATIONS == [], "the web app broke its Content-Security-Policy"
 
 
 def login(page: Page, app: RunningApp) -> None:

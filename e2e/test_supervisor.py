@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, _health, free_port
+from conftest import E2E_API_KEY, REPO, _health, free_port
 
 STARTUP_TIMEOUT_S = 300
 
@@ -39,7 +39,7 @@ class Supervisor:
 
 def _start(data_dir: Path, app_port: int, inference_port: int, log) -> subprocess.Popen:
     env = {**os.environ, "OWNVOICE_DEMO_MODEL": "tiny", "OWNVOICE_ADMIN_PASSWORD": "supervisor-test"}
-    env.pop("OWNVOICE_ADMIN_API_KEY", None)
+    env["OWNVOICE_ADMIN_API_KEY"] = E2E_API_KEY  # _health's key: details need one
     return subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "start.py"), "--skip-install", "--host", "127.0.0.1",
          "--data-dir", str(data_dir), "--app-port", str(app_port), "--inference-port", str(inference_port)],

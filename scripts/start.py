@@ -56,7 +56,7 @@ class Service:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("OWNVOICE_DATA_DIR", str(ROOT / "data")))
-    parser.add_argument("--host", default=os.environ.get("OWNVOICE_HOST", "0.0.0.0"))
+    parser.add_argument("--host", default=os.environ.get("OWNVOICE_HOST", "127.0.0.1"))
     parser.add_argument("--app-port", type=int, default=int(os.environ.get("OWNVOICE_PORT", "8080")))
     parser.add_argument(
         "--inference-port", type=int, default=int(os.environ.get("OWNVOICE_AI_PORT", "8000"))

@@ -6,6 +6,7 @@ one line on stderr saying what to do, and exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
@@ -38,6 +39,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
             "or set OWNVOICE_PORT to another one."
         )
     return sock
+
+
+def exposure_notice(settings: Settings) -> str:
+    """How the app can be reached, and what to do to expose it safely."""
+    where = f"{settings.host}:{settings.port}"
+    try:
+        loopback = settings.host == "localhost" or ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return (
+            f"listening on {where}, reachable from this machine only. To let other devices "
+            "in, set OWNVOICE_HOST=0.0.0.0, and put HTTPS in front of it (README: "
+            "Limits and security)."
+        )
+    if (settings.public_url or "").lower().startswith("https://"):
+        return f"listening on {where}, served to browsers as {settings.public_url}."
+    return (
+        f"WARNING: listening on {where}, reachable from other machines over plain HTTP: "
+        "passwords and session cookies can be read on the way. Put an HTTPS reverse proxy "
+        "in front and set OWNVOICE_PUBLIC_URL=https://... (README: Limits and security)."
+    )
 
 
 def check_data_dir(path: Path) -> None:
@@ -86,6 +109,7 @@ def main() -> None:
             "install it into the backend's environment, or unset DATABASE_URL to use SQLite."
         )
     app = create_app(settings)
+    print(f"ownvoice: {exposure_notice(settings)}", flush=True)
     config = uvicorn.Config(app, log_config=None, proxy_headers=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

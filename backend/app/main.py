@@ -19,11 +19,18 @@ from alembic import command
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.error_shapes import error_response, is_openai_path, validation_details
 from app.api.router import api_router
+from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
 from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
-from app.core.security import LoginLimiter, create_api_key, digest, hash_password
+from app.core.security import (
+    LoginLimiter,
+    create_api_key,
+    digest,
+    dummy_password_hash,
+    hash_password,
+)
 from app.models.user import ApiKey, User
 from app.services.audio_cache import AudioCache
 from app.services.elevenlabs import ElevenLabsClient
@@ -112,6 +119,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.login_limiter = LoginLimiter()
     app.state.stream_limiter = StreamLimiter(settings.max_streams_per_user)
+    dummy_password_hash()  # made now, so the first unknown username is not slower
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
     app.state.renders = RenderRunner(
         app.state.session_factory,
@@ -182,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    install_web_security(app, settings)
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)
     return app

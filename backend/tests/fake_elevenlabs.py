@@ -33,6 +33,7 @@ def fake_audio(voice_id: str, text: str) -> list[bytes]:
 class FakeElevenLabs:
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # every request, any route: "POST /v1/..."
     gate: threading.Event = field(default_factory=threading.Event)
 
     def app(self) -> FastAPI:
@@ -92,7 +93,21 @@ class FakeElevenLabs:
             media = "audio/mpeg" if output_format.startswith("mp3") else "audio/pcm"
             return StreamingResponse(stream(), media_type=media)
 
-        return app
+        return self._recording(app)
+
+    def _recording(self, app: FastAPI) -> Any:
+        """The app, noting every request's method, path and query (pure ASGI: streams and
+        their failures pass through untouched)."""
+
+        async def recorded(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                target = scope["raw_path"].decode()
+                if scope["query_string"]:
+                    target += "?" + scope["query_string"].decode()
+                self.paths.append(f"{scope['method']} {target}")
+            await app(scope, receive, send)
+
+        return recorded
 
 
 @contextmanager

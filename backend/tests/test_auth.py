@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sqlite3
 
-import httpx
 from conftest import create_user, login
 from servers import ADMIN_API_KEY, ADMIN_PASSWORD, AppServer
 
@@ -154,8 +153,34 @@ def test_password_change(app_server: AppServer) -> None:
     login(app_server, "changer", "second-password").close()
 
 
+def test_password_change_signs_out_every_other_session(app_server: AppServer) -> None:
+    create_user(app_server, "two-browsers", "first-password").close()
+    laptop = login(app_server, "two-browsers", "first-password")
+    phone = login(app_server, "two-browsers", "first-password")
+    with laptop, phone:
+        assert phone.get("/api/auth/me").status_code == 200
+        changed = laptop.post(
+            "/api/auth/password",
+            json={"current_password": "first-password", "new_password": "second-password"},
+        )
+        assert changed.status_code == 204
+        assert laptop.get("/api/auth/me").status_code == 200  # the browser that changed it
+        assert phone.get("/api/auth/me").status_code == 401  # every other one is signed out
+
+
+def test_wrong_current_passwords_count_as_failed_logins(app_server: AppServer) -> None:
+    with create_user(app_server, "stolen-session", "the-password") as thief:
+        for n in range(5):
+            body = {"current_password": f"guess-{n}", "new_password": "taken-over-1"}
+            assert thief.post("/api/auth/password", json=body).status_code == 400
+        body = {"current_password": "the-password", "new_password": "taken-over-1"}
+        blocked = thief.post("/api/auth/password", json=body)
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+
+
 def test_health_says_why_the_inference_service_is_unavailable(app_server: AppServer) -> None:
-    body = httpx.get(app_server.url + "/api/health").json()
+    with app_server.admin() as admin:
+        body = admin.get("/api/health").json()
     assert body["status"] == "ok"
     assert body["inference"]["ready"] is False
     assert "not reachable" in body["inference"]["reason"]

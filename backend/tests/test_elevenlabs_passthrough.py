@@ -159,3 +159,46 @@ def test_without_a_key_other_voice_ids_get_a_400_naming_the_setting(app_server: 
         assert response.status_code == 400
         assert "ELEVENLABS_API_KEY" in response.json()["detail"]
         assert client.get("/api/voices").json()["elevenlabs"] == []
+
+
+@pytest.mark.parametrize(
+    "voice_id",
+    ["../../v1/sound-generation#", "..%2F..%2Fv1%2Fsound-generation", "x/../../v1/voices?", "a.b"],
+)
+def test_voice_ids_that_are_not_elevenlabs_ids_never_reach_elevenlabs(
+    el_app: AppServer, fake: FakeElevenLabs, voice_id: str
+) -> None:
+    before = len(fake.paths)
+    with el_app.admin() as client:
+        response = client.post("/api/tts", json={"text": "Hello there.", "voiceId": voice_id})
+        assert response.status_code == 404
+        assert "not one of your voices" in response.json()["detail"]
+        openai = client.post(
+            "/v1/audio/speech", json={"model": "tts-1", "input": "Hello there.", "voice": voice_id}
+        )
+        assert openai.status_code == 404
+    assert fake.paths[before:] == []  # not a single request with the server's key
+    with el_app.admin() as client:
+        text = f"Only the intended path, not {voice_id}."  # a new text: a cache miss
+        ok = client.post("/api/tts", json={"text": text, "voiceId": RACHEL})
+        assert ok.status_code == 200
+    assert fake.paths[before:] == [
+        f"POST /v1/text-to-speech/{RACHEL}/stream?output_format=mp3_44100_128"
+    ]
+
+
+def test_another_user_cannot_tell_from_the_cache_what_was_read(el_app: AppServer) -> None:
+    from conftest import create_user
+
+    text = "A private sentence only Alice asked for."
+    with create_user(el_app, "alice-el") as alice, create_user(el_app, "bob-el") as bob:
+        assert (
+            alice.post("/api/tts", json={"text": text, "voiceId": RACHEL}).headers["x-cache"]
+            == "miss"
+        )
+        assert (
+            alice.post("/api/tts", json={"text": text, "voiceId": RACHEL}).headers["x-cache"]
+            == "hit"
+        )
+        probe = bob.post("/api/tts", json={"text": text, "voiceId": RACHEL})
+        assert probe.status_code == 200 and probe.headers["x-cache"] == "miss"

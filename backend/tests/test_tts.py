@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from audio_files import decode
-from conftest import create_user_with_voice
+from conftest import create_user, create_user_with_voice
 from servers import AppServer
 
 from app.services.audio_cache import AudioCache, cache_key
@@ -89,6 +89,17 @@ def test_a_repeat_is_answered_from_the_cache_with_the_same_bytes(speaker: httpx.
     # Any change of setting is another entry.
     faster = speaker.post("/api/tts", json={**body, "speed": 1.5})
     assert faster.headers["x-cache"] == "miss"
+
+
+def test_another_user_cannot_tell_from_the_cache_what_was_read_with_a_stock_voice(
+    stack: AppServer, speaker: httpx.Client
+) -> None:
+    body = {"text": "A sentence only the speaker asked for.", "voiceId": "stock-joe"}
+    assert speaker.post("/api/tts", json=body).headers["x-cache"] == "miss"
+    assert speaker.post("/api/tts", json=body).headers["x-cache"] == "hit"
+    with create_user(stack, f"prober-{uuid.uuid4().hex[:6]}") as prober:
+        probe = prober.post("/api/tts", json=body)
+    assert probe.status_code == 200 and probe.headers["x-cache"] == "miss"
 
 
 def test_bad_requests_are_clear(speaker: httpx.Client) -> None:

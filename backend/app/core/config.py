@@ -14,7 +14,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./data"), alias="OWNVOICE_DATA_DIR")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    host: str = Field(default="0.0.0.0", alias="OWNVOICE_HOST")
+    # Loopback by default: exposing the app is a choice (OWNVOICE_HOST=0.0.0.0), ideally
+    # behind HTTPS; README "Limits and security".
+    host: str = Field(default="127.0.0.1", alias="OWNVOICE_HOST")
     port: int = Field(default=8080, alias="OWNVOICE_PORT")
     inference_url: str = Field(default="http://127.0.0.1:8000", alias="OWNVOICE_INFERENCE_URL")
     inference_token: str | None = Field(default=None, alias="OWNVOICE_INFERENCE_TOKEN")
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
     max_render_jobs_per_user: int = Field(
         default=10, ge=1, alias="OWNVOICE_MAX_RENDER_JOBS_PER_USER"
     )
+    # The address people open (e.g. https://books.example.com): an allowed Origin, and
+    # https here means Secure cookies.
+    public_url: str | None = Field(default=None, alias="OWNVOICE_PUBLIC_URL")
+    # Reverse proxies (addresses or networks, comma-separated, "*" for any) whose
+    # X-Forwarded-For/-Proto are believed; unset: those headers are ignored.
+    trusted_proxies: str | None = Field(default=None, alias="OWNVOICE_TRUSTED_PROXIES")
     max_voice_upload_bytes: int = 25 * 1024 * 1024
     max_book_upload_bytes: int = 50 * 1024 * 1024
     audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")

@@ -7,17 +7,20 @@ people choose and which can be guessed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.models.user import ApiKey, AuthSession, User
@@ -39,6 +42,22 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def dummy_password_hash() -> str:
+    """A hash of a password nobody knows, made with the same parameters as real ones."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def check_credentials(db: Session, username: str, password: str) -> User | None:
+    """The user if the password is right. Exactly one argon2 verification either way, so
+    an unknown username takes as long as a known one and timing tells no names apart."""
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        verify_password(dummy_password_hash(), password)
+        return None
+    return user if verify_password(user.password_hash, password) else None
 
 
 def digest(token: str) -> str:
@@ -84,6 +103,16 @@ def delete_session(db: Session, token: str) -> None:
         db.commit()
 
 
+def delete_other_sessions(db: Session, user: User, keep_token: str | None) -> int:
+    """End every session of `user` but the one whose token is `keep_token`; returns how many."""
+    query = delete(AuthSession).where(AuthSession.user_id == user.id)
+    if keep_token:
+        query = query.where(AuthSession.token_hash != digest(keep_token))
+    deleted = db.execute(query).rowcount
+    db.commit()
+    return deleted
+
+
 # --- API keys -------------------------------------------------------------------------
 
 
@@ -116,40 +145,105 @@ def user_for_api_key(db: Session, key: str) -> User | None:
 # --- login rate limiting --------------------------------------------------------------
 
 
+Clock = Callable[[], float]
+
+
+class FailureWindow:
+    """Failure times per key in a sliding window, with bounded memory.
+
+    Each key keeps at most `limit` times (older ones cannot matter). Keys are kept in
+    least-recently-failed order: keys whose newest failure left the window are dropped
+    as new failures arrive, and past `max_keys` live keys the stalest is evicted, so a
+    flood of made-up usernames costs a fixed amount of memory.
+    """
+
+    def __init__(self, limit: int, window_seconds: float, max_keys: int, clock: Clock) -> None:
+        self.limit, self.window, self.max_keys, self._clock = limit, window_seconds, max_keys, clock
+        self._times: OrderedDict[Hashable, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def retry_after(self, key: Hashable) -> int:
+        """Seconds until `key` may fail again; 0 when it is under its limit."""
+        times = self._times.get(key)
+        if times is None or len(times) < self.limit:
+            return 0
+        return max(0, math.ceil(self.window - (self._clock() - times[0])))
+
+    def record(self, key: Hashable) -> None:
+        now = self._clock()
+        self._sweep(now)
+        times = self._times.pop(key, None) or deque(maxlen=self.limit)
+        times.append(now)
+        self._times[key] = times  # now the most recent
+        if len(self._times) > self.max_keys:
+            self._times.popitem(last=False)
+
+    def forget(self, key: Hashable) -> None:
+        self._times.pop(key, None)
+
+    def _sweep(self, now: float) -> None:
+        while self._times:
+            oldest_key = next(iter(self._times))
+            if now - self._times[oldest_key][-1] < self.window:
+                return
+            del self._times[oldest_key]
+
+
 @dataclass
 class LoginLimiter:
-    """At most `max_failures` failed logins per (username, client IP) in a sliding window."""
+    """Failed logins, limited per (address, username) and, more loosely, per username.
+
+    - One address: at most `max_failures` failures for one username per `window_seconds`;
+      then that address waits (429), other addresses and other usernames are unaffected.
+    - One username, all addresses together: at most `max_account_failures` per
+      `account_window_seconds`, against guessing spread over many addresses.
+
+    The account limit is set so that a single address can never reach it (it is stopped
+    by its own limit first; checked in __post_init__): one attacker cannot lock the real
+    user out. Behind a reverse proxy every request comes from the proxy's address unless
+    OWNVOICE_TRUSTED_PROXIES names it, so set it there. Memory is bounded: see FailureWindow.
+    """
 
     max_failures: int = 5
     window_seconds: float = 60.0
+    max_account_failures: int = 30
+    account_window_seconds: float = 300.0
+    max_keys: int = 10_000
+    clock: Clock = time.monotonic
 
     def __post_init__(self) -> None:
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        # A sixth failure from one address comes a full window after its first, so within
+        # one account window an address fails at most max_failures * ceil(ratio) times.
+        windows = math.ceil(self.account_window_seconds / self.window_seconds)
+        if self.max_failures * windows >= self.max_account_failures:
+            raise ValueError("one address alone could reach the account limit: raise it")
+        self._pairs = FailureWindow(
+            self.max_failures, self.window_seconds, self.max_keys, self.clock
+        )
+        self._accounts = FailureWindow(
+            self.max_account_failures, self.account_window_seconds, self.max_keys, self.clock
+        )
         self._lock = threading.Lock()
-
-    def _prune(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures[key]
-        while times and now - times[0] >= self.window_seconds:
-            times.popleft()
-        return times
 
     def retry_after(self, username: str, ip: str) -> int:
         """Seconds until another attempt is allowed; 0 when allowed now."""
-        key = (username.lower(), ip)
+        name = username.lower()
         with self._lock:
-            now = time.monotonic()
-            times = self._prune(key, now)
-            if not times:
-                del self._failures[key]  # keep memory bounded by recent failures only
-                return 0
-            if len(times) < self.max_failures:
-                return 0
-            return max(1, int(self.window_seconds - (now - times[0])) + 1)
+            return max(self._pairs.retry_after((ip, name)), self._accounts.retry_after(name))
 
     def record_failure(self, username: str, ip: str) -> None:
+        name = username.lower()
         with self._lock:
-            self._failures[(username.lower(), ip)].append(time.monotonic())
+            self._pairs.record((ip, name))
+            self._accounts.record(name)
 
     def reset(self, username: str, ip: str) -> None:
+        """A successful login clears its address's count (the account count stays)."""
         with self._lock:
-            self._failures.pop((username.lower(), ip), None)
+            self._pairs.forget((ip, username.lower()))
+
+    def keys_held(self) -> int:
+        with self._lock:
+            return len(self._pairs) + len(self._accounts)

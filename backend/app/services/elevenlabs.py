@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from app.services.inference_client import UpstreamError
+
+# ElevenLabs voice ids are 20 letters and digits (e.g. 21m00Tcm4TlvDq8ikWAM), premade,
+# cloned and library voices alike. Up to 64 allows a longer id later; letters and digits
+# only keep out everything with a meaning in a URL ("/", ".", "%", "?", "#"), so an id can
+# never make the server's key reach another ElevenLabs endpoint.
+VOICE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+def is_voice_id(voice_id: str) -> bool:
+    return VOICE_ID.fullmatch(voice_id) is not None
 
 
 async def _elevenlabs_error(response: httpx.Response) -> UpstreamError:
@@ -67,9 +79,11 @@ class ElevenLabsClient:
         self, voice_id: str, body: dict[str, Any], output_format: str
     ) -> httpx.Response:
         """Start a streamed synthesis; the caller reads `aiter_raw()` and must `aclose()` it."""
+        if not is_voice_id(voice_id):
+            raise ValueError(f"not an ElevenLabs voice id: {voice_id!r}")
         request = self._client.build_request(
             "POST",
-            f"/v1/text-to-speech/{voice_id}/stream",
+            f"/v1/text-to-speech/{quote(voice_id, safe='')}/stream",
             params={"output_format": output_format},
             json=body,
         )

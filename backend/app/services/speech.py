@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.models.user import User
 from app.models.voice import VOICE_READY, Voice
 from app.services.audio_cache import AudioCache, CacheWriter, cache_key
-from app.services.elevenlabs import ElevenLabsClient
+from app.services.elevenlabs import ElevenLabsClient, is_voice_id
 from app.services.inference_client import InferenceClient, InferenceError
 from app.services.transcode import OutputFormat, PcmTranscoder
 from app.services.voices import CUSTOM_USER_VOICE, default_voice
@@ -49,6 +49,9 @@ class VoiceTarget:
     conditioning_hash: str | None = None
     model_id: str | None = None  # for a clone: the model its conditioning was computed with
     language: str | None = None
+    # Shared voices (stock, ElevenLabs) are cached per user: another user's X-Cache: hit
+    # would tell them what was read. A clone belongs to one user already.
+    cache_scope: str | None = None
 
 
 SPEED_STEP = 0.05
@@ -97,7 +100,7 @@ def resolve_voice(
             )
         return _clone_target(voice)
     if voice_id.startswith(STOCK_PREFIX):
-        return VoiceTarget("piper", voice_id)
+        return VoiceTarget("piper", voice_id, cache_scope=user.id)
     voice = db.get(Voice, voice_id)
     if voice is not None:
         if voice.user_id != user.id:
@@ -109,7 +112,13 @@ def resolve_voice(
             detail=f"'{voice_id}' is not one of your voices or a stock voice. To use ElevenLabs "
             "voices, set ELEVENLABS_API_KEY and restart the app server.",
         )
-    return VoiceTarget("elevenlabs", voice_id)
+    if not is_voice_id(voice_id):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"'{voice_id[:80]}' is not one of your voices, a stock voice or an "
+            "ElevenLabs voice id (letters and digits only): pick a voice from the list.",
+        )
+    return VoiceTarget("elevenlabs", voice_id, cache_scope=user.id)
 
 
 def _clone_target(voice: Voice) -> VoiceTarget:
@@ -189,7 +198,9 @@ def speech_cache_key(target: VoiceTarget, request: SpeechRequest, model_id: str 
     """The audio cache key: everything that changes the sound. Every path that fills or
     reads the cache (POST /api/tts, the compatible APIs, render jobs) keys through here."""
     fmt = request.transcode_to.__dict__ if request.transcode_to else request.native_format
+    scope = {"scope": target.cache_scope} if target.cache_scope else {}
     return cache_key(
+        **scope,
         voice=target.voice_id,
         engine=target.engine,
         conditioning=target.conditioning_hash,
@@ -217,8 +228,7 @@ def keyed_as_expected(
     conditioning than we predicted, the audio does not belong under that key.
     """
     return actual_model in (None, expected_model) and (
-        target.conditioning_hash is None
-        or actual_conditioning in (None, target.conditioning_hash)
+        target.conditioning_hash is None or actual_conditioning in (None, target.conditioning_hash)
     )
 
 

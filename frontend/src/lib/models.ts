@@ -51,10 +51,11 @@ export interface InferenceEngine {
   reason: string | null;
 }
 
-/** GET /api/health: the app server's status and the inference service's readiness. */
+/** GET /api/health: the app server's status; the inference service's readiness only for a
+ * signed-in caller (anonymous callers get just `{status: "ok"}`). */
 export interface Health {
   status: string;
-  inference: {
+  inference?: {
     ready: boolean;
     /** false: the inference service is not running (or not reachable); true: it answered. */
     reachable?: boolean;
