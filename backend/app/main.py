@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alembic import command
@@ -20,14 +23,19 @@ from app.api.error_shapes import error_response, is_openai_path
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
+from app.core.files import DISK_FULL_MESSAGE, is_disk_full, sweep_temp_files
 from app.core.logging import configure_logging
 from app.core.security import LoginLimiter, create_api_key, digest, hash_password
 from app.models.user import ApiKey, User
+from app.services import voices as voice_service
+from app.services.audio_cache import TEMP_PREFIX as CACHE_TEMP_PREFIX
 from app.services.audio_cache import AudioCache
+from app.services.books.store import INCOMING_PREFIX
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
 from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
+from app.services.uploads import UPLOAD_PREFIX
 
 log = logging.getLogger("ownvoice.app")
 
@@ -83,6 +91,16 @@ def prepare_database(settings: Settings) -> Engine:
     return engine
 
 
+def sweep_orphans(data_dir: Path) -> None:
+    """Temp files of uploads, imports and cache writes that a crash cut off (none is in flight
+    before the app serves its first request)."""
+    removed = sweep_temp_files(data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX),
+                               recursive=True)
+    removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
+    if removed:
+        log.info("removed temporary files left by a crash", extra={"count": removed})
+
+
 def inference_token(settings: Settings) -> str:
     if settings.inference_token:
         return settings.inference_token
@@ -93,6 +111,7 @@ def inference_token(settings: Settings) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = prepare_database(settings)
+    sweep_orphans(settings.resolved_data_dir)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     app.state.inference = InferenceClient(
@@ -116,10 +135,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.render_batch_size,
     )
     app.state.renders.start()
+    resuming = asyncio.create_task(voice_service.resume_interrupted_voices(
+        app.state.session_factory, app.state.inference, settings.resolved_data_dir))
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
     try:
         yield
     finally:
+        resuming.cancel()  # an unfinished voice stays "processing": the next start resumes it
+        with contextlib.suppress(asyncio.CancelledError):
+            await resuming
         await app.state.renders.stop()
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
@@ -136,6 +160,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return error_response(request, exc.status_code, exc.detail, headers=exc.headers)
+
+    async def _disk_full(request: Request, exc: Exception) -> Response:
+        if not is_disk_full(exc):
+            raise exc  # any other I/O or database error stays a 500
+        log.error("disk full", extra={"path": request.url.path})
+        return error_response(request, 507, DISK_FULL_MESSAGE, code="insufficient_storage")
+
+    app.add_exception_handler(OSError, _disk_full)
+    app.add_exception_handler(OperationalError, _disk_full)  # SQLite: "database or disk is full"
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.files import fsync_replace
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
 from app.services.books.epub import parse_epub
@@ -173,7 +174,7 @@ def save_book(
                              data=parsed.cover.data))
         if original is not None:
             stored = books_dir(settings) / f"{book.id}{original.suffix}"
-            os.replace(original, stored)
+            fsync_replace(original, stored)
             book.original_file = stored.name
         db.commit()
     except BaseException:
