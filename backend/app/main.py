@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from app.api.error_shapes import error_response, is_openai_path
@@ -30,6 +30,7 @@ from app.models.user import ApiKey, User
 from app.services import voices as voice_service
 from app.services.audio_cache import TEMP_PREFIX as CACHE_TEMP_PREFIX
 from app.services.audio_cache import AudioCache
+from app.services.books import store as books_store
 from app.services.books.store import INCOMING_PREFIX
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
@@ -91,9 +92,12 @@ def prepare_database(settings: Settings) -> Engine:
     return engine
 
 
-def sweep_orphans(data_dir: Path) -> None:
-    """Temp files of uploads, imports and cache writes that a crash cut off (none is in flight
-    before the app serves its first request)."""
+def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
+    """Temp files of uploads, imports and cache writes, and book rows staged by an import, that
+    a crash cut off (none is in flight before the app serves its first request)."""
+    with factory() as db:
+        if books_store.remove_unfinished_imports(db):
+            log.info("removed the rows of an import that a crash cut off")
     removed = sweep_temp_files(data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX),
                                recursive=True)
     removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
@@ -111,9 +115,9 @@ def inference_token(settings: Settings) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = prepare_database(settings)
-    sweep_orphans(settings.resolved_data_dir)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    sweep_orphans(settings.resolved_data_dir, app.state.session_factory)
     app.state.inference = InferenceClient(
         settings.inference_url,
         inference_token(settings),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import shutil
+import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,16 +19,20 @@ import pytest
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user, login
 from servers import AppServer, InferenceServer, start_app
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from app.core import files
 from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.security import create_api_key, user_for_api_key
 from app.main import prepare_database
+from app.models.book import Book
 from app.models.user import ApiKey, User
 from app.models.voice import VOICE_PROCESSING, Voice
 from app.services.audio_cache import AudioCache, cache_key
+from app.services.books import store
+from app.services.books.parsed import ParsedBook
+from app.services.books.text import parse_text
 from app.services.voices import LOST_RECORDING, voices_dir
 
 
@@ -228,11 +234,28 @@ def test_voices_left_processing_by_a_crash_are_resumed_or_failed_at_start(
         server.stop()
 
 
+def _stage_a_book(data_dir: Path) -> None:
+    """What a crash in the middle of storing a book leaves: its rows, but no `books` row."""
+    engine = prepare_database(Settings(OWNVOICE_DATA_DIR=data_dir))
+    try:
+        store.stage_rows(engine, store.book_rows(_parsed_book(50)))
+    finally:
+        engine.dispose()
+
+
+def _table_counts(data_dir: Path) -> list[int]:
+    with sqlite3.connect(data_dir / "ownvoice.db") as db:
+        return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("books", "chapters", "paragraphs", "sentences")]
+
+
 def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
     server = start_app(tmp_path / "data")
     try:
         server.stop()
         data = server.data_dir
+        _stage_a_book(data)
+        assert _table_counts(data) == [0, 1, 50, 100]
         orphans = [data / "uploads" / "voices" / ".upload-abc123",
                    data / "uploads" / "books" / ".incoming-def456.part",
                    data / "uploads" / "books" / ".incoming-def456.epub",
@@ -245,6 +268,7 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
         server.process.wait_for(server.url + "/api/health", 60)
         assert [p for p in orphans if p.exists()] == []
         assert all(p.exists() for p in kept)
+        assert _table_counts(data) == [0, 0, 0, 0]
     finally:
         server.stop()
 
@@ -279,3 +303,49 @@ def test_api_key_use_is_recorded_at_most_once_a_minute(tmp_path: Path) -> None:
     finally:
         engine.dispose()
         shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+# --- a long import does not hold SQLite's write lock ---------------------------------
+
+
+def _parsed_book(paragraphs: int) -> ParsedBook:
+    text = "\n\n".join(f"Paragraph {n} begins here. And it ends here." for n in range(paragraphs))
+    return parse_text(text, "Staged", "en", fallback_title="Staged")
+
+
+def test_other_writes_go_through_while_a_book_is_being_stored(tmp_path: Path) -> None:
+    """The moment the import starts writing sentences, another write runs to the end (the
+    import waits for it): it must neither wait for the whole import nor see half a book."""
+    settings = Settings(OWNVOICE_DATA_DIR=tmp_path / "data")
+    engine = prepare_database(settings)
+    factory = session_factory(engine)
+    seen: dict[str, object] = {}
+
+    def other_write() -> None:
+        try:
+            with factory() as db:
+                create_api_key(db, db.scalar(select(User)), "written during the import")
+                seen["books"] = db.scalar(select(func.count()).select_from(Book))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            seen["error"] = exc
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _meanwhile(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO sentences") and "started" not in seen:
+            seen["started"] = True
+            writer = threading.Thread(target=other_write)
+            writer.start()
+            writer.join(timeout=60)
+
+    parsed = _parsed_book(3 * store.STAGE_ROWS)
+    try:
+        with factory() as db:
+            book = store.save_book(db, db.scalar(select(User)).id, parsed, "paste", None, settings)
+        assert "error" not in seen, seen.get("error")
+        assert seen["books"] == 0  # written while the book was being stored, and not visible
+        assert _table_counts(settings.resolved_data_dir) == [1, 1, 3 * store.STAGE_ROWS,
+                                                            book.sentence_count]
+        with sqlite3.connect(settings.resolved_data_dir / "ownvoice.db") as db:
+            assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        engine.dispose()
