@@ -33,6 +33,7 @@ from app.services.audio_cache import AudioCache, cache_key
 from app.services.books import store
 from app.services.books.parsed import ParsedBook
 from app.services.books.text import parse_text
+from app.services.renders import RenderFailed, store_audio
 from app.services.voices import LOST_RECORDING, voices_dir
 
 
@@ -103,6 +104,9 @@ def test_a_full_disk_while_caching_keeps_the_stream_and_leaves_nothing(
     writer = cache.writer(lost, "audio/mpeg")
     writer.write(b"x" * 100)
     assert writer.commit() is False
+    assert writer.disk_full
+    with pytest.raises(RenderFailed, match="disk is full"):  # a render job stops, saying why
+        store_audio(cache, cache_key(text="rendered"), "audio/L16", {}, b"x" * 100)
     monkeypatch.undo()
     assert cache.get(lost) is None and cache.get(kept) is not None
     leftovers = {p.name for p in cache.root.rglob("*") if p.is_file()}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.files import AtomicFile, atomic_write
+from app.core.files import AtomicFile, atomic_write, is_disk_full
 
 log = logging.getLogger("ownvoice.cache")
 TEMP_PREFIX = ".partial-"
@@ -56,6 +56,7 @@ class CacheWriter:
         self._meta: dict[str, Any] = {"media_type": media_type, "headers": headers}
         self._hash = hashlib.sha256()
         self._out: AtomicFile | None = None
+        self._error: OSError | None = None
         try:
             directory = cache.directory_for(key)
             directory.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,13 @@ class CacheWriter:
         except OSError as exc:
             self._give_up(exc)
 
+    @property
+    def disk_full(self) -> bool:
+        """Whether the entry was dropped because the disk is full."""
+        return self._error is not None and is_disk_full(self._error)
+
     def _give_up(self, exc: OSError) -> None:
+        self._error = exc
         log.warning("not caching audio: %s", exc, extra={"key": self._key})
         if self._out is not None:
             self._out.discard()
@@ -92,7 +99,7 @@ class CacheWriter:
             out.commit()  # last: the audio's presence is what makes an entry visible
         except OSError as exc:
             out.discard()
-            log.warning("not caching audio: %s", exc, extra={"key": self._key})
+            self._give_up(exc)
             return False
         self._cache._added(out.size)
         return True
