@@ -15,15 +15,15 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
+from app.api.disk_full import DiskFullMiddleware
 from app.api.error_shapes import error_response, is_openai_path
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
-from app.core.files import DISK_FULL_MESSAGE, is_disk_full, sweep_temp_files
+from app.core.files import sweep_temp_files
 from app.core.logging import configure_logging
 from app.core.security import LoginLimiter, create_api_key, digest, hash_password
 from app.models.user import ApiKey, User
@@ -165,15 +165,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return error_response(request, exc.status_code, exc.detail, headers=exc.headers)
 
-    async def _disk_full(request: Request, exc: Exception) -> Response:
-        if not is_disk_full(exc):
-            raise exc  # any other I/O or database error stays a 500
-        log.error("disk full", extra={"path": request.url.path})
-        return error_response(request, 507, DISK_FULL_MESSAGE, code="insufficient_storage")
-
-    app.add_exception_handler(OSError, _disk_full)
-    app.add_exception_handler(OperationalError, _disk_full)  # SQLite: "database or disk is full"
-
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         # OpenAI answers malformed requests with 400 invalid_request_error; its SDK expects it.
@@ -213,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ownvoice", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(DiskFullMiddleware)  # 507 when the disk is full (app.core.files)
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)
     return app

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user, login
+from fastapi.testclient import TestClient
 from servers import AppServer, InferenceServer, start_app
 from sqlalchemy import event, func, select
 
@@ -353,3 +354,44 @@ def test_other_writes_go_through_while_a_book_is_being_stored(tmp_path: Path) ->
             assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:
         engine.dispose()
+
+
+def test_only_a_full_disk_before_the_response_starts_becomes_a_507() -> None:
+    """ENOSPC injected where the app writes; any other error, or one mid-stream, passes."""
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+
+    from app.api.disk_full import DiskFullMiddleware
+
+    app = FastAPI()
+    app.add_middleware(DiskFullMiddleware)
+
+    @app.post("/api/full")
+    def _full() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    @app.post("/v1/audio/speech")
+    def _full_openai() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    @app.post("/api/denied")
+    def _denied() -> None:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    @app.post("/api/midstream")
+    def _midstream() -> StreamingResponse:
+        def chunks() -> Iterator[bytes]:
+            yield b"audio"
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        return StreamingResponse(chunks())
+
+    client = TestClient(app, raise_server_exceptions=True)
+    full = client.post("/api/full")
+    assert full.status_code == 507 and "disk is full" in full.json()["detail"]
+    openai = client.post("/v1/audio/speech")
+    assert openai.status_code == 507 and "disk is full" in openai.json()["error"]["message"]
+    with pytest.raises(PermissionError):
+        client.post("/api/denied")
+    with pytest.raises(OSError, match="No space"):
+        client.post("/api/midstream")
