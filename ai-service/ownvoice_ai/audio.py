@@ -1,7 +1,11 @@
 """Decode uploaded audio of any common format into float32 mono samples.
 
 PyAV (which bundles FFmpeg) reads wav, mp3, m4a/aac, webm/opus, ogg/vorbis and
-flac alike. The resampler converts the rate frame by frame, and the channels are
+flac alike. FFmpeg is never left to guess the format: its probe would also pick
+demuxers that open other files or URLs named inside the upload (HLS playlists,
+ffconcat scripts, SDP), so the container is recognised here by its magic bytes
+and opened with that one demuxer, from an explicit list of audio containers.
+The resampler converts the rate frame by frame, and the channels are
 averaged to mono as each frame arrives, so a long upload is refused as soon as it passes the limit instead of
 after it has been decoded whole.
 """
@@ -39,6 +43,55 @@ class AudioTooLong(AudioDecodeError):
     """The audio is longer than MAX_AUDIO_SECONDS."""
 
 
+# The only FFmpeg demuxers an upload is ever opened with.
+ALLOWED_DEMUXERS = frozenset({"wav", "mp3", "mov", "matroska", "ogg", "flac"})
+# What text formats that make FFmpeg open other files or URLs start with.
+_PLAYLIST_MARKERS = (b"#EXTM3U", b"ffconcat", b"[playlist]", b"<?xml", b"v=0", b"file ")
+
+
+def sniff_demuxer(head: bytes) -> str | None:
+    """The FFmpeg demuxer for the audio container that `head` (the first bytes) starts, or None."""
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        version, layer = (head[1] >> 3) & 0b11, (head[1] >> 1) & 0b11
+        if version != 0b01 and layer != 0b00:  # reserved values (layer 0 is AAC's ADTS)
+            return "mp3"
+    if head[4:8] == b"ftyp":
+        return "mov"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"fLaC":
+        return "flac"
+    return None
+
+
+def _open(data: bytes) -> av.container.InputContainer:
+    demuxer = sniff_demuxer(data[:16])
+    if demuxer is None:
+        stripped = data.lstrip()[:16].lower()
+        if any(stripped.startswith(marker.lower()) for marker in _PLAYLIST_MARKERS):
+            raise AudioDecodeError(
+                "This is a playlist or script that names other files, not a recording. "
+                + _TRY_AGAIN
+            )
+        raise AudioDecodeError("The file is not in an audio format we accept. " + _TRY_AGAIN)
+    try:
+        container = av.open(io.BytesIO(data), mode="r", format=demuxer)
+    except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as error:
+        raise AudioDecodeError(
+            f"The file could not be read as audio ({_short_reason(error)}). " + _TRY_AGAIN
+        ) from error
+    if container.format.name not in ALLOWED_DEMUXERS:  # belt and braces, before any packet
+        container.close()
+        raise AudioDecodeError("The file is not in an audio format we accept. " + _TRY_AGAIN)
+    return container
+
+
 def decode_audio(data: bytes, sample_rate: int, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
     """Decode `data` to float32 mono samples in [-1, 1] at `sample_rate`.
 
@@ -47,12 +100,7 @@ def decode_audio(data: bytes, sample_rate: int, max_seconds: float = MAX_AUDIO_S
     """
     if not data:
         raise AudioDecodeError("The file is empty. " + _TRY_AGAIN)
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as error:
-        raise AudioDecodeError(
-            f"The file could not be read as audio ({_short_reason(error)}). " + _TRY_AGAIN
-        ) from error
+    container = _open(data)
     with container:
         stream = _first_audio_stream(container)
         declared = _declared_seconds(container, stream)

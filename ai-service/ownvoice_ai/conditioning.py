@@ -24,6 +24,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ownvoice_ai.prepare import MAX_REFERENCE_SECONDS
+
 VOICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FORMAT_VERSION = "1"
 
@@ -73,15 +75,28 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
+def _fsync_path(path: Path | str, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(temp: Path | str, path: Path) -> None:
+    """fsync the finished temp file, rename it over `path`, fsync the directory (the rename)."""
+    _fsync_path(temp)
+    os.replace(temp, path)
+    _fsync_path(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        _publish(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
@@ -149,7 +164,9 @@ class ConditioningStore:
         if self.model_id is None:
             raise RuntimeError("no XTTS model is loaded")
         audio, rate = read_wav(wav_data)
-        latent, embedding = compute(audio, rate)
+        # A reference stored before references were bounded may be minutes long: condition on
+        # its first MAX_REFERENCE_SECONDS only, so time and memory stay bounded.
+        latent, embedding = compute(audio[: int(MAX_REFERENCE_SECONDS * rate)], rate)
         return Conditioning(
             latent.detach().float().cpu().contiguous(),
             embedding.detach().float().cpu().contiguous(),
@@ -173,7 +190,7 @@ class ConditioningStore:
                     "format_version": FORMAT_VERSION,
                 },
             )
-            os.replace(temp, path)
+            _publish(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -95,8 +97,114 @@ def test_truncated_files_are_refused(speech: np.ndarray, name: str) -> None:
 
 
 def test_a_file_without_audio_is_refused() -> None:
-    with pytest.raises(AudioDecodeError, match="no audio track"):
+    with pytest.raises(AudioDecodeError, match="not in an audio format we accept"):
         decode_audio(png_bytes(), 24000)
+
+
+def test_an_audio_container_without_an_audio_track_is_refused() -> None:
+    with pytest.raises(AudioDecodeError, match="no audio track"):
+        decode_audio(_video_only_matroska(), 24000)
+
+
+def _video_only_matroska() -> bytes:
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=1)
+        stream.width = stream.height = 8
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((8, 8, 3), dtype=np.uint8), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def file_server() -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server with the LJ Speech clips; records every path asked for."""
+    import functools
+    import http.server
+    import threading
+
+    from tests.speech_fixtures import LJSPEECH_DIR as LJ_DIR
+
+    requested: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            requested.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(LJ_DIR))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    server.shutdown()
+
+
+def _references(base_url: str) -> dict[str, bytes]:
+    from tests.speech_fixtures import LJSPEECH_DIR as LJ_DIR
+
+    local = LJ_DIR / "LJ001-0001.wav"
+    remote = f"{base_url}/LJ001-0001.wav"
+    hls = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:9.7,\n{}\n#EXT-X-ENDLIST\n"
+    return {
+        "hls-local": hls.format(local).encode(),
+        "hls-url": hls.format(remote).encode(),
+        "ffconcat-local": f"ffconcat version 1.0\nfile '{local}'\n".encode(),
+        "ffconcat-url": f"ffconcat version 1.0\nfile '{remote}'\n".encode(),
+        "sdp": b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\n"
+        b"m=audio 5004 RTP/AVP 0\n",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["hls-local", "hls-url", "ffconcat-local", "ffconcat-url", "sdp"]
+)
+def test_playlists_and_scripts_are_refused_before_ffmpeg_reads_them(
+    file_server: tuple[str, list[str]], name: str
+) -> None:
+    base_url, requested = file_server
+    with pytest.raises(AudioDecodeError, match="playlist or script"):
+        decode_audio(_references(base_url)[name], 24000)
+    assert requested == []
+
+
+def test_a_playlist_reference_is_a_415_voice_rejection(file_server: tuple[str, list[str]]) -> None:
+    from ownvoice_ai.prepare import VoiceRejected, prepare_reference
+
+    with pytest.raises(VoiceRejected) as caught:
+        prepare_reference(_references(file_server[0])["hls-local"])
+    assert caught.value.status_code == 415 and "playlist" in caught.value.message
+
+
+@pytest.mark.parametrize("container,codec", [("au", "pcm_s16be"), ("aiff", "pcm_s16be"),
+                                             ("mpegts", "mp2")])
+def test_containers_outside_the_allowed_list_are_not_opened(
+    speech: np.ndarray, container: str, codec: str
+) -> None:
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=LJ_RATE, layout="mono")
+        pcm = (speech[: LJ_RATE] * 32767).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.rate = LJ_RATE
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=LJ_RATE)
+        for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(resampled):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(AudioDecodeError, match="not in an audio format we accept"):
+        decode_audio(buffer.getvalue(), 24000)
 
 
 def test_over_ten_minutes_is_refused_from_the_header() -> None:

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from ownvoice_ai.prepare import (
+    MAX_REFERENCE_SECONDS,
     REFERENCE_SAMPLE_RATE,
     TARGET_LUFS,
     PreparedReference,
     VoiceRejected,
     _mask,
+    best_window,
     estimate_snr_db,
     find_speech,
     measure_loudness,
@@ -210,3 +212,40 @@ def test_loading_the_vad_keeps_torch_threads() -> None:
         check=True,
     )
     assert result.stdout.strip() == "2"
+
+
+# --- a long recording: only its clearest minute is cleaned and conditioned on ---------
+
+LONG_NOISY_SECONDS, LONG_CLEAN_SECONDS = 300.0, 162.0  # 7.7 minutes in all
+
+
+def _tiled(seconds: float) -> np.ndarray:
+    clips = clean_speech(60.0)  # LJ001-0001.. joined; repeated to length
+    return np.tile(clips, int(seconds * 22050 // len(clips)) + 1)[: int(seconds * 22050)]
+
+
+@pytest.fixture(scope="module")
+def long_recording() -> np.ndarray:
+    """5 minutes of speech under loud fan noise, then 2.7 minutes of the same reader, clean."""
+    return np.concatenate(
+        [with_noise(_tiled(LONG_NOISY_SECONDS), noise_rms=0.05), _tiled(LONG_CLEAN_SECONDS)]
+    )
+
+
+def test_the_best_window_of_a_long_recording_is_its_clean_part(long_recording: np.ndarray) -> None:
+    sr = REFERENCE_SAMPLE_RATE
+    start, end = best_window(long_recording, sr)
+    assert end - start == int(MAX_REFERENCE_SECONDS * sr)
+    assert start >= LONG_NOISY_SECONDS * sr
+
+
+def test_a_long_recording_is_cleaned_and_kept_only_for_its_clearest_minute(
+    long_recording: np.ndarray,
+) -> None:
+    prepared = prepare_reference(wav_bytes(long_recording))
+    report = prepared.report
+    assert len(prepared.audio) <= MAX_REFERENCE_SECONDS * prepared.sample_rate
+    assert report.duration_seconds == pytest.approx(LONG_NOISY_SECONDS + LONG_CLEAN_SECONDS, abs=0.1)
+    assert 40 < report.speech_seconds <= MAX_REFERENCE_SECONDS  # the minute that is used
+    assert report.snr_db_before > 30 and not report.noise_reduced  # measured on the clean part
+    assert report.warning_codes() == ["trimmed"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -13,16 +15,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from app.api.body_limit import BodyLimitMiddleware
+from app.api.disk_full import DiskFullMiddleware
 from app.api.error_shapes import error_response, is_openai_path, validation_details
 from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
 from app.core.limits import StreamLimiter
+from app.core.files import sweep_temp_files
 from app.core.logging import configure_logging
 from app.core.security import (
     LoginLimiter,
@@ -32,11 +36,16 @@ from app.core.security import (
     hash_password,
 )
 from app.models.user import ApiKey, User
+from app.services import voices as voice_service
+from app.services.audio_cache import TEMP_PREFIX as CACHE_TEMP_PREFIX
 from app.services.audio_cache import AudioCache
+from app.services.books import store as books_store
+from app.services.books.store import INCOMING_PREFIX
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
 from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
+from app.services.uploads import UPLOAD_PREFIX
 
 log = logging.getLogger("ownvoice.app")
 
@@ -92,6 +101,19 @@ def prepare_database(settings: Settings) -> Engine:
     return engine
 
 
+def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
+    """Temp files of uploads, imports and cache writes, and book rows staged by an import, that
+    a crash cut off (none is in flight before the app serves its first request)."""
+    with factory() as db:
+        if books_store.remove_unfinished_imports(db):
+            log.info("removed the rows of an import that a crash cut off")
+    removed = sweep_temp_files(data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX),
+                               recursive=True)
+    removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
+    if removed:
+        log.info("removed temporary files left by a crash", extra={"count": removed})
+
+
 def inference_token(settings: Settings) -> str:
     if settings.inference_token:
         return settings.inference_token
@@ -104,6 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = prepare_database(settings)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    sweep_orphans(settings.resolved_data_dir, app.state.session_factory)
     app.state.inference = InferenceClient(
         settings.inference_url,
         inference_token(settings),
@@ -128,10 +151,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
     )
     app.state.renders.start()
+    resuming = asyncio.create_task(voice_service.resume_interrupted_voices(
+        app.state.session_factory, app.state.inference, settings.resolved_data_dir))
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
     try:
         yield
     finally:
+        resuming.cancel()  # an unfinished voice stays "processing": the next start resumes it
+        with contextlib.suppress(asyncio.CancelledError):
+            await resuming
         await app.state.renders.stop()
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
@@ -189,8 +217,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ownvoice", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(DiskFullMiddleware)  # 507 when the disk is full (app.core.files)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    install_web_security(app, settings)
+    install_web_security(app, settings)  # outermost: every answer gets the security headers
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)
     return app

@@ -279,7 +279,6 @@ def _login_again(server: AppServer, username: str) -> httpx.Client:
     return login(server, username, "password-123")
 
 
-@pytest.mark.xfail(strict=True, reason="the start-up sweep of .upload-* files is issue 10 item 7")
 def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
     ai: InferenceServer, server: AppServer
 ) -> None:

@@ -133,12 +133,25 @@ def create_api_key(
     return row, key
 
 
-def user_for_api_key(db: Session, key: str) -> User | None:
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def user_for_api_key(
+    db: Session, key: str, now: Callable[[], datetime] = _utcnow
+) -> User | None:
+    """The key's user. `last_used_at` is recorded at most once a minute, so a busy client does
+    not turn every request into a database write (and a wait for SQLite's write lock)."""
     row = db.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))
     if row is None:
         return None
-    row.last_used_at = datetime.now(UTC)
-    db.commit()
+    current = now()
+    if row.last_used_at is None or current - _utc(row.last_used_at) >= API_KEY_USE_RESOLUTION:
+        row.last_used_at = current
+        db.commit()
     return row.user
 
 

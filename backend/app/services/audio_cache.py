@@ -1,9 +1,16 @@
 """Content-addressed audio cache on disk (DATA_DIR/audio_cache).
 
-An entry is `<sha256>.audio` plus `<sha256>.json` (media type and headers), stored under a
-two-character fan-out directory. The key hashes everything that changes the sound: voice id,
-conditioning hash, text, settings, model id. Entries appear atomically (temp file +
-os.replace) and only after a stream completed, so a cut-off stream leaves nothing behind.
+An entry is `<sha256>.audio` plus `<sha256>.json` (media type, headers, and the audio's
+length and SHA-256), stored under a two-character fan-out directory. The key hashes
+everything that changes the sound: voice id, conditioning hash, text, settings, model id.
+
+Entries are written through app.core.files (temp file, fsync, rename, directory fsync) and
+only after a stream completed, so a cut-off stream leaves nothing behind. The sidecar is
+written first and the audio last: the audio's presence makes an entry visible. A read checks
+the audio against the sidecar's length and checksum; a truncated or corrupt entry (a crash
+before fsync reached the disk, a bad sector, a hand edit) is removed and reported as a miss,
+so it is generated again instead of being played broken. A full disk never breaks a stream:
+the audio still plays, it is just not cached.
 """
 
 from __future__ import annotations
@@ -11,12 +18,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.core.files import AtomicFile, atomic_write, is_disk_full
+
+log = logging.getLogger("ownvoice.cache")
+TEMP_PREFIX = ".partial-"
+HASH_CHUNK = 1024 * 1024
 
 
 def cache_key(**parts: Any) -> str:
@@ -29,43 +41,81 @@ class CacheEntry:
     path: Path
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
+    size: int = 0
 
 
 class CacheWriter:
-    """Collects one stream into a temp file; `commit()` publishes it, `discard()` drops it."""
+    """Collects one stream into a temp file; `commit()` publishes it, `discard()` drops it.
+
+    A write error (a full disk above all) never reaches the listener: the entry is dropped,
+    the rest of the stream is passed over, and `commit()` answers False.
+    """
 
     def __init__(self, cache: AudioCache, key: str, media_type: str, headers: dict[str, str]):
         self._cache, self._key = cache, key
-        self._meta = {"media_type": media_type, "headers": headers}
-        directory = cache.directory_for(key)
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=directory, prefix=".partial-")
-        self._tmp = Path(name)
-        self._file = os.fdopen(fd, "wb")
+        self._meta: dict[str, Any] = {"media_type": media_type, "headers": headers}
+        self._hash = hashlib.sha256()
+        self._out: AtomicFile | None = None
+        self._error: OSError | None = None
+        try:
+            directory = cache.directory_for(key)
+            directory.mkdir(parents=True, exist_ok=True)
+            self._out = AtomicFile(cache.paths(key)[0], prefix=TEMP_PREFIX)
+        except OSError as exc:
+            self._give_up(exc)
+
+    @property
+    def disk_full(self) -> bool:
+        """Whether the entry was dropped because the disk is full."""
+        return self._error is not None and is_disk_full(self._error)
+
+    def _give_up(self, exc: OSError) -> None:
+        self._error = exc
+        log.warning("not caching audio: %s", exc, extra={"key": self._key})
+        if self._out is not None:
+            self._out.discard()
+            self._out = None
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        if self._out is None:
+            return
+        try:
+            self._out.write(chunk)
+        except OSError as exc:
+            self._give_up(exc)
+            return
+        self._hash.update(chunk)
 
-    def commit(self) -> None:
-        self._file.close()
+    def commit(self) -> bool:
+        """Publish the entry; False when it could not be stored (nothing is left behind)."""
+        if self._out is None:
+            return False
+        out, self._out = self._out, None
         audio, meta = self._cache.paths(self._key)
-        _atomic_write_text(meta, json.dumps(self._meta))
-        # The audio file appears last: its presence is what makes an entry visible.
-        size = self._tmp.stat().st_size
-        os.replace(self._tmp, audio)
-        self._cache._added(size)
+        try:
+            atomic_write(meta, json.dumps(
+                {**self._meta, "size": out.size, "sha256": self._hash.hexdigest()}
+            ))
+            out.commit()  # last: the audio's presence is what makes an entry visible
+        except OSError as exc:
+            out.discard()
+            self._give_up(exc)
+            return False
+        self._cache._added(out.size)
+        return True
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        if self._out is not None:
+            self._out.discard()
+            self._out = None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(name, path)
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class AudioCache:
@@ -103,8 +153,7 @@ class AudioCache:
         for _, size, audio in entries:
             if self._size <= target:
                 break
-            audio.unlink(missing_ok=True)  # first: an entry without audio is invisible
-            audio.with_suffix(".json").unlink(missing_ok=True)
+            _remove_entry(audio)
             self._size -= size
 
     def directory_for(self, key: str) -> Path:
@@ -115,15 +164,33 @@ class AudioCache:
         return directory / f"{key}.audio", directory / f"{key}.json"
 
     def get(self, key: str) -> CacheEntry | None:
+        """The entry for `key` if it is present and intact; a damaged one is removed (a miss).
+
+        Reads the whole entry to check it: call it off the event loop."""
         audio, meta = self.paths(key)
-        if not audio.is_file():
+        try:
+            size = audio.stat().st_size
+        except FileNotFoundError:
             return None
         try:
             info = json.loads(meta.read_text())
-            os.utime(audio)  # a hit makes the entry recently used
-        except (OSError, ValueError):
+            intact = info["size"] == size and info["sha256"] == _sha256_of(audio)
+        except FileNotFoundError:
+            return None  # evicted meanwhile
+        except (OSError, ValueError, KeyError, TypeError):
+            intact = False
+        if not intact:
+            log.warning("removing a damaged audio cache entry", extra={"key": key})
+            self._discard_damaged(audio, size)
             return None
-        return CacheEntry(audio, info["media_type"], info.get("headers", {}))
+        with contextlib.suppress(OSError):
+            audio.touch()  # a hit makes the entry recently used
+        return CacheEntry(audio, info["media_type"], info.get("headers", {}), size)
+
+    def _discard_damaged(self, audio: Path, size: int) -> None:
+        with self._lock:
+            if _remove_entry(audio):
+                self._size -= size
 
     # The model ids last seen per engine: they are part of every key, and remembering them
     # lets cached audio play while the inference service is down, across restarts too.
@@ -139,9 +206,20 @@ class AudioCache:
 
     def remember_model_ids(self, model_ids: dict[str, str]) -> None:
         if model_ids and model_ids != self.last_model_ids():
-            _atomic_write_text(self._models_file(), json.dumps(model_ids))
+            with contextlib.suppress(OSError):  # a full disk must not stop playback
+                atomic_write(self._models_file(), json.dumps(model_ids))
 
     def writer(
         self, key: str, media_type: str, headers: dict[str, str] | None = None
     ) -> CacheWriter:
         return CacheWriter(self, key, media_type, headers or {})
+
+
+def _remove_entry(audio: Path) -> bool:
+    """Remove an entry, audio first (an entry without audio is invisible); False if gone."""
+    try:
+        audio.unlink()
+    except FileNotFoundError:
+        return False
+    audio.with_suffix(".json").unlink(missing_ok=True)
+    return True

@@ -28,6 +28,7 @@ from fastapi import HTTPException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.files import DISK_FULL_MESSAGE
 from app.models.book import Book, Sentence
 from app.models.render_job import (
     RENDER_CANCELLED,
@@ -225,7 +226,12 @@ def store_audio(
     except BaseException:
         writer.discard()
         raise
-    writer.commit()
+    if not writer.commit():  # rendering ahead is only worth it if the audio is kept
+        raise RenderFailed(
+            DISK_FULL_MESSAGE if writer.disk_full else
+            "The audio could not be stored in the cache: see the app server's log, then "
+            "render again."
+        )
 
 
 def batches(items: list[Pending], size: int) -> Iterator[list[Pending]]:

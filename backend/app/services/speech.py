@@ -270,7 +270,7 @@ class Synthesizer:
 
     async def speak(self, target: VoiceTarget, request: SpeechRequest) -> AudioStream:
         key, model_id = await self._key(target, request)
-        entry = self.cache.get(key)
+        entry = await anyio.to_thread.run_sync(self.cache.get, key)  # it checks the checksum
         log.info(
             "speech",
             extra={

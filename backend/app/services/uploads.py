@@ -19,6 +19,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 SNIFF_BYTES = 12
+UPLOAD_PREFIX = ".upload-"  # temp files of uploads in progress (swept at start: app.main)
 MAX_FIELD_BYTES = 64 * 1024  # one text field
 MAX_TEXT_FIELDS = 16  # text fields per upload (names, labels, descriptions)
 MULTIPART_OVERHEAD = 1024 * 1024  # generous room for headers, boundaries and text fields
@@ -135,7 +136,7 @@ class _Receiver:
             raise HTTPException(
                 status.HTTP_400_BAD_REQUEST, detail=f"Send at most {self.max_files} file(s)."
             )
-        fd, name = tempfile.mkstemp(dir=self.temp_dir, prefix=".upload-")
+        fd, name = tempfile.mkstemp(dir=self.temp_dir, prefix=UPLOAD_PREFIX)
         self._handle = os.fdopen(fd, "wb")
         self._file = UploadedFile(self._name, filename.decode("utf-8", "replace"), Path(name))
         self._head = b""

@@ -1,11 +1,14 @@
-"""A user's cloned voices: create from an upload, prepare, rename, default, delete."""
+"""A user's cloned voices: create from an upload, prepare, rename, default, delete; at start,
+finish preparing the voices a crash left in `processing`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,13 @@ from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.files import fsync_replace
 from app.models.user import User, new_id
 from app.models.voice import VOICE_FAILED, VOICE_PROCESSING, VOICE_READY, Voice
 from app.services.inference_client import InferenceClient, InferenceError
 from app.services.uploads import UploadedFile
 
+log = logging.getLogger("ownvoice.voices")
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 CUSTOM_USER_VOICE = "custom_user_voice"
 
@@ -84,7 +89,7 @@ def validate_language(language: str | None) -> str:
 
 def _store_upload(upload: UploadedFile, data_dir: Path, user: User, voice_id: str) -> str:
     final = voices_dir(data_dir) / f"{user.id}_{voice_id}_reference.{upload.kind}"
-    os.replace(upload.path, final)  # atomic: the temp file lives in the same directory
+    fsync_replace(upload.path, final)  # atomic and durable: the temp file is in the same directory
     return final.name
 
 
@@ -135,12 +140,7 @@ async def _prepare(
         # Cancelled (client went away) or a bug: never leave it "processing" forever.
         _mark_failed(db, voice, data_dir, "Preparation was interrupted: press Retry.", keep=True)
         raise
-    voice.status, voice.error = VOICE_READY, None
-    voice.report = result.get("report")
-    voice.conditioning_hash = result.get("conditioning_hash")
-    voice.model_id = result.get("model_id")
-    _make_default_if_first(db, user, voice)
-    db.commit()
+    _mark_ready(db, user, voice, result)
     return voice
 
 
@@ -184,6 +184,114 @@ async def retry_voice(
             "delete the voice and record or upload a new one.",
         )
     return await _prepare(db, inference, data_dir, user, voice)
+
+
+def _mark_ready(db: Session, user: User, voice: Voice, result: dict[str, Any]) -> None:
+    voice.status, voice.error = VOICE_READY, None
+    voice.report = result.get("report")
+    voice.conditioning_hash = result.get("conditioning_hash")
+    voice.model_id = result.get("model_id")
+    _make_default_if_first(db, user, voice)
+    db.commit()
+
+
+# --- voices a crash left in "processing" ----------------------------------------------
+
+RESUME_READY_TIMEOUT = 30 * 60.0  # how long to wait for the inference service to load
+RESUME_POLL_SECONDS = (1.0, 2.0, 5.0, 10.0)  # back-off between readiness checks
+RESUME_ATTEMPTS = 3
+LOST_RECORDING = (
+    "The server stopped while preparing this voice and its recording is gone: upload it again."
+)
+NEVER_READY = (
+    "The server restarted while preparing this voice and the inference service did not "
+    "become ready to finish it: check that it runs (make start), then press Retry."
+)
+
+
+@dataclass
+class _Failure:
+    message: str
+    keep: bool  # keep the recording (not its fault): Retry can prepare it again
+
+
+async def _wait_for_cloning(inference: InferenceClient, timeout: float) -> bool:
+    """Poll /ready (with back-off) until the inference service can clone; False on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline, attempt = loop.time() + timeout, 0
+    while True:
+        with contextlib.suppress(InferenceError):
+            if (await inference.ready(fresh=True)).get("cloning_available"):
+                return True
+        pause = RESUME_POLL_SECONDS[min(attempt, len(RESUME_POLL_SECONDS) - 1)]
+        if loop.time() + pause > deadline:
+            return False
+        await asyncio.sleep(pause)
+        attempt += 1
+
+
+async def _prepare_from(inference: InferenceClient, voice_id: str, recording: Path,
+                        language: str) -> dict[str, Any] | _Failure:
+    """The inference service's answer for a stored recording, or why it could not be had."""
+    for attempt in range(RESUME_ATTEMPTS):
+        if not await _wait_for_cloning(inference, RESUME_READY_TIMEOUT):
+            break
+        try:
+            return await inference.put_voice(voice_id, recording, language)
+        except InferenceError as exc:
+            if not _recording_was_fine(exc) or attempt == RESUME_ATTEMPTS - 1:
+                return _Failure(exc.message, keep=_recording_was_fine(exc))
+    return _Failure(NEVER_READY, keep=True)
+
+
+def _finish(factory: Callable[[], Session], data_dir: Path, voice_id: str,
+            outcome: dict[str, Any] | _Failure) -> bool:
+    """Record a resumed preparation's outcome; False if the voice was deleted meanwhile."""
+    with factory() as db:
+        voice = db.get(Voice, voice_id)
+        if voice is None:
+            return False
+        if isinstance(outcome, _Failure):
+            _mark_failed(db, voice, data_dir, outcome.message, keep=outcome.keep)
+        else:
+            _mark_ready(db, db.get(User, voice.user_id), voice, outcome)
+        return True
+
+
+async def _prepare_again(
+    factory: Callable[[], Session], inference: InferenceClient, data_dir: Path, voice_id: str
+) -> None:
+    """Prepare one interrupted voice from its stored recording, or fail it with a reason."""
+    with factory() as db:  # short: no session is held while the inference service works
+        voice = db.get(Voice, voice_id)
+        if voice is None or voice.status != VOICE_PROCESSING:
+            return
+        recording = voices_dir(data_dir) / voice.upload_name if voice.upload_name else None
+        language = voice.language
+    if recording is None or not recording.is_file():
+        outcome: dict[str, Any] | _Failure = _Failure(LOST_RECORDING, keep=False)
+    else:
+        outcome = await _prepare_from(inference, voice_id, recording, language)
+    ready = not isinstance(outcome, _Failure)
+    if not _finish(factory, data_dir, voice_id, outcome) and ready:
+        with contextlib.suppress(InferenceError):  # deleted while it was being prepared
+            await inference.delete_voice(voice_id)
+    log.info("resumed an interrupted voice", extra={"voice_id": voice_id, "ready": ready})
+
+
+async def resume_interrupted_voices(
+    factory: Callable[[], Session], inference: InferenceClient, data_dir: Path
+) -> None:
+    """At start: every voice still `processing` was cut off by a crash or a restart (no request
+    is in flight yet). Prepare each again once the inference service is ready, or fail it with
+    a reason the user can act on; never leave one in `processing` for good."""
+    with factory() as db:
+        ids = list(db.scalars(select(Voice.id).where(Voice.status == VOICE_PROCESSING)))
+    for voice_id in ids:
+        try:
+            await _prepare_again(factory, inference, data_dir, voice_id)
+        except Exception:  # one voice's bug must not stop the others
+            log.exception("could not resume a voice", extra={"voice_id": voice_id})
 
 
 def set_default(db: Session, user: User, voice: Voice) -> None:

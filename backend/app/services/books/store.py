@@ -1,4 +1,7 @@
-"""Importing into the library: vet and parse a file, split sentences, store it all in one transaction.
+"""Importing into the library: vet and parse a file, split sentences, then store it.
+
+On SQLite a book's rows are staged in short transactions and the book appears, whole, when
+its `books` row is committed (see stage_rows); on other databases it is one transaction.
 
 The original upload is kept under `uploads/books/{book_id}.{epub|txt}` (server-chosen name);
 it is moved there with os.replace only once the book parsed, and removed again if the
@@ -15,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.files import fsync_file, fsync_replace
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
 from app.services.books.epub import parse_epub
@@ -150,6 +154,9 @@ def _check_text_size(parsed: ParsedBook, limit: int) -> None:
             "Split it into several books.")
 
 
+STAGE_ROWS = 2000  # rows per short transaction while a book is staged (SQLite)
+
+
 def save_book(
     db: Session, user_id: str, parsed: ParsedBook, source_format: str, original: Path | None,
     settings: Settings,
@@ -158,31 +165,84 @@ def save_book(
     rows = book_rows(parsed)
     if not rows.sentences:
         raise BookImportError(422, "This book has no text to read.")
+    if original is not None:
+        fsync_file(original)  # the slow part of publishing it, before any lock is taken
     book = Book(id=rows.book_id, user_id=user_id, title=parsed.title[:300] or "Untitled",
                 author=parsed.author[:300] if parsed.author else None, language=parsed.language,
                 source_format=source_format, sentence_count=len(rows.sentences))
+    staged = _is_sqlite(db)
     stored: Path | None = None
     try:
+        if staged:
+            stage_rows(db.get_bind(), rows)
         db.add(book)
         db.flush()
-        for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
-                                  (Sentence, rows.sentences)):
-            db.execute(insert(table), table_rows)
+        if not staged:
+            _insert_rows(db, rows)
         if parsed.cover is not None:
             db.add(BookCover(book_id=book.id, media_type=parsed.cover.media_type,
                              data=parsed.cover.data))
         if original is not None:
             stored = books_dir(settings) / f"{book.id}{original.suffix}"
-            os.replace(original, stored)
+            fsync_replace(original, stored)
             book.original_file = stored.name
         db.commit()
     except BaseException:
         db.rollback()
+        if staged:
+            _remove_staged(db)
         if stored is not None:
             with contextlib.suppress(FileNotFoundError):
                 stored.unlink()
         raise
     return book
+
+
+def _is_sqlite(db: Session) -> bool:
+    return db.get_bind().dialect.name == "sqlite"
+
+
+def _insert_rows(db: Session, rows: BookRows) -> None:
+    for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
+                              (Sentence, rows.sentences)):
+        db.execute(insert(table), table_rows)
+
+
+def stage_rows(engine: Engine, rows: BookRows) -> None:
+    """Insert a book's chapters, paragraphs and sentences in short transactions, before its
+    `books` row exists: SQLite has one writer at a time, and one transaction for 270,000
+    sentences held the write lock for 40 s, so every other write (progress, keys, voices)
+    waited past its busy timeout and failed. Until the `books` row is committed the staged
+    rows are unreachable (every query starts from a user's book); a crash leaves them
+    orphaned and `remove_unfinished_imports` deletes them at the next start. Foreign keys
+    are off on this one connection only, because the rows point at the book to come."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction: it applies
+        try:
+            for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
+                                      (Sentence, rows.sentences)):
+                for start in range(0, len(table_rows), STAGE_ROWS):
+                    conn.execute(insert(table.__table__), table_rows[start:start + STAGE_ROWS])
+                    conn.commit()
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # before it goes back to the pool
+
+
+def _remove_staged(db: Session) -> None:
+    try:
+        remove_unfinished_imports(db)
+    except Exception:  # e.g. the disk is still full: the next start removes them
+        db.rollback()
+        log.exception("could not remove a failed import's rows")
+
+
+def remove_unfinished_imports(db: Session) -> int:
+    """Delete what an import staged but never published (a crash, a failed commit): chapters
+    without a book; their paragraphs and sentences go with them (ON DELETE CASCADE)."""
+    result = db.execute(delete(Chapter).where(Chapter.book_id.not_in(select(Book.id))))
+    db.commit()
+    return result.rowcount or 0
 
 
 def import_upload(db: Session, user_id: str, upload: UploadedBook, settings: Settings) -> Book:
