@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import num2words as num2words_module
 import pysbd
@@ -211,14 +212,59 @@ _NO_SPACE_LANGUAGES = {"ja", "zh-cn"}
 # Characters nobody can pronounce: markup leftovers and emoji glue.
 _UNSPOKEN_PUNCTUATION = set("*_#~|\\^`<>{}[]")
 _MAX_NUMBER_DIGITS = 15  # beyond this, a number is an identifier: read it digit by digit
+# How long digit runs are read (README, "Limits and security"): like a card or account number,
+# digit by digit in groups of four (or in the groups it is written in), a pause between groups;
+# past 48 digits a listener can follow no more, so the rest is only counted ("and 952 more digits").
+_DIGIT_GROUP = 4
+_MAX_READ_DIGITS = 48
+_LONG_DIGIT_RUN = re.compile(rf"\d{{{_MAX_NUMBER_DIGITS + 1},}}")
+_DIGIT_RUN = re.compile(r"\d+")
+_MORE_DIGITS = {
+    "en": "and {} more digits",
+    "de": "und {} weitere Ziffern",
+    "fr": "et {} chiffres de plus",
+    "es": "y {} dígitos más",
+    "it": "e altre {} cifre",
+    "pt": "e mais {} dígitos",
+    "nl": "en nog {} cijfers",
+}
+# Spoken text is at most this many times as long as the written text (plus a little slack for a
+# lone "7" → "seven"). With the engine's per-chunk token budget this bounds each request's audio.
+MAX_SPOKEN_EXPANSION = 6
+SPOKEN_SLACK_CHARS = 40
 
 
 def normalize(text: str, language: str) -> str:
     """Spell out what a speech model cannot read: numbers, currency, ordinals,
-    abbreviations, symbols; drop emoji and other unspeakable characters."""
+    abbreviations, symbols; drop emoji and other unspeakable characters.
+
+    Linear in the text, and never longer than `spoken_limit(len(text))`: where spelling numbers
+    out as words would pass it (a table of figures), every number is read digit by digit instead,
+    and what still does not fit is cut off there."""
     lang = language_code(language)
+    limit = spoken_limit(len(text))
+    spoken = _normalize(text, lang, compact=False)
+    if len(spoken) > limit:
+        spoken = _normalize(text, lang, compact=True)
+    return spoken if len(spoken) <= limit else _cut_at_word(spoken, limit)
+
+
+def spoken_limit(written_chars: int) -> int:
+    """The most characters of speakable text that `written_chars` characters may turn into."""
+    return MAX_SPOKEN_EXPANSION * written_chars + SPOKEN_SLACK_CHARS
+
+
+def _cut_at_word(text: str, limit: int) -> str:
+    cut = text.rfind(" ", 0, limit + 1)
+    return text[: cut if cut > 0 else limit].rstrip()
+
+
+def _normalize(text: str, lang: str, *, compact: bool) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\u00a0", " ").replace("\u202f", " ")
+    text = _LONG_DIGIT_RUN.sub(lambda m: _digit_groups(m.group(0), lang), text)
+    if compact:
+        text = _DIGIT_RUN.sub(lambda m: _digit_groups(m.group(0), lang), text)
     text = _expand_abbreviations(text, lang)
     text = _expand_currency(text, lang)
     text = _expand_percent(text, lang)
@@ -254,8 +300,16 @@ def _number_words(number: int | Decimal, lang: str, **kwargs: str) -> str | None
     n2w_lang = _NUM2WORDS_LANGUAGE.get(lang)
     if n2w_lang is None:
         return None
+    # Keyed by the written form: Decimal("2.0") == 2, but num2words reads them differently.
+    return _cached_number_words(type(number), str(number), n2w_lang, tuple(sorted(kwargs.items())))
+
+
+@lru_cache(maxsize=4096)  # num2words takes about half a millisecond a call; digits repeat a lot
+def _cached_number_words(
+    kind: type, written: str, n2w_lang: str, kwargs: tuple[tuple[str, str], ...]
+) -> str | None:
     try:
-        return str(num2words(number, lang=n2w_lang, **kwargs))
+        return str(num2words(kind(written), lang=n2w_lang, **dict(kwargs)))
     except (NotImplementedError, OverflowError, TypeError, ValueError, KeyError, IndexError):
         return None
 
@@ -273,12 +327,15 @@ def _parse_number(raw: str, lang: str) -> Decimal | None:
         return None
 
 
+# A match may start only where a number starts (not inside digits or after "1,"): each number is
+# then tried once, so the patterns stay linear on long runs of digits and separators.
+_NUMBER_START = r"(?<!\d)(?<!\d[.,])"
 _AMOUNT = r"\d{1,3}(?:[,.]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?"
 
 
 def _expand_currency(text: str, lang: str) -> str:
     def spoken(symbol: str, raw: str, original: str) -> str:
-        amount = _parse_number(raw, lang)
+        amount = _parse_number(raw, lang) if _digit_count(raw) <= _MAX_NUMBER_DIGITS else None
         if amount is None:
             return original
         words = _currency_words(amount, _CURRENCY_CODES[symbol], lang)
@@ -291,7 +348,7 @@ def _expand_currency(text: str, lang: str) -> str:
         text,
     )
     return re.sub(
-        rf"({_AMOUNT})\s?([{symbols}])",
+        rf"{_NUMBER_START}({_AMOUNT})\s?([{symbols}])",
         lambda m: spoken(m.group(2), m.group(1), m.group(0)),
         text,
     )
@@ -328,11 +385,12 @@ def _expand_percent(text: str, lang: str) -> str:
         return text
 
     def spoken(match: re.Match[str]) -> str:
-        amount = _parse_number(match.group(1), lang)
+        raw = match.group(1)
+        amount = _parse_number(raw, lang) if _digit_count(raw) <= _MAX_NUMBER_DIGITS else None
         words = _number_words(amount, lang) if amount is not None else None
         return f"{words} {word}" if words else match.group(0)
 
-    return re.sub(r"(\d+(?:[.,]\d+)?)\s?%", spoken, text)
+    return re.sub(rf"{_NUMBER_START}(\d+(?:[.,]\d+)?)\s?%", spoken, text)
 
 
 def _expand_ordinals(text: str, lang: str) -> str:
@@ -340,7 +398,7 @@ def _expand_ordinals(text: str, lang: str) -> str:
     if pattern is None:
         return text
     return re.sub(
-        pattern,
+        _NUMBER_START + pattern,
         lambda m: _number_words(int(m.group(1)), lang, to="ordinal") or m.group(0),
         text,
     )
@@ -383,14 +441,17 @@ def _expand_numbers(text: str, lang: str) -> str:
 
     def spoken(match: re.Match[str]) -> str:
         raw = match.group(0)
-        digits = re.sub(r"\D", "", raw)
-        if len(digits) > _MAX_NUMBER_DIGITS or (len(raw) > 1 and raw.isdigit() and raw[0] == "0"):
+        if _digit_count(raw) > _MAX_NUMBER_DIGITS or (len(raw) > 1 and raw.isdigit() and raw[0] == "0"):
             return _digit_by_digit(raw, lang)
         amount = _parse_number(raw, lang)
         words = _number_words(amount, lang) if amount is not None else None
         return _spaced(words, lang) if words else raw
 
     return re.sub(pattern, spoken, text)
+
+
+def _digit_count(raw: str) -> int:
+    return sum(ch.isdigit() for ch in raw)
 
 
 def _expand_dotted_numbers(text: str, lang: str) -> str:
@@ -406,8 +467,32 @@ def _expand_dotted_numbers(text: str, lang: str) -> str:
 
 
 def _digit_by_digit(raw: str, lang: str) -> str:
-    words = [_number_words(int(ch), lang) or ch for ch in raw if ch.isdigit()]
-    return _spaced(" ".join(words), lang)
+    if len(raw) > _DIGIT_GROUP or not raw.isdigit():
+        return _digit_groups(raw, lang)
+    return _spaced(_digit_words(raw, lang), lang)
+
+
+def _digit_words(digits: str, lang: str) -> str:
+    joiner = "" if lang in _NO_SPACE_LANGUAGES else " "
+    return joiner.join(_number_words(int(ch), lang) or ch for ch in digits)
+
+
+def _digit_groups(raw: str, lang: str) -> str:
+    """A long number read the way a person reads an account number: group by group (its own
+    groups, else fours), digit by digit; only the first `_MAX_READ_DIGITS`, then how many more."""
+    groups = [run[i : i + _DIGIT_GROUP] for run in _DIGIT_RUN.findall(raw) for i in range(0, len(run), _DIGIT_GROUP)]
+    read, count = [], 0
+    for group in groups:
+        if count + len(group) > _MAX_READ_DIGITS:
+            break
+        read.append(_digit_words(group, lang))
+        count += len(group)
+    words = ("、" if lang in _NO_SPACE_LANGUAGES else ", ").join(read)
+    rest = sum(len(group) for group in groups) - count
+    if rest:
+        more = _MORE_DIGITS.get(lang)
+        words += f", {more.format(_number_words(rest, lang) or rest)}" if more else "…"
+    return _spaced(words, lang)
 
 
 def _spaced(words: str, lang: str) -> str:
@@ -417,7 +502,7 @@ def _spaced(words: str, lang: str) -> str:
 def _expand_symbols(text: str, lang: str) -> str:
     and_word = _AND_WORD.get(lang)
     if and_word:
-        text = re.sub(r"\s*&\s*", f" {and_word} ", text)
+        text = text.replace("&", f" {and_word} ")  # spaces are tidied later
     if lang == "en":
         text = re.sub(r"(?<=\w)\s*\+\s*(?=\w)", " plus ", text)
         text = re.sub(r"(?<=\w)\s*=\s*(?=\w)", " equals ", text)
@@ -487,19 +572,62 @@ def _append_sentence(found: list[str], sentence: str) -> None:
         found.append(sentence)
 
 
+# pysbd's time grows with the square of its input (its abbreviation scan rereads the text), so
+# it only ever sees windows this long; a sentence that a window cuts is read again by the next.
+PYSBD_WINDOW_CHARS = 2000
+
+
 def _pysbd_sentences(paragraph: str, language: str) -> list[str]:
     lang = language_code(language)
     pysbd_lang = _PYSBD_LANGUAGE.get(lang, lang)
     if pysbd_lang not in _PYSBD_LANGUAGES:
         pysbd_lang = "en"
-    try:
-        found = pysbd.Segmenter(language=pysbd_lang, clean=False).segment(paragraph)
+    segmenter = pysbd.Segmenter(language=pysbd_lang, clean=False)
+    found: list[str] = []
+    start = 0
+    while start < len(paragraph):
+        window = paragraph[start : start + PYSBD_WINDOW_CHARS]
+        pieces = _pysbd_window(segmenter, window)
+        span = len(window)
+        if start + span < len(paragraph):  # the last piece may run on past the window
+            pieces = pieces[:-1] or [window[: _last_space(window)]]
+            span = _span_of(pieces, window)
+            if not span:  # nothing but spaces before the cut: take the window whole
+                pieces, span = [window], len(window)
+        found.extend(pieces)
+        start += span
+    return found
+
+
+def _pysbd_window(segmenter: pysbd.Segmenter, window: str) -> list[str]:
+    try:  # the processor alone: segment() maps each sentence back with a search of the whole window
+        found = segmenter.processor(window).process()
     except Exception:  # pysbd has crashed on odd input before; a regex split is the fallback
         found = None
     # pysbd must never lose or invent text; if it did, fall back rather than drop words.
-    if not found or _squeezed("".join(found)) != _squeezed(paragraph):
-        found = _FALLBACK_SENTENCE_END.split(paragraph)
+    if not found or _squeezed("".join(found)) != _squeezed(window):
+        found = [piece for piece in _FALLBACK_SENTENCE_END.split(window) if piece]
     return found
+
+
+def _last_space(window: str) -> int:
+    """Where to cut a window that pysbd found one unfinished sentence in: its last space."""
+    space = window.rfind(" ")
+    return space if space > 0 else len(window)
+
+
+def _span_of(pieces: list[str], window: str) -> int:
+    """How far into `window` the pieces reach (pysbd may drop spaces, never other characters)."""
+    wanted = len(_squeezed("".join(pieces)))
+    if not wanted:
+        return 0
+    seen = 0
+    for position, ch in enumerate(window):
+        if not ch.isspace():
+            seen += 1
+            if seen == wanted:
+                return position + 1
+    return len(window)
 
 
 def _squeezed(text: str) -> str:
@@ -571,18 +699,26 @@ def _pack(pieces: list[str], fits: Callable[[str], bool]) -> list[str]:
 def _hard_cut(text: str, fits: Callable[[str], bool]) -> list[str]:
     """Last resort for a run with no spaces: the longest prefix that fits, repeatedly."""
     chunks = []
-    while text:
-        low, high = 1, len(text)
-        if not fits(text[:1]):
-            raise ValueError(f"a single character {text[:1]!r} exceeds the model's limits")
-        while low < high:  # the longest prefix that fits
+    start = 0
+    while start < len(text):
+        if not fits(text[start : start + 1]):
+            raise ValueError(f"a single character {text[start]!r} exceeds the model's limits")
+        # The longest prefix that fits: gallop to a length that does not, then bisect, so each
+        # probe is at most twice the chunk it finds (not the whole remaining text).
+        low, high = 1, 2
+        while start + low < len(text) and fits(text[start : start + min(high, len(text) - start)]):
+            low, high = min(high, len(text) - start), high * 2
+        high = min(high, len(text) - start)
+        while low < high:
             middle = (low + high + 1) // 2
-            if fits(text[:middle]):
+            if fits(text[start : start + middle]):
                 low = middle
             else:
                 high = middle - 1
-        chunks.append(text[:low])
-        text = text[low:].lstrip()
+        chunks.append(text[start : start + low])
+        start += low
+        while start < len(text) and text[start].isspace():
+            start += 1
     return chunks
 
 
@@ -590,7 +726,7 @@ def _hard_cut(text: str, fits: Callable[[str], bool]) -> list[str]:
 
 # XTTS tends to babble after a chunk that ends in a closing quote after ? or !,
 # so the quote moves inside and the chunk ends on the punctuation itself.
-_QUOTED_ENDING = re.compile(r"([?!？！]+)([\"'”’»」』]+)\s*$")
+_QUOTED_ENDING = re.compile(r"(?<![?!？！])([?!？！]+)([\"'”’»」』]+)\s*$")
 
 
 def _neutralize_ending(text: str) -> str:

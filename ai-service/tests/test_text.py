@@ -15,6 +15,7 @@ from ownvoice_ai.text import (
     char_limit,
     normalize,
     sentences,
+    spoken_limit,
     split_for_model,
 )
 
@@ -254,10 +255,58 @@ def test_languages_without_num2words_keep_their_digits() -> None:
     assert normalize("我有3个苹果。", "zh-cn") == "我有3个苹果。"
 
 
-def test_very_long_numbers_are_read_digit_by_digit() -> None:
+def test_very_long_numbers_are_read_digit_by_digit_in_groups_of_four() -> None:
     spoken = normalize("Card 12345678901234567890.", "en")
-    assert not re.search(r"\d", spoken)
-    assert spoken.startswith("Card one two three four five")
+    assert spoken == (
+        "Card one two three four, five six seven eight, nine zero one two, "
+        "three four five six, seven eight nine zero."
+    )
+
+
+def test_long_numbers_keep_the_groups_they_are_written_in() -> None:
+    spoken = normalize("IBAN 1234 5678 and 12,345,678,901,234,567,890.", "en")
+    assert spoken.endswith(
+        "one two, three four five, six seven eight, nine zero one, two three four, "
+        "five six seven, eight nine zero."
+    )
+
+
+def test_five_thousand_digits_give_a_short_spoken_text() -> None:
+    spoken = normalize(f"The number is {'3141592653' * 500}.", "en")
+    read, more = spoken.split(", and ")
+    assert read.startswith("The number is three one four one, five nine two six, five three three one")
+    assert read.count(",") == 11  # twelve groups of four: 48 digits read, the rest counted
+    assert more == "four thousand, nine hundred and fifty-two more digits."
+    assert len(spoken) < 400
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_five_thousand_digits_give_a_short_spoken_text_in_every_language(language: str) -> None:
+    assert len(normalize("9" * 5000, language)) < 600
+    assert len(split_for_model("9" * 5000, language)) <= 3
+
+
+def test_a_table_of_figures_is_read_digit_by_digit_rather_than_grow_sevenfold() -> None:
+    table = "777,777 " * 100  # as words, 72 characters for each 8 written ones
+    spoken = normalize(table, "en")
+    assert len(spoken) <= spoken_limit(len(table))
+    assert spoken.startswith("seven seven seven, seven seven seven seven seven seven")
+
+
+def test_a_few_figures_are_still_read_as_numbers() -> None:
+    assert normalize("It was 777,777 miles.", "en") == (
+        "It was seven hundred and seventy-seven thousand, seven hundred and seventy-seven miles."
+    )
+
+
+_NUMBERY_PIECES = st.sampled_from(list("0123456789 .,:;-%$€&+=@!?/ab") + ["Mr. ", "1st", "e.g. ", "777,777"])
+numbery_text = st.lists(_NUMBERY_PIECES, max_size=200).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=numbery_text, language=languages)
+def test_spoken_text_never_outgrows_its_limit(text: str, language: str) -> None:
+    assert len(normalize(text, language)) <= spoken_limit(len(text))
 
 
 def test_normalize_drops_emoji_and_keeps_words() -> None:

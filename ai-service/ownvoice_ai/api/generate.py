@@ -11,18 +11,20 @@ route: voice resolution, options, splitting, queueing and the first event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from ..conditioning import Conditioning, valid_voice_id
 from ..encode import make_encoder
@@ -40,6 +42,12 @@ logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Authorized])
 
 OUTPUT_SAMPLE_RATE = SAMPLE_RATE  # every format is 24 kHz mono; other engines are resampled
+# Normalising and chunking run off the event loop in a pool this small, so that many long texts
+# at once queue for it instead of taking every core from the device worker and the other requests.
+TEXT_THREADS = 2
+_text_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class SynthesisRequest(BaseModel):
@@ -193,7 +201,7 @@ async def xtts_chunks(services: Services, texts: list[str], language: str) -> li
     if language.split("-")[0] not in engine.supported_languages():
         raise api_error(400, "unsupported_language", f"XTTS does not speak '{language}'.")
     try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
-        per_text = await run_in_threadpool(split_each, texts, language, engine.count_tokens(language))
+        per_text = await in_text_pool(split_each, texts, language, engine.count_tokens(language))
     except UnsupportedLanguage as error:
         raise api_error(400, "unsupported_language", f"{error}.") from error
     return speakable(per_text)
@@ -201,7 +209,16 @@ async def xtts_chunks(services: Services, texts: list[str], language: str) -> li
 
 async def piper_chunks(texts: list[str], language: str) -> list[list[str]]:
     """Each text in sentences (Piper splits again itself); 400 when a text has nothing to say."""
-    return speakable(await run_in_threadpool(split_each, texts, language))
+    return speakable(await in_text_pool(split_each, texts, language))
+
+
+async def in_text_pool(func, *args):  # noqa: ANN001, ANN202 - a thin run_sync wrapper
+    """`func(*args)` in a worker thread, at most TEXT_THREADS at a time (one pool per event loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _text_limiters.get(loop)
+    if limiter is None:
+        limiter = _text_limiters[loop] = anyio.CapacityLimiter(TEXT_THREADS)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 def split_each(texts: list[str], language: str, count_tokens=None) -> list[list[str]]:

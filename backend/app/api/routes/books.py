@@ -2,17 +2,21 @@
 
 Uploads are read from the request stream with a byte counter, so an oversized body is
 refused (413) as soon as it passes the limit, and never held in memory. Parsing and storing
-run in a worker thread: a large book never blocks the event loop.
+run in a small pool of worker threads (IMPORT_THREADS at once, the rest wait their turn): a
+large book never blocks the event loop, and many imports at once cannot take every CPU.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
+import weakref
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
@@ -38,6 +42,10 @@ router = APIRouter(prefix="/api/books", tags=["books"], responses={401: {}, 404:
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small title/language fields
 COPY_CHUNK = 1 << 20
 NOT_FOUND = "No such book in your library: it may have been deleted. Reload your library."
+IMPORT_THREADS = 2
+_import_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -100,6 +108,15 @@ def _book_detail(db: Session, book: Book) -> BookDetail:
                                  sentence_count=c.sentence_count) for c in chapters],
         cover_url=_cover_url(book.id, _has_cover(db, book.id)),
     )
+
+
+async def _in_import_pool(func, *args):  # noqa: ANN001, ANN202 - a thin run_sync wrapper
+    """Run CPU-heavy import work off the event loop, at most IMPORT_THREADS at a time."""
+    loop = asyncio.get_running_loop()  # anyio ties a limiter to the loop it was created in
+    limiter = _import_limiters.get(loop)
+    if limiter is None:
+        limiter = _import_limiters[loop] = anyio.CapacityLimiter(IMPORT_THREADS)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 def _import_error(exc: BookImportError) -> HTTPException:
@@ -195,10 +212,10 @@ async def create_book(request: Request, user: CurrentUser, db: SessionDep,
     try:
         if content_type.startswith("multipart/form-data"):
             upload = await _receive_upload(request, settings)
-            return await run_in_threadpool(_import_file, db, user.id, upload, settings)
+            return await _in_import_pool(_import_file, db, user.id, upload, settings)
         if content_type.startswith("application/json"):
             pasted = await _receive_pasted(request, settings)
-            return await run_in_threadpool(_import_pasted, db, user.id, pasted, settings)
+            return await _in_import_pool(_import_pasted, db, user.id, pasted, settings)
     except BookImportError as exc:
         raise _import_error(exc) from exc
     raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,

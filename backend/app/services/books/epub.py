@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -17,7 +18,9 @@ from ebooklib import epub
 from lxml import etree
 
 from app.services.books.html_text import FRONT_MATTER_TYPES, HtmlDocument, parse_html
-from app.services.books.parsed import BookImportError, CoverImage, ParsedBook, ParsedChapter
+from app.services.books.parsed import (
+    BookImportError, CoverImage, ImportDeadline, ParsedBook, ParsedChapter, text_too_long,
+)
 from app.services.books.segment import normalize_language
 
 OPF_MISSING = (
@@ -147,15 +150,36 @@ def _append(chapters: list[ParsedChapter], title: str | None, paragraphs: list[s
         chapters.append(ParsedChapter(title=name, paragraphs=paragraphs, front_matter=front))
 
 
-def _chapters(book: epub.EpubBook, book_title: str | None) -> list[ParsedChapter]:
+@dataclass
+class _Budget:
+    """What reading the rest of the book may still cost: characters of text, and time."""
+
+    max_chars: int | None
+    deadline: ImportDeadline | None
+    chars: int = 0
+
+    def spend(self, doc: HtmlDocument) -> None:
+        """Count a document's text; refuse the book as soon as it passes the character cap."""
+        self.chars += sum(len(p) for p in doc.paragraphs)
+        if self.max_chars is not None and self.chars > self.max_chars:
+            raise text_too_long(self.chars, self.max_chars)
+
+    def check_time(self) -> None:
+        if self.deadline is not None:
+            self.deadline.check()
+
+
+def _chapters(book: epub.EpubBook, book_title: str | None, budget: _Budget) -> list[ParsedChapter]:
     toc = _toc_entries(book)
     guide = _guide_front_matter(book)
     chapters: list[ParsedChapter] = []
     for item in _spine_documents(book):
+        budget.check_time()
         entries = toc.get(item.get_name(), [])
         anchors = [fragment for fragment, _ in entries if fragment]
         # The raw bytes: ebooklib's get_content() rebuilds the page from a template, losing <title>.
         doc = parse_html(item.content or b"", anchors if len(entries) > 1 else ())
+        budget.spend(doc)
         # Many books repeat the book's title in every page's <title>: no use as a chapter name.
         fallback = doc.doc_title if doc.doc_title != book_title else None
         if len(entries) > 1:  # several TOC entries point into this one file: split it at them
@@ -202,10 +226,13 @@ def _cover(book: epub.EpubBook) -> CoverImage | None:
     return None
 
 
-def parse_epub(path: Path, fallback_title: str = "Untitled") -> ParsedBook:
+def parse_epub(path: Path, fallback_title: str = "Untitled", *, max_chars: int | None = None,
+               deadline: ImportDeadline | None = None) -> ParsedBook:
+    """The book's chapters; stops with a 413 as soon as its text passes `max_chars`, and with a
+    422 at the first document that starts after `deadline`."""
     book = read_book(path)
     title = _first_meta(book, "title")
-    chapters = _chapters(book, title)
+    chapters = _chapters(book, title, _Budget(max_chars, deadline))
     if not any(not c.front_matter for c in chapters):
         raise BookImportError(422, "This EPUB has no readable text (it may contain only images).")
     return ParsedBook(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -12,6 +14,27 @@ class BookImportError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+
+
+def text_too_long(chars: int, limit: int) -> BookImportError:
+    return BookImportError(
+        413, f"This book has more than {limit:,} characters of text (at least {chars:,}); "
+        f"at most {limit:,} are accepted. Split it into several books.")
+
+
+class ImportDeadline:
+    """The time one import may take; `check()` between steps refuses a book that runs past it."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def check(self) -> None:
+        if self._clock() >= self._end:
+            raise BookImportError(
+                422, f"This book took too long to read (more than {self.seconds:g} seconds), so the "
+                "import was stopped. Check the file, or split the book into smaller parts.")
 
 
 @dataclass

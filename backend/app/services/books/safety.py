@@ -1,8 +1,9 @@
 """Decide what an uploaded file is by its bytes, and vet EPUB archives before anything unpacks them.
 
-Every archive is checked against limits on member count, declared and actual uncompressed
-size and compression ratio, and for nested archives, so that a zip bomb is refused after
-reading at most `max_uncompressed_bytes` of output, in small chunks, never all in memory.
+Every archive is checked against limits on member count, on each member's and the total
+uncompressed size (declared and actual), on each member's compression ratio, and for nested
+archives, so that a zip bomb is refused after reading at most `max_member_bytes` of output,
+in small chunks, never all in memory.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ class ArchiveLimits:
     max_uncompressed_bytes: int
     max_members: int
     max_ratio: float
-    # Small members compress extremely well (repeated markup); the ratio applies above this size.
-    ratio_floor_bytes: int = 1024 * 1024
+    # No single file of a book (a chapter, an image) unpacks to more than this.
+    max_member_bytes: int = 16 * 1024 * 1024
+    # Tiny members compress extremely well (a few lines of markup) and are harmless whatever
+    # their ratio; the ratio applies to every member above this size.
+    ratio_floor_bytes: int = 64 * 1024
 
 
 def looks_like_zip(head: bytes) -> bool:
@@ -112,14 +116,22 @@ def _check_declared_sizes(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -
     if sum(info.file_size for info in infos) > limits.max_uncompressed_bytes:
         raise _too_large(limits)
     for info in infos:
-        if info.file_size > limits.ratio_floor_bytes and (
-            info.file_size > limits.max_ratio * max(info.compress_size, 1)
-        ):
-            raise BookImportError(
-                413,
-                f"A file in this EPUB is compressed more than {limits.max_ratio:.0f}:1, "
-                "which is refused as a possible zip bomb.",
-            )
+        _check_member_size(info, info.file_size, limits)
+
+
+def _check_member_size(info: zipfile.ZipInfo, size: int, limits: ArchiveLimits) -> None:
+    """One member's size (declared, or unpacked so far) against the per-member size and ratio."""
+    if size > limits.max_member_bytes:
+        limit_mb = limits.max_member_bytes // (1024 * 1024)
+        raise BookImportError(
+            413, f"A file in this EPUB unpacks to more than {limit_mb} MB, which is refused as a "
+            "possible zip bomb. Split the book, or export it again.")
+    if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(info.compress_size, 1):
+        raise BookImportError(
+            413,
+            f"A file in this EPUB is compressed more than {limits.max_ratio:.0f}:1, "
+            "which is refused as a possible zip bomb.",
+        )
 
 
 def _check_member_names(infos: list[zipfile.ZipInfo]) -> None:
@@ -174,13 +186,14 @@ def _check_actual_sizes(
         if info.is_dir():
             continue
         with archive.open(info) as member:
-            first = True
+            unpacked = 0
             while chunk := member.read(1 << 16):
-                if first and chunk.startswith(NESTED_ARCHIVE_MAGIC):
+                if not unpacked and chunk.startswith(NESTED_ARCHIVE_MAGIC):
                     raise BookImportError(
                         422, "This EPUB contains another archive inside it, which isn't supported."
                     )
-                first = False
+                unpacked += len(chunk)
                 total += len(chunk)
+                _check_member_size(info, unpacked, limits)
                 if total > limits.max_uncompressed_bytes:
                     raise _too_large(limits)

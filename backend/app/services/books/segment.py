@@ -42,7 +42,29 @@ def _segmenter(language: str) -> pysbd.Segmenter:
     return pysbd.Segmenter(language=language, clean=False)
 
 
+# pysbd's time grows with the square of its input ("Mr. " x 20,000 took 41 s), so it only ever
+# sees windows this long; the sentence a window cuts through is split again with the next window.
+PYSBD_WINDOW_CHARS = 2000
+
+
 def _pysbd_split(text: str, language: str) -> list[str]:
+    """pysbd's sentences, window by window, so that the time is linear in the paragraph."""
+    sentences: list[str] = []
+    start = 0
+    while start < len(text):
+        window = text[start : start + PYSBD_WINDOW_CHARS]
+        pieces, span = _pysbd_window(window, language), len(window)
+        if start + span < len(text):  # its last sentence may go on past the window
+            pieces = pieces[:-1] or [window[: _last_space(window)]]
+            span = _span_of(pieces, window)
+            if not span:  # nothing but spaces before the cut: take the window whole
+                pieces, span = [window], len(window)
+        sentences.extend(pieces)
+        start += span
+    return sentences
+
+
+def _pysbd_window(text: str, language: str) -> list[str]:
     """pysbd's sentences, used only if together they are exactly the text (else the fallback).
 
     Calls the processor directly: Segmenter.segment() then maps every sentence back onto the
@@ -53,6 +75,24 @@ def _pysbd_split(text: str, language: str) -> list[str]:
     if "".join(sentences).replace(" ", "") != text.replace(" ", ""):
         return _fallback_split(text)
     return sentences
+
+
+def _last_space(window: str) -> int:
+    """Where to cut a window that holds one unfinished sentence: at its last space."""
+    space = window.rfind(" ")
+    return space if space > 0 else len(window)
+
+
+def _span_of(pieces: list[str], window: str) -> int:
+    """How far into `window` the pieces reach (pysbd drops spaces, never other characters)."""
+    wanted = sum(len(piece.replace(" ", "")) for piece in pieces)
+    seen = 0
+    for position, ch in enumerate(window):
+        if ch != " ":
+            seen += 1
+            if seen == wanted:
+                return position + 1
+    return 0
 
 
 def _fallback_split(text: str) -> list[str]:

@@ -26,7 +26,7 @@ from app.core.files import fsync_file, fsync_replace
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
 from app.services.books.epub import parse_epub
-from app.services.books.parsed import BookImportError, ParsedBook
+from app.services.books.parsed import BookImportError, ImportDeadline, ParsedBook, text_too_long
 from app.services.books.safety import ArchiveLimits, FileKind, sniff_kind, vet_epub_archive
 from app.services.books.segment import split_sentences
 from app.services.books.text import decode_text, parse_text
@@ -81,13 +81,19 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
         max_uncompressed_bytes=settings.max_book_uncompressed_bytes,
         max_members=settings.max_book_archive_members,
         max_ratio=settings.max_book_compression_ratio,
+        max_member_bytes=settings.max_book_member_bytes,
     )
 
 
-def parse_upload(upload: UploadedBook, settings: Settings) -> tuple[ParsedBook, FileKind]:
+def import_deadline(settings: Settings) -> ImportDeadline:
+    return ImportDeadline(settings.book_import_timeout_s)
+
+
+def parse_upload(upload: UploadedBook, settings: Settings,
+                 deadline: ImportDeadline | None = None) -> tuple[ParsedBook, FileKind]:
     kind = sniff_kind(upload.path, upload.claimed_epub)
     try:
-        return _parse_kind(upload, kind, settings), kind
+        return _parse_kind(upload, kind, settings, deadline or import_deadline(settings)), kind
     except BookImportError:
         raise
     except Exception as exc:  # a parser bug on an odd file must still answer clearly, not 500
@@ -98,10 +104,12 @@ def parse_upload(upload: UploadedBook, settings: Settings) -> tuple[ParsedBook, 
         ) from exc
 
 
-def _parse_kind(upload: UploadedBook, kind: FileKind, settings: Settings) -> ParsedBook:
+def _parse_kind(upload: UploadedBook, kind: FileKind, settings: Settings,
+                deadline: ImportDeadline) -> ParsedBook:
     if kind is FileKind.EPUB:
         vet_epub_archive(upload.path, archive_limits(settings))
-        parsed = parse_epub(upload.path, fallback_title=upload.display_stem)
+        parsed = parse_epub(upload.path, fallback_title=upload.display_stem,
+                            max_chars=settings.max_book_text_chars, deadline=deadline)
         if upload.title:
             parsed.title = upload.title
     else:
@@ -120,12 +128,14 @@ class BookRows:
     sentences: list[dict[str, Any]]
 
 
-def book_rows(parsed: ParsedBook) -> BookRows:
+def book_rows(parsed: ParsedBook, deadline: ImportDeadline | None = None) -> BookRows:
     """Split every paragraph into sentences (the slow part: done before any transaction opens)."""
     rows = BookRows(book_id=new_id(), chapters=[], paragraphs=[], sentences=[])
     for parsed_chapter in parsed.chapters:
         chapter_id, first_position = new_id(), len(rows.sentences)
         for paragraph_text in parsed_chapter.paragraphs:
+            if deadline is not None:
+                deadline.check()
             texts = split_sentences(paragraph_text, parsed.language)
             if not texts:
                 continue
@@ -149,9 +159,7 @@ def book_rows(parsed: ParsedBook) -> BookRows:
 def _check_text_size(parsed: ParsedBook, limit: int) -> None:
     chars = sum(len(p) for chapter in parsed.chapters for p in chapter.paragraphs)
     if chars > limit:
-        raise BookImportError(
-            413, f"This book has {chars:,} characters of text; at most {limit:,} are accepted. "
-            "Split it into several books.")
+        raise text_too_long(chars, limit)
 
 
 STAGE_ROWS = 2000  # rows per short transaction while a book is staged (SQLite)
@@ -159,10 +167,10 @@ STAGE_ROWS = 2000  # rows per short transaction while a book is staged (SQLite)
 
 def save_book(
     db: Session, user_id: str, parsed: ParsedBook, source_format: str, original: Path | None,
-    settings: Settings,
+    settings: Settings, deadline: ImportDeadline | None = None,
 ) -> Book:
     _check_text_size(parsed, settings.max_book_text_chars)
-    rows = book_rows(parsed)
+    rows = book_rows(parsed, deadline or import_deadline(settings))
     if not rows.sentences:
         raise BookImportError(422, "This book has no text to read.")
     if original is not None:
@@ -246,11 +254,12 @@ def remove_unfinished_imports(db: Session) -> int:
 
 
 def import_upload(db: Session, user_id: str, upload: UploadedBook, settings: Settings) -> Book:
-    parsed, kind = parse_upload(upload, settings)
+    deadline = import_deadline(settings)
+    parsed, kind = parse_upload(upload, settings, deadline)
     original = upload.path.with_suffix(SUFFIX[kind])
     os.replace(upload.path, original)
     upload.path = original
-    return save_book(db, user_id, parsed, kind.value, original, settings)
+    return save_book(db, user_id, parsed, kind.value, original, settings, deadline)
 
 
 def import_pasted(
