@@ -37,7 +37,7 @@ def record_tts_requests(page: Page) -> list[dict]:
     return bodies
 
 
-def wait_until_saved(page: Page, base_url: str, sentence_id: str | None, timeout_s: float = 20) -> None:
+def wait_until_saved(page: Page, base_url: str, sentence_id: str | None, timeout_s: float = 20):
     """Poll the book's saved position (with the page's own session) until it is `sentence_id`."""
     book_id = re.search(r"/reader/([^/?#]+)", page.url).group(1)
     deadline = time.monotonic() + timeout_s

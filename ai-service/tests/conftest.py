@@ -24,6 +24,25 @@ TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+class FakeClock:
+    """A clock that moves only when a test moves it: durations without waiting for them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def taking(self, seconds: float, samples: int = 100):
+        """A stand-in synthesis that "takes" `seconds` on this clock and returns `samples`."""
+
+        def run() -> int:
+            self.now += seconds
+            return samples
+
+        return run
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> Path:
     """ai-service/checkpoints/tiny, built once if missing (about 10 s)."""

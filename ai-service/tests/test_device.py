@@ -7,6 +7,7 @@ import threading
 import torch
 
 from ownvoice_ai.engines.device import pick_device, run_self_test, verify_accelerator
+from tests.conftest import FakeClock
 
 
 def test_cpu_override_and_unavailable_requests_fall_back():
@@ -27,23 +28,6 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert pick_device("auto").device == "mps"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device("auto").device == "cpu"
-
-
-class FakeClock:
-    """A clock that moves only when a fake synthesis says it took time: timings without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def taking(self, seconds: float, samples: int = 100):
-        def run() -> int:
-            self.now += seconds
-            return samples
-
-        return run
 
 
 def test_accelerator_kept_when_correct_and_faster():

@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from ownvoice_ai.engines.base import StopSignal
+from ownvoice_ai.engines.xtts_gpt import GenerationStopped
 from ownvoice_ai.worker import DeviceWorker, Priority, QueueFull
+from tests.conftest import FakeClock
 
 
 class Gate:
@@ -43,8 +45,11 @@ def job(name: str, ran: list[str], gate: Gate | None = None):
     return produce
 
 
+STALL_LIMIT_S = 10  # the worker's timeout_s: how long a job may produce nothing
+
+
 def run_with_worker(scenario, queue_size: int = 8):
-    worker = DeviceWorker("test", queue_size=queue_size, timeout_s=10)
+    worker = DeviceWorker("test", queue_size=queue_size, timeout_s=STALL_LIMIT_S)
     worker.start()
     try:
         return asyncio.run(scenario(worker))
@@ -184,3 +189,40 @@ def test_a_listener_does_not_step_aside_for_a_batch():
 
     run_with_worker(scenario)
     assert ran == ["listen start", "listen end", "batch"]
+
+
+def test_a_job_that_produces_nothing_for_the_stall_limit_times_out():
+    clock = FakeClock()
+
+    def stalling():
+        yield "first"
+        clock.now += STALL_LIMIT_S + 0.5  # nothing came out for longer than the limit
+        yield "too late"
+
+    async def scenario(worker: DeviceWorker):
+        handle = worker.submit(stalling, StopSignal(clock=clock))
+        received = [await handle.next(10)]
+        with pytest.raises(GenerationStopped) as stopped:
+            await handle.next(10)
+        return received, stopped.value.reason, worker.stats
+
+    received, reason, stats = run_with_worker(scenario)
+    assert (received, reason) == (["first"], "timeout")
+    assert (stats.timed_out, stats.completed) == (1, 0)
+
+
+def test_steady_progress_restarts_the_stall_clock():
+    """Five items, each just inside the limit: four and a half limits in all, yet not stuck."""
+    clock = FakeClock()
+
+    def steady():
+        for step in range(5):
+            clock.now += STALL_LIMIT_S * 0.9
+            yield step
+
+    async def scenario(worker: DeviceWorker):
+        return await drain(worker.submit(steady, StopSignal(clock=clock))), worker.stats
+
+    items, stats = run_with_worker(scenario)
+    assert items == [0, 1, 2, 3, 4]
+    assert (stats.completed, stats.timed_out) == (1, 0)

@@ -229,7 +229,8 @@ def test_an_identical_active_job_is_the_same_job_and_cancel_stops_it(
     # The runner works one job at a time: once a later one-sentence job is done, the cancelled
     # one is behind it for good. A live job would have sent its remaining batches first.
     later_book = import_book(listener, "One more sentence to read.", "Later")
-    later = wait_for(listener, render(listener, later_book, voiceId="custom_user_voice").json()["id"])
+    later_id = render(listener, later_book, voiceId="custom_user_voice").json()["id"]
+    later = wait_for(listener, later_id)
     assert later["status"] == "done", later
     worker = inference_worker(render_server)
     assert ended(worker) == batches_ended + 1, worker  # the later job's one batch, nothing else
