@@ -4,11 +4,12 @@ The requests come from each service's /openapi.json (valid and invalid bodies, p
 headers), sent over HTTP to the real processes, authenticated: the app server with the admin API
 key (on an app server of its own, so that what the fuzzer changes stays there), the inference
 service with its bearer token. Examples are derandomized (the same on every run) and bounded per
-operation, to keep the run short.
+operation, to keep the run short (OWNVOICE_FUZZ_EXAMPLES=50 for a deeper look).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from servers import ADMIN_API_KEY, AppServer, InferenceServer, serving, start_app
 
-EXAMPLES_PER_OPERATION = 5  # per operation and mode (valid, then invalid requests)
+# Per operation and mode (valid, then invalid requests); raise it for a deeper one-off run.
+EXAMPLES_PER_OPERATION = int(os.environ.get("OWNVOICE_FUZZ_EXAMPLES", "5"))
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     derandomize=True,  # the same requests on every run: a failure here is reproducible
