@@ -12,7 +12,6 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -123,7 +122,6 @@ class LoginLimiter:
 
     max_failures: int = 5
     window_seconds: float = 60.0
-    clock: Callable[[], float] = time.monotonic  # tests pass their own
 
     def __post_init__(self) -> None:
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
@@ -139,7 +137,7 @@ class LoginLimiter:
         """Seconds until another attempt is allowed; 0 when allowed now."""
         key = (username.lower(), ip)
         with self._lock:
-            now = self.clock()
+            now = time.monotonic()
             times = self._prune(key, now)
             if not times:
                 del self._failures[key]  # keep memory bounded by recent failures only
@@ -150,7 +148,7 @@ class LoginLimiter:
 
     def record_failure(self, username: str, ip: str) -> None:
         with self._lock:
-            self._failures[(username.lower(), ip)].append(self.clock())
+            self._failures[(username.lower(), ip)].append(time.monotonic())
 
     def reset(self, username: str, ip: str) -> None:
         with self._lock:
