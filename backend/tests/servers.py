@@ -24,6 +24,7 @@ AI_PYTHON = AI_SERVICE_DIR / ".venv" / "bin" / "python"
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 ADMIN_API_KEY = "ov_test_admin_key_0123456789abcdefghij"
+APP_START_TIMEOUT_S = 180  # a deadline, not a wait: generous, for a loaded machine
 
 
 def free_port() -> int:
@@ -121,7 +122,7 @@ class AppServer:
     def restart(self) -> None:
         self.process.stop()
         self.process.start()
-        self.process.wait_for(self.url + "/api/health", 60)
+        self.process.wait_for(self.url + "/api/health", APP_START_TIMEOUT_S)
 
     def stop(self) -> None:
         self.process.stop()
@@ -146,7 +147,7 @@ def start_app(data_dir: Path, inference_url: str | None = None, **extra_env: str
     server = AppServer(data_dir, env, port, process)
     process.start()
     try:
-        process.wait_for(server.url + "/api/health", 60)
+        process.wait_for(server.url + "/api/health", APP_START_TIMEOUT_S)
     except Exception:
         process.stop()
         raise

@@ -89,7 +89,9 @@ def render(client: httpx.Client, book: dict, **body: object) -> httpx.Response:
 
 
 def wait_for(client: httpx.Client, job_id: str, until: tuple[str, ...] = FINISHED,
-             timeout: float = 240) -> dict:
+             timeout: float = 480) -> dict:
+    """Poll a job until its status is in `until`; the deadline only bounds a failing test (a
+    40-sentence book took over 240 s on a 2-core machine with a load average of 20)."""
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/api/renders/{job_id}").json()
