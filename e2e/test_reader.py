@@ -81,8 +81,12 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
     # While the second sentence plays, the two after it have been requested already.
     texts = page.locator(".reader-text .sentence").all_inner_texts()
     index = sentence_index(page, second_key)
-    requested = {body["text"] for body in tts_texts}
-    assert {texts[index + 1], texts[index + 2]} <= requested, "sentences ahead were not prefetched"
+    ahead = {texts[index + 1], texts[index + 2]}
+    deadline = time.monotonic() + 5  # the page's request events reach the test a moment later
+    while not ahead <= {body["text"] for body in tts_texts}:
+        assert time.monotonic() < deadline, f"sentences ahead were not prefetched: {ahead}"
+        page.wait_for_timeout(100)
+    expect(page.locator(".sentence.current")).to_have_attribute("data-key", second_key)
     expect(page.locator(".sentence.current")).not_to_have_attribute(
         "data-key", second_key, timeout=90_000
     )

@@ -12,6 +12,8 @@ from ownvoice_ai.engines.xtts_gpt import GenerationStopped
 from ownvoice_ai.worker import DeviceWorker, Priority, QueueFull
 from tests.conftest import FakeClock
 
+DEADLINE_S = 60  # bounds a failing test only; nothing here waits for time to pass
+
 
 class Gate:
     """Holds a job on the worker thread: `running` is set once it started, it goes on after `open()`."""
@@ -25,11 +27,11 @@ class Gate:
 
     def hold(self) -> None:
         self.running.set()
-        assert self._open.wait(10), "the test never opened the gate"
+        assert self._open.wait(DEADLINE_S), "the test never opened the gate"
 
     async def until_running(self) -> None:
         """Wait (off the event loop) until the worker thread is inside the held job."""
-        started = await asyncio.get_running_loop().run_in_executor(None, self.running.wait, 10)
+        started = await asyncio.get_running_loop().run_in_executor(None, self.running.wait, DEADLINE_S)
         assert started, "the job never started"
 
 
@@ -58,7 +60,7 @@ def run_with_worker(scenario, queue_size: int = 8):
 
 
 async def drain(handle) -> list:
-    return [item async for item in handle.items(10)]
+    return [item async for item in handle.items(DEADLINE_S)]
 
 
 def test_waiting_interactive_jobs_run_before_waiting_batches_fifo_within_each():
@@ -201,9 +203,9 @@ def test_a_job_that_produces_nothing_for_the_stall_limit_times_out():
 
     async def scenario(worker: DeviceWorker):
         handle = worker.submit(stalling, StopSignal(clock=clock))
-        received = [await handle.next(10)]
+        received = [await handle.next(DEADLINE_S)]
         with pytest.raises(GenerationStopped) as stopped:
-            await handle.next(10)
+            await handle.next(DEADLINE_S)
         return received, stopped.value.reason, worker.stats
 
     received, reason, stats = run_with_worker(scenario)
