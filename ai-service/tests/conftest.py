@@ -172,8 +172,9 @@ def live_server_factory(tiny_checkpoint, tmp_path_factory) -> Iterator:
     """uvicorn in a subprocess on a free port: real HTTP streaming and real disconnects."""
     servers: list[LiveServer] = []
 
-    def factory(**env: str) -> LiveServer:
-        server = LiveServer(tmp_path_factory.mktemp("live") / "data", env)
+    def factory(data_dir: Path | None = None, **env: str) -> LiveServer:
+        """A new server; on `data_dir` (a stopped server's) it finds that server's voices."""
+        server = LiveServer(data_dir or tmp_path_factory.mktemp("live") / "data", env)
         servers.append(server)
         server.wait_ready()
         return server

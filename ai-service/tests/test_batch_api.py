@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH
-from tests.test_streaming_server import CHUNK_TOKENS, expected_seconds, wait_until
+from tests.test_streaming_server import CHUNK_TOKENS, expected_seconds, server_with_voice, wait_until
 
 FIXED_TOKENS = 24
 THREE_TEXTS = [
@@ -178,8 +178,9 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
 
     One text of six sentences: no item for all of it, yet each chunk is well within the limit.
     """
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_GENERATION_TIMEOUT_S="3")
-    put_voice(server, "lj", ljspeech_wavs[0])
+    server = server_with_voice(
+        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_GENERATION_TIMEOUT_S="3"
+    )
     texts = [" ".join(f"Sentence number {n} is here." for n in range(1, 7)), "A short one."]
     events = events_of(post_batch(server, {"texts": texts, "voice_id": "lj", "format": "pcm_24000"}))
     assert events[-1] == {"type": "end"}, events[-1]
@@ -193,12 +194,13 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
 
 def test_a_stalled_batch_ends_with_an_error_event(live_server_factory, ljspeech_wavs):
     """The status is sent before generation: a stall after that is reported in-band, then the stream ends."""
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", OWNVOICE_GENERATION_TIMEOUT_S="1")
-    put_voice(server, "lj", ljspeech_wavs[0])
+    server = server_with_voice(
+        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS="600", OWNVOICE_GENERATION_TIMEOUT_S="1"
+    )
     events = events_of(post_batch(server, {"texts": ["Too long to finish.", "Me too."], "voice_id": "lj"}))
     assert events[0]["type"] == "start"
     assert events[-1]["type"] == "error" and events[-1]["code"] == "generation_timeout"
     assert events[-1]["message"]
     assert not any(event["type"] in ("item", "end") for event in events)
     wait_until(lambda: server.ready()["worker"]["timed_out"] == 1, timeout_s=90)
-    assert server.ready()["worker"]["completed"] == 1  # only the upload
+    assert server.ready()["worker"]["completed"] == 0
