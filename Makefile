@@ -6,13 +6,14 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-ai test-backend test-frontend test-e2e bench soak clean-install help
+.PHONY: start install test test-ai test-backend test-frontend test-e2e bench soak audit clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
 	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
 	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline"
 	@echo "make soak    8 listeners + a render job for SOAK_SECONDS (300): memory, descriptors, latency"
+	@echo "make audit   check the pinned Python and npm packages for known vulnerabilities (needs network)"
 
 start: install
 	@$(PYTHON) scripts/start.py --skip-install
@@ -36,11 +37,11 @@ $(STAMPS)/ai-venv: ai-service/requirements.txt ai-service/constraints.txt | $(ST
 	@$(AI_VENV)/bin/python -m pip install --progress-bar on -r ai-service/requirements.txt -c ai-service/constraints.txt
 	@touch $@
 
-$(STAMPS)/backend-venv: backend/requirements.txt | $(STAMPS)
+$(STAMPS)/backend-venv: backend/requirements.txt backend/constraints.txt | $(STAMPS)
 	@echo "ownvoice: installing the app server's Python packages"
 	@test -x $(BACKEND_VENV)/bin/python || $(PYTHON) -m venv $(BACKEND_VENV)
 	@$(BACKEND_VENV)/bin/python -m pip install -q --upgrade pip
-	@$(BACKEND_VENV)/bin/python -m pip install -q -r backend/requirements.txt
+	@$(BACKEND_VENV)/bin/python -m pip install -q -r backend/requirements.txt -c backend/constraints.txt
 	@touch $@
 
 $(STAMPS)/frontend-deps: frontend/package.json frontend/package-lock.json | $(STAMPS)
@@ -74,5 +75,9 @@ SOAK_SECONDS ?= 300
 soak: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 	cd backend && .venv/bin/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
+# Not part of `make test`: it needs the advisory services (exit 2 when they cannot be reached).
+audit:
+	@PYTHON=$(PYTHON) scripts/audit.sh
+
 clean-install:
-	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) frontend/node_modules frontend/dist
+	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) .audit-venv frontend/node_modules frontend/dist

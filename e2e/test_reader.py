@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
@@ -34,6 +35,18 @@ def record_tts_requests(page: Page) -> list[dict]:
 
     page.on("request", on_request)
     return bodies
+
+
+def wait_until_saved(page: Page, base_url: str, sentence_id: str | None, timeout_s: float = 20):
+    """Poll the book's saved position (with the page's own session) until it is `sentence_id`."""
+    book_id = re.search(r"/reader/([^/?#]+)", page.url).group(1)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        saved = page.request.get(f"{base_url}/api/books/{book_id}/progress").json()
+        if str(saved.get("sentence_id")) == sentence_id:
+            return
+        assert time.monotonic() < deadline, f"position never saved: {saved}, expected {sentence_id}"
+        time.sleep(0.2)  # a poll interval: the loop checks the saved state itself
 
 
 def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
@@ -68,8 +81,12 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
     # While the second sentence plays, the two after it have been requested already.
     texts = page.locator(".reader-text .sentence").all_inner_texts()
     index = sentence_index(page, second_key)
-    requested = {body["text"] for body in tts_texts}
-    assert {texts[index + 1], texts[index + 2]} <= requested, "sentences ahead were not prefetched"
+    ahead = {texts[index + 1], texts[index + 2]}
+    deadline = time.monotonic() + 5  # the page's request events reach the test a moment later
+    while not ahead <= {body["text"] for body in tts_texts}:
+        assert time.monotonic() < deadline, f"sentences ahead were not prefetched: {ahead}"
+        page.wait_for_timeout(100)
+    expect(page.locator(".sentence.current")).to_have_attribute("data-key", second_key)
     expect(page.locator(".sentence.current")).not_to_have_attribute(
         "data-key", second_key, timeout=90_000
     )
@@ -81,7 +98,9 @@ def test_upload_play_advance_and_resume_after_reload(app, launch_browser):
     assert sentence_index(page, paused_key) >= 2, (
         "playback should have advanced at least two sentences"
     )
-    page.wait_for_timeout(2_000)  # the position is saved a moment after it settles
+    # The position is saved a moment after it settles: wait until the server has it.
+    paused_id = page.locator(".sentence.current").get_attribute("data-sentence-id")
+    wait_until_saved(page, app.base_url, paused_id)
 
     page.reload()
     expect(page.locator(".sentence.current")).to_have_attribute(

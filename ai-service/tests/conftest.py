@@ -24,6 +24,25 @@ TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+class FakeClock:
+    """A clock that moves only when a test moves it: durations without waiting for them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def taking(self, seconds: float, samples: int = 100):
+        """A stand-in synthesis that "takes" `seconds` on this clock and returns `samples`."""
+
+        def run() -> int:
+            self.now += seconds
+            return samples
+
+        return run
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> Path:
     """ai-service/checkpoints/tiny, built once if missing (about 10 s)."""
@@ -123,7 +142,7 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout_s: float = 120.0) -> dict:
+    def wait_ready(self, timeout_s: float = 300.0) -> dict:  # a deadline: generous for loaded machines
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -153,8 +172,9 @@ def live_server_factory(tiny_checkpoint, tmp_path_factory) -> Iterator:
     """uvicorn in a subprocess on a free port: real HTTP streaming and real disconnects."""
     servers: list[LiveServer] = []
 
-    def factory(**env: str) -> LiveServer:
-        server = LiveServer(tmp_path_factory.mktemp("live") / "data", env)
+    def factory(data_dir: Path | None = None, **env: str) -> LiveServer:
+        """A new server; on `data_dir` (a stopped server's) it finds that server's voices."""
+        server = LiveServer(data_dir or tmp_path_factory.mktemp("live") / "data", env)
         servers.append(server)
         server.wait_ready()
         return server

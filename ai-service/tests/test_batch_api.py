@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 
 import av
 import httpx
 import pytest
 
 from tests.conftest import AUTH
-from tests.test_streaming_server import CHUNK_TOKENS, expected_seconds, wait_until
+from tests.test_streaming_server import CHUNK_TOKENS, expected_seconds, server_with_voice, wait_until
 
 FIXED_TOKENS = 24
 THREE_TEXTS = [
@@ -167,45 +166,42 @@ def test_disconnect_mid_batch_cancels_it(live_server_factory, ljspeech_wavs):
         lines = response.iter_lines()  # keep a reference: a dropped iterator closes the response
         assert json.loads(next(lines))["type"] == "start"
         assert server.ready()["worker"]["busy"]
-    # the client is gone; 3 x 600 tokens would take far longer than this
-    stopped_after = wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=15)
+    # the client is gone: the batch is cancelled, not run to its end
+    wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=60)
     after = server.ready()["worker"]
     assert after["cancelled"] == before["cancelled"] + 1
     assert after["completed"] == before["completed"]  # it did not run to the end
-    assert stopped_after < 8
 
 
 def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory, ljspeech_wavs):
     """Every finished chunk restarts the stall clock, even when it completes no text yet.
 
-    One text of six sentences: no item for all of it, yet each chunk is well within the limit.
+    One text of six sentences: no item for all of it, yet each chunk is well within the limit (15 s,
+    for loaded machines; the rule itself is tested on an injected clock in test_worker.py).
     """
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_GENERATION_TIMEOUT_S="3")
-    put_voice(server, "lj", ljspeech_wavs[0])
+    server = server_with_voice(
+        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_GENERATION_TIMEOUT_S="15"
+    )
     texts = [" ".join(f"Sentence number {n} is here." for n in range(1, 7)), "A short one."]
-    started = time.perf_counter()
     events = events_of(post_batch(server, {"texts": texts, "voice_id": "lj", "format": "pcm_24000"}))
-    elapsed = time.perf_counter() - started
     assert events[-1] == {"type": "end"}, events[-1]
     items = items_by_index(events)
     assert items[0]["seconds"] == pytest.approx(expected_seconds(FIXED_TOKENS, 6), abs=0.05)
     assert len(base64.b64decode(items[0]["audio"])) == round(items[0]["seconds"] * 24000) * 2
     progress = [event["tokens"] for event in events if event["type"] == "progress"]
     assert progress == sorted(progress) and all(tokens > 0 for tokens in progress)
-    if elapsed > 3:  # the point of the test: longer than the limit, yet complete
-        assert server.ready()["worker"]["timed_out"] == 0
+    assert server.ready()["worker"]["timed_out"] == 0
 
 
 def test_a_stalled_batch_ends_with_an_error_event(live_server_factory, ljspeech_wavs):
     """The status is sent before generation: a stall after that is reported in-band, then the stream ends."""
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="300", OWNVOICE_GENERATION_TIMEOUT_S="1")
-    put_voice(server, "lj", ljspeech_wavs[0])
-    started = time.perf_counter()
+    server = server_with_voice(
+        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS="600", OWNVOICE_GENERATION_TIMEOUT_S="1"
+    )
     events = events_of(post_batch(server, {"texts": ["Too long to finish.", "Me too."], "voice_id": "lj"}))
-    assert time.perf_counter() - started < 8
     assert events[0]["type"] == "start"
     assert events[-1]["type"] == "error" and events[-1]["code"] == "generation_timeout"
     assert events[-1]["message"]
     assert not any(event["type"] in ("item", "end") for event in events)
     wait_until(lambda: server.ready()["worker"]["timed_out"] == 1, timeout_s=90)
-    assert server.ready()["worker"]["completed"] == 1  # only the upload
+    assert server.ready()["worker"]["completed"] == 0

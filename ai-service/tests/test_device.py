@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import torch
 
 from ownvoice_ai.engines.device import pick_device, run_self_test, verify_accelerator
+from tests.conftest import FakeClock
 
 
 def test_cpu_override_and_unavailable_requests_fall_back():
@@ -30,30 +30,26 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert pick_device("auto").device == "cpu"
 
 
-def _timed(seconds: float, samples: int = 100):
-    def run() -> int:
-        time.sleep(seconds)
-        return samples
-
-    return run
-
-
 def test_accelerator_kept_when_correct_and_faster():
-    assert verify_accelerator("mps", _timed(0.0), _timed(0.05), 100).device == "mps"
+    clock = FakeClock()
+    choice = verify_accelerator("mps", clock.taking(0.01), clock.taking(0.05), 100, clock=clock)
+    assert choice.device == "mps" and choice.note is None
 
 
 def test_slower_accelerator_falls_back_with_reason():
-    choice = verify_accelerator("mps", _timed(0.05), _timed(0.0), 100)
-    assert choice.device == "cpu" and "against" in choice.note
+    clock = FakeClock()
+    choice = verify_accelerator("mps", clock.taking(0.05), clock.taking(0.01), 100, clock=clock)
+    assert choice.device == "cpu" and "took 0.05 s against 0.01 s" in choice.note
 
 
 def test_wrong_shape_or_error_falls_back():
-    assert "expected 100" in verify_accelerator("mps", _timed(0, samples=7), _timed(0.05), 100).note
+    clock = FakeClock()
+    assert "expected 100" in verify_accelerator("mps", clock.taking(0, 7), clock.taking(0.05), 100, clock=clock).note
 
     def broken() -> int:
         raise RuntimeError("MPS backend out of memory")
 
-    assert "out of memory" in verify_accelerator("mps", broken, _timed(0), 100).note
+    assert "out of memory" in verify_accelerator("mps", broken, clock.taking(0), 100, clock=clock).note
 
 
 def test_hanging_self_test_times_out():

@@ -8,23 +8,50 @@ import threading
 import pytest
 
 from ownvoice_ai.engines.base import StopSignal
+from ownvoice_ai.engines.xtts_gpt import GenerationStopped
 from ownvoice_ai.worker import DeviceWorker, Priority, QueueFull
+from tests.conftest import FakeClock
+
+DEADLINE_S = 60  # bounds a failing test only; nothing here waits for time to pass
 
 
-def job(name: str, ran: list[str], gate: threading.Event | None = None):
-    """A job that records that it ran (after `gate` opens, when given) and yields its name."""
+class Gate:
+    """Holds a job on the worker thread: `running` is set once it started, it goes on after `open()`."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self._open = threading.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def hold(self) -> None:
+        self.running.set()
+        assert self._open.wait(DEADLINE_S), "the test never opened the gate"
+
+    async def until_running(self) -> None:
+        """Wait (off the event loop) until the worker thread is inside the held job."""
+        started = await asyncio.get_running_loop().run_in_executor(None, self.running.wait, DEADLINE_S)
+        assert started, "the job never started"
+
+
+def job(name: str, ran: list[str], gate: Gate | None = None):
+    """A job that records that it ran (held at `gate` first, when given) and yields its name."""
 
     def produce():
         if gate is not None:
-            assert gate.wait(10), "the test never opened the gate"
+            gate.hold()
         ran.append(name)
         yield name
 
     return produce
 
 
+STALL_LIMIT_S = 10  # the worker's timeout_s: how long a job may produce nothing
+
+
 def run_with_worker(scenario, queue_size: int = 8):
-    worker = DeviceWorker("test", queue_size=queue_size, timeout_s=10)
+    worker = DeviceWorker("test", queue_size=queue_size, timeout_s=STALL_LIMIT_S)
     worker.start()
     try:
         return asyncio.run(scenario(worker))
@@ -32,25 +59,17 @@ def run_with_worker(scenario, queue_size: int = 8):
         worker.close()
 
 
-async def wait_until_running(worker: DeviceWorker) -> None:
-    for _ in range(200):
-        if worker.busy:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the first job never started")
-
-
 async def drain(handle) -> list:
-    return [item async for item in handle.items(10)]
+    return [item async for item in handle.items(DEADLINE_S)]
 
 
 def test_waiting_interactive_jobs_run_before_waiting_batches_fifo_within_each():
     ran: list[str] = []
-    gate = threading.Event()
+    gate = Gate()
 
     async def scenario(worker: DeviceWorker):
         handles = [worker.submit(job("running batch", ran, gate), priority=Priority.BATCH)]
-        await wait_until_running(worker)  # it holds the device while the others queue
+        await gate.until_running()  # it holds the device while the others queue
         for name, priority in [
             ("batch 1", Priority.BATCH),
             ("listen 1", Priority.INTERACTIVE),
@@ -59,7 +78,7 @@ def test_waiting_interactive_jobs_run_before_waiting_batches_fifo_within_each():
         ]:
             handles.append(worker.submit(job(name, ran, None), priority=priority))
         assert worker.in_flight == 5
-        gate.set()
+        gate.open()
         return [await drain(handle) for handle in handles]
 
     outputs = run_with_worker(scenario)
@@ -69,14 +88,14 @@ def test_waiting_interactive_jobs_run_before_waiting_batches_fifo_within_each():
 
 def test_without_a_priority_jobs_are_interactive_and_run_in_arrival_order():
     ran: list[str] = []
-    gate = threading.Event()
+    gate = Gate()
 
     async def scenario(worker: DeviceWorker):
         handles = [worker.submit(job("first", ran, gate))]
-        await wait_until_running(worker)
+        await gate.until_running()
         handles.append(worker.submit(job("batch", ran), priority=Priority.BATCH))
         handles += [worker.submit(job(name, ran)) for name in ("second", "third")]
-        gate.set()
+        gate.open()
         for handle in handles:
             await drain(handle)
 
@@ -86,16 +105,16 @@ def test_without_a_priority_jobs_are_interactive_and_run_in_arrival_order():
 
 def test_capacity_counts_every_priority_and_frees_up_when_jobs_end():
     ran: list[str] = []
-    gate = threading.Event()
+    gate = Gate()
 
     async def scenario(worker: DeviceWorker):
         assert worker.capacity == 2
         handles = [worker.submit(job("running", ran, gate), priority=Priority.BATCH)]
-        await wait_until_running(worker)
+        await gate.until_running()
         handles.append(worker.submit(job("waiting", ran), priority=Priority.BATCH))
         with pytest.raises(QueueFull):
             worker.submit(job("refused", ran))  # interactive goes first, but only once queued
-        gate.set()
+        gate.open()
         for handle in handles:
             await drain(handle)
         await drain(worker.submit(job("later", ran)))
@@ -106,15 +125,15 @@ def test_capacity_counts_every_priority_and_frees_up_when_jobs_end():
 
 def test_a_job_cancelled_while_it_waits_never_runs():
     ran: list[str] = []
-    gate = threading.Event()
+    gate = Gate()
 
     async def scenario(worker: DeviceWorker):
         first = worker.submit(job("first", ran, gate))
-        await wait_until_running(worker)
+        await gate.until_running()
         stop = StopSignal()
         waiting = worker.submit(job("gone", ran), stop, priority=Priority.BATCH)
         waiting.cancel()
-        gate.set()
+        gate.open()
         await drain(first)
         assert await drain(waiting) == []
         return worker.stats
@@ -124,53 +143,88 @@ def test_a_job_cancelled_while_it_waits_never_runs():
     assert (stats.completed, stats.cancelled) == (1, 1)
 
 
-def test_a_running_batch_steps_aside_for_a_listener_between_two_items():
+def test_a_running_batch_steps_aside_for_waiting_listeners_between_two_items():
+    """Listeners queued while the batch works on an item run right after that item, before the next."""
     ran: list[str] = []
-    first_item_out = threading.Event()
-    listener_queued = threading.Event()
+    gate = Gate()
 
     def batch():
         for step in range(3):
-            ran.append(f"batch step {step}")
             if step == 0:
-                first_item_out.set()
-            if step == 1:
-                assert listener_queued.wait(10), "the listener was never queued"
+                gate.hold()  # the listeners are queued while this item is being made
+            ran.append(f"batch step {step}")
             yield step
 
     async def scenario(worker: DeviceWorker):
         batch_handle = worker.submit(batch, priority=Priority.BATCH)
-        await asyncio.get_running_loop().run_in_executor(None, first_item_out.wait, 10)
-        listener = worker.submit(job("listener", ran))
-        listener_queued.set()
-        assert await drain(listener) == ["listener"]
+        await gate.until_running()
+        listeners = [worker.submit(job(name, ran)) for name in ("listener 1", "listener 2")]
+        gate.open()
+        assert [await drain(listener) for listener in listeners] == [["listener 1"], ["listener 2"]]
         assert await drain(batch_handle) == [0, 1, 2]
         return worker.stats
 
     stats = run_with_worker(scenario)
-    # the listener ran in the middle of the batch, not after it
-    assert ran == ["batch step 0", "batch step 1", "listener", "batch step 2"]
-    assert stats.completed == 2
+    # both listeners ran in the middle of the batch, right after the item in progress, not after the batch
+    assert ran == ["batch step 0", "listener 1", "listener 2", "batch step 1", "batch step 2"]
+    assert stats.completed == 3
 
 
 def test_a_listener_does_not_step_aside_for_a_batch():
     ran: list[str] = []
-    release = threading.Event()
+    gate = Gate()
 
     def listening():
         ran.append("listen start")
         yield "a"
-        assert release.wait(10)
+        gate.hold()  # a batch is queued between the listener's two items
         ran.append("listen end")
         yield "b"
 
     async def scenario(worker: DeviceWorker):
         listener = worker.submit(listening)
-        await wait_until_running(worker)
+        await gate.until_running()
         batch_handle = worker.submit(job("batch", ran), priority=Priority.BATCH)
-        release.set()
+        gate.open()
         assert await drain(listener) == ["a", "b"]
         await drain(batch_handle)
 
     run_with_worker(scenario)
     assert ran == ["listen start", "listen end", "batch"]
+
+
+def test_a_job_that_produces_nothing_for_the_stall_limit_times_out():
+    clock = FakeClock()
+
+    def stalling():
+        yield "first"
+        clock.now += STALL_LIMIT_S + 0.5  # nothing came out for longer than the limit
+        yield "too late"
+
+    async def scenario(worker: DeviceWorker):
+        handle = worker.submit(stalling, StopSignal(clock=clock))
+        received = [await handle.next(DEADLINE_S)]
+        with pytest.raises(GenerationStopped) as stopped:
+            await handle.next(DEADLINE_S)
+        return received, stopped.value.reason, worker.stats
+
+    received, reason, stats = run_with_worker(scenario)
+    assert (received, reason) == (["first"], "timeout")
+    assert (stats.timed_out, stats.completed) == (1, 0)
+
+
+def test_steady_progress_restarts_the_stall_clock():
+    """Five items, each just inside the limit: four and a half limits in all, yet not stuck."""
+    clock = FakeClock()
+
+    def steady():
+        for step in range(5):
+            clock.now += STALL_LIMIT_S * 0.9
+            yield step
+
+    async def scenario(worker: DeviceWorker):
+        return await drain(worker.submit(steady, StopSignal(clock=clock))), worker.stats
+
+    items, stats = run_with_worker(scenario)
+    assert items == [0, 1, 2, 3, 4]
+    assert (stats.completed, stats.timed_out) == (1, 0)

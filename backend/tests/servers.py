@@ -7,7 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ AI_PYTHON = AI_SERVICE_DIR / ".venv" / "bin" / "python"
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 ADMIN_API_KEY = "ov_test_admin_key_0123456789abcdefghij"
+APP_START_TIMEOUT_S = 180  # a deadline, not a wait: generous, for a loaded machine
 
 
 def free_port() -> int:
@@ -127,7 +131,7 @@ class AppServer:
     def restart(self) -> None:
         self.process.stop()
         self.process.start()
-        self.process.wait_for(self.url + "/api/health", 60)
+        self.process.wait_for(self.url + "/api/health", APP_START_TIMEOUT_S)
 
     def start_again(self) -> None:
         """Start it again on the same port and data (after `process.kill()`, say)."""
@@ -157,7 +161,7 @@ def start_app(data_dir: Path, inference_url: str | None = None, **extra_env: str
     server = AppServer(data_dir, env, port, process)
     process.start()
     try:
-        process.wait_for(server.url + "/api/health", 60)
+        process.wait_for(server.url + "/api/health", APP_START_TIMEOUT_S)
     except Exception:
         process.stop()
         raise
@@ -227,3 +231,24 @@ def start_inference(
         process.stop()
         raise
     return server
+
+
+@contextmanager
+def serving(app: object, timeout: float = 30) -> Iterator[str]:
+    """An ASGI app under uvicorn on a thread, on a free loopback port: yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

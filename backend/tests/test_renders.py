@@ -89,7 +89,9 @@ def render(client: httpx.Client, book: dict, **body: object) -> httpx.Response:
 
 
 def wait_for(client: httpx.Client, job_id: str, until: tuple[str, ...] = FINISHED,
-             timeout: float = 240) -> dict:
+             timeout: float = 480) -> dict:
+    """Poll a job until its status is in `until`; the deadline only bounds a failing test (a
+    40-sentence book took over 240 s on a 2-core machine with a load average of 20)."""
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/api/renders/{job_id}").json()
@@ -117,7 +119,7 @@ def tts(client: httpx.Client, text: str, voice: str, speed: float) -> httpx.Resp
 
 @pytest.mark.parametrize(("voice", "speed"), [("custom_user_voice", 1.0), ("stock-joe", 1.25)])
 def test_a_rendered_chapter_plays_from_the_cache(
-    listener: httpx.Client, voice: str, speed: float
+    listener: httpx.Client, render_server: AppServer, voice: str, speed: float
 ) -> None:
     book = import_book(listener)
     first, second = book["chapters"]
@@ -153,12 +155,12 @@ def test_a_rendered_chapter_plays_from_the_cache(
     ] == "miss"
     assert tts(listener, texts[1], voice, speed + 0.25).headers["x-cache"] == "miss"
 
+    before_repeat = inference_worker(render_server)
     again = render(listener, book, voiceId=voice, speed=speed, chapterId=first["id"])
     assert again.status_code == 202 and again.json()["id"] != job["id"]
-    repeat = wait_for(listener, again.json()["id"], timeout=10)
+    repeat = wait_for(listener, again.json()["id"])
     assert (repeat["status"], repeat["cached"], repeat["done"]) == ("done", 4, 4)
-    started = datetime.fromisoformat(repeat["started_at"])
-    assert (datetime.fromisoformat(repeat["finished_at"]) - started).total_seconds() < 2
+    assert inference_worker(render_server) == before_repeat  # all of it from the cache
 
     listing = listener.get(f"/api/books/{book['id']}/renders").json()
     assert [j["id"] for j in listing] == [repeat["id"], job["id"]]  # newest first
@@ -226,9 +228,14 @@ def test_an_identical_active_job_is_the_same_job_and_cancel_stops_it(
     batches_ended = ended(worker)
     assert worker["in_flight"] == 0 and batches_ended - ended(before) <= 1, worker
     done = listener.get(f"/api/renders/{job_id}").json()["done"]
-    time.sleep(2)  # a live job would finish a few batches of 2 sentences meanwhile
+    # The runner works one job at a time: once a later one-sentence job is done, the cancelled
+    # one is behind it for good. A live job would have sent its remaining batches first.
+    later_book = import_book(listener, "One more sentence to read.", "Later")
+    later_id = render(listener, later_book, voiceId="custom_user_voice").json()["id"]
+    later = wait_for(listener, later_id)
+    assert later["status"] == "done", later
     worker = inference_worker(render_server)
-    assert ended(worker) == batches_ended, worker
+    assert ended(worker) == batches_ended + 1, worker  # the later job's one batch, nothing else
     after = listener.get(f"/api/renders/{job_id}").json()
     assert (after["status"], after["done"]) == ("cancelled", done)
     assert done < after["total"] == 40
@@ -362,8 +369,7 @@ def test_a_job_interrupted_by_a_restart_runs_again(
     render_server.restart()
     job = wait_for(listener, job_id)
     assert (job["status"], job["done"], job["total"]) == ("done", 40, 40), job
-    restarted = datetime.fromisoformat(job["started_at"])
-    assert restarted > datetime.fromisoformat(running["started_at"])
+    assert job["started_at"] != running["started_at"]  # claimed again after the restart
 
 
 def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,10 +24,11 @@ class StopSignal:
     deadline is a stall limit: the worker restarts the clock whenever audio comes out.
     """
 
-    def __init__(self, timeout_s: float | None = None) -> None:
+    def __init__(self, timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._stopped = threading.Event()
         self._why = "cancelled"
-        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self._clock = clock  # tests pass their own
+        self._deadline = None if timeout_s is None else clock() + timeout_s
 
     def cancel(self, reason: str = "cancelled") -> None:
         if not self._stopped.is_set():
@@ -36,12 +37,12 @@ class StopSignal:
 
     def start_clock(self, timeout_s: float) -> None:
         """(Re)start the deadline: when a queued request begins running, and on every chunk."""
-        self._deadline = time.monotonic() + timeout_s
+        self._deadline = self._clock() + timeout_s
 
     def reason(self) -> str | None:
         if self._stopped.is_set():
             return self._why
-        if self._deadline is not None and time.monotonic() > self._deadline:
+        if self._deadline is not None and self._clock() > self._deadline:
             return "timeout"
         return None
 

@@ -51,21 +51,26 @@ class SelfTestResult:
     reason: str | None = None
 
 
-def run_self_test(synthesize: Callable[[], int], expected_samples: int, timeout_s: float) -> SelfTestResult:
+def run_self_test(
+    synthesize: Callable[[], int],
+    expected_samples: int,
+    timeout_s: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SelfTestResult:
     """Run `synthesize` (returns the number of samples produced) in a thread, with a time limit.
 
     A hung accelerator call cannot be interrupted; the thread is left behind as a daemon and the
-    device is reported unusable.
+    device is reported unusable. `clock` times the run (tests pass their own).
     """
     outcome: dict[str, object] = {}
 
     def target() -> None:
-        started = time.perf_counter()
+        started = clock()
         try:
             outcome["samples"] = synthesize()
         except Exception as error:  # noqa: BLE001 - any failure means "do not use this device"
             outcome["error"] = f"{type(error).__name__}: {error}"
-        outcome["seconds"] = time.perf_counter() - started
+        outcome["seconds"] = clock() - started
 
     worker = threading.Thread(target=target, name="device-self-test", daemon=True)
     worker.start()
@@ -88,10 +93,11 @@ def verify_accelerator(
     on_cpu: Callable[[], int],
     expected_samples: int,
     timeout_s: float = 60.0,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> DeviceChoice:
     """Keep `name` only if its self-test passes and beats the CPU; else fall back to the CPU."""
-    cpu = run_self_test(on_cpu, expected_samples, timeout_s)
-    accelerated = run_self_test(on_accelerator, expected_samples, timeout_s)
+    cpu = run_self_test(on_cpu, expected_samples, timeout_s, clock)
+    accelerated = run_self_test(on_accelerator, expected_samples, timeout_s, clock)
     if not accelerated.ok:
         return DeviceChoice("cpu", f"{name.upper()} disabled, using the CPU: {accelerated.reason}")
     if cpu.ok and cpu.seconds is not None and accelerated.seconds is not None and accelerated.seconds >= cpu.seconds:

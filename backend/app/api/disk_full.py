@@ -26,6 +26,13 @@ class DiskFullMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        body_done = False
+
+        async def tracking_receive() -> Message:
+            nonlocal body_done
+            message = await receive()
+            body_done = body_done or not message.get("more_body", False)
+            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -33,11 +40,16 @@ class DiskFullMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, tracking_receive, tracking_send)
         except Exception as exc:
             if started or not is_disk_full(exc):
                 raise
             log.error("disk full", extra={"path": scope.get("path")})
+            # Read (and drop) the rest of an upload, so that the client, still sending, can read
+            # the answer: the body limit outside this middleware keeps that bounded by the cap.
+            while not body_done:
+                if (await tracking_receive())["type"] == "http.disconnect":
+                    return
             response = error_response(Request(scope), 507, DISK_FULL_MESSAGE,
                                       code="insufficient_storage")
             await response(scope, receive, send)
