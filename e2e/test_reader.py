@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
 
-from playwright.sync_api import Page, expect
+import pytest
+from lxml import html
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import SHARED_DATA, login, new_page, screenshot
 
 ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
 def current_sentence_key(page: Page) -> str:
@@ -163,3 +167,82 @@ def test_playback_crosses_into_the_next_chapter_by_itself(app, launch_browser):
     assert tts_bodies, "no sentence audio was requested"
     for body in tts_bodies:
         assert (body.get("speed"), body.get("voiceId")) == (1.5, STOCK_VOICE), body
+
+
+# --- issue 11: books read right ------------------------------------------------------------
+
+
+def alice_paragraphs(chapter_number: int) -> list[str]:
+    """Chapter N's paragraphs as its XHTML has them, in document order (plain lxml; figures
+    and their captions are pictures, not text the reader reads)."""
+    with zipfile.ZipFile(ALICE) as archive:
+        page = html.fromstring(archive.read(f"OPS/chapter_{chapter_number:03d}.xhtml"))
+    paragraphs = [" ".join(p.text_content().split()) for p in page.iter("{*}p", "p")
+                  if not any(a.tag.endswith("figure") for a in p.iterancestors())]
+    return [text for text in paragraphs if text]
+
+
+def open_alice(browser: Browser, app, viewport: dict) -> Page:
+    """Signs in at `viewport`, adds Alice through the API and opens it in the reader with the
+    stock voice chosen."""
+    context = browser.new_context(base_url=app.base_url, viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    login(page, app)
+    added = page.request.post("/api/books", multipart={"file": {
+        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    assert added.status == 201, added.text()
+    page.goto(f"/reader/{added.json()['id']}")
+    expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
+    page.locator("#voice-picker").select_option(STOCK_VOICE)
+    return page
+
+
+def shown_paragraphs(page: Page) -> list[str]:
+    texts = page.locator(".reader-text p").all_inner_texts()
+    return [" ".join(text.split()) for text in texts]
+
+
+def open_chapter(page: Page, number: int) -> None:
+    page.get_by_role("navigation", name="Chapters").get_by_role("button").nth(number - 1).click()
+    first_words = " ".join(alice_paragraphs(number)[0].split()[:3])
+    expect(page.locator(".reader-text p").first).to_contain_text(first_words)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_alice_chapter_2_reads_in_the_documents_order(app, launch_browser, viewport):
+    """The whole chapter, paragraph by paragraph, as chapter_002.xhtml has it: no sentence
+    moved into another paragraph, no paragraph repeated, no lone quote on its own."""
+    page = open_alice(launch_browser(), app, viewport)
+    open_chapter(page, 2)
+    expected = alice_paragraphs(2)
+    expect(page.locator(".reader-text p")).to_have_count(len(expected))
+    assert shown_paragraphs(page) == expected
+    sentences = page.locator(".reader-text .sentence").all_inner_texts()
+    assert all(re.search(r"[^\W_]", text) for text in sentences), "a sentence with no words"
+    screenshot(page, f"alice-chapter-2-{viewport['width']}")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_switching_chapters_replaces_the_text_scrolls_up_and_highlights_one_sentence(
+    app, launch_browser, viewport
+):
+    page = open_alice(launch_browser(), app, viewport)
+    for number in (2, 1, 2, 1):
+        # Read down the chapter before switching.
+        assert page.evaluate("window.scrollTo(0, document.body.scrollHeight), window.scrollY") > 0
+        open_chapter(page, number)
+        expected = alice_paragraphs(number)
+        # Exactly this chapter's paragraphs: none left over from the chapter before.
+        expect(page.locator(".reader-text p")).to_have_count(len(expected))
+        assert shown_paragraphs(page) == expected, f"chapter {number}"
+        expect(page.locator(".sentence.current")).to_have_count(1)
+        expect(page.locator(".sentence.current")).to_have_text(page.locator(
+            ".reader-text .sentence").first.inner_text())
+        # Scrolled back to the chapter's start: the text's top at the window's top (or the
+        # page's top, when something sits above the text).
+        page.wait_for_function("""() => {
+            const top = document.querySelector(".reader-text").getBoundingClientRect().top;
+            return Math.abs(top) < 2 || (window.scrollY === 0 && top >= 0);
+        }""")
+    screenshot(page, f"chapter-switch-{viewport['width']}")

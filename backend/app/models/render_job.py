@@ -39,6 +39,8 @@ class RenderJob(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)  # sentences
     done: Mapped[int] = mapped_column(Integer, default=0)  # of them in the cache now
     cached: Mapped[int] = mapped_column(Integer, default=0)  # of them cached before the job ran
+    # Of them, passed over: nothing speakable in them (the speech service refused the text).
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -32,6 +32,10 @@ class RenderJob(BaseModel):
     total: int = Field(description="Sentences to render")
     done: int = Field(description="Of them, in the audio cache now")
     cached: int = Field(description="Of them, already in the cache when the job started")
+    skipped: int = Field(
+        description="Of them, passed over because the speech service could not speak them "
+        "(nothing speakable in the text); the job went on past them",
+    )
     error: str | None
     created_at: datetime
     started_at: datetime | None

@@ -4,7 +4,9 @@ The runner takes the oldest queued job, lists its sentences in reading order, ke
 exactly as POST /api/tts would key it for the reader (so the reader plays them from the
 cache), and sends the missing ones to the inference service's POST /generate/batch, a batch
 at a time. Each finished sentence is committed to the cache and counted in the job's `done`
-as it lands.
+as it lands. A sentence the service refuses to speak (nothing speakable in it) is counted in
+`skipped` and passed over: one bad sentence never fails a job, only a service that is gone or
+broken does.
 
 The database holds the state. A job is claimed with a conditional UPDATE (queued → running)
 and every later write requires it still to be running, so a DELETE (→ cancelled) always wins:
@@ -62,6 +64,8 @@ IDLE_POLL_SECONDS = 30.0  # a safety net only: creating a job wakes the runner a
 # While the reader listens, /generate goes first and a batch may be refused as busy (429):
 # wait and retry for this long before giving up on the job.
 BUSY_PATIENCE_SECONDS = 300.0
+# The service's answers that refuse one text, not the job: such a sentence is skipped.
+TEXT_REFUSALS = frozenset({"nothing_to_say", "invalid_text"})
 RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
 READY_POLL_SECONDS = 1.0
 # The inference service going away in the middle of a job (a crash, a restart): wait for it and
@@ -95,6 +99,14 @@ class Pending:
     key: str
     text: str
     sentences: int = 1
+
+
+@dataclass
+class Tally:
+    """A job's counts as it runs: sentences in the cache, and sentences passed over."""
+
+    done: int = 0
+    skipped: int = 0
 
 
 # --- database steps (run in worker threads) -------------------------------------------
@@ -239,6 +251,11 @@ def batches(items: list[Pending], size: int) -> Iterator[list[Pending]]:
         yield items[start : start + size]
 
 
+def refuses_text(exc: InferenceError) -> bool:
+    """The service refused a text of the batch (not the voice, the model or the job)."""
+    return exc.status_code == 400 and exc.code in TEXT_REFUSALS
+
+
 def _failure_message(exc: InferenceError) -> str:
     if exc.code == "inference_unreachable":
         return "The inference service is not reachable: start it (make start), then render again."
@@ -376,7 +393,7 @@ class RenderRunner:
         """Run one job to its end, recording how it ended unless it was cancelled."""
         started = time.monotonic()
         try:
-            done = await self._render_when_ready(job_id)
+            tally = await self._render_when_ready(job_id)
         except JobStopped:
             log.info("render job stopped: cancelled or deleted", extra={"job_id": job_id})
             return
@@ -394,10 +411,11 @@ class RenderRunner:
             )
             await self._finish(job_id, RENDER_FAILED, error=error)
             return
-        await self._finish(job_id, RENDER_DONE, done=done)
+        await self._finish(job_id, RENDER_DONE, done=tally.done, skipped=tally.skipped)
         log.info(
             "render job done",
-            extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 1)},
+            extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 1),
+                   "skipped": tally.skipped},
         )
 
     async def _finish(self, job_id: str, status: str, **values: Any) -> None:
@@ -411,7 +429,7 @@ class RenderRunner:
         if not await asyncio.to_thread(update_running, self._factory, job_id, **values):
             raise JobStopped
 
-    async def _render_when_ready(self, job_id: str) -> int:
+    async def _render_when_ready(self, job_id: str) -> Tally:
         """Render the job once the inference service is ready; if it goes away meanwhile (a
         crash, a restart), wait for it again and go on with what is still missing."""
         attempt = 1
@@ -428,25 +446,47 @@ class RenderRunner:
                     extra={"job_id": job_id, "reason": exc.message},
                 )
 
-    async def _render_job(self, job_id: str) -> int:
-        """Render what is missing; the number of the job's sentences now in the cache."""
+    async def _render_job(self, job_id: str) -> Tally:
+        """Render what is missing; how many of the job's sentences are now in the cache, and
+        how many were passed over."""
         plan = await asyncio.to_thread(load_plan, self._factory, job_id)
         model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
         pending, cached = await asyncio.to_thread(pending_texts, self._cache, plan, model_id)
-        done = cached
-        await self._progress(job_id, total=len(plan.texts), cached=cached, done=done)
+        tally = Tally(done=cached)
+        await self._progress(job_id, total=len(plan.texts), cached=cached, done=cached, skipped=0)
         for batch in batches(pending, self._batch_size):
             missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
-            done += arrived
+            tally.done += arrived
             if missing:
-                done = await self._render_batch(job_id, plan, model_id, missing, done)
+                await self._render_texts(job_id, plan, model_id, missing, tally)
             elif arrived:
-                await self._progress(job_id, done=done)
-        return done
+                await self._progress(job_id, done=tally.done)
+        return tally
+
+    async def _render_texts(
+        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
+    ) -> None:
+        """Render a batch; if the service refuses a text in it, render its texts one at a
+        time and skip the ones it refuses (a refusal comes before any audio of the batch)."""
+        try:
+            await self._render_batch(job_id, plan, model_id, batch, tally)
+        except InferenceError as exc:
+            if not refuses_text(exc):
+                raise
+            if len(batch) > 1:
+                for item in batch:
+                    await self._render_texts(job_id, plan, model_id, [item], tally)
+                return
+            tally.skipped += batch[0].sentences
+            log.warning(
+                "render job skipped a sentence it cannot speak",
+                extra={"job_id": job_id, "text": batch[0].text[:80], "reason": exc.message},
+            )
+            await self._progress(job_id, skipped=tally.skipped)
 
     async def _render_batch(
-        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], done: int
-    ) -> int:
+        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
+    ) -> None:
         payload: dict[str, Any] = {
             "texts": [item.text for item in batch],
             "voice_id": plan.target.voice_id,
@@ -482,8 +522,8 @@ class RenderRunner:
                         store_audio, self._cache, item.key, media_type, headers, audio
                     )
                     remaining.discard(event["index"])
-                    done += item.sentences
-                    await self._progress(job_id, done=done)
+                    tally.done += item.sentences
+                    await self._progress(job_id, done=tally.done)
                 elif kind == "error":
                     reason = event.get("message") or event.get("code") or "no reason given"
                     raise RenderFailed(
@@ -496,7 +536,6 @@ class RenderRunner:
                     f"The inference service ended a batch with {len(remaining)} sentences "
                     f"missing. {RERENDER_HINT}"
                 )
-        return done
 
     @contextlib.asynccontextmanager
     async def _batch_events(self, payload: dict[str, Any]) -> AsyncIterator[Any]:

@@ -729,6 +729,11 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
+            /**
+             * Skipped
+             * @description Of them, passed over because the speech service could not speak them (nothing speakable in the text); the job went on past them
+             */
+            skipped: number;
             /** Speed */
             speed: number;
             /** Started At */

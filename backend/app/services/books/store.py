@@ -26,6 +26,7 @@ from app.core.files import fsync_file, fsync_replace
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
 from app.services.books.epub import parse_epub
+from app.services.books.fragments import join_unspeakable
 from app.services.books.parsed import BookImportError, ImportDeadline, ParsedBook, text_too_long
 from app.services.books.safety import ArchiveLimits, FileKind, sniff_kind, vet_epub_archive
 from app.services.books.segment import split_sentences
@@ -128,26 +129,32 @@ class BookRows:
     sentences: list[dict[str, Any]]
 
 
+def paragraph_sentences(paragraph: str, language: str) -> list[str]:
+    """The paragraph's sentences, none of them without something to say (fragments.py)."""
+    return join_unspeakable(split_sentences(paragraph, language), " ".join(paragraph.split()))
+
+
 def book_rows(parsed: ParsedBook, deadline: ImportDeadline | None = None) -> BookRows:
     """Split every paragraph into sentences (the slow part: done before any transaction opens)."""
     rows = BookRows(book_id=new_id(), chapters=[], paragraphs=[], sentences=[])
     for parsed_chapter in parsed.chapters:
         chapter_id, first_position = new_id(), len(rows.sentences)
-        for paragraph_text in parsed_chapter.paragraphs:
+        for paragraph_text in join_unspeakable(parsed_chapter.paragraphs):
             if deadline is not None:
                 deadline.check()
-            texts = split_sentences(paragraph_text, parsed.language)
+            texts = paragraph_sentences(paragraph_text, parsed.language)
             if not texts:
                 continue
             paragraph_id = new_id()
             rows.paragraphs.append({"id": paragraph_id, "chapter_id": chapter_id,
                                     "index": len(rows.paragraphs)})
-            rows.sentences.extend(
+            first = len(rows.sentences)  # read once: `position` is book-wide, in document order
+            rows.sentences.extend([
                 {"id": new_id(), "book_id": rows.book_id, "chapter_id": chapter_id,
-                 "paragraph_id": paragraph_id, "index": index, "position": len(rows.sentences) + index,
+                 "paragraph_id": paragraph_id, "index": index, "position": first + index,
                  "text": text}
                 for index, text in enumerate(texts)
-            )
+            ])
         count = len(rows.sentences) - first_position
         if count:  # a chapter with nothing to read is left out
             rows.chapters.append({"id": chapter_id, "book_id": rows.book_id,

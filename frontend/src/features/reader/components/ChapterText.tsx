@@ -11,7 +11,11 @@ interface ChapterTextProps {
   onSentence: (sentenceId: string | number) => void;
 }
 
-/** The chapter as paragraphs of clickable sentences; the one being read is highlighted. */
+/**
+ * The chapter as paragraphs of clickable sentences; the one being read is highlighted.
+ * Render it with `key={chapter.id}`: another chapter is a new list, never one reconciled with
+ * the last (paragraph ids repeated by an old server once left its paragraphs on the page).
+ */
 export function ChapterText({
   chapter,
   chapterIndex,
@@ -21,6 +25,15 @@ export function ChapterText({
 }: ChapterTextProps) {
   const containerRef = useRef<HTMLDivElement>(null);
 
+  // A chapter opens at its top: the top of the block that holds the text (the page's top when
+  // nothing is above it), before the effect below brings the current sentence into view.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs once per chapter shown
+  useEffect(() => {
+    const text = containerRef.current?.parentElement ?? containerRef.current;
+    const top = text ? text.getBoundingClientRect().top + window.scrollY : 0;
+    window.scrollTo({ top: Math.max(0, top), behavior: "instant" });
+  }, [chapter.id]);
+
   useEffect(() => {
     if (!currentKey) return;
     const element = containerRef.current?.querySelector<HTMLElement>(
@@ -28,7 +41,8 @@ export function ChapterText({
     );
     if (!element) return;
     const rect = element.getBoundingClientRect();
-    const visible = rect.top >= 80 && rect.bottom <= window.innerHeight - 120;
+    // Its first line in sight is enough: a long sentence may be taller than the free space.
+    const visible = rect.top >= 80 && rect.top + 40 <= window.innerHeight - 120;
     if (!visible) element.scrollIntoView({ block: "center", behavior: "smooth" });
   }, [currentKey]);
 

@@ -109,17 +109,18 @@ function Reader({ bookId }: { bookId: string }) {
         </Link>
         <h2 className="reader-title">{book.data.title}</h2>
         <p className="muted small">{book.data.author || "Unknown author"}</p>
-        <ChapterList
-          chapters={book.data.chapters}
-          activeIndex={shownIndex}
-          onChoose={chooseChapter}
-        />
+        {/* Above the chapter list, so how a job ended shows without scrolling the sidebar. */}
         <PrepareAudio
           bookId={bookId}
           chapters={book.data.chapters}
           chapterIndex={shownIndex}
           voiceId={voiceId}
           speed={prefs.speed}
+        />
+        <ChapterList
+          chapters={book.data.chapters}
+          activeIndex={shownIndex}
+          onChoose={chooseChapter}
         />
       </aside>
       <section className="reader-main">
@@ -128,6 +129,7 @@ function Reader({ bookId }: { bookId: string }) {
           {chapter.error && <ErrorNotice error={chapter.error} />}
           {chapter.data && (
             <ChapterText
+              key={String(chapter.data.id)}
               chapter={chapter.data}
               chapterIndex={shownIndex}
               currentKey={currentKey}

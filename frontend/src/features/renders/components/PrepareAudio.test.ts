@@ -22,7 +22,12 @@ const chapter = (id: string, index: number): ChapterSummary => ({
 });
 const chapters = [chapter("c1", 0), chapter("c2", 1), chapter("c3", 2)];
 
-const job = (status: RenderStatus, done: number, error: string | null = null): RenderJob => ({
+const job = (
+  status: RenderStatus,
+  done: number,
+  error: string | null = null,
+  skipped = 0,
+): RenderJob => ({
   id: "j1",
   book_id: "b1",
   chapter_id: "c3",
@@ -32,6 +37,7 @@ const job = (status: RenderStatus, done: number, error: string | null = null): R
   total: 40,
   done,
   cached: 0,
+  skipped,
   error,
   created_at: "2025-01-01T00:00:00Z",
   started_at: null,
@@ -59,6 +65,16 @@ describe("RenderJobStatus", () => {
     expect(html).toContain("Ready: chapter 3 plays from this computer&#x27;s cache.");
     expect(html).not.toContain("progressbar");
     expect(html).not.toContain("Cancel");
+  });
+
+  it("says, next to the result, how many sentences had nothing to say and were skipped", () => {
+    const html = statusHtml(job("done", 39, null, 1));
+    expect(html).toContain('role="status"');
+    expect(html).toContain("alert-warning");
+    expect(html).toContain(
+      'Ready: chapter 3 plays from this computer&#x27;s cache.<span data-testid="render-skipped"> 1 sentence had nothing to say and was skipped.</span>',
+    );
+    expect(statusHtml(job("done", 40))).not.toContain("skipped");
   });
 
   it("shows the job's own error text when it failed", () => {

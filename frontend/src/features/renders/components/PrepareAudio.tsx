@@ -41,33 +41,28 @@ export function PrepareAudio({
     <section className="prepare-audio" aria-label="Prepare audio">
       <h3>Prepare audio</h3>
       {!isActive(job) && (
-        <>
-          <div className="prepare-audio-actions" title={blocked ?? undefined}>
-            <button
-              type="button"
-              className="btn btn-small"
-              disabled={Boolean(blocked) || !chapter || start.isPending}
-              aria-describedby={blocked ? "prepare-audio-blocked" : undefined}
-              onClick={() => prepare(String(chapter?.id))}
-            >
-              Prepare this chapter
-            </button>
-            <button
-              type="button"
-              className="btn btn-ghost btn-small"
-              disabled={Boolean(blocked) || start.isPending}
-              aria-describedby={blocked ? "prepare-audio-blocked" : undefined}
-              onClick={() => prepare()}
-            >
-              Prepare the whole book
-            </button>
-          </div>
-          <p className="muted small" id="prepare-audio-blocked">
-            {blocked ??
-              "Renders ahead in the reader's voice and speed, so playback starts at once."}
-          </p>
-        </>
+        <div className="prepare-audio-actions" title={blocked ?? undefined}>
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={Boolean(blocked) || !chapter || start.isPending}
+            aria-describedby={blocked ? "prepare-audio-blocked" : undefined}
+            onClick={() => prepare(String(chapter?.id))}
+          >
+            Prepare this chapter
+          </button>
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            disabled={Boolean(blocked) || start.isPending}
+            aria-describedby={blocked ? "prepare-audio-blocked" : undefined}
+            onClick={() => prepare()}
+          >
+            Prepare the whole book
+          </button>
+        </div>
       )}
+      {/* Right under the buttons or in place of them: how the job goes, and how it ended. */}
       {job && (
         <RenderJobStatus
           job={job}
@@ -77,6 +72,11 @@ export function PrepareAudio({
         />
       )}
       {error && <ErrorNotice error={error} />}
+      {!isActive(job) && (
+        <p className="muted small" id="prepare-audio-blocked">
+          {blocked ?? "Renders ahead in the reader's voice and speed, so playback starts at once."}
+        </p>
+      )}
     </section>
   );
 }

@@ -1,6 +1,6 @@
 import type { ChapterSummary } from "@/lib/models";
 import { isActive, type RenderJob } from "../api/renders";
-import { jobSubject, progressLabel, progressPercent } from "./render-labels";
+import { jobSubject, progressLabel, progressPercent, skippedNote } from "./render-labels";
 
 interface RenderJobStatusProps {
   job: RenderJob;
@@ -41,9 +41,16 @@ export function RenderJobStatus({ job, chapters, onCancel, cancelling }: RenderJ
     );
   }
   if (job.status === "done") {
+    const skipped = skippedNote(job);
     return (
-      <p className="alert alert-success render-job" data-testid="render-job" data-status="done">
+      <p
+        className={`alert ${skipped ? "alert-warning" : "alert-success"} render-job`}
+        role="status"
+        data-testid="render-job"
+        data-status="done"
+      >
         Ready: {subject} plays from this computer's cache.
+        {skipped && <span data-testid="render-skipped"> {skipped}</span>}
       </p>
     );
   }

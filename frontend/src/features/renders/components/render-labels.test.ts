@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { jobSubject, progressLabel, progressPercent, renderBlockedReason } from "./render-labels";
+import {
+  jobSubject,
+  progressLabel,
+  progressPercent,
+  renderBlockedReason,
+  skippedNote,
+} from "./render-labels";
 
 const chapters = [{ id: "c1" }, { id: "c2" }, { id: "c3" }];
 
@@ -42,5 +48,13 @@ describe("renderBlockedReason", () => {
     expect(renderBlockedReason("stock-joe", voices)).toBeNull();
     expect(renderBlockedReason("custom_user_voice", voices)).toBeNull();
     expect(renderBlockedReason(null, voices)).toMatch(/Choose a voice/);
+  });
+});
+
+describe("skippedNote", () => {
+  it("counts the sentences a job passed over, and says nothing when there were none", () => {
+    expect(skippedNote({ skipped: 0 })).toBeNull();
+    expect(skippedNote({ skipped: 1 })).toBe("1 sentence had nothing to say and was skipped.");
+    expect(skippedNote({ skipped: 3 })).toBe("3 sentences had nothing to say and were skipped.");
   });
 });

@@ -21,6 +21,14 @@ export function progressLabel(
   return `${verb} ${jobSubject(job, chapters)}: ${job.done} of ${job.total} ${noun}`;
 }
 
+/** What a job passed over: "1 sentence had nothing to say and was skipped.", or null. */
+export function skippedNote(job: Pick<RenderJob, "skipped">): string | null {
+  if (!job.skipped) return null;
+  return job.skipped === 1
+    ? "1 sentence had nothing to say and was skipped."
+    : `${job.skipped} sentences had nothing to say and were skipped.`;
+}
+
 /** 0–100, for the bar's fill; an empty job counts as complete. */
 export function progressPercent(job: Pick<RenderJob, "done" | "total">): number {
   if (job.total <= 0) return 100;

@@ -13,6 +13,7 @@ const job = (status: RenderStatus, done = 0, id = "j1"): RenderJob => ({
   total: 4,
   done,
   cached: 0,
+  skipped: 0,
   error: status === "failed" ? "The voice engine stopped." : null,
   created_at: "2025-01-01T00:00:00Z",
   started_at: null,
