@@ -74,7 +74,7 @@ def user_for_session(db: Session, token: str) -> User | None:
         db.delete(session)
         db.commit()
         return None
-    return session.user
+    return enabled(session.user)
 
 
 def delete_session(db: Session, token: str) -> None:
@@ -110,7 +110,12 @@ def user_for_api_key(db: Session, key: str) -> User | None:
         return None
     row.last_used_at = datetime.now(UTC)
     db.commit()
-    return row.user
+    return enabled(row.user)
+
+
+def enabled(user: User) -> User | None:
+    """A disabled account's sessions and keys authenticate nobody."""
+    return None if user.disabled else user
 
 
 # --- login rate limiting --------------------------------------------------------------

@@ -107,6 +107,17 @@ class AudioCache:
             audio.with_suffix(".json").unlink(missing_ok=True)
             self._size -= size
 
+    def entry_count(self) -> int:
+        return len(self._entries())
+
+    def clear(self) -> None:
+        """Remove every entry (each is rendered again when next asked for)."""
+        with self._lock:
+            for audio in self._entries():
+                audio.unlink(missing_ok=True)  # first: an entry without audio is invisible
+                audio.with_suffix(".json").unlink(missing_ok=True)
+            self._size = sum(p.stat().st_size for p in self._entries())
+
     def directory_for(self, key: str) -> Path:
         return self.root / key[:2]
 
