@@ -53,7 +53,7 @@ class PasswordReset(BaseModel):
 
 class CacheStatus(BaseModel):
     size_bytes: int = Field(description="Bytes of audio in the cache now")
-    max_bytes: int | None = Field(description="The cap (OWNVOICE_AUDIO_CACHE_MAX_BYTES); null: none")
+    max_bytes: int | None = Field(description="The cap (OWNVOICE_AUDIO_CACHE_MAX_BYTES), if any")
     entries: int
 
 
