@@ -14,6 +14,7 @@ export function AppLayout({ user }: { user: User }) {
     { to: lastBook ? `/reader/${lastBook}` : "/reader", label: "Reader", icon: "book" as const },
     { to: "/voices", label: "Voices", icon: "mic" as const },
     { to: "/settings", label: "Settings", icon: "settings" as const },
+    ...(user.is_admin ? [{ to: "/users", label: "Users", icon: "users" as const }] : []),
   ];
   return (
     <div className="app-shell">
