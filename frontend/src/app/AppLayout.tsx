@@ -18,6 +18,9 @@ export function AppLayout({ user }: { user: User }) {
   ];
   return (
     <div className="app-shell">
+      <a className="skip-link" href="#content">
+        Skip to content
+      </a>
       <aside className="sidebar">
         <div className="brand">
           <Logo />
@@ -51,7 +54,7 @@ export function AppLayout({ user }: { user: User }) {
           </div>
         </div>
       </aside>
-      <main className="content">
+      <main className="content" id="content" tabIndex={-1}>
         <Outlet />
       </main>
     </div>

@@ -5,6 +5,7 @@ import { Icon } from "@/components/Icon";
 import { useVoices } from "@/features/voices/api/voices";
 import { env } from "@/lib/env";
 import type { BookSummary } from "@/lib/models";
+import { usePageTitle } from "@/lib/use-page-title";
 import { useBooks, useDeleteBook } from "../api/books";
 import { firstRunDone, firstRunSteps, lastListened } from "../first-run";
 import { AddBookDialog } from "./AddBookDialog";
@@ -56,6 +57,7 @@ function ContinueListening({ book }: { book: BookSummary }) {
 }
 
 export function LibraryPage() {
+  usePageTitle("Library");
   const books = useBooks();
   const voices = useVoices();
   const steps = books.data && voices.data ? firstRunSteps(voices.data.voices, books.data) : null;
@@ -98,7 +100,7 @@ export function LibraryPage() {
                 <Link to={`/reader/${book.id}`} className="book-link">
                   <Cover book={book} />
                   <div className="book-meta">
-                    <h3>{book.title}</h3>
+                    <h2>{book.title}</h2>
                     <p className="muted small">{book.author || "Unknown author"}</p>
                     {progress !== null && (
                       <>

@@ -2,6 +2,7 @@ import { type FormEvent, useState } from "react";
 import { ErrorNotice, Spinner } from "@/components/feedback";
 import { formatDate } from "@/lib/format";
 import type { AdminUser, User } from "@/lib/models";
+import { usePageTitle } from "@/lib/use-page-title";
 import { useChangeUser, useCreateUser, useResetPassword, useUsers } from "../api/users";
 
 function NewUserForm() {
@@ -118,6 +119,7 @@ function UserRow({ account, isMe }: { account: AdminUser; isMe: boolean }) {
 }
 
 export function UsersPage({ user }: { user: User }) {
+  usePageTitle("Users");
   const users = useUsers();
   if (!user.is_admin) {
     return (
