@@ -164,6 +164,14 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
     dialog.get_by_role("button", name="Upload and prepare").click()
     expect(dialog.get_by_role("alert")).to_be_visible(timeout=60_000)
     screenshot(page, "upload-refused")
+    # Choosing another file starts a new attempt: the old refusal goes away.
+    other = tmp_path / "another-try.wav"
+    other.write_bytes(fake.read_bytes())
+    dialog.get_by_test_id("voice-file").set_input_files(str(other))
+    expect(dialog.get_by_role("alert")).to_have_count(0)
+    # Choosing the same file again (the picker's "cancel") leaves the dialog open.
+    dialog.get_by_test_id("voice-file").set_input_files(str(other))
+    expect(dialog.get_by_role("button", name="Upload and prepare")).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
 
     expect(page.get_by_test_id("voice-card")).to_have_count(before)
@@ -181,3 +189,66 @@ def test_missing_microphone_is_explained(app, launch_browser):
     expect(dialog.get_by_test_id("mic-error")).to_contain_text(
         "No microphone was found", timeout=15_000
     )
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}],
+    ids=["desktop", "phone"],
+)
+def test_recorder_keeps_its_controls_in_view_asks_before_discarding_and_previews_seekably(
+    app, launch_browser, microphone_wav, viewport
+):
+    browser = launch_browser(
+        [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone_wav}",
+        ]
+    )
+    context = browser.new_context(base_url=app.base_url, viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    login(page, app)
+    page.goto("/voices")
+    page.get_by_role("button", name="Record a voice").first.click()
+    dialog = page.get_by_role("dialog", name="Record a voice")
+    dialog.get_by_label("Your name").fill("Someone Careful")
+    dialog.get_by_role("button", name="Record").click()
+    # At least N seconds recorded (a loaded machine may skip a displayed second).
+    def at_least(seconds: int) -> re.Pattern[str]:
+        return re.compile(rf"^(0:0[{seconds}-9]|0:[1-5]\d|\d+:\d\d)$")
+
+    expect(dialog.get_by_test_id("elapsed")).to_have_text(at_least(1), timeout=15_000)
+    stop = dialog.get_by_role("button", name="Stop")
+    expect(stop).to_be_in_viewport()
+
+    # ✕ while recording asks; saying no keeps the take going.
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    dialog.get_by_role("button", name="Close").click()
+    assert asked and "Discard this recording" in asked[0]
+    expect(dialog.get_by_test_id("elapsed")).to_have_text(at_least(4), timeout=15_000)
+    stop.click()
+
+    preview = dialog.get_by_test_id("preview")
+    expect(preview).to_be_visible()
+    expect(dialog.get_by_role("button", name="Save voice")).to_be_in_viewport()
+    expect(dialog.get_by_role("button", name="Re-record")).to_be_in_viewport()
+    duration = preview.evaluate(
+        "a => a.readyState >= 1 ? a.duration : new Promise(r => a.addEventListener("
+        "'loadedmetadata', () => r(a.duration), {once: true}))"
+    )
+    take = dialog.get_by_text(re.compile(r"Your take: \d+:\d\d")).inner_text()
+    minutes, seconds = re.search(r"(\d+):(\d\d)", take).groups()
+    shown = int(minutes) * 60 + int(seconds)
+    assert 3.5 <= duration <= shown + 1.5, f"preview {duration} s for a take shown as {take!r}"
+    position = preview.evaluate(
+        "a => new Promise(r => { a.addEventListener('seeked', () => r(a.currentTime), "
+        "{once: true}); a.currentTime = 2; })"
+    )
+    assert abs(position - 2) < 0.1, f"seeking the preview to 2 s landed at {position} s"
+    screenshot(page, f"recorder-review-{viewport['width']}")
+
+    page.once("dialog", lambda d: d.accept())
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)

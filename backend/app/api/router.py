@@ -3,7 +3,8 @@
 from fastapi import APIRouter
 
 from app.api.routes import (
-    auth, books, elevenlabs, health, keys, openai_compat, renders, tts, users, voices,
+    auth, books, elevenlabs, health, keys, openai_compat, preferences, renders, server, tts, users,
+    voices,
 )
 
 api_router = APIRouter()
@@ -13,6 +14,8 @@ api_router.include_router(health.router)
 api_router.include_router(auth.router)
 api_router.include_router(users.router)
 api_router.include_router(keys.router)
+api_router.include_router(preferences.router)
+api_router.include_router(server.router)
 api_router.include_router(voices.router)
 api_router.include_router(tts.router)
 api_router.include_router(openai_compat.router)  # before elevenlabs: /v1/audio/...

@@ -93,7 +93,7 @@ def user_for_session(db: Session, token: str) -> User | None:
         db.delete(session)
         db.commit()
         return None
-    return session.user
+    return enabled(session.user)
 
 
 def delete_session(db: Session, token: str) -> None:
@@ -152,7 +152,12 @@ def user_for_api_key(
     if row.last_used_at is None or current - _utc(row.last_used_at) >= API_KEY_USE_RESOLUTION:
         row.last_used_at = current
         db.commit()
-    return row.user
+    return enabled(row.user)
+
+
+def enabled(user: User) -> User | None:
+    """A disabled account's sessions and keys authenticate nobody."""
+    return None if user.disabled else user
 
 
 # --- login rate limiting --------------------------------------------------------------

@@ -3,7 +3,7 @@
 from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
 from app.models.render_job import RenderJob
-from app.models.user import ApiKey, AuthSession, User
+from app.models.user import ApiKey, AuthSession, User, UserPreferences
 from app.models.voice import Voice
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "AuthSession",
     "Base",
     "User",
+    "UserPreferences",
     "Voice",
 ]

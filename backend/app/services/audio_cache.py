@@ -156,6 +156,16 @@ class AudioCache:
             _remove_entry(audio)
             self._size -= size
 
+    def entry_count(self) -> int:
+        return len(self._entries())
+
+    def clear(self) -> None:
+        """Remove every entry (each is rendered again when next asked for)."""
+        with self._lock:
+            for audio in self._entries():
+                _remove_entry(audio)
+            self._size = sum(p.stat().st_size for p in self._entries())
+
     def directory_for(self, key: str) -> Path:
         return self.root / key[:2]
 

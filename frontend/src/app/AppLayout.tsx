@@ -14,9 +14,13 @@ export function AppLayout({ user }: { user: User }) {
     { to: lastBook ? `/reader/${lastBook}` : "/reader", label: "Reader", icon: "book" as const },
     { to: "/voices", label: "Voices", icon: "mic" as const },
     { to: "/settings", label: "Settings", icon: "settings" as const },
+    ...(user.is_admin ? [{ to: "/users", label: "Users", icon: "users" as const }] : []),
   ];
   return (
     <div className="app-shell">
+      <a className="skip-link" href="#content">
+        Skip to content
+      </a>
       <aside className="sidebar">
         <div className="brand">
           <Logo />
@@ -50,7 +54,7 @@ export function AppLayout({ user }: { user: User }) {
           </div>
         </div>
       </aside>
-      <main className="content">
+      <main className="content" id="content" tabIndex={-1}>
         <Outlet />
       </main>
     </div>

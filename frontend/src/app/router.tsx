@@ -5,6 +5,7 @@ import { useSession } from "@/features/auth/hooks/use-session";
 import { LibraryPage } from "@/features/library/components/LibraryPage";
 import { ReaderPage } from "@/features/reader/components/ReaderPage";
 import { SettingsPage } from "@/features/settings/components/SettingsPage";
+import { UsersPage } from "@/features/users/components/UsersPage";
 import { VoicesPage } from "@/features/voices/components/VoicesPage";
 import { AppLayout } from "./AppLayout";
 
@@ -27,7 +28,8 @@ export function AppRouter() {
           <Route path="reader" element={<ReaderPage />} />
           <Route path="reader/:bookId" element={<ReaderPage />} />
           <Route path="voices" element={<VoicesPage />} />
-          <Route path="settings" element={<SettingsPage />} />
+          <Route path="settings" element={<SettingsPage user={session.data} />} />
+          <Route path="users" element={<UsersPage user={session.data} />} />
           <Route path="*" element={<Navigate to="/library" replace />} />
         </Route>
       </Routes>

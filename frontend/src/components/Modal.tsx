@@ -21,6 +21,9 @@ export function Modal({ title, onClose, children, wide }: ModalProps) {
       className={`modal${wide ? " modal-wide" : ""}`}
       aria-label={title}
       onCancel={(event) => {
+        // Escape on the dialog itself. A file input inside fires its own bubbling "cancel"
+        // when its picker is dismissed: that must not close the dialog.
+        if (event.target !== event.currentTarget) return;
         event.preventDefault();
         onClose();
       }}

@@ -21,7 +21,7 @@ export function ErrorNotice({ error, action }: { error: Error; action?: ReactNod
 export function EmptyState({ title, children }: { title: string; children?: ReactNode }) {
   return (
     <div className="empty-state">
-      <h3>{title}</h3>
+      <h2>{title}</h2>
       {children}
     </div>
   );

@@ -16,3 +16,14 @@ export function formatNumber(value: number | null | undefined, digits = 1, unit 
   if (value === null || value === undefined || !Number.isFinite(value)) return "—";
   return `${value.toFixed(digits)}${unit}`;
 }
+
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}

@@ -71,3 +71,8 @@ export interface Health {
 
 /** The seed's special voice id: "this user's own default voice". */
 export const MY_VOICE_ID = "custom_user_voice";
+
+export type ServerPreferences = Schemas["Preferences"];
+export type AdminUser = Schemas["AdminUserOut"];
+export type CacheStatus = Schemas["CacheStatus"];
+export type Integrations = Schemas["Integrations"];

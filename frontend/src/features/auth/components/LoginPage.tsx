@@ -1,11 +1,13 @@
 import { type FormEvent, useState } from "react";
 import { Logo } from "@/components/Logo";
+import { usePageTitle } from "@/lib/use-page-title";
 import { useLogin } from "../hooks/use-session";
 
 export function LoginPage() {
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
   const loginMutation = useLogin();
+  usePageTitle("Sign in");
 
   function submit(event: FormEvent) {
     event.preventDefault();

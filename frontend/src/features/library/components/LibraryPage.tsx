@@ -2,10 +2,14 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
 import { Icon } from "@/components/Icon";
+import { useVoices } from "@/features/voices/api/voices";
 import { env } from "@/lib/env";
 import type { BookSummary } from "@/lib/models";
+import { usePageTitle } from "@/lib/use-page-title";
 import { useBooks, useDeleteBook } from "../api/books";
+import { firstRunDone, firstRunSteps, lastListened } from "../first-run";
 import { AddBookDialog } from "./AddBookDialog";
+import { FirstRunGuide } from "./FirstRunGuide";
 
 function Cover({ book }: { book: BookSummary }) {
   const [failed, setFailed] = useState(false);
@@ -34,8 +38,30 @@ function progressOf(book: BookSummary): number | null {
   return Math.min(100, Math.max(0, progress.fraction * 100));
 }
 
+function ContinueListening({ book }: { book: BookSummary }) {
+  const progress = progressOf(book);
+  return (
+    <section className="card continue-card" aria-labelledby="continue-heading">
+      <div>
+        <h2 id="continue-heading">Continue listening</h2>
+        <p>
+          <strong>{book.title}</strong>
+          {progress !== null && <span className="muted"> · {Math.round(progress)}% read</span>}
+        </p>
+      </div>
+      <Link className="btn btn-primary" to={`/reader/${book.id}`} data-testid="continue-listening">
+        <Icon name="play" /> Continue
+      </Link>
+    </section>
+  );
+}
+
 export function LibraryPage() {
+  usePageTitle("Library");
   const books = useBooks();
+  const voices = useVoices();
+  const steps = books.data && voices.data ? firstRunSteps(voices.data.voices, books.data) : null;
+  const latest = books.data ? lastListened(books.data) : null;
   const remove = useDeleteBook();
   const navigate = useNavigate();
   const [adding, setAdding] = useState(false);
@@ -50,6 +76,10 @@ export function LibraryPage() {
           <Icon name="plus" /> Add a book
         </button>
       </header>
+      {steps && !firstRunDone(steps) && (
+        <FirstRunGuide steps={steps} onAddBook={() => setAdding(true)} />
+      )}
+      {latest && <ContinueListening book={latest} />}
       {books.isPending && <Spinner />}
       {books.error && <ErrorNotice error={books.error} />}
       {remove.error && <ErrorNotice error={remove.error} />}
@@ -70,7 +100,7 @@ export function LibraryPage() {
                 <Link to={`/reader/${book.id}`} className="book-link">
                   <Cover book={book} />
                   <div className="book-meta">
-                    <h3>{book.title}</h3>
+                    <h2>{book.title}</h2>
                     <p className="muted small">{book.author || "Unknown author"}</p>
                     {progress !== null && (
                       <>

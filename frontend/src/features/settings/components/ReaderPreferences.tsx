@@ -1,15 +1,29 @@
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
-import { useReaderPrefs } from "../hooks/use-reader-prefs";
+import { SLEEP_TIMERS, type SleepTimer, useReaderPrefs } from "../hooks/use-reader-prefs";
 import { SpeedSelect } from "./SpeedSelect";
+
+export const SLEEP_TIMER_LABELS: Record<SleepTimer, string> = {
+  off: "Off",
+  "15": "15 minutes",
+  "30": "30 minutes",
+  "45": "45 minutes",
+  "60": "60 minutes",
+  chapter: "End of chapter",
+};
 
 export function ReaderPreferences() {
   const [prefs, update] = useReaderPrefs();
   return (
-    <section className="card">
-      <h2>Reader</h2>
+    <section className="card" aria-labelledby="reader-prefs-heading">
+      <h2 id="reader-prefs-heading">Reader</h2>
+      <p className="muted">Saved to your account: the same in every browser you sign in from.</p>
       <div className="form-grid">
         <VoicePicker value={prefs.voiceId} onChange={(voiceId) => update({ voiceId })} />
-        <SpeedSelect value={prefs.speed} onChange={(speed) => update({ speed })} />
+        <SpeedSelect
+          value={prefs.speed}
+          onChange={(speed) => update({ speed })}
+          testId="settings-speed"
+        />
         <label className="field">
           <span>Text size</span>
           <input
@@ -20,6 +34,20 @@ export function ReaderPreferences() {
             value={prefs.fontScale}
             onChange={(e) => update({ fontScale: Number(e.target.value) })}
           />
+        </label>
+        <label className="field">
+          <span>Sleep timer</span>
+          <select
+            value={prefs.sleepTimer}
+            data-testid="settings-sleep-timer"
+            onChange={(e) => update({ sleepTimer: e.target.value as SleepTimer })}
+          >
+            {SLEEP_TIMERS.map((value) => (
+              <option key={value} value={value}>
+                {SLEEP_TIMER_LABELS[value]}
+              </option>
+            ))}
+          </select>
         </label>
       </div>
     </section>

@@ -51,7 +51,12 @@ export function UploadVoiceDialog({ onClose }: { onClose: () => void }) {
             <input
               type="file"
               accept={ACCEPTED_AUDIO}
-              onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+              onChange={(e) => {
+                // A new file is a new attempt: the last file's refusal no longer applies.
+                setFile(e.target.files?.[0] ?? null);
+                setLocalError(null);
+                upload.reset();
+              }}
               required
               data-testid="voice-file"
             />

@@ -88,8 +88,14 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
 
   const { phase } = recorder;
   const live = phase === "countdown" || phase === "recording" || phase === "requesting";
+  // Closing (✕ or Escape) during a take, or with an unsaved one, asks first.
+  const unsaved = live || (phase === "review" && recorder.take !== null);
+  const close = () => {
+    if (unsaved && !window.confirm("Discard this recording? It has not been saved.")) return;
+    onClose();
+  };
   return (
-    <Modal title="Record a voice" onClose={onClose} wide>
+    <Modal title="Record a voice" onClose={close} wide>
       <div className="recorder">
         {phase === "idle" && (
           <div className="stack">
@@ -160,7 +166,13 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
               {Math.round(recorder.take.speechSeconds)} s of speech. Listen back before saving.
             </p>
             {/* biome-ignore lint/a11y/useMediaCaption: a preview of the user's own recording */}
-            <audio controls src={recorder.take.url} className="preview" data-testid="preview" />
+            <audio
+              controls
+              preload="metadata"
+              src={recorder.take.url}
+              className="preview"
+              data-testid="preview"
+            />
           </div>
         )}
 
@@ -170,7 +182,7 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
           </div>
         )}
 
-        <div className="actions">
+        <div className={`actions${phase === "idle" ? "" : " sticky-actions"}`}>
           {phase === "idle" && (
             <button
               type="button"

@@ -3,6 +3,7 @@ import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
 import { Icon } from "@/components/Icon";
 import { formatDate, formatNumber } from "@/lib/format";
 import type { Voice } from "@/lib/models";
+import { usePageTitle } from "@/lib/use-page-title";
 import { useVoiceActions, useVoices } from "../api/voices";
 import { HearItButton } from "./HearItButton";
 import { QualityReport } from "./QualityReport";
@@ -128,6 +129,7 @@ function VoiceCard({ voice }: { voice: Voice }) {
 }
 
 export function VoicesPage() {
+  usePageTitle("Voices");
   const voices = useVoices();
   const [dialog, setDialog] = useState<"record" | "upload" | null>(null);
   return (
@@ -157,6 +159,9 @@ export function VoicesPage() {
             <Icon name="mic" /> Record a voice
           </button>
         </EmptyState>
+      )}
+      {voices.data && voices.data.voices.length > 0 && (
+        <h2 className="section-title">Your voices</h2>
       )}
       {voices.data && voices.data.voices.length > 0 && (
         <ul className="voice-list">

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
+import { encodeWav } from "@/lib/wav";
 import { type Hint, HintTracker, measureLevel } from "../recorder/levels";
 import {
   checkRecordingSupport,
@@ -24,6 +25,24 @@ export interface LiveFrame {
 }
 
 const COUNTDOWN_FROM = 3;
+
+/**
+ * A preview the audio element can show the length of and seek in: MediaRecorder's WebM has no
+ * duration in its header (the player shows 0:00 and cannot seek), so the take is decoded once
+ * and written as WAV. The upload keeps the original, smaller file.
+ */
+async function seekablePreview(blob: Blob): Promise<string | null> {
+  const context = new AudioContext();
+  try {
+    const audio = await context.decodeAudioData(await blob.arrayBuffer());
+    const wav = encodeWav(audio.getChannelData(0), audio.sampleRate);
+    return URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+  } catch {
+    return null;
+  } finally {
+    void context.close();
+  }
+}
 const MAX_TAKE_SECONDS = 180;
 
 /**
@@ -111,16 +130,19 @@ export function useRecorder(onFrame: (frame: LiveFrame) => void) {
       const type = recorder.mimeType || mimeType || "audio/webm";
       const blob = new Blob(chunks, { type });
       const seconds = (performance.now() - startedAtRef.current) / 1000;
+      const speechSeconds = trackerRef.current.speechSeconds();
       setHints(trackerRef.current.hints(true));
-      setTake({
-        blob,
-        url: URL.createObjectURL(blob),
-        mimeType: type,
-        seconds,
-        speechSeconds: trackerRef.current.speechSeconds(),
-      });
-      setPhase("review");
       releaseMicrophone();
+      void seekablePreview(blob).then((preview) => {
+        setTake({
+          blob,
+          url: preview ?? URL.createObjectURL(blob),
+          mimeType: type,
+          seconds,
+          speechSeconds,
+        });
+        setPhase("review");
+      });
     };
     recorderRef.current = recorder;
     trackerRef.current = new HintTracker();
