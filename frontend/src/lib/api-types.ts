@@ -64,7 +64,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change Password */
+        /**
+         * Change Password
+         * @description Set a new password and sign out every other browser (API keys stay valid).
+         */
         post: operations["change_password_api_auth_password_post"];
         delete?: never;
         options?: never;
@@ -1245,6 +1248,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -1253,6 +1263,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1752,6 +1769,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Too many render jobs queued or running (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     cache_status_api_cache_get: {
@@ -2121,7 +2145,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too many audio streams open at once (header Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2640,7 +2664,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too many audio streams open at once (header Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2738,7 +2762,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too many audio streams open at once (header Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,7 +2838,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too many audio streams open at once (header Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
