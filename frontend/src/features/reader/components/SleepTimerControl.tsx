@@ -1,15 +1,6 @@
 import "./sleep-timer.css";
-import { SLEEP_TIMERS } from "@/features/settings/hooks/use-reader-prefs";
+import { SLEEP_TIMER_LABELS, SLEEP_TIMERS } from "@/features/settings/hooks/use-reader-prefs";
 import { formatRemaining, type SleepChoice, type SleepTimerState } from "../player/sleep-timer";
-
-const LABELS: Record<SleepChoice, string> = {
-  off: "Off",
-  "15": "15 minutes",
-  "30": "30 minutes",
-  "45": "45 minutes",
-  "60": "60 minutes",
-  chapter: "End of chapter",
-};
 
 interface SleepTimerControlProps {
   state: SleepTimerState;
@@ -39,7 +30,7 @@ export function SleepTimerControl({
         >
           {SLEEP_TIMERS.map((choice) => (
             <option key={choice} value={choice}>
-              {LABELS[choice]}
+              {SLEEP_TIMER_LABELS[choice]}
             </option>
           ))}
         </select>

@@ -1,15 +1,11 @@
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
-import { SLEEP_TIMERS, type SleepTimer, useReaderPrefs } from "../hooks/use-reader-prefs";
+import {
+  SLEEP_TIMER_LABELS,
+  SLEEP_TIMERS,
+  type SleepTimer,
+  useReaderPrefs,
+} from "../hooks/use-reader-prefs";
 import { SpeedSelect } from "./SpeedSelect";
-
-export const SLEEP_TIMER_LABELS: Record<SleepTimer, string> = {
-  off: "Off",
-  "15": "15 minutes",
-  "30": "30 minutes",
-  "45": "45 minutes",
-  "60": "60 minutes",
-  chapter: "End of chapter",
-};
 
 export function ReaderPreferences() {
   const [prefs, update] = useReaderPrefs();

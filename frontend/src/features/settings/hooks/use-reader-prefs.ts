@@ -7,6 +7,14 @@ import { MY_VOICE_ID } from "@/lib/models";
 
 export const SLEEP_TIMERS = ["off", "15", "30", "45", "60", "chapter"] as const;
 export type SleepTimer = (typeof SLEEP_TIMERS)[number];
+export const SLEEP_TIMER_LABELS: Record<SleepTimer, string> = {
+  off: "Off",
+  "15": "15 minutes",
+  "30": "30 minutes",
+  "45": "45 minutes",
+  "60": "60 minutes",
+  chapter: "End of chapter",
+};
 
 export interface ReaderPrefs {
   voiceId: string;
