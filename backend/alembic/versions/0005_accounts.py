@@ -17,10 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN: a batch (copy-and-move) migration would drop the users table, and
+    # with foreign keys on, SQLite would cascade that to every book, voice and session.
+    op.add_column(
+        "users", sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "user_preferences",
         sa.Column(
@@ -34,5 +35,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("user_preferences")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("disabled")
+    op.drop_column("users", "disabled")
