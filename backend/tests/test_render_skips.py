@@ -82,11 +82,17 @@ def test_a_job_of_only_unspeakable_sentences_is_done_with_all_skipped(
         assert (job["status"], job["total"], job["done"], job["skipped"]) == ("done", 1, 0, 1), job
 
 
-def test_a_service_that_is_gone_still_fails_the_job(app_server: AppServer) -> None:
-    """Skipping is for sentences the service refuses, never for a service that is not there."""
-    with create_user(app_server, unique("gone")) as client:
-        book = import_book(client, STORY, "Gone")
-        job = wait_for(client, render(client, book, voiceId="stock-joe").json()["id"], timeout=30)
-        assert (job["status"], job["skipped"]) == ("failed", 0), job
-        assert job["error"].startswith("The inference service is not reachable")
+def test_a_service_that_is_gone_still_fails_the_job(tmp_path: Path) -> None:
+    """Skipping is for sentences the service refuses, never for a service that is not there
+    (once the job's patience for the service to come back is spent)."""
+    offline = start_app(tmp_path / "data", OWNVOICE_RENDER_READY_PATIENCE_SECONDS="1")
+    try:
+        with create_user(offline, unique("gone")) as client:
+            book = import_book(client, STORY, "Gone")
+            created = render(client, book, voiceId="stock-joe").json()["id"]
+            job = wait_for(client, created, timeout=30)
+            assert (job["status"], job["skipped"]) == ("failed", 0), job
+            assert job["error"].startswith("The inference service is not reachable")
+    finally:
+        offline.stop()
 

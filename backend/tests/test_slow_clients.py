@@ -88,11 +88,13 @@ class StalledInference:
             conn.close()
 
 
-def fill_cache(data_dir: Path) -> None:
-    """Put CACHED_BYTES of audio for CACHED in the cache, as POST /api/tts would have."""
+def fill_cache(data_dir: Path, user_id: str) -> None:
+    """Put CACHED_BYTES of audio for CACHED in the user's cache, as POST /api/tts would have
+    (a shared voice's audio is cached per user)."""
     cache = AudioCache(data_dir / "audio_cache")
     request = SpeechRequest(text=CACHED["text"], native_format=CACHED["format"])
-    key = speech_cache_key(VoiceTarget("elevenlabs", CACHED_VOICE), request, None)
+    target = VoiceTarget("elevenlabs", CACHED_VOICE, cache_scope=user_id)
+    key = speech_cache_key(target, request, None)
     writer = cache.writer(key, "audio/L16;rate=24000")
     for _ in range(CACHED_BYTES // MB):
         writer.write(bytes(MB))
@@ -103,7 +105,6 @@ def fill_cache(data_dir: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     inference = StalledInference()
     data_dir = tmp_path_factory.mktemp("slow") / "data"
-    fill_cache(data_dir)
     app = start_app(
         data_dir,
         inference_url=inference.url,
@@ -117,7 +118,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
 
 def new_user(server: AppServer, prefix: str) -> httpx.Client:
-    return create_user(server, f"{prefix}-{uuid.uuid4().hex[:6]}")
+    """A new user whose cache already holds CACHED."""
+    username = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    client = create_user(server, username)
+    with server.admin() as admin:
+        user_id = next(u["id"] for u in admin.get("/api/users").json() if u["username"] == username)
+    fill_cache(server.data_dir, user_id)
+    return client
 
 
 def cookie_of(client: httpx.Client) -> dict[str, str]:
