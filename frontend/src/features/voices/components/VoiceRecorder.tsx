@@ -87,12 +87,11 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
   }
 
   const { phase } = recorder;
-  const live = phase === "countdown" || phase === "recording" || phase === "requesting";
+  const live = phase !== "idle" && phase !== "review";
+  const taking = phase === "recording" || phase === "stopping";
   // Closing (✕ or Escape) during a take, or with an unsaved one, asks first.
-  const unsaved = live || (phase === "review" && recorder.take !== null);
   const close = () => {
-    if (unsaved && !window.confirm("Discard this recording? It has not been saved.")) return;
-    onClose();
+    if (recorder.requestClose()) onClose();
   };
   return (
     <Modal title="Record a voice" onClose={close} wide>
@@ -132,7 +131,7 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
                   Starting in <strong data-testid="countdown">{recorder.countdown}</strong>
                 </span>
               )}
-              {phase === "recording" && (
+              {taking && (
                 <span className="rec-indicator">
                   <span className="rec-dot" aria-hidden="true" /> Recording{" "}
                   <strong data-testid="elapsed">{formatDuration(recorder.elapsed)}</strong>
@@ -149,7 +148,7 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
           </div>
         )}
 
-        {(phase === "recording" || phase === "review") && recorder.hints.length > 0 && (
+        {(taking || phase === "review") && recorder.hints.length > 0 && (
           <ul className="hints" aria-live="polite" data-testid="hints">
             {recorder.hints.map((hint) => (
               <li key={hint.code} className={`hint hint-${hint.tone}`} data-code={hint.code}>
@@ -193,8 +192,13 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
               <Icon name="mic" /> Record
             </button>
           )}
-          {(phase === "countdown" || phase === "recording") && (
-            <button type="button" className="btn btn-danger" onClick={recorder.stop}>
+          {(phase === "countdown" || taking) && (
+            <button
+              type="button"
+              className="btn btn-danger"
+              onClick={recorder.stop}
+              disabled={phase === "stopping"}
+            >
               <Icon name="stop" /> Stop
             </button>
           )}

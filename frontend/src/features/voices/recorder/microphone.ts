@@ -1,6 +1,13 @@
 /** Microphone access and the recording format, with failures explained. */
 
-export type MicProblem = "insecure" | "unsupported" | "denied" | "no_device" | "busy" | "unknown";
+export type MicProblem =
+  | "insecure"
+  | "unsupported"
+  | "denied"
+  | "no_device"
+  | "busy"
+  | "device_lost"
+  | "unknown";
 
 export interface MicError {
   problem: MicProblem;
