@@ -1,3 +1,4 @@
+import { readyVoices } from "@/features/voices/voice-choices";
 import type { BookSummary, Voice } from "@/lib/models";
 
 export interface FirstRunSteps {
@@ -9,7 +10,7 @@ export interface FirstRunSteps {
 /** Which of the three first steps (record a voice, add a book, listen) this user has done. */
 export function firstRunSteps(voices: Voice[], books: BookSummary[]): FirstRunSteps {
   return {
-    voice: voices.some((voice) => voice.status === "ready"),
+    voice: readyVoices(voices).length > 0,
     book: books.length > 0,
     listened: books.some((book) => Boolean(book.progress?.updated_at)),
   };

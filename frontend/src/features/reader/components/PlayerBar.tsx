@@ -2,6 +2,7 @@ import { Icon } from "@/components/Icon";
 import { SpeedSelect } from "@/features/settings/components/SpeedSelect";
 import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
+import { voiceChoices } from "@/features/voices/voice-choices";
 import { isActive, type PlaybackState, skippedIn } from "../player/playback-queue";
 import { EngineDownBanner } from "./EngineDownBanner";
 
@@ -33,7 +34,7 @@ const STATUS_TEXT: Record<PlaybackState["status"], string> = {
 export function PlayerBar(props: PlayerBarProps) {
   const { state } = props;
   const voices = useVoices();
-  const hasOwnVoice = Boolean(voices.data?.voices.some((voice) => voice.status === "ready"));
+  const { hasOwnVoice } = voiceChoices(voices.data, props.voiceValue);
   const active = isActive(state.status);
   const skipped = skippedIn(state.failed, state.current?.chapterIndex);
   return (
