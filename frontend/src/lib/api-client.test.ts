@@ -1,5 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
-import { ApiError, createApiClient, messageFromBody, onUnauthorized } from "./api-client";
+import {
+  ApiError,
+  createApiClient,
+  messageFromBody,
+  onUnauthorized,
+  parseRetryAfter,
+} from "./api-client";
 
 function jsonResponse(status: number, body: unknown): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), {
@@ -89,6 +95,22 @@ describe("createApiClient", () => {
     expect(error.retryAfterSeconds).toBe(5);
   });
 
+  it("reads a Retry-After HTTP-date as seconds from the client's clock", async () => {
+    const now = Date.parse("2026-11-29T12:00:00Z");
+    const client = createApiClient(
+      async () =>
+        new Response(null, {
+          status: 429,
+          headers: { "Retry-After": "Sun, 29 Nov 2026 12:00:03 GMT" },
+        }),
+      "",
+      () => now,
+    );
+    const error = (await client.json("/api/tts").catch((e: unknown) => e)) as ApiError;
+    expect(error.status).toBe(429);
+    expect(error.retryAfterSeconds).toBe(3);
+  });
+
   it("falls back to a helpful message when the body is not JSON", async () => {
     const client = createApiClient(
       async () => new Response("<html>bad gateway</html>", { status: 502 }),
@@ -125,5 +147,26 @@ describe("createApiClient", () => {
     await client.json("/api/auth/login", { quietUnauthorized: true }).catch(() => undefined);
     expect(listener).toHaveBeenCalledTimes(1);
     stop();
+  });
+});
+
+describe("parseRetryAfter", () => {
+  const now = Date.parse("2026-11-29T12:00:00Z");
+
+  it("reads delta-seconds", () => {
+    expect(parseRetryAfter("3", now)).toBe(3);
+    expect(parseRetryAfter(" 120 ", now)).toBe(120);
+  });
+
+  it("reads an HTTP-date relative to now, a past one as 0", () => {
+    expect(parseRetryAfter("Sun, 29 Nov 2026 12:00:10 GMT", now)).toBe(10);
+    expect(parseRetryAfter("Sun, 29 Nov 2026 11:59:00 GMT", now)).toBe(0);
+  });
+
+  it("ignores what it cannot read", () => {
+    expect(parseRetryAfter(null, now)).toBeNull();
+    expect(parseRetryAfter("", now)).toBeNull();
+    expect(parseRetryAfter("soon", now)).toBeNull();
+    expect(parseRetryAfter("-5", now)).toBeNull();
   });
 });

@@ -68,7 +68,22 @@ export function messageFromBody(body: unknown): { message: string | null; code: 
   return { message: null, code: null };
 }
 
-export async function errorFromResponse(response: Response): Promise<ApiError> {
+/**
+ * Retry-After in seconds from now: delta-seconds ("3") or an HTTP-date ("Wed, 21 Oct 2026
+ * 07:28:00 GMT", counted from `nowMs`); null when absent or unreadable. A date in the past is 0.
+ */
+export function parseRetryAfter(value: string | null, nowMs: number): number | null {
+  const text = value?.trim() ?? "";
+  if (/^\d+$/.test(text)) return Number.parseInt(text, 10);
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN; // a date names its day
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+export async function errorFromResponse(
+  response: Response,
+  nowMs: number = Date.now(),
+): Promise<ApiError> {
   let body: unknown = null;
   try {
     const text = await response.text();
@@ -82,13 +97,8 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
     (response.status >= 500
       ? "The server hit a problem. Try again; if it keeps happening, check the server log."
       : `Request failed (${response.status}).`);
-  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
-  return new ApiError(
-    response.status,
-    message ?? fallback,
-    code,
-    Number.isFinite(retryAfter) ? retryAfter : null,
-  );
+  const retryAfter = parseRetryAfter(response.headers.get("Retry-After"), nowMs);
+  return new ApiError(response.status, message ?? fallback, code, retryAfter);
 }
 
 type UnauthorizedListener = () => void;
@@ -113,7 +123,12 @@ export interface RequestOptions {
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
-export function createApiClient(fetchImpl: FetchLike, baseUrl: string) {
+/** `clock` (ms since the epoch) reads Retry-After dates; tests pass a fixed one. */
+export function createApiClient(
+  fetchImpl: FetchLike,
+  baseUrl: string,
+  clock: () => number = Date.now,
+) {
   async function send(path: string, options: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json" };
     let body: BodyInit | undefined;
@@ -142,7 +157,7 @@ export function createApiClient(fetchImpl: FetchLike, baseUrl: string) {
       );
     }
     if (!response.ok) {
-      const apiError = await errorFromResponse(response);
+      const apiError = await errorFromResponse(response, clock());
       if (response.status === 401 && !options.quietUnauthorized) {
         for (const listener of unauthorizedListeners) listener();
       }

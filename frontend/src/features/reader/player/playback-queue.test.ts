@@ -217,26 +217,22 @@ describe("PlaybackQueue", () => {
     expect(a1?.when).toBeGreaterThanOrEqual(1.5);
   });
 
-  it("retries a failed sentence once and plays it when the retry succeeds", async () => {
+  it("does not retry a failed sentence itself: fetchClip's retry is the only one", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);
     queue.play();
     world.fail("A0");
     await flush();
-    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(2);
-    world.succeed("A0");
-    await flush();
-    expect(world.liveStarts()[0]?.text).toBe("A0");
-    expect(last().failed.size).toBe(0);
+    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(1);
+    expect(world.pendingTexts()).not.toContain("A0");
+    expect([...last().failed]).toEqual(["0:c0s0"]);
   });
 
-  it("skips a sentence that fails twice, marks it, and keeps playing", async () => {
+  it("skips a sentence that fails, marks it, and keeps playing", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);
     queue.play();
     world.succeed("A0", 1);
-    world.fail("A1");
-    await flush();
     world.fail("A1");
     world.succeed("A2", 1);
     await flush();
@@ -244,15 +240,13 @@ describe("PlaybackQueue", () => {
     expect(world.liveStarts().map((s) => s.text)).toEqual(["A0", "A2"]);
     // A2 starts right where A0 ended: the failure cost no silence.
     expect(world.liveStarts()[1]?.when).toBeCloseTo(1.05);
-    expect(world.requests.filter((r) => r.text === "A1")).toHaveLength(2);
+    expect(world.requests.filter((r) => r.text === "A1")).toHaveLength(1);
   });
 
   it("does not stall when the sentence being waited for fails", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);
     queue.play();
-    world.fail("A0");
-    await flush();
     world.fail("A0");
     await flush();
     expect(last().current?.text).toBe("A1");
@@ -565,8 +559,6 @@ describe("PlaybackQueue when the voice engine is down", () => {
     world.fail("A1"); // an answer, just not audio: the engine is there
     await flush();
     expect(last().outage).toBeNull();
-    world.fail("A1");
-    await flush();
     expect([...last().failed]).toEqual(["0:c0s1"]);
   });
 });

@@ -12,8 +12,10 @@
  * clock, the wall clock, chapter loading) comes in through `PlaybackDeps`, so
  * the logic is unit-tested with fakes.
  *
- * Trouble: a sentence that fails twice is skipped (and marked), so one bad
- * sentence never stalls the book. The voice engine (or the server) being
+ * Trouble: a sentence whose fetch fails is skipped (and marked), so one bad
+ * sentence never stalls the book. The queue does not retry it: `fetchClip` has
+ * already retried where that helps (lib/tts.ts, MAX_TTS_ATTEMPTS), and retrying
+ * here too would multiply the requests one sentence costs. The voice engine (or the server) being
  * unreachable is different: `fetchClip` rejects with `EngineDownError`, no
  * sentence is skipped, playback waits at the first sentence it has no audio
  * for (status "waiting", `outage` set) and one probe request at a time retries
@@ -71,8 +73,9 @@ export interface ClipRequest {
 }
 
 export interface PlaybackDeps<Clip extends DecodedClip = DecodedClip> {
-  /** Fetches and decodes one sentence's audio. Rejects on failure: with EngineDownError when
-   * the engine or server is unreachable (waited out), with anything else for this sentence. */
+  /** Fetches and decodes one sentence's audio, retrying transient trouble itself. Rejects on
+   * failure: with EngineDownError when the engine or server is unreachable (waited out here),
+   * with anything else for this sentence (skipped, not asked again). */
   fetchClip(request: ClipRequest): Promise<Clip>;
   /** The audio clock in seconds (AudioContext.currentTime). Stops while suspended. */
   now(): number;
@@ -94,7 +97,7 @@ export interface PlaybackState {
   status: PlaybackStatus;
   /** The sentence being heard (or about to be, while buffering or waiting). */
   current: TrackItem | null;
-  /** Keys of sentences that failed twice and were skipped. */
+  /** Keys of sentences that failed and were skipped. */
   failed: ReadonlySet<string>;
   /** Set while the engine (or server) is unreachable and requests are being retried. */
   outage: Outage | null;
@@ -123,7 +126,6 @@ type EntryStatus = "loading" | "ready" | "failed";
 
 interface CacheEntry<Clip> {
   status: EntryStatus;
-  attempts: number;
   clip: Clip | null;
   controller: AbortController | null;
 }
@@ -386,7 +388,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       if (!item || this.failed.has(sentenceKey(item))) continue;
       const entry = this.cache.get(this.entryKey(item));
       if (entry) continue;
-      this.fetchEntry(item, 1);
+      this.fetchEntry(item);
       inFlight++;
     }
     this.evictBehind(from);
@@ -401,7 +403,7 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
       const item = this.track[i];
       if (!item || this.failed.has(sentenceKey(item))) continue;
       if (this.cache.has(this.entryKey(item))) continue;
-      outage.probe = this.fetchEntry(item, 1);
+      outage.probe = this.fetchEntry(item);
       return;
     }
   }
@@ -430,12 +432,11 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     if (this.outage?.probe === entry) this.outage = null;
   }
 
-  private fetchEntry(item: TrackItem, attempt: number): CacheEntry<Clip> {
+  private fetchEntry(item: TrackItem): CacheEntry<Clip> {
     const key = this.entryKey(item);
     const controller = new AbortController();
     const entry: CacheEntry<Clip> = {
       status: "loading",
-      attempts: attempt,
       clip: null,
       controller,
     };
@@ -464,12 +465,6 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
             return;
           }
           this.settled(entry);
-          if (attempt < 2) {
-            // One retry: a transient failure (busy queue, dropped connection)
-            // should not cost the listener a sentence.
-            this.fetchEntry(item, attempt + 1);
-            return;
-          }
           entry.status = "failed";
           entry.controller = null;
           this.failed.add(sentenceKey(item));
