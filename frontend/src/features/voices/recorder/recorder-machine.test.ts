@@ -344,6 +344,8 @@ describe("RecorderMachine", () => {
     expect(machine.requestClose()).toBe(true);
     expect(world.asked).toEqual([DISCARD_QUESTION]);
     expect(world.revoked).toEqual(["blob:preview-1"]);
+    machine.dispose(); // the dialog unmounting after it closed
+    expect(world.revoked).toEqual(["blob:preview-1"]);
   });
 
   it("stops by itself at the maximum length, by the injected clock", async () => {

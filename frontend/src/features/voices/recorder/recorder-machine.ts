@@ -403,8 +403,10 @@ export class RecorderMachine {
     this.release(session);
   }
 
+  /** Revokes the take's URL; the caller's next state change says it is gone. */
   private dropTake(): void {
     if (this.current.take) this.deps.revokeUrl(this.current.take.url);
+    this.current = { ...this.current, take: null };
   }
 
   private set(change: Partial<RecorderState>): void {
