@@ -1,7 +1,8 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Icon } from "@/components/Icon";
 import type { Chapter } from "@/lib/models";
 import { sentenceKey } from "../player/playback-queue";
+import { movedFocusKey, tabStopKey } from "./sentence-focus";
 
 interface ChapterTextProps {
   chapter: Chapter;
@@ -12,7 +13,9 @@ interface ChapterTextProps {
 }
 
 /**
- * The chapter as paragraphs of clickable sentences; the one being read is highlighted.
+ * The chapter as paragraphs of clickable sentences; the one being read is highlighted. From the
+ * keyboard the text is one Tab stop (see sentence-focus.ts): ↑/↓ move between sentences and
+ * Enter or Space plays from the focused one.
  * Render it with `key={chapter.id}`: another chapter is a new list, never one reconciled with
  * the last (paragraph ids repeated by an old server once left its paragraphs on the page).
  */
@@ -24,6 +27,32 @@ export function ChapterText({
   onSentence,
 }: ChapterTextProps) {
   const containerRef = useRef<HTMLDivElement>(null);
+  const [focusedKey, setFocusedKey] = useState<string | null>(null);
+  const keys = useMemo(
+    () =>
+      chapter.paragraphs.flatMap((paragraph) =>
+        paragraph.sentences.map((sentence) =>
+          sentenceKey({ chapterIndex, sentenceId: sentence.id }),
+        ),
+      ),
+    [chapter, chapterIndex],
+  );
+  const tabStop = tabStopKey(keys, focusedKey, currentKey);
+
+  function onSentenceKey(event: React.KeyboardEvent, key: string, sentenceId: string | number) {
+    if (event.key === "Enter" || event.key === " ") {
+      // Not the page-wide Space (play/pause): play from this sentence.
+      event.preventDefault();
+      event.stopPropagation();
+      onSentence(sentenceId);
+      return;
+    }
+    const target = movedFocusKey(keys, key, event.key);
+    if (target === null) return;
+    event.preventDefault();
+    setFocusedKey(target);
+    containerRef.current?.querySelector<HTMLElement>(`[data-key="${CSS.escape(target)}"]`)?.focus();
+  }
 
   // A chapter opens at its top: the top of the block that holds the text (the page's top when
   // nothing is above it), before the effect below brings the current sentence into view.
@@ -48,7 +77,10 @@ export function ChapterText({
 
   return (
     <div ref={containerRef}>
-      <h1 className="chapter-title">{chapter.title}</h1>
+      <h2 className="chapter-title">{chapter.title}</h2>
+      <div className="visually-hidden" id="sentence-keys-hint">
+        Up and down arrows move between sentences; Enter plays from the one in focus.
+      </div>
       {chapter.paragraphs.map((paragraph) => (
         <p key={String(paragraph.id)}>
           {paragraph.sentences.map((sentence) => {
@@ -60,7 +92,8 @@ export function ChapterText({
                 {/* biome-ignore lint/a11y/useSemanticElements: inline sentence, a button would break the text flow */}
                 <span
                   role="button"
-                  tabIndex={-1}
+                  tabIndex={key === tabStop ? 0 : -1}
+                  aria-describedby={key === tabStop ? "sentence-keys-hint" : undefined}
                   data-key={key}
                   data-sentence-id={String(sentence.id)}
                   className={`sentence${isCurrent ? " current" : ""}${isFailed ? " failed" : ""}`}
@@ -71,9 +104,8 @@ export function ChapterText({
                       : "Play from here"
                   }
                   onClick={() => onSentence(sentence.id)}
-                  onKeyDown={(e) => {
-                    if (e.key === "Enter") onSentence(sentence.id);
-                  }}
+                  onFocus={() => setFocusedKey(key)}
+                  onKeyDown={(e) => onSentenceKey(e, key, sentence.id)}
                 >
                   {sentence.text}
                   {isFailed && (

@@ -1,4 +1,7 @@
+import "./reader-phone.css";
+import { useState } from "react";
 import { Icon } from "@/components/Icon";
+import { Modal } from "@/components/Modal";
 import { SpeedSelect } from "@/features/settings/components/SpeedSelect";
 import { useVoices } from "@/features/voices/api/voices";
 import { VoicePicker } from "@/features/voices/components/VoicePicker";
@@ -20,6 +23,10 @@ interface PlayerBarProps {
   onRecord: () => void;
   /** The sleep timer control, shown with the other settings. */
   sleepTimer?: React.ReactNode;
+  /** Phone layout: voice, speed and sleep timer move into a sheet opened from the bar. */
+  compact?: boolean;
+  /** What the polite live region says (state changes only, never each sentence). */
+  announcement: string;
 }
 
 const STATUS_TEXT: Record<PlaybackState["status"], string> = {
@@ -32,13 +39,21 @@ const STATUS_TEXT: Record<PlaybackState["status"], string> = {
 };
 
 export function PlayerBar(props: PlayerBarProps) {
-  const { state } = props;
-  const voices = useVoices();
-  const { hasOwnVoice } = voiceChoices(voices.data, props.voiceValue);
+  const { state, compact } = props;
+  const [sheetOpen, setSheetOpen] = useState(false);
   const active = isActive(state.status);
   const skipped = skippedIn(state.failed, state.current?.chapterIndex);
+  const settings = (
+    <PlayerSettings
+      {...props}
+      onRecord={() => {
+        setSheetOpen(false);
+        props.onRecord();
+      }}
+    />
+  );
   return (
-    <section className="player-bar" aria-label="Player">
+    <section className={`player-bar${compact ? " player-bar-compact" : ""}`} aria-label="Player">
       {state.outage && <EngineDownBanner outage={state.outage} />}
       <div className="player-controls">
         <button
@@ -76,21 +91,60 @@ export function PlayerBar(props: PlayerBarProps) {
           {props.noVoice ? "No voice available" : STATUS_TEXT[state.status]}
           {skipped > 0 && ` · ${skipped} skipped`}
         </span>
+        {compact && (
+          <button
+            type="button"
+            className="btn btn-ghost btn-icon"
+            aria-haspopup="dialog"
+            aria-label="Voice, speed and sleep timer"
+            title="Voice, speed and sleep timer"
+            onClick={() => setSheetOpen(true)}
+          >
+            <Icon name="sliders" />
+          </button>
+        )}
       </div>
-      <div className="player-settings">
-        <VoicePicker value={props.voiceValue} onChange={props.onVoice} />
-        <SpeedSelect value={props.speed} onChange={props.onSpeed} testId="speed" />
-        {props.sleepTimer}
-        <button
-          type="button"
-          className={`btn btn-small ${hasOwnVoice ? "btn-ghost" : "btn-primary"}`}
-          onClick={props.onRecord}
-          title="Record a voice to read in"
-        >
-          <Icon name="mic" size={15} />
-          {hasOwnVoice ? "New voice" : "Record your voice"}
-        </button>
-      </div>
+      {!compact && settings}
+      {compact && sheetOpen && (
+        <Modal title="Player settings" variant="sheet" onClose={() => setSheetOpen(false)}>
+          {settings}
+        </Modal>
+      )}
+      <p
+        className="visually-hidden"
+        role="status"
+        aria-live="polite"
+        data-testid="player-announcement"
+      >
+        {props.announcement}
+      </p>
     </section>
+  );
+}
+
+type PlayerSettingsProps = Pick<
+  PlayerBarProps,
+  "voiceValue" | "speed" | "onVoice" | "onSpeed" | "onRecord" | "sleepTimer"
+>;
+
+/** Voice, speed, sleep timer and "record a voice": in the bar on a desktop, in a sheet on a phone. */
+function PlayerSettings(props: PlayerSettingsProps) {
+  const voices = useVoices();
+  const { hasOwnVoice } = voiceChoices(voices.data, props.voiceValue);
+  return (
+    <div className="player-settings">
+      <VoicePicker value={props.voiceValue} onChange={props.onVoice} />
+      <SpeedSelect value={props.speed} onChange={props.onSpeed} testId="speed" />
+      {props.sleepTimer}
+      <button
+        type="button"
+        className={`btn btn-small ${hasOwnVoice ? "btn-ghost" : "btn-primary"}`}
+        onClick={props.onRecord}
+        title="Record a voice to read in"
+      >
+        <Icon name="mic" size={15} />
+        {hasOwnVoice ? "New voice" : "Record your voice"}
+      </button>
+    </div>
   );
 }

@@ -2,14 +2,18 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
+import { Icon } from "@/components/Icon";
+import { Modal } from "@/components/Modal";
 import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
 import { PrepareAudio } from "@/features/renders/components/PrepareAudio";
 import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
 import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
+import { COMPACT_LAYOUT, useMediaQuery } from "@/lib/use-media-query";
 import { rememberLastBook } from "../hooks/use-last-book";
 import { useListeningSession } from "../hooks/use-media-session";
 import { chapterQueryKey, startFrom, usePlayer } from "../hooks/use-player";
+import { usePlayerAnnouncement } from "../hooks/use-player-announcement";
 import { useProgressSaver } from "../hooks/use-progress-saver";
 import { useReaderKeys } from "../hooks/use-reader-keys";
 import { useSleepTimer } from "../hooks/use-sleep-timer";
@@ -51,6 +55,8 @@ function Reader({ bookId }: { bookId: string }) {
   const voiceId = useEffectiveVoiceId(prefs.voiceId);
   const [recording, setRecording] = useState(false);
   const [viewIndex, setViewIndex] = useState<number | null>(null);
+  const compact = useMediaQuery(COMPACT_LAYOUT);
+  const [drawerOpen, setDrawerOpen] = useState(false);
 
   const start = useMemo(
     () =>
@@ -79,6 +85,7 @@ function Reader({ bookId }: { bookId: string }) {
     enabled: Boolean(chapterSummary),
     staleTime: Number.POSITIVE_INFINITY,
   });
+  const announcement = usePlayerAnnouncement(state, chapter.data, shownIndex, voiceId === null);
 
   if (book.isPending) return <Spinner label="Opening book…" />;
   if (book.error) {
@@ -91,6 +98,7 @@ function Reader({ bookId }: { bookId: string }) {
 
   function chooseChapter(index: number) {
     setViewIndex(index);
+    setDrawerOpen(false);
     if (!active) void queue?.open(index);
   }
 
@@ -101,28 +109,50 @@ function Reader({ bookId }: { bookId: string }) {
   }
 
   const currentKey = state.current ? sentenceKey(state.current) : null;
+  // On a desktop, in the sidebar; on a phone, in the drawer the Chapters button opens.
+  const chaptersPanel = (
+    <>
+      {/* Above the chapter list, so how a job ended shows without scrolling. */}
+      <PrepareAudio
+        bookId={bookId}
+        chapters={book.data.chapters}
+        chapterIndex={shownIndex}
+        voiceId={voiceId}
+        speed={prefs.speed}
+      />
+      <ChapterList
+        chapters={book.data.chapters}
+        activeIndex={shownIndex}
+        onChoose={chooseChapter}
+      />
+    </>
+  );
   return (
     <div className="reader" style={{ "--reader-scale": prefs.fontScale } as React.CSSProperties}>
       <aside className="reader-sidebar">
         <Link to="/library" className="back-link">
           ← Library
         </Link>
-        <h2 className="reader-title">{book.data.title}</h2>
-        <p className="muted small">{book.data.author || "Unknown author"}</p>
-        {/* Above the chapter list, so how a job ended shows without scrolling the sidebar. */}
-        <PrepareAudio
-          bookId={bookId}
-          chapters={book.data.chapters}
-          chapterIndex={shownIndex}
-          voiceId={voiceId}
-          speed={prefs.speed}
-        />
-        <ChapterList
-          chapters={book.data.chapters}
-          activeIndex={shownIndex}
-          onChoose={chooseChapter}
-        />
+        <h1 className="reader-title">{book.data.title}</h1>
+        <p className="muted small reader-author">{book.data.author || "Unknown author"}</p>
+        {compact ? (
+          <button
+            type="button"
+            className="btn btn-small chapters-button"
+            aria-haspopup="dialog"
+            onClick={() => setDrawerOpen(true)}
+          >
+            <Icon name="list" size={16} /> Chapters
+          </button>
+        ) : (
+          chaptersPanel
+        )}
       </aside>
+      {compact && drawerOpen && (
+        <Modal title="Chapters" variant="drawer" onClose={() => setDrawerOpen(false)}>
+          {chaptersPanel}
+        </Modal>
+      )}
       <section className="reader-main">
         <article className="reader-text" aria-label="Book text">
           {chapter.isPending && <Spinner label="Loading chapter…" />}
@@ -159,6 +189,8 @@ function Reader({ bookId }: { bookId: string }) {
           onNext={() => queue?.next()}
           onRecord={() => setRecording(true)}
           noVoice={voiceId === null}
+          compact={compact}
+          announcement={announcement}
           sleepTimer={
             <SleepTimerControl
               state={sleep.state}

@@ -39,7 +39,7 @@ export function PrepareAudio({
   const error = start.error ?? cancel.error ?? pollError;
   return (
     <section className="prepare-audio" aria-label="Prepare audio">
-      <h3>Prepare audio</h3>
+      <h2>Prepare audio</h2>
       {!isActive(job) && (
         <div className="prepare-audio-actions" title={blocked ?? undefined}>
           <button

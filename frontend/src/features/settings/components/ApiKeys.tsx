@@ -77,42 +77,46 @@ export function ApiKeys() {
       {keys.error && <ErrorNotice error={keys.error} />}
       {keys.data && keys.data.length === 0 && <p className="muted">No keys yet.</p>}
       {keys.data && keys.data.length > 0 && (
-        <table className="table">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Key</th>
-              <th>Created</th>
-              <th>Last used</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {keys.data.map((key) => (
-              <tr key={key.id}>
-                <td>{key.name}</td>
-                <td>
-                  <code>{key.prefix}…</code>
-                </td>
-                <td>{formatDate(key.created_at)}</td>
-                <td>{key.last_used_at ? formatDate(key.last_used_at) : "Never"}</td>
-                <td className="right">
-                  <button
-                    type="button"
-                    className="btn btn-danger-ghost btn-small"
-                    onClick={() => {
-                      if (window.confirm(`Revoke “${key.name}”? Programs using it stop working.`)) {
-                        revoke.mutate(key.id);
-                      }
-                    }}
-                  >
-                    Revoke
-                  </button>
-                </td>
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Key</th>
+                <th>Created</th>
+                <th>Last used</th>
+                <th />
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {keys.data.map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>
+                    <code>{key.prefix}…</code>
+                  </td>
+                  <td>{formatDate(key.created_at)}</td>
+                  <td>{key.last_used_at ? formatDate(key.last_used_at) : "Never"}</td>
+                  <td className="right">
+                    <button
+                      type="button"
+                      className="btn btn-danger-ghost btn-small"
+                      onClick={() => {
+                        if (
+                          window.confirm(`Revoke “${key.name}”? Programs using it stop working.`)
+                        ) {
+                          revoke.mutate(key.id);
+                        }
+                      }}
+                    >
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
