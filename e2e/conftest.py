@@ -22,7 +22,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
@@ -226,3 +234,44 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+# --- the reader on a phone --------------------------------------------------------------------
+# Up to this width (COMPACT_LAYOUT in frontend/src/lib/use-media-query.ts) the reader keeps its
+# chapters in a drawer and the player's voice, speed and sleep timer in a sheet.
+COMPACT_MAX_WIDTH = 860
+
+
+def is_compact(page: Page) -> bool:
+    return (page.viewport_size or {}).get("width", 0) <= COMPACT_MAX_WIDTH
+
+
+def player_settings(page: Page) -> Locator:
+    """Where the player's voice, speed and sleep timer are: on a phone, the sheet (opened)."""
+    if not is_compact(page):
+        return page.get_by_role("region", name="Player")
+    page.get_by_role("button", name="Voice, speed and sleep timer").click()
+    sheet = page.get_by_role("dialog", name="Player settings")
+    expect(sheet).to_be_visible()
+    return sheet
+
+
+def close_player_settings(page: Page) -> None:
+    """Closes the sheet player_settings() opened on a phone (nothing to do on a desktop)."""
+    if is_compact(page):
+        sheet = page.get_by_role("dialog", name="Player settings")
+        sheet.get_by_role("button", name="Close").click()
+        expect(sheet).to_have_count(0)
+
+
+def choose_voice(page: Page, voice_id: str) -> None:
+    player_settings(page).locator("#voice-picker").select_option(voice_id)
+    close_player_settings(page)
+
+
+def chapter_buttons(page: Page) -> Locator:
+    """The reader's chapter list; on a phone, opens the Chapters drawer first."""
+    if is_compact(page):
+        page.get_by_role("button", name="Chapters", exact=True).click()
+        expect(page.get_by_role("dialog", name="Chapters")).to_be_visible()
+    return page.get_by_role("navigation", name="Chapters").get_by_role("button")

@@ -11,7 +11,7 @@ import pytest
 from lxml import html
 from playwright.sync_api import Browser, Page, expect
 
-from conftest import SHARED_DATA, login, new_page, screenshot
+from conftest import SHARED_DATA, chapter_buttons, choose_voice, login, new_page, screenshot
 
 ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
@@ -194,7 +194,7 @@ def open_alice(browser: Browser, app, viewport: dict) -> Page:
     assert added.status == 201, added.text()
     page.goto(f"/reader/{added.json()['id']}")
     expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
-    page.locator("#voice-picker").select_option(STOCK_VOICE)
+    choose_voice(page, STOCK_VOICE)
     return page
 
 
@@ -204,7 +204,7 @@ def shown_paragraphs(page: Page) -> list[str]:
 
 
 def open_chapter(page: Page, number: int) -> None:
-    page.get_by_role("navigation", name="Chapters").get_by_role("button").nth(number - 1).click()
+    chapter_buttons(page).nth(number - 1).click()
     first_words = " ".join(alice_paragraphs(number)[0].split()[:3])
     expect(page.locator(".reader-text p").first).to_contain_text(first_words)
 

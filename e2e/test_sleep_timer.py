@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login, screenshot
+from conftest import chapter_buttons, close_player_settings, is_compact, login, player_settings, screenshot
 
 STOCK_VOICE = "stock-joe"
 TITLE = "Sleepy two chapters"
@@ -42,14 +42,15 @@ def test_sleep_at_chapter_end_then_play_again_from_the_start(app, launch_browser
     page = open_page(launch_browser(), app.base_url, VIEWPORTS[viewport])
     login(page, app)
     add_two_chapter_book(page)
-    chapters = page.get_by_role("navigation", name="Chapters").get_by_role("button")
     status = page.get_by_test_id("player-status")
     current = page.locator(".sentence.current")
 
-    page.locator("#voice-picker").select_option(STOCK_VOICE)
-    page.get_by_test_id("speed").select_option("1.5")
-    page.get_by_test_id("sleep-timer").select_option("chapter")
-    expect(page.get_by_test_id("sleep-remaining")).to_contain_text("end of this chapter")
+    settings = player_settings(page)  # on a phone, the sheet
+    settings.locator("#voice-picker").select_option(STOCK_VOICE)
+    settings.get_by_test_id("speed").select_option("1.5")
+    settings.get_by_test_id("sleep-timer").select_option("chapter")
+    expect(settings.get_by_test_id("sleep-remaining")).to_contain_text("end of this chapter")
+    close_player_settings(page)
     page.get_by_test_id("play-toggle").click()
 
     # The lock screen shows the book while it plays.
@@ -59,9 +60,15 @@ def test_sleep_at_chapter_end_then_play_again_from_the_start(app, launch_browser
     expect(current).to_have_text("It was a sunny day.", timeout=90_000)
     # The chapter ends: playback pauses there instead of crossing into chapter 2.
     expect(status).to_have_text("Paused", timeout=60_000)
-    expect(page.get_by_test_id("sleep-remaining")).to_have_count(0)  # used up
     expect(page.locator(".chapter-title")).to_contain_text("The Start")
+    settings = player_settings(page)
+    expect(settings.get_by_test_id("sleep-timer")).to_have_value("off")  # used up
+    expect(settings.get_by_test_id("sleep-remaining")).to_have_count(0)
+    close_player_settings(page)
+    chapters = chapter_buttons(page)
     expect(chapters.nth(0)).to_have_attribute("aria-current", "true")
+    if is_compact(page):
+        page.keyboard.press("Escape")
     assert page.evaluate("navigator.mediaSession.playbackState") == "paused"
     screenshot(page, f"sleep-timer-chapter-end-{viewport}")
 

@@ -25,6 +25,8 @@ interface PlayerBarProps {
   sleepTimer?: React.ReactNode;
   /** Phone layout: voice, speed and sleep timer move into a sheet opened from the bar. */
   compact?: boolean;
+  /** Phone layout: opens the Chapters drawer (the bar is the one thing always in reach). */
+  onChapters?: () => void;
   /** What the polite live region says (state changes only, never each sentence). */
   announcement: string;
 }
@@ -91,6 +93,18 @@ export function PlayerBar(props: PlayerBarProps) {
           {props.noVoice ? "No voice available" : STATUS_TEXT[state.status]}
           {skipped > 0 && ` · ${skipped} skipped`}
         </span>
+        {compact && props.onChapters && (
+          <button
+            type="button"
+            className="btn btn-ghost btn-icon"
+            aria-haspopup="dialog"
+            aria-label="Chapters"
+            title="Chapters"
+            onClick={props.onChapters}
+          >
+            <Icon name="list" />
+          </button>
+        )}
         {compact && (
           <button
             type="button"

@@ -2,7 +2,6 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
-import { Icon } from "@/components/Icon";
 import { Modal } from "@/components/Modal";
 import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
 import { PrepareAudio } from "@/features/renders/components/PrepareAudio";
@@ -135,18 +134,7 @@ function Reader({ bookId }: { bookId: string }) {
         </Link>
         <h1 className="reader-title">{book.data.title}</h1>
         <p className="muted small reader-author">{book.data.author || "Unknown author"}</p>
-        {compact ? (
-          <button
-            type="button"
-            className="btn btn-small chapters-button"
-            aria-haspopup="dialog"
-            onClick={() => setDrawerOpen(true)}
-          >
-            <Icon name="list" size={16} /> Chapters
-          </button>
-        ) : (
-          chaptersPanel
-        )}
+        {!compact && chaptersPanel}
       </aside>
       {compact && drawerOpen && (
         <Modal title="Chapters" variant="drawer" onClose={() => setDrawerOpen(false)}>
@@ -190,6 +178,7 @@ function Reader({ bookId }: { bookId: string }) {
           onRecord={() => setRecording(true)}
           noVoice={voiceId === null}
           compact={compact}
+          onChapters={() => setDrawerOpen(true)}
           announcement={announcement}
           sleepTimer={
             <SleepTimerControl
