@@ -7,12 +7,22 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from conftest import RunningApp, login, screenshot
+from conftest import (
+    SHARED_DATA,
+    RunningApp,
+    chapter_buttons,
+    close_player_settings,
+    is_compact,
+    login,
+    player_settings,
+    screenshot,
+)
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PAGES = {"/library": "Library", "/voices": "Voices", "/settings": "Settings", "/users": "Users"}
 AXE = Axe()
+ALICE = SHARED_DATA / "books" / "alice.epub"
 
 
 def serious_violations(page: Page) -> list[str]:
@@ -30,6 +40,12 @@ def heading_levels(page: Page) -> list[int]:
         "[...document.querySelectorAll('main h1, main h2, main h3, main h4')]"
         ".filter(h => h.offsetParent !== null).map(h => Number(h.tagName[1]))"
     )
+
+
+def assert_headings_in_order(page: Page, where: str) -> None:
+    levels = heading_levels(page)
+    assert levels and levels[0] == 1, (where, levels)
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), (where, levels)
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -59,9 +75,7 @@ def test_every_page_passes_axe_with_its_own_title_and_ordered_headings(
         assert serious_violations(page) == [], path
         titles.add(page.title())
         assert name in page.title()
-        levels = heading_levels(page)
-        assert levels[0] == 1, (path, levels)
-        assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), (path, levels)
+        assert_headings_in_order(page, path)
     assert len(titles) == len(PAGES)
     screenshot(page, f"settings-a11y-{page.viewport_size['width']}")
 
@@ -76,3 +90,31 @@ def test_a_skip_link_moves_focus_to_the_content(app: RunningApp, page: Page) -> 
     expect(skip).to_be_in_viewport()
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
+
+
+def test_the_reader_passes_axe_with_a_book_open_and_its_drawer_and_sheet(
+    app: RunningApp, page: Page
+) -> None:
+    """The reader with Alice open; on a phone also with the Chapters drawer and the player's
+    sheet open (on a desktop both are part of the page)."""
+    login(page, app)
+    added = page.request.post("/api/books", multipart={"file": {
+        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    assert added.status == 201, added.text()
+    page.goto(f"/reader/{added.json()['id']}")
+    expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
+    page.wait_for_load_state("networkidle")
+    assert "Alice" in page.title()
+    assert serious_violations(page) == [], "reader"
+    assert_headings_in_order(page, "reader")
+    if not is_compact(page):
+        return
+    chapter_buttons(page)
+    assert serious_violations(page) == [], "reader, chapters drawer"
+    screenshot(page, "reader-a11y-drawer")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Chapters")).to_have_count(0)
+    player_settings(page)
+    assert serious_violations(page) == [], "reader, player sheet"
+    screenshot(page, "reader-a11y-sheet")
+    close_player_settings(page)

@@ -9,6 +9,7 @@ import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
 import { VoiceRecorder } from "@/features/voices/components/VoiceRecorder";
 import { COMPACT_LAYOUT, useMediaQuery } from "@/lib/use-media-query";
+import { usePageTitle } from "@/lib/use-page-title";
 import { rememberLastBook } from "../hooks/use-last-book";
 import { useListeningSession } from "../hooks/use-media-session";
 import { chapterQueryKey, startFrom, usePlayer } from "../hooks/use-player";
@@ -27,23 +28,27 @@ export function ReaderPage() {
   useEffect(() => {
     if (bookId) rememberLastBook(bookId);
   }, [bookId]);
-  if (!bookId) {
-    return (
-      <div className="page">
-        <EmptyState title="No book open">
-          <p>Pick a book from your library to start listening.</p>
-          <Link className="btn btn-primary" to="/library">
-            Go to the library
-          </Link>
-        </EmptyState>
-      </div>
-    );
-  }
+  if (!bookId) return <NoBook />;
   return <Reader key={bookId} bookId={bookId} />;
+}
+
+function NoBook() {
+  usePageTitle("Reader");
+  return (
+    <div className="page">
+      <EmptyState title="No book open">
+        <p>Pick a book from your library to start listening.</p>
+        <Link className="btn btn-primary" to="/library">
+          Go to the library
+        </Link>
+      </EmptyState>
+    </div>
+  );
 }
 
 function Reader({ bookId }: { bookId: string }) {
   const book = useBook(bookId);
+  usePageTitle(book.data ? `${book.data.title} · Reader` : "Reader");
   const progress = useQuery({
     queryKey: ["progress", bookId],
     queryFn: () => fetchProgress(bookId),
