@@ -86,6 +86,7 @@ def test_no_page_scrolls_sideways_on_a_phone(app: RunningApp, launch_browser) ->
     open_alice(page)
     widths["reader"] = page_width(page)
     screenshot(page, "phone-reader")
+    assert {name: width for name, width in widths.items() if width > PHONE["width"]} == {}
     chapter_buttons(page)
     widths["reader, chapters drawer"] = page_width(page)
     screenshot(page, "phone-reader-chapters")
