@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from conftest import SHARED_DATA, chapter_buttons, choose_voice, is_compact, login, new_page, screenshot
+from conftest import (
+    SHARED_DATA,
+    chapter_buttons,
+    choose_voice,
+    is_compact,
+    login,
+    new_page,
+    screenshot,
+)
 
 STOCK_VOICE = "stock-joe"
 SPEED = 1.5

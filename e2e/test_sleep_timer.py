@@ -8,7 +8,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import chapter_buttons, close_player_settings, is_compact, login, player_settings, screenshot
+from conftest import (
+    chapter_buttons,
+    close_player_settings,
+    is_compact,
+    login,
+    player_settings,
+    screenshot,
+)
 
 STOCK_VOICE = "stock-joe"
 TITLE = "Sleepy two chapters"
