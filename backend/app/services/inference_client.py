@@ -9,12 +9,13 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+
+from app.services.errors import UpstreamError
 
 # Between two lines of a batch stream: the service sends progress lines while it works,
 # but a batch of long sentences on a CPU can stay silent for a while in the vocoder.
@@ -45,19 +46,6 @@ def read_or_create_token(path: Path) -> str:
     if not token:
         raise RuntimeError(f"{path} is empty: delete it and restart both services.")
     return token
-
-
-@dataclass
-class UpstreamError(Exception):
-    """A service we call (inference, ElevenLabs) answered with an error or was unreachable."""
-
-    status_code: int
-    code: str
-    message: str
-    retry_after: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
 
 
 InferenceError = UpstreamError

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from app.services.errors import BadRequest, TooLarge, UnsupportedMediaType
 
 SNIFF_BYTES = 12
 UPLOAD_PREFIX = ".upload-"  # temp files of uploads in progress (swept at start: app.main)
@@ -122,19 +124,15 @@ class _Receiver:
         if filename is None:
             self._text_fields += 1
             if self._text_fields > MAX_TEXT_FIELDS:
-                raise HTTPException(
-                    status.HTTP_400_BAD_REQUEST,
-                    detail=f"Too many form fields: send at most {MAX_TEXT_FIELDS} with the file.",
+                raise BadRequest(f"Too many form fields: send at most {MAX_TEXT_FIELDS} with the file.",
                 )
             self._text = bytearray()
             return
         if self._name not in self.file_fields:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, detail=f"Unexpected file field '{self._name}'."
+            raise BadRequest(f"Unexpected file field '{self._name}'."
             )
         if len(self.form.files) >= self.max_files:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, detail=f"Send at most {self.max_files} file(s)."
+            raise BadRequest(f"Send at most {self.max_files} file(s)."
             )
         fd, name = tempfile.mkstemp(dir=self.temp_dir, prefix=UPLOAD_PREFIX)
         self._handle = os.fdopen(fd, "wb")
@@ -147,17 +145,13 @@ class _Receiver:
         if self._text is not None:
             self._text += chunk
             if len(self._text) > MAX_FIELD_BYTES:
-                raise HTTPException(
-                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                    detail=f"The field '{self._name}' is too long.",
+                raise TooLarge(f"The field '{self._name}' is too long.",
                 )
             return
         assert self._file is not None and self._handle is not None
         self._file.size += len(chunk)
         if self._file.size > self.max_file_bytes:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                detail=f"The file is larger than {self.max_file_bytes // (1024 * 1024)} MB: "
+            raise TooLarge(f"The file is larger than {self.max_file_bytes // (1024 * 1024)} MB: "
                 "send a shorter recording.",
             )
         if self._file.kind is None and len(self._head) < SNIFF_BYTES:
@@ -170,9 +164,7 @@ class _Receiver:
         assert self._file is not None
         self._file.kind = self.sniff(self._head)
         if self._file.kind is None:
-            raise HTTPException(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                detail=f"'{self._file.filename}' is not an audio file we can read: "
+            raise UnsupportedMediaType(f"'{self._file.filename}' is not an audio file we can read: "
                 f"send {AUDIO_TYPES_HINT}.",
             )
 
@@ -205,16 +197,13 @@ async def receive_multipart(
     """Parse a multipart body as it streams in. The caller owns (and must clean up) the files."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Send the upload as multipart/form-data."
+        raise UnsupportedMediaType("Send the upload as multipart/form-data."
         )
     limit = max_file_bytes * max_files + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         # Refuse before reading a single byte of the body.
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail=f"The upload is larger than {max_file_bytes // (1024 * 1024)} MB: "
+        raise TooLarge(f"The upload is larger than {max_file_bytes // (1024 * 1024)} MB: "
             "send a shorter recording.",
         )
     temp_dir.mkdir(parents=True, exist_ok=True)
@@ -227,8 +216,7 @@ async def receive_multipart(
     except MultipartParseError as exc:
         receiver.close()
         receiver.form.discard()
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail=f"The multipart body is malformed: {exc}"
+        raise BadRequest(f"The multipart body is malformed: {exc}"
         ) from exc
     except BaseException:
         receiver.close()
