@@ -232,7 +232,7 @@ async def load_plan(factory: sessionmaker[Session], inference: InferenceClient, 
 
 # --- creating a job -------------------------------------------------------------------
 
-VOICE_NOT_FOUND = "No such voice: choose one of your voices or a stock voice."
+VOICE_NOT_FOUND = "No such voice '{}': choose one of your voices or a stock voice."
 ELEVENLABS_REFUSED = (
     "ElevenLabs voices are paid per character, so they are fetched as you listen and never "
     "rendered ahead: choose one of your voices or a stock voice."
@@ -253,8 +253,8 @@ async def render_voice(
     one's own, and 400 an ElevenLabs voice (never rendered ahead)."""
     try:
         target = await resolve_voice(db, user, voice_id, inference, elevenlabs)
-    except ElevenLabsNotConfigured as exc:
-        raise VoiceNotFound(voice_id, VOICE_NOT_FOUND) from exc
+    except (VoiceNotFound, ElevenLabsNotConfigured) as exc:
+        raise VoiceNotFound(voice_id, VOICE_NOT_FOUND.format(voice_id[:80])) from exc
     if target.engine == "elevenlabs":
         raise NotRenderable(ELEVENLABS_REFUSED)
     return target.voice_id

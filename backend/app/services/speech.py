@@ -133,8 +133,17 @@ def own_voice_target(db: Session, user: User, voice_id: str) -> VoiceTarget | No
     return _clone_target(voice)
 
 
-def is_stock_voice(voice_id: str, listing: list[dict[str, Any]]) -> bool:
-    """Whether the inference service's voice listing (/stock-voices) has `voice_id`."""
+# The form of the inference service's stock voice ids, for the one case where its listing
+# cannot be had (down, and never seen since the data directory was made).
+STOCK_ID_FORM = "stock-"
+
+
+def is_stock_voice(voice_id: str, listing: list[dict[str, Any]] | None) -> bool:
+    """Whether the inference service's voice listing (/stock-voices) has `voice_id`. Without
+    a listing (`None`), by the form of its ids: the request then gets the service's own 503,
+    cached audio still plays, and a render job waits for the service."""
+    if listing is None:
+        return voice_id.startswith(STOCK_ID_FORM)
     return any(voice.get("voice_id") == voice_id for voice in listing)
 
 
@@ -143,13 +152,10 @@ async def shared_voice_target(
 ) -> VoiceTarget:
     """A voice shared by all users: a stock voice, else an ElevenLabs voice."""
     try:
-        stock = is_stock_voice(voice_id, await inference.stock_voices())
+        listing: list[dict[str, Any]] | None = await inference.stock_voices()
     except InferenceError:
-        # The listing cannot be had: only an ElevenLabs id can be told apart without it.
-        if elevenlabs is None or not is_voice_id(voice_id):
-            raise
-        stock = False
-    if stock:
+        listing = None  # down, and its last listing is not remembered
+    if is_stock_voice(voice_id, listing):
         return VoiceTarget("piper", voice_id, cache_scope=user_id)
     if not is_voice_id(voice_id):
         raise VoiceNotFound(
