@@ -60,8 +60,10 @@ class VoiceNotFound(NotFound):
     """Not one of the user's voices, a stock voice or an ElevenLabs voice (another user's
     voice is indistinguishable from a missing one)."""
 
-    def __init__(self, voice_id: str, message: str = "No such voice.") -> None:
-        super().__init__(message)
+    def __init__(
+        self, voice_id: str, message: str = "No such voice.", *, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.voice_id = voice_id
 
     def for_elevenlabs(self) -> tuple[str, str | None]:

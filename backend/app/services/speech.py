@@ -162,6 +162,7 @@ async def shared_voice_target(
             voice_id,
             f"'{voice_id[:80]}' is not one of your voices, a stock voice or an "
             "ElevenLabs voice id (letters and digits only): pick a voice from the list.",
+            code="unknown_voice",  # as the inference service names it
         )
     if elevenlabs is None:
         raise ElevenLabsNotConfigured(
