@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from alembic import command
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.disk_full import DiskFullMiddleware
-from app.api.error_shapes import error_response, is_openai_path, validation_details
+from app.api.error_shapes import (
+    domain_error_response,
+    error_response,
+    is_openai_path,
+    validation_details,
+)
 from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
@@ -42,7 +47,8 @@ from app.services.audio_cache import AudioCache
 from app.services.books import store as books_store
 from app.services.books.store import INCOMING_PREFIX
 from app.services.elevenlabs import ElevenLabsClient
-from app.services.inference_client import InferenceClient, InferenceError, read_or_create_token
+from app.services.errors import DomainError
+from app.services.inference_client import InferenceClient, read_or_create_token
 from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
 from app.services.uploads import UPLOAD_PREFIX
@@ -168,10 +174,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(InferenceError)
-    async def _inference_error(request: Request, exc: InferenceError) -> Response:
-        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return error_response(request, exc.status_code, exc.message, code=exc.code, headers=headers)
+    @app.exception_handler(DomainError)  # every service error, the inference service's too
+    async def _domain_error(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(request, exc)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

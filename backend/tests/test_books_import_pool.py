@@ -7,7 +7,8 @@ import time
 
 import anyio
 
-from app.api.routes.books import IMPORT_THREADS, _import_limiters, _in_import_pool
+from app.services.books.imports import IMPORT_THREADS, _import_limiters
+from app.services.books.imports import in_import_pool as _in_import_pool
 
 
 def test_at_most_import_threads_parse_at_once_and_the_rest_wait() -> None:

@@ -16,40 +16,17 @@ JSON routes FastAPI reads the body (at most the JSON cap) before it authenticate
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from fastapi import HTTPException, Request
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.error_shapes import error_response
-from app.api.routes.elevenlabs import MAX_SAMPLES
 from app.core.config import Settings
+from app.core.limits import UPLOADS  # the one table of upload sizes
 from app.core.security import SESSION_COOKIE
-from app.services.uploads import MULTIPART_OVERHEAD
 
 
-@dataclass(frozen=True)
-class Upload:
-    """A route class whose body is an upload: its limit (from the settings), and advice."""
-
-    limit: Callable[[Settings], int]
-    advice: str
-
-    def cap(self, settings: Settings) -> int:
-        return self.limit(settings) + MULTIPART_OVERHEAD  # room for the form around the file
-
-
-# POST routes whose bodies are uploads; every other body is JSON-sized.
-UPLOADS = {
-    "/api/voice/upload": Upload(lambda s: s.max_voice_upload_bytes, "send a shorter recording"),
-    "/v1/voices/add": Upload(
-        lambda s: s.max_voice_upload_bytes * MAX_SAMPLES, "send shorter recordings"
-    ),
-    "/api/books": Upload(lambda s: s.max_book_upload_bytes, "upload a smaller file"),
-}
 CLOSE = {"Connection": "close"}  # the rest of the body is not read: end the connection
 
 

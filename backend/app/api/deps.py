@@ -1,6 +1,7 @@
-"""Shared FastAPI dependencies: the database session and the authenticated user.
+"""Shared FastAPI dependencies and request parsing: the database session, the authenticated
+user, the user's book named in the path, a body read within a cap.
 
-`SessionDep` and `CurrentUser` are the names every route module uses.
+`SessionDep`, `CurrentUser` and `OwnedBook` are the names route modules use.
 
 A request holds a pooled database connection only while it talks to the database: the session
 closes when the route function returns (not when its response ends, so a slow reader of a
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.security import SESSION_COOKIE, user_for_api_key, user_for_session
+from app.models.book import Book
 from app.models.user import User
 
 
@@ -85,3 +87,31 @@ def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+BOOK_NOT_FOUND = "No such book in your library: it may have been deleted. Reload your library."
+
+
+def get_owned_book(book_id: str, user: CurrentUser, db: SessionDep) -> Book:
+    """The book `{book_id}` of the path; another user's book is simply not there (404)."""
+    book = db.get(Book, book_id)
+    if book is None or book.user_id != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=BOOK_NOT_FOUND)
+    return book
+
+
+OwnedBook = Annotated[Book, Depends(get_owned_book)]
+
+
+async def read_capped_body(request: Request, limit: int, too_large: str) -> bytes:
+    """The whole (small) body, refused with 413 `too_large` from its declared length, or as
+    soon as it passes `limit` while streaming in (the body cap middleware is the first gate)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=too_large)
+    return bytes(body)

@@ -14,6 +14,8 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from app.services.errors import DomainError
+
 STATUS_NAMES = {
     400: "bad_request",
     401: "invalid_api_key",
@@ -121,3 +123,14 @@ def error_response(
             # Machine-readable beside the message, e.g. "inference_unreachable" (wait, retry).
             body["code"] = code
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+
+
+def domain_error_response(request: Request, exc: DomainError) -> JSONResponse:
+    """The one answer to a domain error (app.services.errors), shaped for the request's API
+    surface: its status, its message (ElevenLabs' own wording where it has one), its code and
+    Retry-After."""
+    message, code = exc.message, exc.code
+    if is_elevenlabs_path(request.url.path):
+        message, code = exc.for_elevenlabs()
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return error_response(request, exc.status_code, message, code=code, headers=headers)

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from app.core.security import hash_password
 from app.models.user import AuthSession, User, UserPreferences, utcnow
 from app.schemas.accounts import Preferences, PreferencesPatch
+from app.services.errors import Conflict
 
 
-class AccountRuleError(Exception):
+class AccountRuleError(Conflict):
     """An administrator asked for something that would lock everyone out."""
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+
+from app.services.errors import UpstreamError
+
+log = logging.getLogger("ownvoice.inference")
 
 # Between two lines of a batch stream: the service sends progress lines while it works,
 # but a batch of long sentences on a CPU can stay silent for a while in the vocoder.
@@ -45,19 +49,6 @@ def read_or_create_token(path: Path) -> str:
     if not token:
         raise RuntimeError(f"{path} is empty: delete it and restart both services.")
     return token
-
-
-@dataclass
-class UpstreamError(Exception):
-    """A service we call (inference, ElevenLabs) answered with an error or was unreachable."""
-
-    status_code: int
-    code: str
-    message: str
-    retry_after: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
 
 
 InferenceError = UpstreamError
@@ -122,6 +113,29 @@ def _write_json_atomically(path: Path, data: Any) -> None:
         temp.unlink(missing_ok=True)
 
 
+def generate_payload(
+    voice_id: str,
+    language: str | None,
+    fmt: str,
+    speed: float,
+    sampling: dict[str, Any],
+    *,
+    text: str | None = None,
+    texts: list[str] | None = None,
+) -> dict[str, Any]:
+    """The body of POST /generate (one `text`) or POST /generate/batch (`texts`): the one
+    place its fields and defaults are decided, for listening and for rendering ahead."""
+    said: dict[str, Any] = {"text": text} if texts is None else {"texts": texts}
+    return {
+        **said,
+        "voice_id": voice_id,
+        "language": language or "en",
+        "format": fmt,
+        "speed": speed,
+        **sampling,
+    }
+
+
 class InferenceClient:
     READY_TTL_SECONDS = 5.0
 
@@ -140,6 +154,7 @@ class InferenceClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
         )
         self._ready_cache: tuple[float, dict[str, Any]] | None = None
+        self._stock_cache: tuple[float, list[dict[str, Any]]] | None = None
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -164,11 +179,15 @@ class InferenceClient:
         return data
 
     async def stock_voices(self) -> list[dict[str, Any]]:
-        """/stock-voices; while the service cannot answer, the last list it gave.
+        """/stock-voices (cached for a few seconds: every stock voice request is routed by
+        it); while the service cannot answer, the last list it gave.
 
         The list is remembered in `stock_voices_file` (across restarts too), so that stock
         voices stay selectable, and their cached audio playable, while the service is down.
         """
+        now = time.monotonic()
+        if self._stock_cache and now - self._stock_cache[0] < self.READY_TTL_SECONDS:
+            return self._stock_cache[1]
         try:
             voices = (await self._request("GET", "/stock-voices", timeout=5.0)).json()
         except InferenceError:
@@ -176,8 +195,12 @@ class InferenceClient:
             if remembered is None:
                 raise
             return remembered
+        self._stock_cache = (now, voices)
         if self._stock_voices_file is not None and voices != self._remembered_stock_voices():
-            await asyncio.to_thread(_write_json_atomically, self._stock_voices_file, voices)
+            try:
+                await asyncio.to_thread(_write_json_atomically, self._stock_voices_file, voices)
+            except OSError as exc:  # e.g. a full disk: the list still serves this request
+                log.warning("could not remember the stock voices", extra={"reason": str(exc)})
         return voices
 
     def _remembered_stock_voices(self) -> list[dict[str, Any]] | None:

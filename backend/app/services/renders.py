@@ -26,13 +26,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastapi import HTTPException
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.files import DISK_FULL_MESSAGE
-from app.models.book import Book, Sentence
+from app.models.book import Book, Chapter, Sentence
 from app.models.render_job import (
+    RENDER_ACTIVE,
     RENDER_CANCELLED,
     RENDER_DONE,
     RENDER_FAILED,
@@ -41,18 +41,28 @@ from app.models.render_job import (
     RenderJob,
 )
 from app.models.user import User, utcnow
-from app.models.voice import Voice
 from app.services.audio_cache import AudioCache
+from app.services.elevenlabs import ElevenLabsClient
+from app.services.errors import (
+    DomainError,
+    ElevenLabsNotConfigured,
+    NotRenderable,
+    TooMany,
+    VoiceNotFound,
+)
 from app.services.inference_client import UNREACHABLE, InferenceClient, InferenceError
 from app.services.speech import (
     NATIVE_FORMATS,
-    STOCK_PREFIX,
     SpeechRequest,
     Synthesizer,
     VoiceTarget,
     keyed_as_expected,
+    normalize_speed,
+    own_voice_target,
     resolve_voice,
+    shared_voice_target,
     speech_cache_key,
+    speech_payload,
 )
 
 log = logging.getLogger("ownvoice.renders")
@@ -72,6 +82,7 @@ READY_POLL_SECONDS = 1.0
 # go on with what is still missing, this many times per job.
 DOWN_RETRIES = 3
 SERVICE_DOWN_CODES = (UNREACHABLE, "inference_stream_broken")
+VOICE_DELETED = "The voice of this job was deleted: choose another voice and render again."
 
 
 class RenderFailed(Exception):
@@ -170,7 +181,18 @@ def cancel_job(db: Session, job: RenderJob) -> RenderJob:
     return job
 
 
-def load_plan(factory: sessionmaker[Session], job_id: str) -> Plan:
+@dataclass
+class JobSpec:
+    """What a job's database rows say it renders, before its voice is routed."""
+
+    user: User
+    voice_id: str
+    request: SpeechRequest  # a template: `text` is each sentence in turn
+    texts: list[str]
+    own: VoiceTarget | None  # the user's clone (None: a shared voice, routed by the listing)
+
+
+def load_spec(factory: sessionmaker[Session], job_id: str) -> JobSpec:
     with factory() as db:
         job = db.get(RenderJob, job_id)
         book = db.get(Book, job.book_id) if job else None
@@ -187,18 +209,123 @@ def load_plan(factory: sessionmaker[Session], job_id: str) -> Plan:
         request = SpeechRequest(
             text="", language=book.language or "en", native_format=RENDER_FORMAT, speed=job.speed
         )
-        return Plan(_voice_target(db, user, job.voice_id), request, list(db.scalars(query)))
+        try:
+            own = own_voice_target(db, user, job.voice_id)
+        except VoiceNotFound as exc:
+            raise RenderFailed(VOICE_DELETED) from exc
+        except DomainError as exc:  # e.g. the voice is being prepared again
+            raise RenderFailed(exc.message) from exc
+        return JobSpec(user, job.voice_id, request, list(db.scalars(query)), own)
 
 
-def _voice_target(db: Session, user: User, voice_id: str) -> VoiceTarget:
-    if not voice_id.startswith(STOCK_PREFIX) and db.get(Voice, voice_id) is None:
-        raise RenderFailed(
-            "The voice of this job was deleted: choose another voice and render again."
-        )
+async def load_plan(factory: sessionmaker[Session], inference: InferenceClient, job_id: str) -> Plan:
+    """The job's plan, its voice routed as POST /api/tts would route it (no ElevenLabs)."""
+    spec = await asyncio.to_thread(load_spec, factory, job_id)
+    target = spec.own
+    if target is None:
+        try:
+            target = await shared_voice_target(spec.user.id, spec.voice_id, inference, None)
+        except (VoiceNotFound, ElevenLabsNotConfigured) as exc:
+            raise RenderFailed(VOICE_DELETED) from exc
+    return Plan(target, spec.request, spec.texts)
+
+
+# --- creating a job -------------------------------------------------------------------
+
+VOICE_NOT_FOUND = "No such voice '{}': choose one of your voices or a stock voice."
+ELEVENLABS_REFUSED = (
+    "ElevenLabs voices are paid per character, so they are fetched as you listen and never "
+    "rendered ahead: choose one of your voices or a stock voice."
+)
+RENDER_RETRY_SECONDS = 60
+
+
+async def render_voice(
+    db: Session,
+    user: User,
+    voice_id: str,
+    inference: InferenceClient,
+    elevenlabs: ElevenLabsClient | None,
+) -> str:
+    """The real voice id a job renders with (never `custom_user_voice`, which names the
+    default voice of the moment), routed as POST /api/tts routes it: 404 another user's
+    voice or an unknown one, 409 one not ready, 400 custom_user_voice without a voice of
+    one's own, and 400 an ElevenLabs voice (never rendered ahead)."""
     try:
-        return resolve_voice(db, user, voice_id, None)
-    except HTTPException as exc:  # e.g. the voice is being prepared again
-        raise RenderFailed(str(exc.detail)) from exc
+        target = await resolve_voice(db, user, voice_id, inference, elevenlabs)
+    except (VoiceNotFound, ElevenLabsNotConfigured) as exc:
+        raise VoiceNotFound(voice_id, VOICE_NOT_FOUND.format(voice_id[:80])) from exc
+    if target.engine == "elevenlabs":
+        raise NotRenderable(ELEVENLABS_REFUSED)
+    return target.voice_id
+
+
+def active_twin(db: Session, job: RenderJob) -> RenderJob | None:
+    """A queued or running job that renders exactly what `job` would."""
+    return db.scalar(
+        select(RenderJob)
+        .where(
+            RenderJob.book_id == job.book_id,
+            RenderJob.chapter_id.is_(None)
+            if job.chapter_id is None
+            else RenderJob.chapter_id == job.chapter_id,
+            RenderJob.voice_id == job.voice_id,
+            RenderJob.speed == job.speed,
+            RenderJob.status.in_(RENDER_ACTIVE),
+        )
+        .order_by(RenderJob.created_at)
+        .limit(1)
+    )
+
+
+def check_queue_room(db: Session, user: User, limit: int) -> None:
+    active = db.scalar(
+        select(func.count())
+        .select_from(RenderJob)
+        .where(RenderJob.user_id == user.id, RenderJob.status.in_(RENDER_ACTIVE))
+    )
+    if active is not None and active >= limit:
+        raise TooMany(
+            f"You already have {active} render jobs queued or running, the most one "
+            "user may have: wait for one to finish or cancel one, then render again.",
+            retry_after=RENDER_RETRY_SECONDS,
+        )
+
+
+@dataclass
+class NewJob:
+    """What to render: a chapter of the book, or the whole book when `chapter` is None."""
+
+    user: User
+    book: Book
+    chapter: Chapter | None
+    voice_id: str
+    speed: float
+
+
+async def queue_job(
+    db: Session,
+    new: NewJob,
+    inference: InferenceClient,
+    elevenlabs: ElevenLabsClient | None,
+    max_jobs: int,
+) -> tuple[RenderJob, bool]:
+    """Queue a render job; an identical job already queued or running is returned instead.
+    The job, and whether it was created now."""
+    voice_id = await render_voice(db, new.user, new.voice_id, inference, elevenlabs)
+    job = RenderJob(
+        user_id=new.user.id, book_id=new.book.id,
+        chapter_id=new.chapter.id if new.chapter else None,
+        voice_id=voice_id, speed=normalize_speed(new.speed),  # 1.01 is the same job as 1.0
+        total=new.chapter.sentence_count if new.chapter else new.book.sentence_count,
+    )
+    twin = active_twin(db, job)
+    if twin is not None:
+        return twin, False
+    check_queue_room(db, new.user, max_jobs)
+    db.add(job)
+    db.commit()
+    return job, True
 
 
 # --- cache steps ----------------------------------------------------------------------
@@ -449,7 +576,7 @@ class RenderRunner:
     async def _render_job(self, job_id: str) -> Tally:
         """Render what is missing; how many of the job's sentences are now in the cache, and
         how many were passed over."""
-        plan = await asyncio.to_thread(load_plan, self._factory, job_id)
+        plan = await load_plan(self._factory, self._synthesizer.inference, job_id)
         model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
         pending, cached = await asyncio.to_thread(pending_texts, self._cache, plan, model_id)
         tally = Tally(done=cached)
@@ -487,14 +614,8 @@ class RenderRunner:
     async def _render_batch(
         self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
     ) -> None:
-        payload: dict[str, Any] = {
-            "texts": [item.text for item in batch],
-            "voice_id": plan.target.voice_id,
-            "language": plan.request.language,
-            "format": RENDER_FORMAT,
-            "speed": plan.request.speed,
-            **plan.request.sampling,
-        }
+        texts = [item.text for item in batch]
+        payload = speech_payload(plan.target, plan.request, RENDER_FORMAT, texts=texts)
         async with self._batch_events(payload) as events:
             start = await anext(events, None)
             if start is None or start.get("type") != "start":

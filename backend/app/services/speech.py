@@ -3,35 +3,42 @@ audio cache when possible, otherwise stream from the inference service or Eleven
 filling the cache.
 
 Voice routing (issue 4 item 6):
-- `custom_user_voice`  -> the user's default cloned voice
-- the user's voice ids -> inference service (XTTS)
-- `stock-*`            -> inference service (Piper)
-- anything else        -> ElevenLabs when ELEVENLABS_API_KEY is set, else a 400 naming it
+- `custom_user_voice`       -> the user's default cloned voice
+- the user's voice ids      -> inference service (XTTS)
+- what /stock-voices lists  -> inference service (Piper)
+- anything else             -> ElevenLabs when ELEVENLABS_API_KEY is set, else a 400 naming it
+(`resolve_voice`, the one place that decides)
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
 from app.models.user import User
 from app.models.voice import VOICE_READY, Voice
 from app.services.audio_cache import AudioCache, CacheWriter, cache_key
 from app.services.elevenlabs import ElevenLabsClient, is_voice_id
-from app.services.inference_client import InferenceClient, InferenceError
+from app.services.errors import (
+    BadRequest,
+    ElevenLabsNotConfigured,
+    InvalidInput,
+    NoVoiceOfYourOwn,
+    VoiceNotFound,
+    VoiceNotReady,
+)
+from app.services.inference_client import InferenceClient, InferenceError, generate_payload
 from app.services.transcode import OutputFormat, PcmTranscoder
 from app.services.voices import CUSTOM_USER_VOICE, default_voice
 
 log = logging.getLogger("ownvoice.speech")
 
-STOCK_PREFIX = "stock-"
 # What the inference service streams natively, and its media types.
 NATIVE_FORMATS = {
     "wav": "audio/wav",
@@ -87,48 +94,116 @@ class AudioStream:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_voice(
-    db: Session, user: User, voice_id: str, elevenlabs: ElevenLabsClient | None
+async def resolve_voice(
+    db: Session,
+    user: User,
+    voice_id: str,
+    inference: InferenceClient,
+    elevenlabs: ElevenLabsClient | None,
+    *,
+    my_voice_aliases: Collection[str] = (),
 ) -> VoiceTarget:
+    """The one voice router: which engine speaks `voice_id` for `user`.
+
+    `custom_user_voice` (and any of `my_voice_aliases`, e.g. OpenAI's voice names) is the
+    user's default clone; a clone id is that clone (another user's is not there); a voice the
+    inference service lists is a stock voice; anything else is an ElevenLabs voice when a key
+    is set. Raises a domain error saying what to choose instead.
+    """
+    if voice_id.lower() in my_voice_aliases:
+        return await _aliased_voice(db, user, voice_id, inference)
+    own = own_voice_target(db, user, voice_id)
+    if own is not None:
+        return own
+    return await shared_voice_target(user.id, voice_id, inference, elevenlabs)
+
+
+def own_voice_target(db: Session, user: User, voice_id: str) -> VoiceTarget | None:
+    """`custom_user_voice` or one of the user's clones; None when `voice_id` names no clone."""
     if voice_id == CUSTOM_USER_VOICE:
         voice = default_voice(db, user)
         if voice is None:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST,
-                detail="You have no voice of your own yet: record or upload one "
-                "under Voices, or choose a stock voice.",
-            )
+            raise NoVoiceOfYourOwn()
         return _clone_target(voice)
-    if voice_id.startswith(STOCK_PREFIX):
-        return VoiceTarget("piper", voice_id, cache_scope=user.id)
     voice = db.get(Voice, voice_id)
-    if voice is not None:
-        if voice.user_id != user.id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such voice.")
-        return _clone_target(voice)
-    if elevenlabs is None:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            detail=f"'{voice_id}' is not one of your voices or a stock voice. To use ElevenLabs "
-            "voices, set ELEVENLABS_API_KEY and restart the app server.",
-        )
+    if voice is None:
+        return None
+    if voice.user_id != user.id:
+        raise VoiceNotFound(voice_id)
+    return _clone_target(voice)
+
+
+# The form of the inference service's stock voice ids, for the one case where its listing
+# cannot be had (down, and never seen since the data directory was made).
+STOCK_ID_FORM = "stock-"
+
+
+def is_stock_voice(voice_id: str, listing: list[dict[str, Any]] | None) -> bool:
+    """Whether the inference service's voice listing (/stock-voices) has `voice_id`. Without
+    a listing (`None`), by the form of its ids: the request then gets the service's own 503,
+    cached audio still plays, and a render job waits for the service."""
+    if listing is None:
+        return voice_id.startswith(STOCK_ID_FORM)
+    return any(voice.get("voice_id") == voice_id for voice in listing)
+
+
+async def shared_voice_target(
+    user_id: str, voice_id: str, inference: InferenceClient, elevenlabs: ElevenLabsClient | None
+) -> VoiceTarget:
+    """A voice shared by all users: a stock voice, else an ElevenLabs voice."""
+    try:
+        listing: list[dict[str, Any]] | None = await inference.stock_voices()
+    except InferenceError:
+        listing = None  # down, and its last listing is not remembered
+    if is_stock_voice(voice_id, listing):
+        return VoiceTarget("piper", voice_id, cache_scope=user_id)
     if not is_voice_id(voice_id):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"'{voice_id[:80]}' is not one of your voices, a stock voice or an "
+        raise VoiceNotFound(
+            voice_id,
+            f"'{voice_id[:80]}' is not one of your voices, a stock voice or an "
             "ElevenLabs voice id (letters and digits only): pick a voice from the list.",
+            code="unknown_voice",  # as the inference service names it
         )
-    return VoiceTarget("elevenlabs", voice_id, cache_scope=user.id)
+    if elevenlabs is None:
+        raise ElevenLabsNotConfigured(
+            f"'{voice_id}' is not one of your voices or a stock voice. To use ElevenLabs "
+            "voices, set ELEVENLABS_API_KEY and restart the app server."
+        )
+    return VoiceTarget("elevenlabs", voice_id, cache_scope=user_id)
+
+
+async def _aliased_voice(
+    db: Session, user: User, alias: str, inference: InferenceClient
+) -> VoiceTarget:
+    """A name that means "my voice": the user's default clone, else the first stock voice."""
+    if default_voice(db, user) is not None:
+        return resolve_own(db, user, CUSTOM_USER_VOICE)
+    try:
+        stock = await inference.stock_voices()
+    except InferenceError:
+        stock = []
+    if not stock:
+        raise BadRequest(
+            f"No voice to speak '{alias}' with: record a voice in "
+            "Ownvoice, or start the inference service."
+        )
+    return VoiceTarget("piper", stock[0]["voice_id"], cache_scope=user.id)
+
+
+def resolve_own(db: Session, user: User, voice_id: str) -> VoiceTarget:
+    target = own_voice_target(db, user, voice_id)
+    if target is None:
+        raise VoiceNotFound(voice_id)
+    return target
 
 
 def _clone_target(voice: Voice) -> VoiceTarget:
     if voice.status != VOICE_READY:
-        detail = (
+        raise VoiceNotReady(
             "The voice is still being prepared: try again in a moment."
             if voice.error is None
             else f"The voice failed to prepare: {voice.error}"
         )
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=detail)
     return VoiceTarget("xtts", voice.id, voice.conditioning_hash, voice.model_id, voice.language)
 
 
@@ -232,6 +307,21 @@ def keyed_as_expected(
     )
 
 
+def speech_payload(
+    target: VoiceTarget, request: SpeechRequest, fmt: str, **text: Any
+) -> dict[str, Any]:
+    """The inference service's /generate (`text=`) or /generate/batch (`texts=`) body for
+    `request` in `target`'s voice."""
+    return generate_payload(
+        target.voice_id,
+        request.language or target.language,
+        fmt,
+        request.speed,
+        request.sampling,
+        **text,
+    )
+
+
 class Synthesizer:
     def __init__(
         self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None, cache: AudioCache
@@ -290,14 +380,7 @@ class Synthesizer:
         self, target: VoiceTarget, request: SpeechRequest, key: str, expected_model: str | None
     ) -> AudioStream:
         upstream_format = "pcm_24000" if request.transcode_to else request.native_format
-        payload: dict[str, Any] = {
-            "text": request.text,
-            "voice_id": target.voice_id,
-            "language": request.language or target.language or "en",
-            "format": upstream_format,
-            "speed": request.speed,
-            **request.sampling,
-        }
+        payload = speech_payload(target, request, upstream_format, text=request.text)
         response = await self.inference.open_generate(payload)
         headers = {k: response.headers[k] for k in ("x-sample-rate",) if k in response.headers}
         if request.transcode_to is not None:
@@ -334,10 +417,9 @@ class Synthesizer:
         elif request.native_format in ELEVENLABS_FOR_NATIVE:
             output_format = ELEVENLABS_FOR_NATIVE[request.native_format]
         else:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"The format '{request.native_format}' is not available "
-                "for ElevenLabs voices: use mp3, wav or pcm_24000.",
+            raise InvalidInput(
+                f"The format '{request.native_format}' is not available "
+                "for ElevenLabs voices: use mp3, wav or pcm_24000."
             )
         body: dict[str, Any] = {
             "text": request.text,

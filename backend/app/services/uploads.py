@@ -1,9 +1,12 @@
-"""Streaming multipart uploads with a size limit and content sniffing.
+"""Streaming multipart uploads with a size limit and content sniffing: the one upload reader
+of voices (POST /api/voice/upload, /v1/voices/add) and books (POST /api/books).
 
 Starlette's form parser receives the whole body before the route runs. Here the body is
 parsed as it arrives: a file part that passes its limit, or whose first bytes are not a
-known audio container, stops the upload at once with 413 or 415, and nothing larger than
-one network chunk is ever held in memory (file parts go straight to a temp file on disk).
+known container, stops the upload at once with 413 or 415, and nothing larger than
+one network chunk is ever held in memory (file parts go straight to a temp file on disk,
+next to their final place, written once). The limits come from app.core.limits.UPLOADS,
+the table the body cap (app/api/body_limit.py) uses too.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from app.core.config import Settings
+from app.core.limits import MB, UploadLimit
+from app.services.errors import BadRequest, TooLarge, UnsupportedMediaType
 
 SNIFF_BYTES = 12
 UPLOAD_PREFIX = ".upload-"  # temp files of uploads in progress (swept at start: app.main)
 MAX_FIELD_BYTES = 64 * 1024  # one text field
 MAX_TEXT_FIELDS = 16  # text fields per upload (names, labels, descriptions)
-MULTIPART_OVERHEAD = 1024 * 1024  # generous room for headers, boundaries and text fields
 
 AUDIO_TYPES_HINT = "wav, mp3, m4a, webm, ogg or flac"
 
@@ -55,6 +61,7 @@ class UploadedFile:
     path: Path  # a temp file next to its final place, so os.replace is atomic
     size: int = 0
     kind: str | None = None  # sniffed container, e.g. "wav"
+    content_type: str | None = None  # as the client declared it
 
 
 @dataclass
@@ -76,10 +83,12 @@ class _Receiver:
         file_fields: set[str],
         max_file_bytes: int,
         max_files: int,
-        sniff: Callable[[bytes], str | None],
+        sniff: Callable[[bytes], str | None] | None,
+        advice: str,
     ) -> None:
         self.temp_dir, self.file_fields = temp_dir, file_fields
         self.max_file_bytes, self.max_files, self.sniff = max_file_bytes, max_files, sniff
+        self.advice = advice
         self.form = MultipartForm()
         self._header_field = b""
         self._header_value = b""
@@ -122,23 +131,21 @@ class _Receiver:
         if filename is None:
             self._text_fields += 1
             if self._text_fields > MAX_TEXT_FIELDS:
-                raise HTTPException(
-                    status.HTTP_400_BAD_REQUEST,
-                    detail=f"Too many form fields: send at most {MAX_TEXT_FIELDS} with the file.",
+                raise BadRequest(
+                    f"Too many form fields: send at most {MAX_TEXT_FIELDS} with the file."
                 )
             self._text = bytearray()
             return
         if self._name not in self.file_fields:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, detail=f"Unexpected file field '{self._name}'."
-            )
+            raise BadRequest(f"Unexpected file field '{self._name}'.")
         if len(self.form.files) >= self.max_files:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, detail=f"Send at most {self.max_files} file(s)."
-            )
+            raise BadRequest(f"Send at most {self.max_files} file(s).")
         fd, name = tempfile.mkstemp(dir=self.temp_dir, prefix=UPLOAD_PREFIX)
         self._handle = os.fdopen(fd, "wb")
         self._file = UploadedFile(self._name, filename.decode("utf-8", "replace"), Path(name))
+        declared_type = self._headers.get(b"content-type")
+        if declared_type:
+            self._file.content_type = declared_type.decode("latin-1")
         self._head = b""
         self.form.files.append(self._file)
 
@@ -147,33 +154,27 @@ class _Receiver:
         if self._text is not None:
             self._text += chunk
             if len(self._text) > MAX_FIELD_BYTES:
-                raise HTTPException(
-                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                    detail=f"The field '{self._name}' is too long.",
-                )
+                raise TooLarge(f"The field '{self._name}' is too long.")
             return
         assert self._file is not None and self._handle is not None
         self._file.size += len(chunk)
         if self._file.size > self.max_file_bytes:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                detail=f"The file is larger than {self.max_file_bytes // (1024 * 1024)} MB: "
-                "send a shorter recording.",
+            raise TooLarge(
+                f"The file is larger than {self.max_file_bytes // MB} MB: {self.advice}."
             )
-        if self._file.kind is None and len(self._head) < SNIFF_BYTES:
+        if self.sniff is not None and self._file.kind is None and len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
                 self._check_type()
         self._handle.write(chunk)  # type: ignore[attr-defined]
 
     def _check_type(self) -> None:
-        assert self._file is not None
+        assert self._file is not None and self.sniff is not None
         self._file.kind = self.sniff(self._head)
         if self._file.kind is None:
-            raise HTTPException(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                detail=f"'{self._file.filename}' is not an audio file we can read: "
-                f"send {AUDIO_TYPES_HINT}.",
+            raise UnsupportedMediaType(
+                f"'{self._file.filename}' is not an audio file we can read: "
+                f"send {AUDIO_TYPES_HINT}."
             )
 
     def part_end(self) -> None:
@@ -184,7 +185,7 @@ class _Receiver:
         if self._file is not None:
             self._handle.close()  # type: ignore[union-attr]
             self._handle = None
-            if self._file.kind is None:
+            if self.sniff is not None and self._file.kind is None:
                 self._check_type()  # files shorter than the sniff window
             self._file = None
 
@@ -195,30 +196,29 @@ class _Receiver:
 
 async def receive_multipart(
     request: Request,
+    upload: UploadLimit,
+    settings: Settings,
     *,
     temp_dir: Path,
     file_fields: set[str],
-    max_file_bytes: int,
-    max_files: int = 1,
-    sniff: Callable[[bytes], str | None] = sniff_audio,
+    sniff: Callable[[bytes], str | None] | None = sniff_audio,
 ) -> MultipartForm:
-    """Parse a multipart body as it streams in. The caller owns (and must clean up) the files."""
+    """Parse a multipart body as it streams in, within `upload`'s limits (app.core.limits).
+    `sniff` checks each file's first bytes (None: any content). The caller owns (and must
+    clean up) the files."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Send the upload as multipart/form-data."
-        )
-    limit = max_file_bytes * max_files + MULTIPART_OVERHEAD
+        raise UnsupportedMediaType("Send the upload as multipart/form-data.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdigit() and int(declared) > upload.cap(settings):
         # Refuse before reading a single byte of the body.
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail=f"The upload is larger than {max_file_bytes // (1024 * 1024)} MB: "
-            "send a shorter recording.",
+        raise TooLarge(
+            f"The upload is larger than {upload.limit(settings) // MB} MB: {upload.advice}."
         )
     temp_dir.mkdir(parents=True, exist_ok=True)
-    receiver = _Receiver(temp_dir, file_fields, max_file_bytes, max_files, sniff)
+    receiver = _Receiver(
+        temp_dir, file_fields, upload.file_bytes(settings), upload.max_files, sniff, upload.advice
+    )
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():
@@ -227,9 +227,7 @@ async def receive_multipart(
     except MultipartParseError as exc:
         receiver.close()
         receiver.form.discard()
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail=f"The multipart body is malformed: {exc}"
-        ) from exc
+        raise BadRequest(f"The multipart body is malformed: {exc}") from exc
     except BaseException:
         receiver.close()
         receiver.form.discard()

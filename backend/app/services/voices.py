@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.files import fsync_replace
 from app.models.user import User, new_id
 from app.models.voice import VOICE_FAILED, VOICE_PROCESSING, VOICE_READY, Voice
+from app.services.errors import Conflict, InvalidInput, VoiceNotFound
 from app.services.inference_client import InferenceClient, InferenceError
 from app.services.uploads import UploadedFile
 
@@ -55,7 +55,7 @@ def get_user_voice(db: Session, user: User, voice_id: str) -> Voice:
     """The user's own voice; another user's voice is indistinguishable from a missing one."""
     voice = db.get(Voice, voice_id)
     if voice is None or voice.user_id != user.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such voice.")
+        raise VoiceNotFound(voice_id)
     return voice
 
 
@@ -70,9 +70,7 @@ def default_voice(db: Session, user: User) -> Voice | None:
 def validate_name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="Give the voice a name of 1 to 100 characters.",
+        raise InvalidInput("Give the voice a name of 1 to 100 characters.",
         )
     return name
 
@@ -80,9 +78,7 @@ def validate_name(name: str | None) -> str:
 def validate_language(language: str | None) -> str:
     language = (language or "en").strip()
     if not LANGUAGE_PATTERN.match(language):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"'{language}' is not a language code: use e.g. 'en' or 'de'.",
+        raise InvalidInput(f"'{language}' is not a language code: use e.g. 'en' or 'de'.",
         )
     return language
 
@@ -173,14 +169,10 @@ async def retry_voice(
 ) -> Voice:
     """Prepare a failed voice again from its stored recording (POST /api/voices/{id}/retry)."""
     if voice.status != VOICE_FAILED:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"The voice is {voice.status}: only a failed voice can be prepared again.",
+        raise Conflict(f"The voice is {voice.status}: only a failed voice can be prepared again.",
         )
     if not can_retry(voice) or not (voices_dir(data_dir) / str(voice.upload_name)).is_file():
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail="This voice's recording was not kept (the voice engine could not use it): "
+        raise Conflict("This voice's recording was not kept (the voice engine could not use it): "
             "delete the voice and record or upload a new one.",
         )
     return await _prepare(db, inference, data_dir, user, voice)
@@ -296,9 +288,7 @@ async def resume_interrupted_voices(
 
 def set_default(db: Session, user: User, voice: Voice) -> None:
     if voice.status != VOICE_READY:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"The voice is {voice.status}: only a ready voice can be the default.",
+        raise Conflict(f"The voice is {voice.status}: only a ready voice can be the default.",
         )
     for other in user_voices(db, user):
         other.is_default = other.id == voice.id

@@ -10,14 +10,14 @@ import contextlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from app.api.audio import AUDIO_RESPONSES, VOICE_UPLOAD_BODY, stream_speech
 from app.api.deps import SessionDep, SettingsDep, api_key_user, bearer_token
-from app.api.routes.tts import AUDIO_RESPONSES, stream_speech
-from app.api.routes.voices import UPLOAD_BODY
+from app.core.limits import UPLOADS
 from app.models.user import User
 from app.models.voice import Voice
 from app.services import voices as voice_service
@@ -27,8 +27,6 @@ from app.services.transcode import parse_output_format, supported_output_formats
 from app.services.uploads import receive_multipart
 
 router = APIRouter(tags=["elevenlabs-compatible"])
-
-MAX_SAMPLES = 5
 
 
 def el_error(status_code: int, status_name: str, message: str) -> HTTPException:
@@ -143,17 +141,17 @@ async def get_voice_v1(
     raise el_error(404, "voice_not_found", f"A voice with id '{voice_id}' was not found.")
 
 
-@router.post("/v1/voices/add", openapi_extra=UPLOAD_BODY)
+@router.post("/v1/voices/add", openapi_extra=VOICE_UPLOAD_BODY)
 async def add_voice_v1(
     request: Request, user: XiUser, db: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     data_dir = settings.resolved_data_dir
     form = await receive_multipart(
         request,
+        UPLOADS["/v1/voices/add"],
+        settings,
         temp_dir=voice_service.voices_dir(data_dir),
         file_fields={"files"},
-        max_files=MAX_SAMPLES,
-        max_file_bytes=settings.max_voice_upload_bytes,
     )
     try:
         if not form.files:
@@ -275,14 +273,9 @@ async def _text_to_speech(
     user: User,
     db: Session,
 ) -> StreamingResponse:
-    try:
-        target = resolve_voice(db, user, voice_id, request.app.state.elevenlabs)
-    except HTTPException as exc:
-        if exc.status_code == status.HTTP_404_NOT_FOUND:
-            raise el_error(
-                404, "voice_not_found", f"A voice with id '{voice_id}' was not found."
-            ) from exc
-        raise
+    state = request.app.state
+    # 404 is ElevenLabs' voice_not_found (app.services.errors.VoiceNotFound.for_elevenlabs).
+    target = await resolve_voice(db, user, voice_id, state.inference, state.elevenlabs)
     speech = _speech_request(body, output_format, local=target.engine != "elevenlabs")
     return await stream_speech(request, user, target, speech)
 

@@ -7,19 +7,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
+from app.api.audio import AUDIO_RESPONSES, stream_speech
 from app.api.deps import SessionDep, api_key_user, bearer_token
-from app.api.routes.tts import AUDIO_RESPONSES, stream_speech
 from app.models.user import User
-from app.services.inference_client import InferenceError
-from app.services.speech import SpeechRequest, VoiceTarget, resolve_voice
+from app.services.speech import SpeechRequest, resolve_voice
 from app.services.transcode import SOURCE_RATE, OutputFormat
-from app.services.voices import CUSTOM_USER_VOICE, default_voice
 
 router = APIRouter(tags=["openai-compatible"])
 
-# OpenAI's built-in voice names: programs hard-code them, so they map to "my voice".
+# OpenAI's built-in voice names: programs hard-code them, so they mean "my voice" (the
+# user's default voice, else the first stock voice: app.services.speech.resolve_voice).
 OPENAI_VOICES = {
     "alloy",
     "ash",
@@ -60,30 +58,14 @@ class SpeechIn(BaseModel):
     instructions: str | None = None
 
 
-async def _resolve(request: Request, db: Session, user: User, voice: str) -> VoiceTarget:
-    """OpenAI's voice names mean the user's own voice, else the first stock voice."""
-    if voice.lower() not in OPENAI_VOICES:
-        return resolve_voice(db, user, voice, request.app.state.elevenlabs)
-    if default_voice(db, user) is not None:
-        return resolve_voice(db, user, CUSTOM_USER_VOICE, None)
-    try:
-        stock = await request.app.state.inference.stock_voices()
-    except InferenceError:
-        stock = []
-    if not stock:
-        raise HTTPException(
-            400,
-            detail=f"No voice to speak '{voice}' with: record a voice in "
-            "Ownvoice, or start the inference service.",
-        )
-    return resolve_voice(db, user, stock[0]["voice_id"], None)
-
-
 @router.post("/v1/audio/speech", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
 async def create_speech(
     body: SpeechIn, request: Request, user: Annotated[User, Depends(openai_user)], db: SessionDep
 ) -> StreamingResponse:
-    target = await _resolve(request, db, user, body.voice)
+    state = request.app.state
+    target = await resolve_voice(
+        db, user, body.voice, state.inference, state.elevenlabs, my_voice_aliases=OPENAI_VOICES
+    )
     speech = SpeechRequest(
         text=body.input,
         speed=body.speed,

@@ -61,10 +61,7 @@ def create_user(body: UserIn, _: AdminUser, db: SessionDep) -> AdminUserOut:
 @router.patch("/{user_id}", responses={404: {}, 409: {}})
 def change_user(body: UserPatch, target: TargetUser, db: SessionDep) -> AdminUserOut:
     """Disable or enable an account (disabling ends its sessions), or change its role."""
-    try:
-        accounts.change_user(db, target, body.disabled, body.is_admin)
-    except accounts.AccountRuleError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    accounts.change_user(db, target, body.disabled, body.is_admin)  # 409: AccountRuleError
     return admin_user_out(target)
 
 

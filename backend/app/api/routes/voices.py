@@ -9,7 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
+from app.api.audio import VOICE_UPLOAD_BODY
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.limits import UPLOADS
 from app.services import voices as voice_service
 from app.services.inference_client import InferenceError
 from app.services.uploads import receive_multipart
@@ -59,34 +61,10 @@ class RenameIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["audio", "name"],
-                    "properties": {
-                        "audio": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "wav, mp3, m4a, webm, ogg or flac; at most 25 MB",
-                        },
-                        "name": {"type": "string", "maxLength": 100},
-                        "language": {"type": "string", "default": "en"},
-                    },
-                }
-            }
-        },
-    }
-}
-
-
 @router.post(
     "/voice/upload",
     status_code=201,
-    openapi_extra=UPLOAD_BODY,
+    openapi_extra=VOICE_UPLOAD_BODY,
     responses={413: {}, 415: {}, 422: {}, 503: {}},
 )
 async def upload_voice(
@@ -95,9 +73,10 @@ async def upload_voice(
     data_dir = settings.resolved_data_dir
     form = await receive_multipart(
         request,
+        UPLOADS["/api/voice/upload"],
+        settings,
         temp_dir=voice_service.voices_dir(data_dir),
         file_fields={"audio"},
-        max_file_bytes=settings.max_voice_upload_bytes,
     )
     try:
         if not form.files:

@@ -6,14 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.services.errors import DomainError
 
-class BookImportError(Exception):
+
+class BookImportError(DomainError):
     """A book the user sent cannot be imported; `status_code` is the HTTP answer to give."""
 
     def __init__(self, status_code: int, message: str) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.message = message
 
 
 def text_too_long(chars: int, limit: int) -> BookImportError:
