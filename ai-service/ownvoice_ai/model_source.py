@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
+from .random_checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
 from .config import Settings
 
 logger = logging.getLogger(__name__)

@@ -243,7 +243,7 @@ def test_overlapped_vocoder_stops_its_thread_when_the_consumer_stops(tiny_model)
 
 
 def test_overlapped_vocoder_passes_a_gpt_error_on(tiny_model):
-    from ownvoice_ai.engines.xtts_gpt import GenerationStopped
+    from ownvoice_ai.engines.base import GenerationStopped
 
     def stopping_loop():
         yield from list(_token_loop(tiny_model, 10))

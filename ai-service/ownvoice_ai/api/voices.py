@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..conditioning import valid_voice_id
-from ..engines.xtts_gpt import GenerationStopped
+from ..engines.base import GenerationStopped
 from ..prepare import VoiceRejected, prepare_reference
 from ..security import Authorized
 from ..worker import QueueFull

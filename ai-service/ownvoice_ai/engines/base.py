@@ -47,6 +47,14 @@ class StopSignal:
         return None
 
 
+class GenerationStopped(Exception):
+    """A job stopped by its StopSignal: raised by an engine between steps, or by the worker."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class SynthesisOptions:
     language: str = "en"

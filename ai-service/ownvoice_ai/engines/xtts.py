@@ -42,7 +42,6 @@ from .base import (
 from .device import DeviceChoice, pick_device, verify_accelerator
 from .xtts_gpt import (
     BatchRow,
-    GenerationStopped,
     SamplingSettings,
     generate_latents,
     generate_latents_batch,
@@ -371,4 +370,4 @@ class XttsEngine:
         return self.model
 
 
-__all__ = ["SAMPLE_RATE", "GenerationStopped", "StreamTuning", "TextTooLong", "UnsupportedLanguage", "XttsEngine"]
+__all__ = ["SAMPLE_RATE", "StreamTuning", "TextTooLong", "UnsupportedLanguage", "XttsEngine"]

@@ -23,15 +23,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from .base import GenerationStopped
 from .kv_cache import PreallocatedCache
-
-
-class GenerationStopped(Exception):
-    """Raised inside the token loop when the request was cancelled or ran past its deadline."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
