@@ -291,8 +291,11 @@ class XttsEngine:
         model = self._require_model()
         return [language.split("-")[0] for language in model.config.languages]
 
+    def speaks(self, language: str) -> bool:
+        return language.split("-")[0].lower() in self.supported_languages()
+
     def encode_text(self, text: str, language: str, device: str | None = None) -> torch.Tensor:
-        if language.split("-")[0].lower() not in self.supported_languages():
+        if not self.speaks(language):
             raise UnsupportedLanguage(f"XTTS does not speak '{language}'")
         ids = self._encoder(language)(text)
         _check_length(len(ids))

@@ -31,7 +31,7 @@ async def xtts_chunks(services: Services, texts: list[str], language: str) -> li
     """Each text in XTTS-sized, tokenized chunks; refused when XTTS cannot speak the language or a
     text has nothing to say."""
     engine = services.xtts
-    if language.split("-")[0] not in engine.supported_languages():
+    if not engine.speaks(language):
         raise LanguageUnsupported(f"XTTS does not speak '{language}'.")
     try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
         per_text = await in_text_pool(_split_tokenized, texts, language, engine.count_tokens(language))
