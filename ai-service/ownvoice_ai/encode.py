@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import av
 import numpy as np
 
-FORMATS = ("wav", "pcm_24000", "mp3", "opus")
+OutputFormat = Literal["wav", "pcm_24000", "mp3", "opus"]
+FORMATS: tuple[str, ...] = get_args(OutputFormat)
 MEDIA_TYPES = {
     "wav": "audio/wav",
     "pcm_24000": "audio/L16;rate=24000",

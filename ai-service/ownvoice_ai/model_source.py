@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
 from .config import Settings
+from .random_checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,9 @@
 """Speed options for XTTS inference: threads, int8 GPT on CPU, half precision, overlapped vocoder.
 
 Each option works on a loaded coqui-tts `Xtts` model in place, so the engine can apply it after
-loading and the benchmark (scripts/bench.py) can measure it on the same weights. What an option
-costs in accuracy is measured with `teacher_forced_outputs` + `compare_outputs`: both variants
-read the same audio codes, so the difference is the arithmetic alone, not a different sampled
-path.
+loading and the benchmark (the `bench` package) can measure it on the same weights; what an
+option costs in accuracy is measured there (bench/numerics.py). This module holds only what the
+service runs (and `half_precision_gpt`, the GPU recipe the engine is to adopt).
 
 Why these options: generating one audio token reads every GPT weight once (batch 1), so on a CPU
 the decode is bounded by memory bandwidth: fp32 reads about 1.5 GB per token, int8 a quarter of
@@ -257,7 +256,7 @@ def gpt_bytes_per_token(model: Any) -> int:
 
     Counts the transformer blocks, the final norm and the audio head: each is read in full per
     token. Embedding tables are excluded (one row is read per token) and so is the KV cache (it
-    depends on the position; see `kv_cache_bytes_per_token`).
+    depends on the position; the benchmark adds it: bench/numerics.py).
     """
     generation = gpt_generation_modules(model)
     transformer = generation.transformer
@@ -265,14 +264,6 @@ def gpt_bytes_per_token(model: Any) -> int:
     total += _module_weight_bytes(transformer.ln_f)
     total += sum(_module_weight_bytes(m) for m in generation.lm_head.modules())
     return total
-
-
-def kv_cache_bytes_per_token(model: Any, position: int) -> int:
-    """Bytes of cached keys and values read when generating at sequence `position`."""
-    generation = gpt_generation_modules(model)
-    config = generation.config
-    element = 2 if _transformer_dtype(model) in (torch.float16, torch.bfloat16) else 4
-    return 2 * config.n_layer * position * config.n_embd * element
 
 
 def _module_weight_bytes(module: nn.Module) -> int:
@@ -290,92 +281,8 @@ def _module_weight_bytes(module: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
 
 
-def _transformer_dtype(model: Any) -> torch.dtype:
-    for p in gpt_generation_modules(model).transformer.parameters():
-        return p.dtype
-    return torch.float32
-
-
 def _model_device(model: Any) -> torch.device:
     return next(model.parameters()).device
-
-
-def fixed_length_generate_kwargs(tokens: int) -> dict[str, int]:
-    """Hugging Face generate() arguments that make coqui-tts's GPT emit exactly `tokens` audio codes.
-
-    Random weights never emit [STOP] reliably, so benchmarks force the length: min_new_tokens
-    masks the stop token until `tokens` codes exist, max_new_tokens stops right there. Works for
-    `Xtts.inference` and `Xtts.inference_stream` (both forward extra kwargs to generate()).
-    """
-    if tokens < 1:
-        raise ValueError("tokens must be at least 1")
-    return {"min_new_tokens": tokens, "max_new_tokens": tokens}
-
-
-# --- numerical difference between two variants of the same GPT -------------------------------
-
-
-@dataclass(frozen=True)
-class GptNumerics:
-    """How far a variant's GPT outputs are from the fp32 reference on identical inputs."""
-
-    latent_max_abs: float
-    latent_rel_l2: float  # ||variant - ref|| / ||ref|| over all latent frames
-    logits_max_abs: float
-    top1_agreement: float  # fraction of positions whose most likely next code is unchanged
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "latent_max_abs": self.latent_max_abs,
-            "latent_rel_l2": self.latent_rel_l2,
-            "logits_max_abs": self.logits_max_abs,
-            "top1_agreement": self.top1_agreement,
-        }
-
-
-@torch.inference_mode()
-def teacher_forced_outputs(
-    model: Any, cond_latents: torch.Tensor, text_tokens: torch.Tensor, codes: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents (final-normed hidden states) and logits of the per-token GPT path for given codes.
-
-    One parallel pass over [conditioning, text, start, codes]: position for position the same
-    arithmetic the token loop does, without sampling, so two model variants can be compared.
-    """
-    gpt = model.gpt
-    prefix_ids = gpt.compute_embeddings(cond_latents, text_tokens)  # also stores the prefix embedding
-    input_ids = torch.cat([prefix_ids, codes.to(prefix_ids.device)], dim=1)
-    generation = gpt_generation_modules(model)
-    out = generation(input_ids=input_ids, use_cache=False, output_hidden_states=True, return_dict=True)
-    start = prefix_ids.shape[1] - 1  # the position that predicts the first code
-    end = start + codes.shape[1]  # as in the token loop: latent i comes with code i
-    latents = generation.final_norm(out.hidden_states[-1][:, start:end])
-    logits = out.logits[:, start:end]
-    return latents.float(), logits.float()
-
-
-def compare_outputs(
-    reference: tuple[torch.Tensor, torch.Tensor], variant: tuple[torch.Tensor, torch.Tensor]
-) -> GptNumerics:
-    ref_latents, ref_logits = reference
-    latents, logits = variant
-    diff = latents - ref_latents
-    return GptNumerics(
-        latent_max_abs=float(diff.abs().max()),
-        latent_rel_l2=float(diff.norm() / ref_latents.norm().clamp_min(1e-12)),
-        logits_max_abs=float((logits - ref_logits).abs().max()),
-        top1_agreement=float((logits.argmax(-1) == ref_logits.argmax(-1)).float().mean()),
-    )
-
-
-def audio_difference(reference: torch.Tensor, variant: torch.Tensor) -> dict[str, float]:
-    """Max abs difference and signal-to-difference ratio (dB) of two waveforms of equal length."""
-    n = min(reference.numel(), variant.numel())
-    ref = reference.flatten()[:n].float()
-    var = variant.flatten()[:n].float()
-    noise = (var - ref).pow(2).sum().clamp_min(1e-20)
-    snr = 10.0 * torch.log10(ref.pow(2).sum().clamp_min(1e-20) / noise)
-    return {"audio_max_abs": float((var - ref).abs().max()), "audio_snr_db": float(snr)}
 
 
 # --- the vocoder of one chunk overlapping the GPT of the next --------------------------------

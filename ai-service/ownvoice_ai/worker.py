@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .engines.base import StopSignal
-from .engines.xtts_gpt import GenerationStopped
+from .engines.base import GenerationStopped, StopSignal
 
 logger = logging.getLogger(__name__)
 

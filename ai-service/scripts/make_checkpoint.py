@@ -5,7 +5,7 @@
     python scripts/make_checkpoint.py tiny --out DIR --verify
 
 The files are what coqui-tts's real loader reads from a downloaded XTTS v2 (config.json, model.pth,
-vocab.json); `--verify` loads the result through that loader. See ownvoice_ai/checkpoints.py.
+vocab.json); `--verify` loads the result through that loader. See ownvoice_ai/random_checkpoints.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ownvoice_ai.checkpoints import DEFAULT_CHECKPOINTS_DIR, VARIANTS, build_checkpoint, load_checkpoint
+from ownvoice_ai.checkpoints import load_checkpoint
+from ownvoice_ai.random_checkpoints import DEFAULT_CHECKPOINTS_DIR, VARIANTS, build_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:

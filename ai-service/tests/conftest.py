@@ -46,8 +46,8 @@ class FakeClock:
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> Path:
     """ai-service/checkpoints/tiny, built once if missing (about 10 s)."""
-    from ownvoice_ai.checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
     from ownvoice_ai.model_source import missing_files
+    from ownvoice_ai.random_checkpoints import DEFAULT_CHECKPOINTS_DIR, build_checkpoint
 
     path = DEFAULT_CHECKPOINTS_DIR / "tiny"
     if missing_files(path):

@@ -7,7 +7,7 @@ import json
 import torch
 from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
 
-from ownvoice_ai.checkpoints import VARIANTS, XTTS_LANGUAGES, build_config
+from ownvoice_ai.random_checkpoints import VARIANTS, XTTS_LANGUAGES, build_config
 
 
 def test_tiny_checkpoint_has_the_real_files(tiny_checkpoint):

@@ -1,4 +1,4 @@
-"""Speed options (ownvoice_ai/optimize.py) and the benchmark, on the tiny random XTTS checkpoint.
+"""Speed options (ownvoice_ai/optimize.py) and the benchmark (bench/), on the tiny random XTTS checkpoint.
 
 Every test that changes a model loads its own copy: the session's `tiny_model` stays fp32.
 """
@@ -14,6 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from bench.numerics import (
+    audio_difference,
+    compare_outputs,
+    fixed_length_generate_kwargs,
+    kv_cache_bytes_per_token,
+    teacher_forced_outputs,
+)
 from ownvoice_ai import optimize
 from ownvoice_ai.conditioning import Conditioning
 from ownvoice_ai.engines.base import SynthesisOptions
@@ -59,12 +66,12 @@ def test_conv1d_to_linear_keeps_the_outputs(tiny_checkpoint):
     model = fresh_model(tiny_checkpoint)
     cond, _, text = voice_inputs(model)
     codes = random_codes(12)
-    before = optimize.teacher_forced_outputs(model, cond, text, codes)
+    before = teacher_forced_outputs(model, cond, text, codes)
 
     replaced = optimize.conv1d_to_linear(model.gpt.gpt)
 
     assert replaced == 4 * model.args.gpt_layers  # c_attn, attn c_proj, c_fc, mlp c_proj per block
-    after = optimize.teacher_forced_outputs(model, cond, text, codes)
+    after = teacher_forced_outputs(model, cond, text, codes)
     torch.testing.assert_close(after[0], before[0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(after[1], before[1], rtol=1e-5, atol=1e-5)
 
@@ -73,7 +80,7 @@ def test_int8_quantises_the_per_token_path_only_and_stays_close(tiny_checkpoint)
     model = fresh_model(tiny_checkpoint)
     cond, _, text = voice_inputs(model)
     codes = random_codes(16)
-    reference = optimize.teacher_forced_outputs(model, cond, text, codes)
+    reference = teacher_forced_outputs(model, cond, text, codes)
     conditioning_encoder = model.gpt.conditioning_encoder
 
     result = optimize.quantize_gpt_int8(model)
@@ -89,7 +96,7 @@ def test_int8_quantises_the_per_token_path_only_and_stays_close(tiny_checkpoint)
     assert model.gpt.conditioning_encoder is conditioning_encoder
     assert all(p.dtype == torch.float32 for p in conditioning_encoder.parameters())
 
-    numerics = optimize.compare_outputs(reference, optimize.teacher_forced_outputs(model, cond, text, codes))
+    numerics = compare_outputs(reference, teacher_forced_outputs(model, cond, text, codes))
     assert 0 < numerics.latent_max_abs  # it really changed the arithmetic...
     assert numerics.latent_rel_l2 < 0.05  # ...by little
     assert numerics.top1_agreement >= 0.75
@@ -121,7 +128,7 @@ def test_gpt_bytes_per_token_counts_blocks_norm_and_head(tiny_checkpoint, tiny_m
     per_block = (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d) + 2 * (2 * d)
     expected = 4 * (layers * per_block + 2 * d + (d * n_audio + n_audio) + 2 * d)  # + ln_f, head, final norm
     assert optimize.gpt_bytes_per_token(tiny_model) == expected
-    assert optimize.kv_cache_bytes_per_token(tiny_model, 100) == 2 * layers * 100 * d * 4
+    assert kv_cache_bytes_per_token(tiny_model, 100) == 2 * layers * 100 * d * 4
 
 
 # --- bf16 / fp16 ------------------------------------------------------------------------------
@@ -131,11 +138,11 @@ def test_bf16_gpt_runs_our_token_loop_close_to_fp32(tiny_checkpoint):
     model = fresh_model(tiny_checkpoint)
     cond, _, text = voice_inputs(model)
     codes = random_codes(16)
-    reference = optimize.teacher_forced_outputs(model, cond, text, codes)
+    reference = teacher_forced_outputs(model, cond, text, codes)
 
     optimize.half_precision_gpt(model, torch.bfloat16)
 
-    numerics = optimize.compare_outputs(reference, optimize.teacher_forced_outputs(model, cond, text, codes))
+    numerics = compare_outputs(reference, teacher_forced_outputs(model, cond, text, codes))
     assert numerics.latent_rel_l2 < 0.05
     settings = SamplingSettings(fixed_tokens=6)
     steps = list(generate_latents(model.gpt, cond, text, settings, torch.Generator().manual_seed(0)))
@@ -182,7 +189,7 @@ def test_bf16_vocoder_keeps_shape_and_stays_close_to_fp32(tiny_checkpoint):
 
     audio = full_decode(model.hifigan_decoder, latents, speaker)
     assert audio.dtype == torch.float32 and audio.shape == reference.shape
-    assert 25 < optimize.audio_difference(reference, audio)["audio_snr_db"] < 200
+    assert 25 < audio_difference(reference, audio)["audio_snr_db"] < 200
     with pytest.raises(ValueError, match="already"):
         optimize.half_precision_vocoder(model, torch.bfloat16)
     with pytest.raises(ValueError, match="float16 or torch.bfloat16"):
@@ -243,7 +250,7 @@ def test_overlapped_vocoder_stops_its_thread_when_the_consumer_stops(tiny_model)
 
 
 def test_overlapped_vocoder_passes_a_gpt_error_on(tiny_model):
-    from ownvoice_ai.engines.xtts_gpt import GenerationStopped
+    from ownvoice_ai.engines.base import GenerationStopped
 
     def stopping_loop():
         yield from list(_token_loop(tiny_model, 10))
@@ -266,7 +273,7 @@ def test_fixed_token_forcing_gives_every_path_the_same_audio_length(tiny_checkpo
     tokens = 14
     cond, speaker, _ = voice_inputs(tiny_model)
     sampling = {"temperature": 0.75, "top_p": 0.85, "top_k": 50, "repetition_penalty": 5.0}
-    force = optimize.fixed_length_generate_kwargs(tokens)
+    force = fixed_length_generate_kwargs(tokens)
 
     torch.manual_seed(0)
     full = tiny_model.inference(SENTENCE, "en", cond, speaker, **sampling, **force)
@@ -282,7 +289,7 @@ def test_fixed_token_forcing_gives_every_path_the_same_audio_length(tiny_checkpo
     assert sum(len(c.samples) for c in ours) == expected
 
     with pytest.raises(ValueError):
-        optimize.fixed_length_generate_kwargs(0)
+        fixed_length_generate_kwargs(0)
 
 
 def test_configure_threads_sets_torch_threads():
@@ -309,9 +316,9 @@ def test_bench_applies_the_same_openmp_settings_as_optimize():
 
 def test_audio_difference_measures_snr():
     reference = torch.sin(torch.linspace(0, 100, 24000))
-    assert optimize.audio_difference(reference, reference.clone())["audio_max_abs"] == 0
+    assert audio_difference(reference, reference.clone())["audio_max_abs"] == 0
     noisy = reference + 0.01 * torch.randn(24000, generator=torch.Generator().manual_seed(0))
-    snr = optimize.audio_difference(reference, noisy)["audio_snr_db"]
+    snr = audio_difference(reference, noisy)["audio_snr_db"]
     assert 30 < snr < 40  # signal power 0.5, noise power 1e-4: about 37 dB
 
 

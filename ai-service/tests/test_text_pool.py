@@ -7,7 +7,7 @@ import time
 
 import anyio
 
-from ownvoice_ai.api.generate import TEXT_THREADS, _text_limiters, in_text_pool
+from ownvoice_ai.synthesis.text import TEXT_THREADS, _text_limiters, in_text_pool
 
 
 def test_at_most_text_threads_split_at_once_and_the_rest_wait() -> None:

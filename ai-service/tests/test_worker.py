@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from ownvoice_ai.engines.base import StopSignal
-from ownvoice_ai.engines.xtts_gpt import GenerationStopped
+from ownvoice_ai.engines.base import GenerationStopped, StopSignal
 from ownvoice_ai.worker import DeviceWorker, Priority, QueueFull
 from tests.conftest import FakeClock
 

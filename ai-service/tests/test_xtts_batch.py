@@ -7,13 +7,13 @@ import torch
 
 from ownvoice_ai.engines.base import (
     BatchProgress,
+    GenerationStopped,
     RenderedChunk,
     StopSignal,
     SynthesisOptions,
 )
 from ownvoice_ai.engines.xtts_gpt import (
     BatchRow,
-    GenerationStopped,
     SamplingSettings,
     generate_latents,
     generate_latents_batch,

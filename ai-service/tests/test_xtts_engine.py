@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ownvoice_ai.engines.base import StopSignal, SynthesisOptions
+from ownvoice_ai.engines.base import GenerationStopped, StopSignal, SynthesisOptions
 from ownvoice_ai.engines.xtts_gpt import (
-    GenerationStopped,
     SamplingSettings,
     generate_latents,
     teacher_forced_latents,

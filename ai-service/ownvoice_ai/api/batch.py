@@ -3,8 +3,8 @@
 Book rendering asks for up to 32 sentences at once. For a cloned voice every text is split into
 model-sized chunks, all chunks of all texts go through XTTS together (`render_batch`: one GPT
 forward pass per audio token serves the whole batch), and a text's item leaves as soon as its
-last chunk is done. Stock voices are rendered one text after another. Everything before the
-stream (voice, language, queueing, the first event) is what /generate does, from generate.py.
+last chunk is done. Stock voices are rendered one text after another. All of that, up to the
+first event, is synthesis.start_batch; this route parses, starts it and writes the events.
 
 Events, one JSON object per line: start, progress (now and then), item (per text, any order),
 then end, or error when generation fails after the stream began. Batch jobs queue behind every
@@ -17,9 +17,8 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter
@@ -28,25 +27,12 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from ..encode import MEDIA_TYPES, make_encoder
-from ..engines.base import BatchProgress, RenderedChunk, StopSignal, SynthesisOptions
-from ..engines.xtts_gpt import GenerationStopped
+from ..engines.base import BatchProgress, GenerationStopped
 from ..security import Authorized
-from ..services import Services
-from ..worker import JobHandle, Priority
+from ..synthesis import OUTPUT_SAMPLE_RATE, TextAudio, start_batch
+from ..worker import JobHandle
 from .deps import ServicesDep
-from .generate import (
-    OUTPUT_SAMPLE_RATE,
-    Meta,
-    SynthesisRequest,
-    first_event,
-    known_voice,
-    piper_audio,
-    piper_chunks,
-    piper_meta,
-    queue_job,
-    synthesis_options,
-    xtts_chunks,
-)
+from .schemas import SynthesisRequest
 
 logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Authorized])
@@ -65,122 +51,22 @@ class BatchRequest(SynthesisRequest):
     voice_id: str
 
 
-@dataclass(frozen=True)
-class TextAudio:
-    """The whole audio of texts[index], at OUTPUT_SAMPLE_RATE."""
-
-    index: int
-    samples: np.ndarray
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """A chunk or sentence is done, no text yet: restarts the worker's stall clock, never sent."""
-
-
 @router.post("/generate/batch")
 async def generate_batch(body: BatchRequest, services: ServicesDep) -> StreamingResponse:
-    voice_id = known_voice(body.voice_id, services)
-    stop = StopSignal()
-    options = synthesis_options(body, stop)
-    if voice_id.startswith("stock-"):
-        produce = await piper_batch_job(services, voice_id, body.texts, options)
-    else:
-        produce = await xtts_batch_job(services, voice_id, body.texts, options)
-    handle = queue_job(services, produce, stop, Priority.BATCH)
-    meta = await first_event(handle, services)
+    started = await start_batch(services, body.voice_id, body.texts, body.options())
     start = {
         "type": "start",
         "count": len(body.texts),
-        "model_id": meta.model_id,
-        "conditioning_hash": meta.conditioning_hash,
+        "model_id": started.meta.model_id,
+        "conditioning_hash": started.meta.conditioning_hash,
         "sample_rate": OUTPUT_SAMPLE_RATE,
-        "media_type": MEDIA_TYPES[body.format],
+        "media_type": MEDIA_TYPES[started.options.format],
     }
     return StreamingResponse(
-        batch_events(handle, start, body.format, services.settings.generation_timeout_s),
+        batch_events(started.handle, start, started.options.format, services.settings.generation_timeout_s),
         media_type="application/x-ndjson",
         headers={"Cache-Control": "no-store"},
     )
-
-
-async def xtts_batch_job(services: Services, voice_id: str, texts: list[str], options: SynthesisOptions):
-    engine = services.xtts
-    per_text = await xtts_chunks(services, texts, options.language)
-
-    def produce() -> Iterator[Any]:
-        conditioning = services.store.get(voice_id, engine.compute_conditioning)
-        yield Meta.of(conditioning)
-        assembly = TextAssembly([len(chunks) for chunks in per_text])
-        flat = [chunk for chunks in per_text for chunk in chunks]
-        for event in engine.render_batch(flat, conditioning, options):
-            if isinstance(event, BatchProgress):
-                yield event
-            else:  # a chunk that finishes no text yet is still progress for the stall clock
-                yield assembly.add(event) or Heartbeat()
-        assembly.check_complete()
-
-    return produce
-
-
-async def piper_batch_job(services: Services, voice_id: str, texts: list[str], options: SynthesisOptions):
-    await piper_chunks(texts, options.language)
-    meta = piper_meta(services, voice_id)
-
-    def produce() -> Iterator[Any]:
-        yield meta
-        for index, text in enumerate(texts):
-            pieces = []
-            for audio in piper_audio(services.piper, voice_id, text, options):
-                pieces.append(audio.samples)
-                yield Heartbeat()
-            yield TextAudio(index, joined(pieces))
-
-    return produce
-
-
-class TextAssembly:
-    """Collects a batch's finished chunks (in any order) back into whole texts.
-
-    Chunks are numbered across the batch: texts[0]'s chunks first, then texts[1]'s, and so on.
-    """
-
-    def __init__(self, chunk_counts: list[int]) -> None:
-        self._owner = [text for text, count in enumerate(chunk_counts) for _ in range(count)]
-        self._first = [sum(chunk_counts[:text]) for text in range(len(chunk_counts))]
-        self._counts = chunk_counts
-        self._done: dict[int, np.ndarray] = {}
-        self._finished = 0
-
-    def add(self, chunk: RenderedChunk) -> TextAudio | None:
-        """The whole text once this was its last missing chunk, else None."""
-        if not 0 <= chunk.index < len(self._owner) or chunk.index in self._done:
-            raise RuntimeError(f"the engine returned chunk {chunk.index} unexpectedly")
-        self._done[chunk.index] = at_output_rate(chunk.samples, chunk.sample_rate)
-        text = self._owner[chunk.index]
-        indices = range(self._first[text], self._first[text] + self._counts[text])
-        if any(index not in self._done for index in indices):
-            return None
-        self._finished += 1
-        return TextAudio(text, joined([self._done.pop(index) for index in indices]))
-
-    def check_complete(self) -> None:
-        if self._finished < len(self._counts):
-            missing = len(self._counts) - self._finished
-            raise RuntimeError(f"the engine stopped with {missing} text(s) unfinished")
-
-
-def at_output_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    samples = np.asarray(samples, dtype=np.float32)
-    if sample_rate == OUTPUT_SAMPLE_RATE:
-        return samples
-    import soxr
-
-    return soxr.resample(samples, sample_rate, OUTPUT_SAMPLE_RATE).astype(np.float32, copy=False)
-
-
-def joined(pieces: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
 def encode_whole(format_name: str, samples: np.ndarray) -> bytes:

@@ -7,25 +7,17 @@ import logging
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..conditioning import valid_voice_id
-from ..engines.xtts_gpt import GenerationStopped
-from ..prepare import VoiceRejected, prepare_reference
+from ..engines.base import GenerationStopped
+from ..errors import Busy, ConditioningFailed, ConditioningTimedOut, UploadTooLarge
+from ..prepare import prepare_reference
 from ..security import Authorized
+from ..synthesis import check_upload_id
+from ..synthesis.voices import cloning_ready
 from ..worker import QueueFull
 from .deps import ServicesDep
-from .errors import api_error
 
 logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Authorized])
-
-
-def check_voice_id(voice_id: str) -> None:
-    if not valid_voice_id(voice_id) or voice_id.startswith("stock-"):
-        raise api_error(
-            400,
-            "invalid_voice_id",
-            "Use a voice id of 1-64 letters, digits, '_' or '-' that does not start with 'stock-'.",
-        )
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -33,9 +25,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     async for part in request.stream():
         body.extend(part)
         if len(body) > limit:
-            raise api_error(
-                413, "too_large", f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording."
-            )
+            raise UploadTooLarge(f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording.")
     return bytes(body)
 
 
@@ -46,14 +36,10 @@ def stock_voices(services: ServicesDep) -> list[dict]:
 
 @router.put("/voices/{voice_id}")
 async def put_voice(voice_id: str, request: Request, services: ServicesDep, language: str = Query("en")) -> dict:
-    check_voice_id(voice_id)
-    if not services.cloning_available:
-        raise api_error(503, "cloning_unavailable", services.xtts.status().reason or "XTTS is not loaded.")
+    check_upload_id(voice_id)
+    cloning_ready(services, voice_id)
     data = await read_limited(request, services.settings.max_upload_bytes)
-    try:
-        prepared = await run_in_threadpool(prepare_reference, data)
-    except VoiceRejected as rejected:
-        raise api_error(rejected.status_code, rejected.code, rejected.message) from rejected
+    prepared = await run_in_threadpool(prepare_reference, data)  # VoiceRejected: see errors.py
 
     def compute():
         yield services.store.save_voice(
@@ -63,20 +49,17 @@ async def put_voice(voice_id: str, request: Request, services: ServicesDep, lang
     try:
         handle = services.worker.submit(compute)
     except QueueFull as full:
-        retry = str(services.settings.retry_after_s)
-        raise api_error(
-            429, "busy", f"The voice service is busy ({full}); retry shortly.", {"Retry-After": retry}
+        raise Busy(
+            f"The voice service is busy ({full}); retry shortly.", retry_after_s=services.settings.retry_after_s
         ) from full
     try:
         conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
     except GenerationStopped as stopped:
-        raise api_error(504, "conditioning_timeout", "Computing the voice took too long; try again.") from stopped
+        raise ConditioningTimedOut("Computing the voice took too long; try again.") from stopped
     except Exception as error:
         logger.exception("computing the conditioning of %s failed", voice_id)
-        raise api_error(
-            500,
-            "conditioning_failed",
-            f"The voice could not be computed ({type(error).__name__}); see the service log.",
+        raise ConditioningFailed(
+            f"The voice could not be computed ({type(error).__name__}); see the service log."
         ) from error
     return {
         "voice_id": voice_id,
@@ -89,6 +72,6 @@ async def put_voice(voice_id: str, request: Request, services: ServicesDep, lang
 
 @router.delete("/voices/{voice_id}", status_code=204)
 def delete_voice(voice_id: str, services: ServicesDep) -> Response:
-    check_voice_id(voice_id)
+    check_upload_id(voice_id)
     services.store.delete(voice_id)
     return Response(status_code=204)

@@ -47,8 +47,22 @@ class StopSignal:
         return None
 
 
+class GenerationStopped(Exception):
+    """A job stopped by its StopSignal: raised by an engine between steps, or by the worker."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class SynthesisOptions:
+    """How to speak: the one options type of a synthesis, streamed or batched, with its defaults.
+
+    Requests leave out what they want by default (synthesis.options fills it in from here); the
+    engines read language, speed, sampling, seed and stop; `format` is for the encoder.
+    """
+
     language: str = "en"
     speed: float = 1.0
     temperature: float = 0.75
@@ -56,6 +70,7 @@ class SynthesisOptions:
     top_k: int = 50
     repetition_penalty: float = 5.0
     seed: int | None = None
+    format: str = "wav"  # one of encode.FORMATS
     stop: StopSignal | None = field(default=None, compare=False)
 
 

@@ -107,9 +107,12 @@ class PiperEngine:
         Sentences after the first are preceded by a short pause (appended to the
         chunk before), so pass the whole text in one call to get natural pacing.
         """
+        yield from self.stream_chunks(split_for_model(text, self.language(voice)), voice, options)
+
+    def stream_chunks(self, chunks: list[str], voice: object, options: SynthesisOptions) -> Iterator[AudioChunk]:
+        """`stream` for text already split with `split_for_model(text, self.language(voice))`."""
         piper_voice = self._voice(voice)
         syn_config = self._synthesis_config(piper_voice, options.speed)
-        chunks = split_for_model(text, self._language(voice))
         if not chunks:
             yield AudioChunk(np.zeros(0, dtype=np.float32), self.sample_rate, is_last=True)
             return
@@ -122,6 +125,11 @@ class PiperEngine:
             if index < last:
                 audio = self._with_pause(audio)
             yield AudioChunk(audio, self.sample_rate, is_last=index == last)
+
+    def language(self, voice: object) -> str:
+        """The language a stock voice speaks (its text is normalised and split in it)."""
+        voice_id = self._voice_id(voice)
+        return next((v.language for v in self._stock if v.voice_id == voice_id), "en")
 
     # --- internals ---------------------------------------------------------------------
 
@@ -154,10 +162,6 @@ class PiperEngine:
     @staticmethod
     def _voice_id(voice: object) -> str:
         return voice if isinstance(voice, str) else str(getattr(voice, "voice_id", voice))
-
-    def _language(self, voice: object) -> str:
-        voice_id = self._voice_id(voice)
-        return next((v.language for v in self._stock if v.voice_id == voice_id), "en")
 
     @staticmethod
     def _synthesis_config(piper_voice: PiperVoice, speed: float) -> SynthesisConfig:

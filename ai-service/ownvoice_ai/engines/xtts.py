@@ -5,6 +5,7 @@ Pieces, each callable on its own (the benchmark times them separately):
 - `compute_conditioning(audio, sr)`: GPT latents from the *whole* reference (not XTTS's 6 s
   default) plus the speaker embedding: run once per voice, cached by ConditioningStore;
 - `encode_text(text, language)`: XTTS's tokenizer, with its 400-token limit checked;
+  `count_tokens(language)` counts for the text splitter and keeps the ids (`TokenizedChunk`);
 - `generate_latents(...)`: the GPT token loop (engines/xtts_gpt.py);
 - `VocoderStream`: bounded-window HiFi-GAN decode with crossfaded joins (engines/xtts_vocoder.py);
 - `stream(text, conditioning, options)`: all of the above for one model-sized text chunk.
@@ -16,7 +17,8 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +44,6 @@ from .base import (
 from .device import DeviceChoice, pick_device, verify_accelerator
 from .xtts_gpt import (
     BatchRow,
-    GenerationStopped,
     SamplingSettings,
     generate_latents,
     generate_latents_batch,
@@ -62,6 +63,48 @@ class UnsupportedLanguage(ValueError):
 
 class TextTooLong(ValueError):
     pass
+
+
+def _check_length(token_count: int) -> None:
+    if token_count >= MAX_TEXT_TOKENS:
+        raise TextTooLong(f"{token_count} text tokens; XTTS reads at most {MAX_TEXT_TOKENS - 1} per chunk")
+
+
+@dataclass(frozen=True)
+class TokenizedChunk:
+    """A model-sized piece of text with its XTTS token ids, tokenized once, while it was split."""
+
+    text: str
+    ids: Sequence[int]
+
+
+class ChunkTokenizer:
+    """A `text.split_for_model` token counter that remembers the ids of every piece it counted.
+
+    The splitter counts each chunk it returns (its last check is on the exact chunk), so
+    `tokenized(chunk)` finds the ids there instead of running the tokenizer a second time. The
+    ids are kept compactly (4 bytes each) and live only as long as one request's split.
+    """
+
+    def __init__(self, encode: Callable[[str], list[int]]) -> None:
+        self._encode = encode
+        self._ids: dict[str, array] = {}
+
+    def __call__(self, chunk: str) -> int:
+        return len(self._lookup(chunk))
+
+    def tokenized(self, chunk: str) -> TokenizedChunk:
+        return TokenizedChunk(chunk, self._lookup(chunk))
+
+    def _lookup(self, chunk: str) -> array:
+        ids = self._ids.get(chunk)
+        if ids is None:
+            ids = self._ids[chunk] = array("I", self._encode(chunk))
+        return ids
+
+
+def _text_of(chunk: str | TokenizedChunk) -> str:
+    return chunk if isinstance(chunk, str) else chunk.text
 
 
 # Speech runs at about 1.5 audio tokens per character (21.53 codes/s, ~14 characters/s). A
@@ -248,46 +291,62 @@ class XttsEngine:
         model = self._require_model()
         return [language.split("-")[0] for language in model.config.languages]
 
+    def speaks(self, language: str) -> bool:
+        return language.split("-")[0].lower() in self.supported_languages()
+
     def encode_text(self, text: str, language: str, device: str | None = None) -> torch.Tensor:
-        model = self._require_model()
-        lang = language.split("-")[0].lower()
-        if lang not in self.supported_languages():
+        if not self.speaks(language):
             raise UnsupportedLanguage(f"XTTS does not speak '{language}'")
-        try:
-            ids = model.tokenizer.encode(text.strip().lower(), lang=lang)
-        except (ImportError, NotImplementedError) as error:
-            raise UnsupportedLanguage(f"'{language}' needs a text package that is not installed ({error})") from error
-        if len(ids) >= MAX_TEXT_TOKENS:
-            raise TextTooLong(f"{len(ids)} text tokens; XTTS reads at most {MAX_TEXT_TOKENS - 1} per chunk")
+        ids = self._encoder(language)(text)
+        _check_length(len(ids))
         return torch.tensor([ids], dtype=torch.int32, device=device or self.device)
 
-    def count_tokens(self, language: str):
-        """A token counter for text.split_for_model."""
+    def count_tokens(self, language: str) -> ChunkTokenizer:
+        """A token counter for text.split_for_model that keeps the ids of what it counted, so that
+        the chunks it splits off reach `stream`/`render_batch` tokenized (see `ChunkTokenizer`)."""
+        return ChunkTokenizer(self._encoder(language))
+
+    def _encoder(self, language: str) -> Callable[[str], list[int]]:
+        """XTTS's tokenizer for `language`, as encode_text and count_tokens both run it."""
         model = self._require_model()
         lang = language.split("-")[0].lower()
 
-        def count(chunk: str) -> int:
+        def encode(chunk: str) -> list[int]:
             try:
-                return len(model.tokenizer.encode(chunk.strip().lower(), lang=lang))
+                return model.tokenizer.encode(chunk.strip().lower(), lang=lang)
             except (ImportError, NotImplementedError) as error:
                 raise UnsupportedLanguage(
                     f"'{language}' needs a text package that is not installed ({error})"
                 ) from error
 
-        return count
+        return encode
+
+    def _token_tensor(self, chunk: str | TokenizedChunk, language: str, device: str | None = None) -> torch.Tensor:
+        if isinstance(chunk, str):
+            return self.encode_text(chunk, language, device)
+        _check_length(len(chunk.ids))
+        return torch.tensor([list(chunk.ids)], dtype=torch.int32, device=device or self.device)
 
     # --- synthesis -----------------------------------------------------------------------
 
-    def stream(self, text: str, voice: Conditioning, options: SynthesisOptions) -> Iterator[AudioChunk]:
-        """Audio for one model-sized text chunk, yielded every few tokens."""
+    def stream(
+        self, text: str | TokenizedChunk, voice: Conditioning, options: SynthesisOptions
+    ) -> Iterator[AudioChunk]:
+        """Audio for one model-sized text chunk (plain, or as `count_tokens` tokenized it), yielded
+        every few tokens."""
         return self._stream_on(self.device, text, voice, options, self.tuning)
 
     def _stream_on(
-        self, device: str, text: str, voice: Conditioning, options: SynthesisOptions, tuning: StreamTuning
+        self,
+        device: str,
+        text: str | TokenizedChunk,
+        voice: Conditioning,
+        options: SynthesisOptions,
+        tuning: StreamTuning,
     ) -> Iterator[AudioChunk]:
         model = self._require_model()
-        tokens = self.encode_text(text, options.language, device)
-        fixed_tokens, max_tokens = tuning.token_limits(text)
+        tokens = self._token_tensor(text, options.language, device)
+        fixed_tokens, max_tokens = tuning.token_limits(_text_of(text))
         settings = self._sampling(options, fixed_tokens, max_tokens)
         generator = torch.Generator(device=device)
         generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))
@@ -319,7 +378,7 @@ class XttsEngine:
         yield AudioChunk(vocoder.finish().float().cpu().numpy(), SAMPLE_RATE, is_last=True)
 
     def render_batch(
-        self, chunks: list[str], voice: Conditioning, options: SynthesisOptions
+        self, chunks: Sequence[str | TokenizedChunk], voice: Conditioning, options: SynthesisOptions
     ) -> Iterator[RenderedChunk | BatchProgress]:
         """Whole audio for many model-sized chunks (book rendering), `batch_size` GPT rows at a time.
 
@@ -329,7 +388,7 @@ class XttsEngine:
         BatchProgress heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT runs.
         """
         model = self._require_model()
-        tokens = [self.encode_text(chunk, options.language) for chunk in chunks]
+        tokens = [self._token_tensor(chunk, options.language) for chunk in chunks]
         by_length = sorted(range(len(chunks)), key=lambda index: tokens[index].shape[-1])
         seed = options.seed if options.seed is not None else secrets.randbits(63)
         stop = options.stop.reason if options.stop is not None else None
@@ -338,7 +397,7 @@ class XttsEngine:
         progress = _ProgressClock()
         for start in range(0, len(by_length), self.batch_size):
             batch = by_length[start : start + self.batch_size]
-            rows = [self._batch_row(chunks[i], tokens[i], cond_latent, options, seed) for i in batch]
+            rows = [self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed) for i in batch]
             for step in generate_latents_batch(model.gpt, rows, should_stop=stop):
                 for row, latents in step.ended:
                     samples = full_decode(model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05))
@@ -371,4 +430,12 @@ class XttsEngine:
         return self.model
 
 
-__all__ = ["SAMPLE_RATE", "GenerationStopped", "StreamTuning", "TextTooLong", "UnsupportedLanguage", "XttsEngine"]
+__all__ = [
+    "SAMPLE_RATE",
+    "ChunkTokenizer",
+    "StreamTuning",
+    "TextTooLong",
+    "TokenizedChunk",
+    "UnsupportedLanguage",
+    "XttsEngine",
+]

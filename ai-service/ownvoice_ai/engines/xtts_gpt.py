@@ -23,23 +23,17 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from .base import GenerationStopped, SynthesisOptions
 from .kv_cache import PreallocatedCache
-
-
-class GenerationStopped(Exception):
-    """Raised inside the token loop when the request was cancelled or ran past its deadline."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    temperature: float = 0.75
-    top_p: float = 0.85
-    top_k: int = 50
-    repetition_penalty: float = 5.0
+    # the defaults are the synthesis defaults (engines/base.SynthesisOptions)
+    temperature: float = SynthesisOptions.temperature
+    top_p: float = SynthesisOptions.top_p
+    top_k: int = SynthesisOptions.top_k
+    repetition_penalty: float = SynthesisOptions.repetition_penalty
     do_sample: bool = True
     # Benchmarks and tests force an exact number of audio tokens: the stop token is suppressed
     # until then, and generation ends right there (random weights rarely sample [STOP] anyway).

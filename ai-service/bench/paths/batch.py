@@ -1,0 +1,95 @@
+"""Book rendering: our batched engine path, a batch-size sweep and the KV-cache comparison (i, j)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from ..config import BATCH_SENTENCES, BATCH_SIZES, KV_BATCH, KV_POSITION, KV_STEPS, OUTPUT_RATE, PARAGRAPH
+from ..probes import ParagraphRun, peak_rss_bytes, progress, timed_stream
+from .ours import OursInt8, OursPath
+
+
+class BatchRendering(OursPath):
+    """Book rendering: the paragraph as one batch (XttsEngine.render_batch), then a batch-size sweep."""
+
+    def paragraph(self) -> ParagraphRun:
+        self.engine.batch_size = len(PARAGRAPH)
+        run = self._render(PARAGRAPH)
+        progress(self.sizes.tokens_per_sentence * len(PARAGRAPH))
+        return run
+
+    def _render(self, sentences: list[str]) -> ParagraphRun:
+        from ownvoice_ai.engines.base import RenderedChunk
+
+        start = time.perf_counter()
+        first, samples = timed_stream(
+            self.engine.render_batch(sentences, self.voice, self.options),
+            start,
+            lambda event: len(event.samples) if isinstance(event, RenderedChunk) else 0,
+        )
+        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+
+    def decode_ms_per_token(self) -> float:
+        return OursPath.decode_ms_per_token(self)
+
+    def batching(self) -> dict[str, Any]:
+        sentences = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        sweep = {}
+        for size in BATCH_SIZES:
+            self.engine.batch_size = size
+            run = self._render(sentences)
+            progress(self.sizes.tokens_per_sentence * BATCH_SENTENCES)
+            sweep[str(size)] = {**asdict(run), "x_real_time": run.audio_s / run.total_s}
+        return {"sentences": BATCH_SENTENCES, "by_batch_size": sweep, "peak_rss_bytes": peak_rss_bytes()}
+
+    def kv_cache(self) -> dict[str, Any]:
+        """Decode ms per step with HF's DynamicCache (torch.cat per token) and our preallocated one.
+
+        Both start from the same random cache contents at KV_POSITION (a prefill that long would
+        take minutes on a CPU; the step's cost does not depend on the values).
+        """
+        from transformers import DynamicCache
+
+        from ownvoice_ai.engines.kv_cache import PreallocatedCache
+
+        gpt = self.model.gpt
+        torch = self.torch
+        heads = gpt.gpt.config.n_head
+        shape = (KV_BATCH, heads, KV_POSITION, gpt.model_dim // heads)
+        contents = [(torch.randn(shape), torch.randn(shape)) for _ in range(len(gpt.gpt.h))]
+        steps = torch.randn(KV_BATCH, KV_STEPS, gpt.model_dim)
+
+        def ms_per_step(cache) -> float:
+            with torch.inference_mode():
+                for layer, (keys, values) in enumerate(contents):
+                    cache.update(keys, values, layer)
+                start = time.perf_counter()
+                for step in range(KV_STEPS):
+                    gpt.gpt(inputs_embeds=steps[:, step : step + 1], past_key_values=cache, use_cache=True)
+                return (time.perf_counter() - start) / KV_STEPS * 1000
+
+        dynamic = min(ms_per_step(DynamicCache()) for _ in range(2))
+        preallocated = min(ms_per_step(PreallocatedCache(KV_POSITION + KV_STEPS)) for _ in range(2))
+        progress(4 * KV_STEPS)
+        return {
+            "batch": KV_BATCH,
+            "position": KV_POSITION,
+            "dynamic_ms_per_step": dynamic,
+            "preallocated_ms_per_step": preallocated,
+        }
+
+    def extra(self) -> dict[str, Any]:
+        return {**super().extra(), "batching": self.batching(), "kv_cache": self.kv_cache()}
+
+
+class OursFastBatch(BatchRendering, OursInt8):
+    """(j): the fast CPU option's GPT and vocoder (no overlap thread: the batch keeps both cores busy)."""
+
+    def convert(self) -> None:
+        from ownvoice_ai.optimize import cpu_supports_bf16, half_precision_vocoder
+
+        super().convert()
+        if cpu_supports_bf16():
+            half_precision_vocoder(self.model, self.torch.bfloat16)
