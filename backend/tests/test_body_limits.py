@@ -139,7 +139,8 @@ def test_a_chunked_300_mb_body_is_refused_as_it_arrives_and_not_read_further(
     assert response.status == status, response
     assert says in json.dumps(response.json())
     assert response.closed
-    # Far from 300 MB: the cap, plus what the kernel's socket buffers held.
+    # Far from 300 MB: the cap, what is dropped after the answer (LINGER_BYTES, or the
+    # upload cap with credentials), and what the kernel's socket buffers held.
     assert pusher.sent < 64 * MB, pusher.sent
     assert peak_rss(server) - before < 40 * MB
 

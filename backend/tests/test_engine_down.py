@@ -13,7 +13,7 @@ import pytest
 from audio_files import CLEAN_WAV, SHORT_WAV
 from conftest import create_user, login
 from cuttable_proxy import CuttableProxy
-from servers import AppServer, InferenceServer, start_app
+from servers import AppServer, InferenceServer, start_app_on
 
 ENGINE_DOWN = "inference_unreachable"
 
@@ -25,16 +25,11 @@ def proxy(inference: InferenceServer) -> CuttableProxy:
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, proxy: CuttableProxy
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer, proxy: CuttableProxy
 ) -> Iterator[AppServer]:
     """An app server of its own (own database and cache) reaching the inference service
     through the proxy that the tests cut and restore."""
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    app = start_app(
-        tmp_path_factory.mktemp("engine-down") / "data",
-        inference_url=proxy.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
-    )
+    app = start_app_on(inference, tmp_path_factory.mktemp("engine-down") / "data", via=proxy.url)
     yield app
     app.stop()
 

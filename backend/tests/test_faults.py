@@ -25,7 +25,7 @@ import httpx
 import pytest
 from audio_files import CLEAN_WAV
 from conftest import create_user, login
-from servers import SHARED_DATA, AppServer, InferenceServer, start_app, start_inference
+from servers import SHARED_DATA, AppServer, InferenceServer, start_app_on, start_inference
 
 STREAM_ERROR_WITHIN_S = 5.0
 RENDER_BATCH_SIZE = 2
@@ -46,11 +46,9 @@ def ai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, ai: InferenceServer) -> Iterator[AppServer]:
-    token = (ai.data_dir / "secrets" / "inference_token").read_text().strip()  # type: ignore[operator]
-    app = start_app(
+    app = start_app_on(
+        ai,
         tmp_path_factory.mktemp("faults-app") / "data",
-        inference_url=ai.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
         OWNVOICE_RENDER_BATCH_SIZE=str(RENDER_BATCH_SIZE),
     )
     yield app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import create_user
-from servers import AppServer, InferenceServer, start_app
+from servers import AppServer, InferenceServer, start_app, start_app_on
 from test_renders import import_book, render, sentences, tts, unique, wait_for
 
 BATCH_SIZE = 2  # the bad sentence shares a batch with a good one
@@ -25,13 +25,11 @@ STORY = (
 
 @pytest.fixture(scope="module")
 def skip_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
 ) -> Iterator[AppServer]:
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
+    server = start_app_on(
+        inference,
         tmp_path_factory.mktemp("render-skips") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
         OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE),
     )
     yield server

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from audio_files import SHORT_WAV
 from conftest import create_user, create_user_with_voice
-from servers import AppServer, InferenceServer, closed_port_url, start_app
+from servers import AppServer, InferenceServer, closed_port_url, start_app, start_app_on
 from sqlalchemy import select
 
 from app.core.db import make_engine, session_factory
@@ -42,17 +42,15 @@ LONG_STORY = " ".join(
 
 @pytest.fixture(scope="module")
 def render_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
 ) -> Iterator[AppServer]:
     """An app server of its own (its own database and cache) on the shared inference service.
 
     ELEVENLABS_API_KEY is set (to a service that is never called) so that ElevenLabs voice
     ids are recognised as such."""
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
+    server = start_app_on(
+        inference,
         tmp_path_factory.mktemp("renders") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
         OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE),
         ELEVENLABS_API_KEY="never-used",
         ELEVENLABS_BASE_URL=closed_port_url(),

@@ -7,10 +7,9 @@ load."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from servers import ADMIN_API_KEY, AppServer, InferenceServer, start_app
+from servers import ADMIN_API_KEY, AppServer, InferenceServer, start_app_on
 
 from scripts.soak import print_report, run_soak
 
@@ -20,14 +19,9 @@ LISTENERS = 8
 
 @pytest.fixture(scope="module")
 def soak_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
 ) -> Iterator[AppServer]:
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
-        tmp_path_factory.mktemp("soak") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
-    )
+    server = start_app_on(inference, tmp_path_factory.mktemp("soak") / "data")
     yield server
     server.stop()
 
