@@ -89,6 +89,13 @@ def ensure_up(ai: InferenceServer, server: AppServer) -> None:
         server.start_again()
 
 
+def fresh_user(ai: InferenceServer, server: AppServer, prefix: str) -> tuple[str, httpx.Client]:
+    """Both services up, and a new user logged in: its name, and its client."""
+    ensure_up(ai, server)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    return name, create_user(server, name)
+
+
 def inference_health(server: AppServer) -> dict:
     with login(server) as admin:
         return admin.get("/api/health").json()["inference"]
@@ -244,9 +251,7 @@ def rows_without_files(data_dir: Path) -> list[str]:
 def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     ai: InferenceServer, server: AppServer
 ) -> None:
-    ensure_up(ai, server)
-    name = f"uploader-{uuid.uuid4().hex[:6]}"
-    client = create_user(server, name)
+    name, client = fresh_user(ai, server, "uploader")
     upload_and_kill(
         client,
         server,
@@ -289,8 +294,7 @@ def _login_again(server: AppServer, username: str) -> httpx.Client:
 def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
     ai: InferenceServer, server: AppServer
 ) -> None:
-    ensure_up(ai, server)
-    client = create_user(server, f"partial-{uuid.uuid4().hex[:6]}")
+    _, client = fresh_user(ai, server, "partial")
     temp_dir = server.data_dir / "uploads" / "voices"
 
     def kill_once_the_temp_file_exists() -> None:
@@ -371,9 +375,7 @@ def source_words(epub: bytes) -> list[list[str]]:
 def test_kill_9_during_a_book_import_leaves_no_half_written_book(
     ai: InferenceServer, server: AppServer
 ) -> None:
-    ensure_up(ai, server)
-    name = f"importer-{uuid.uuid4().hex[:6]}"
-    client = create_user(server, name)
+    name, client = fresh_user(ai, server, "importer")
     epub = big_book()
     books = server.data_dir / "uploads" / "books"
     files = {"file": ("big.epub", epub, "application/epub+zip")}

@@ -10,7 +10,7 @@ operation, to keep the run short (OWNVOICE_FUZZ_EXAMPLES=50 for a deeper look).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import schemathesis
@@ -20,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from pydantic import BaseModel
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from servers import ADMIN_API_KEY, AppServer, InferenceServer, serving, start_app_on
+from servers import ADMIN_API_KEY, AppServer, InferenceServer, serving
 
 # Per operation and mode (valid, then invalid requests); raise it for a deeper one-off run.
 EXAMPLES_PER_OPERATION = int(os.environ.get("OWNVOICE_FUZZ_EXAMPLES", "5"))
@@ -82,12 +82,8 @@ def test_a_server_error_is_found_and_reported() -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(
-    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
-) -> Iterator[AppServer]:
-    server = start_app_on(inference, tmp_path_factory.mktemp("fuzz") / "data")
-    yield server
-    server.stop()
+def fuzzed_app(app_on_inference: Callable[..., AppServer]) -> AppServer:
+    return app_on_inference("fuzz")
 
 
 def test_the_app_server_never_answers_a_server_error(fuzzed_app: AppServer) -> None:

@@ -6,10 +6,10 @@ load."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
-from servers import ADMIN_API_KEY, AppServer, InferenceServer, start_app_on
+from servers import ADMIN_API_KEY, AppServer, InferenceServer
 
 from scripts.soak import print_report, run_soak
 
@@ -18,12 +18,8 @@ LISTENERS = 8
 
 
 @pytest.fixture(scope="module")
-def soak_server(
-    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
-) -> Iterator[AppServer]:
-    server = start_app_on(inference, tmp_path_factory.mktemp("soak") / "data")
-    yield server
-    server.stop()
+def soak_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
+    return app_on_inference("soak")
 
 
 def test_a_short_soak_holds(soak_server: AppServer, inference: InferenceServer) -> None:
