@@ -76,10 +76,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ensure_frontend_built()
     data_dir = tmp_path_factory.mktemp("engine-down") / "data"
     inference = start_inference(data_dir)
-    token = (data_dir / "secrets" / "inference_token").read_text().strip()
     app = start_app(data_dir, inference_url=inference.url)
     try:
-        yield Stack(app, inference, token)
+        yield Stack(app, inference, inference.token)
     finally:
         app.stop()
         inference.stop()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from audio_files import CLEAN_WAV
-from servers import ADMIN_PASSWORD, AppServer, InferenceServer, start_app, start_inference
+from servers import (
+    ADMIN_PASSWORD,
+    AppServer,
+    InferenceServer,
+    start_app,
+    start_app_on,
+    start_inference,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +44,25 @@ def stack(ai_data_dir: Path, inference: InferenceServer) -> Iterator[AppServer]:
     server = start_app(ai_data_dir, inference_url=inference.url)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_on_inference(
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
+) -> Iterator[Callable[..., AppServer]]:
+    """Starts app servers of their own (own database and cache, in a temp dir named `name`)
+    on the shared inference service: `app_on_inference(name, via=None, **env)`. They stop
+    when the module ends."""
+    started: list[AppServer] = []
+
+    def start(name: str, via: str | None = None, **extra_env: str) -> AppServer:
+        server = start_app_on(inference, tmp_path_factory.mktemp(name) / "data", via, **extra_env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def login(

@@ -168,11 +168,28 @@ def start_app(data_dir: Path, inference_url: str | None = None, **extra_env: str
     return server
 
 
+def start_app_on(
+    inference: InferenceServer, data_dir: Path, via: str | None = None, **extra_env: str
+) -> AppServer:
+    """An app server of its own (own data dir) using `inference`, with the token the service
+    wrote; `via` is another URL to reach it by (a proxy)."""
+    return start_app(
+        data_dir,
+        inference_url=via or inference.url,
+        OWNVOICE_INFERENCE_TOKEN=inference.token,
+        **extra_env,
+    )
+
+
 @dataclass
 class InferenceServer:
     url: str
     process: Process
     data_dir: Path | None = None
+
+    @property
+    def token(self) -> str:
+        return inference_token(self.data_dir)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self.process.stop()
@@ -183,16 +200,21 @@ class InferenceServer:
         wait_until_ready(self, self.data_dir, timeout)  # type: ignore[arg-type]
 
 
+def inference_token(data_dir: Path) -> str:
+    """The bearer token the inference service wrote under its data dir ("" before it has)."""
+    token_file = data_dir / "secrets" / "inference_token"
+    return token_file.read_text().strip() if token_file.exists() else ""
+
+
 def wait_until_ready(server: InferenceServer, data_dir: Path, timeout: float) -> None:
     process = server.process
-    token_file = data_dir / "secrets" / "inference_token"
     process.wait_for(server.url + "/health", timeout)
     deadline = time.monotonic() + 30
-    while not token_file.exists() or not token_file.read_text().strip():
+    while not inference_token(data_dir):
         if time.monotonic() > deadline:
             raise RuntimeError("the inference service did not write its token")
         time.sleep(0.1)
-    token = token_file.read_text().strip()
+    token = inference_token(data_dir)
     process.wait_for(
         server.url + "/ready",
         timeout,

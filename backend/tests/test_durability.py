@@ -19,7 +19,7 @@ import pytest
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user, login
 from fastapi.testclient import TestClient
-from servers import AppServer, InferenceServer, start_app
+from servers import AppServer, InferenceServer, start_app, start_app_on
 from sqlalchemy import event, func, select
 
 from app.core import files
@@ -150,10 +150,9 @@ def _fill(disk: Path) -> None:
 
 
 def test_a_full_disk_is_a_507_for_uploads_while_cached_audio_plays(
-    small_disk: Path, stack: AppServer, inference: InferenceServer
+    small_disk: Path, inference: InferenceServer
 ) -> None:
-    token = (stack.data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(small_disk, inference_url=inference.url, OWNVOICE_INFERENCE_TOKEN=token)
+    server = start_app_on(inference, small_disk)
     try:
         create_user(server, "filler").close()
         with login(server, "filler", "password-123") as client:
@@ -213,11 +212,9 @@ def _wait_until_settled(client: httpx.Client, voice_id: str, timeout: float = 18
 
 
 def test_voices_left_processing_by_a_crash_are_resumed_or_failed_at_start(
-    tmp_path: Path, stack: AppServer, inference: InferenceServer
+    tmp_path: Path, inference: InferenceServer
 ) -> None:
-    token = (stack.data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(tmp_path / "data", inference_url=inference.url,
-                       OWNVOICE_INFERENCE_TOKEN=token)
+    server = start_app_on(inference, tmp_path / "data")
     try:
         create_user(server, "crashed").close()
         server.stop()

@@ -5,7 +5,7 @@ still there, and a voice that failed meanwhile prepared again with Retry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 from audio_files import CLEAN_WAV, SHORT_WAV
 from conftest import create_user, login
 from cuttable_proxy import CuttableProxy
-from servers import AppServer, InferenceServer, start_app
+from servers import AppServer, InferenceServer
 
 ENGINE_DOWN = "inference_unreachable"
 
@@ -24,19 +24,10 @@ def proxy(inference: InferenceServer) -> CuttableProxy:
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, proxy: CuttableProxy
-) -> Iterator[AppServer]:
+def server(app_on_inference: Callable[..., AppServer], proxy: CuttableProxy) -> AppServer:
     """An app server of its own (own database and cache) reaching the inference service
     through the proxy that the tests cut and restore."""
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    app = start_app(
-        tmp_path_factory.mktemp("engine-down") / "data",
-        inference_url=proxy.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
-    )
-    yield app
-    app.stop()
+    return app_on_inference("engine-down", via=proxy.url)
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@
   at once), and finishes once the service is back.
 - The app server dies while a voice recording and a book are being uploaded: after a restart
   neither appears, every voice and book row has its file, and SQLite passes its integrity check.
+- The app server dies while a large book is being stored (its rows half staged): after a restart
+  the book is not there, its staged rows and temp file are gone, and the same file imports whole.
 
 Its own inference service (tiny checkpoint), since these tests kill it. The time each recovery
 took is printed (README.md, "Faults and soak").
@@ -15,17 +17,22 @@ took is printed (README.md, "Faults and soak").
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from audio_files import CLEAN_WAV
+from books_fixtures import build_epub2
 from conftest import create_user, login
-from servers import SHARED_DATA, AppServer, InferenceServer, start_app, start_inference
+from servers import SHARED_DATA, AppServer, InferenceServer, start_app_on, start_inference
+from test_chapter_text_order import reader_words
 
 STREAM_ERROR_WITHIN_S = 5.0
 RENDER_BATCH_SIZE = 2
@@ -46,11 +53,9 @@ def ai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, ai: InferenceServer) -> Iterator[AppServer]:
-    token = (ai.data_dir / "secrets" / "inference_token").read_text().strip()  # type: ignore[operator]
-    app = start_app(
+    app = start_app_on(
+        ai,
         tmp_path_factory.mktemp("faults-app") / "data",
-        inference_url=ai.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
         OWNVOICE_RENDER_BATCH_SIZE=str(RENDER_BATCH_SIZE),
     )
     yield app
@@ -64,13 +69,15 @@ def reader(server: AppServer) -> Iterator[httpx.Client]:
     client.close()
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 120) -> object:
+def wait_until(
+    condition: Callable[[], object], what: str, timeout: float = 120, every: float = 0.1
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"{what} within {timeout} s")
 
 
@@ -80,6 +87,13 @@ def ensure_up(ai: InferenceServer, server: AppServer) -> None:
         ai.start_again()
     if server.process.proc is None or server.process.proc.poll() is not None:
         server.start_again()
+
+
+def fresh_user(ai: InferenceServer, server: AppServer, prefix: str) -> tuple[str, httpx.Client]:
+    """Both services up, and a new user logged in: its name, and its client."""
+    ensure_up(ai, server)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    return name, create_user(server, name)
 
 
 def inference_health(server: AppServer) -> dict:
@@ -237,9 +251,7 @@ def rows_without_files(data_dir: Path) -> list[str]:
 def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     ai: InferenceServer, server: AppServer
 ) -> None:
-    ensure_up(ai, server)
-    name = f"uploader-{uuid.uuid4().hex[:6]}"
-    client = create_user(server, name)
+    name, client = fresh_user(ai, server, "uploader")
     upload_and_kill(
         client,
         server,
@@ -282,8 +294,7 @@ def _login_again(server: AppServer, username: str) -> httpx.Client:
 def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
     ai: InferenceServer, server: AppServer
 ) -> None:
-    ensure_up(ai, server)
-    client = create_user(server, f"partial-{uuid.uuid4().hex[:6]}")
+    _, client = fresh_user(ai, server, "partial")
     temp_dir = server.data_dir / "uploads" / "voices"
 
     def kill_once_the_temp_file_exists() -> None:
@@ -297,3 +308,111 @@ def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
         client.post("/api/voice/upload", content=body, headers=headers)
     server.start_again()
     assert list(temp_dir.glob(".upload-*")) == []
+
+
+# --- the app server dies while a book is being stored -----------------------------------------
+
+BIG_BOOK_CHAPTERS = 20
+
+
+def big_book() -> bytes:
+    """A legal EPUB that takes a while to store: 20 chapters of 100 paragraphs of 8 sentences
+    (16,000 sentences, staged in many short transactions)."""
+    sentence = "The {} river ran past the mill {} times, and the miller counted each one."
+    chapters = [
+        (
+            f"chap{c}.html",
+            f"Chapter {c}",
+            f"<h1>Chapter {c}</h1>"
+            + "".join(
+                "<p>" + " ".join(sentence.format(c, p * 8 + s) for s in range(8)) + "</p>"
+                for p in range(100)
+            ),
+        )
+        for c in range(BIG_BOOK_CHAPTERS)
+    ]
+    return build_epub2(chapters=chapters)
+
+
+def staged_only(db: sqlite3.Connection) -> int:
+    """Chapters an import staged whose book is not committed (store.stage_rows)."""
+    query = "SELECT count(*) FROM chapters WHERE book_id NOT IN (SELECT id FROM books)"
+    return db.execute(query).fetchone()[0]
+
+
+def hold_write_lock_while_staged(database: Path) -> sqlite3.Connection:
+    """Take SQLite's write lock at a moment when an import's rows are staged and its book row
+    is not committed: holding it, the import cannot publish the book (nor stage more)."""
+    db = sqlite3.connect(database, isolation_level=None, timeout=30)
+
+    def locked_while_staged() -> bool:
+        db.execute("BEGIN IMMEDIATE")
+        if staged_only(db):
+            return True
+        db.execute("ROLLBACK")
+        return False
+
+    wait_until(locked_while_staged, "the import staged no rows", timeout=300, every=0.005)
+    return db
+
+
+def served_words(client: httpx.Client, book: dict) -> list[list[str]]:
+    return [
+        " ".join(
+            s["text"]
+            for p in client.get(f"/api/books/{book['id']}/chapters/{c['id']}").json()["paragraphs"]
+            for s in p["sentences"]
+        ).split()
+        for c in book["chapters"]
+    ]
+
+
+def source_words(epub: bytes) -> list[list[str]]:
+    with zipfile.ZipFile(io.BytesIO(epub)) as archive:
+        return [reader_words(archive.read(f"OEBPS/chap{c}.html")) for c in range(BIG_BOOK_CHAPTERS)]
+
+
+def test_kill_9_during_a_book_import_leaves_no_half_written_book(
+    ai: InferenceServer, server: AppServer
+) -> None:
+    name, client = fresh_user(ai, server, "importer")
+    epub = big_book()
+    books = server.data_dir / "uploads" / "books"
+    files = {"file": ("big.epub", epub, "application/epub+zip")}
+    failures: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            client.post("/api/books", files=files)
+        except httpx.TransportError as exc:
+            failures.append(exc)
+
+    importing = threading.Thread(target=post)
+    importing.start()
+    lock = hold_write_lock_while_staged(server.data_dir / "ownvoice.db")
+    try:
+        server.process.kill()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    importing.join(timeout=60)
+    assert len(failures) == 1  # the connection broke: no answer, no book
+    assert list(books.glob(".incoming-*")), "the crash left the import's temp file"
+
+    started = time.monotonic()
+    server.start_again()
+    client = _login_again(server, name)
+    assert client.get("/api/books").json() == []
+    with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
+        assert staged_only(db) == 0
+    assert list(books.glob(".incoming-*")) == []
+    assert integrity(server.data_dir / "ownvoice.db") == "ok"
+    recovered_after = time.monotonic() - started
+
+    whole = client.post("/api/books", files=files)
+    assert whole.status_code == 201, whole.text
+    book = whole.json()
+    assert len(book["chapters"]) == BIG_BOOK_CHAPTERS
+    assert served_words(client, book) == source_words(epub)
+    assert rows_without_files(server.data_dir) == []
+    print(f"\nfault: app killed mid-import: back, the half import gone, in {recovered_after:.1f} s")

@@ -6,12 +6,12 @@ closing quote). The job skips it, counts it in `skipped`, renders the rest and e
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import create_user
-from servers import AppServer, InferenceServer, start_app
+from servers import AppServer, start_app
 from test_renders import import_book, render, sentences, tts, unique, wait_for
 
 BATCH_SIZE = 2  # the bad sentence shares a batch with a good one
@@ -24,18 +24,8 @@ STORY = (
 
 
 @pytest.fixture(scope="module")
-def skip_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
-) -> Iterator[AppServer]:
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
-        tmp_path_factory.mktemp("render-skips") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
-        OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE),
-    )
-    yield server
-    server.stop()
+def skip_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
+    return app_on_inference("render-skips", OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE))
 
 
 def store_unspeakable(server: AppServer, book: dict, text: str, replaces: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from audio_files import SHORT_WAV
 from conftest import create_user, create_user_with_voice
-from servers import AppServer, InferenceServer, closed_port_url, start_app
+from servers import AppServer, closed_port_url, start_app
 from sqlalchemy import select
 
 from app.core.db import make_engine, session_factory
@@ -41,24 +41,17 @@ LONG_STORY = " ".join(
 
 
 @pytest.fixture(scope="module")
-def render_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
-) -> Iterator[AppServer]:
+def render_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
     """An app server of its own (its own database and cache) on the shared inference service.
 
     ELEVENLABS_API_KEY is set (to a service that is never called) so that ElevenLabs voice
     ids are recognised as such."""
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
-        tmp_path_factory.mktemp("renders") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
+    return app_on_inference(
+        "renders",
         OWNVOICE_RENDER_BATCH_SIZE=str(BATCH_SIZE),
         ELEVENLABS_API_KEY="never-used",
         ELEVENLABS_BASE_URL=closed_port_url(),
     )
-    yield server
-    server.stop()
 
 
 def unique(prefix: str) -> str:

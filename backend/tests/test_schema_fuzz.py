@@ -10,8 +10,7 @@ operation, to keep the run short (OWNVOICE_FUZZ_EXAMPLES=50 for a deeper look).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import schemathesis
@@ -21,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from pydantic import BaseModel
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from servers import ADMIN_API_KEY, AppServer, InferenceServer, serving, start_app
+from servers import ADMIN_API_KEY, AppServer, InferenceServer, serving
 
 # Per operation and mode (valid, then invalid requests); raise it for a deeper one-off run.
 EXAMPLES_PER_OPERATION = int(os.environ.get("OWNVOICE_FUZZ_EXAMPLES", "5"))
@@ -33,10 +32,6 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
 )
 REQUEST_TIMEOUT_S = 120
-
-
-def _token(ai_data_dir: Path) -> str:
-    return (ai_data_dir / "secrets" / "inference_token").read_text().strip()
 
 
 def server_errors(schema_url: str, headers: dict[str, str]) -> list[str]:
@@ -87,16 +82,8 @@ def test_a_server_error_is_found_and_reported() -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
-) -> Iterator[AppServer]:
-    server = start_app(
-        tmp_path_factory.mktemp("fuzz") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=_token(ai_data_dir),
-    )
-    yield server
-    server.stop()
+def fuzzed_app(app_on_inference: Callable[..., AppServer]) -> AppServer:
+    return app_on_inference("fuzz")
 
 
 def test_the_app_server_never_answers_a_server_error(fuzzed_app: AppServer) -> None:
@@ -106,8 +93,8 @@ def test_the_app_server_never_answers_a_server_error(fuzzed_app: AppServer) -> N
 
 
 def test_the_inference_service_never_answers_a_server_error(
-    inference: InferenceServer, ai_data_dir: Path
+    inference: InferenceServer,
 ) -> None:
-    bearer = {"Authorization": f"Bearer {_token(ai_data_dir)}"}
+    bearer = {"Authorization": f"Bearer {inference.token}"}
     failures = server_errors(f"{inference.url}/openapi.json", bearer)
     assert not failures, "\n\n".join(failures)

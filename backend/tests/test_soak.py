@@ -6,11 +6,10 @@ load."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from servers import ADMIN_API_KEY, AppServer, InferenceServer, start_app
+from servers import ADMIN_API_KEY, AppServer, InferenceServer
 
 from scripts.soak import print_report, run_soak
 
@@ -19,17 +18,8 @@ LISTENERS = 8
 
 
 @pytest.fixture(scope="module")
-def soak_server(
-    tmp_path_factory: pytest.TempPathFactory, ai_data_dir: Path, inference: InferenceServer
-) -> Iterator[AppServer]:
-    token = (ai_data_dir / "secrets" / "inference_token").read_text().strip()
-    server = start_app(
-        tmp_path_factory.mktemp("soak") / "data",
-        inference_url=inference.url,
-        OWNVOICE_INFERENCE_TOKEN=token,
-    )
-    yield server
-    server.stop()
+def soak_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
+    return app_on_inference("soak")
 
 
 def test_a_short_soak_holds(soak_server: AppServer, inference: InferenceServer) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from audio_files import decode
 from conftest import create_user, create_user_with_voice
-from servers import AppServer
+from servers import AppServer, inference_token
 
 from app.services.audio_cache import AudioCache, cache_key
 from app.services.speech import _tee
@@ -61,7 +61,7 @@ def test_stock_speech_has_a_plausible_length(speaker: httpx.Client) -> None:
 
 def inference_worker(stack: AppServer) -> dict:
     """The inference service's worker counters (GET /ready), as the app server's token sees them."""
-    token = (stack.data_dir / "secrets" / "inference_token").read_text().strip()
+    token = inference_token(stack.data_dir)
     return httpx.get(
         f"{stack.env['OWNVOICE_INFERENCE_URL']}/ready",
         headers={"Authorization": f"Bearer {token}"},

@@ -3,8 +3,14 @@
 A pure ASGI middleware: it picks the cap for the request from its route class and whether it
 carries credentials, refuses at once (413) when Content-Length says more, and otherwise counts
 bytes as `receive` hands them over, chunked bodies included, raising 413 the moment the count
-passes the cap. Nothing past the cap is buffered; the 413 closes the connection, so the rest of
-an oversized body is never read either.
+passes the cap. Nothing past the cap is buffered.
+
+An answer given before the whole body was read (401, 413, 415...) is sent at once; then the rest
+of the body is read and dropped, at most `max(cap, LINGER_BYTES)` more bytes and only while the
+client keeps sending, before the connection is closed. Closing a socket with unread bytes in it
+makes the kernel reset the connection, and a client that sends its whole body before reading
+(most do) would get that reset instead of the answer. A body declared larger than that is not
+read at all: the connection closes right after the answer.
 
 Credentials are judged by their presence (an Authorization or xi-api-key header, the session
 cookie), not validated: validating would cost a database lookup, and a pooled connection, for
@@ -16,6 +22,9 @@ JSON routes FastAPI reads the body (at most the JSON cap) before it authenticate
 
 from __future__ import annotations
 
+import contextlib
+
+import anyio
 from fastapi import HTTPException, Request
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
@@ -28,6 +37,9 @@ from app.core.security import SESSION_COOKIE
 
 
 CLOSE = {"Connection": "close"}  # the rest of the body is not read: end the connection
+LINGER_BYTES = 4 * 1024 * 1024  # an early answer reads and drops at least this much more body
+LINGER_IDLE_S = 2.0  # ...while the client keeps sending: a pause this long ends it
+LINGER_S = 30.0  # ...and for this long at most
 
 
 def has_credentials(headers: Headers) -> bool:
@@ -76,6 +88,7 @@ def body_cap(scope: Scope, settings: Settings) -> BodyTooLarge:
 class _CountingReceive:
     def __init__(self, receive: Receive, refusal: BodyTooLarge) -> None:
         self._receive, self._refusal = receive, refusal
+        self.cap = refusal.cap
         self.received = 0
         self.complete = False  # the whole body has arrived
 
@@ -105,6 +118,36 @@ def _with_close(message: Message) -> Message:
     return {**message, "headers": [*headers, (b"connection", b"close")]}
 
 
+async def drain_body(receive: Receive, budget: int | None = None) -> bool:
+    """Read and drop the rest of a request body, `budget` bytes at most: True once it has all
+    arrived, False if the client left or sent more than the budget."""
+    dropped = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        dropped += len(message.get("body", b""))
+        if budget is not None and dropped > budget:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+async def _linger(scope: Scope, receive: Receive, counted: _CountingReceive) -> None:
+    """After an early answer: drop what the client still sends, within the bounds above."""
+    budget = max(counted.cap, LINGER_BYTES)
+    declared = _declared_length(scope)
+    if declared is not None and declared - counted.received > budget:
+        return  # it would be cut off anyway: close now
+
+    async def patient() -> Message:
+        with anyio.fail_after(LINGER_IDLE_S):
+            return await receive()
+
+    with anyio.move_on_after(LINGER_S), contextlib.suppress(TimeoutError):
+        await drain_body(patient, budget)
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings = app, settings
@@ -114,28 +157,16 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         refusal = body_cap(scope, self.settings)
+        counted = _CountingReceive(receive, refusal)
+        send = _EarlyAnswer(scope, receive, send, counted)
         declared = _declared_length(scope)
         if declared is not None and declared > refusal.cap:
             await self._refuse(scope, receive, send, refusal)
             return
-        counted = _CountingReceive(receive, refusal)
-        unread_body = _has_body(scope)
-        started = False
-
-        async def send_started(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                if unread_body and not counted.complete:
-                    # Answered before the body was read (401, 413, 400): the rest is never
-                    # read, so the connection cannot carry another request.
-                    message = _with_close(message)
-            await send(message)
-
         try:
-            await self.app(scope, counted, send_started)
+            await self.app(scope, counted, send)
         except BodyTooLarge as exc:  # read outside FastAPI's body handling (e.g. a stream)
-            if started:
+            if send.started:
                 raise
             await self._refuse(scope, receive, send, exc)
 
@@ -143,3 +174,29 @@ class BodyLimitMiddleware:
     async def _refuse(scope: Scope, receive: Receive, send: Send, exc: BodyTooLarge) -> None:
         response = error_response(Request(scope), 413, exc.detail, headers=exc.headers)
         await response(scope, receive, send)
+
+
+class _EarlyAnswer:
+    """`send` for an answer that may come before the body is read: it closes the connection
+    (the body is not read to its end), and lingers before the last message (module docstring)."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, counted: _CountingReceive):
+        self._scope, self._receive, self._send, self._counted = scope, receive, send, counted
+        self.started = False
+        self._early = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self._early = _has_body(self._scope) and not self._counted.complete
+            if self._early:
+                message = _with_close(message)
+        elif (
+            self._early
+            and message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+        ):
+            await self._send({**message, "more_body": True})  # the answer goes out now
+            await _linger(self._scope, self._receive, self._counted)
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self._send(message)

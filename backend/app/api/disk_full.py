@@ -11,6 +11,7 @@ import logging
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.body_limit import drain_body
 from app.api.error_shapes import error_response
 from app.core.files import DISK_FULL_MESSAGE, is_disk_full
 
@@ -47,9 +48,8 @@ class DiskFullMiddleware:
             log.error("disk full", extra={"path": scope.get("path")})
             # Read (and drop) the rest of an upload, so that the client, still sending, can read
             # the answer: the body limit outside this middleware keeps that bounded by the cap.
-            while not body_done:
-                if (await tracking_receive())["type"] == "http.disconnect":
-                    return
+            if not body_done and not await drain_body(tracking_receive):
+                return
             response = error_response(Request(scope), 507, DISK_FULL_MESSAGE,
                                       code="insufficient_storage")
             await response(scope, receive, send)
