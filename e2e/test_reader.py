@@ -8,10 +8,9 @@ import time
 import zipfile
 
 import pytest
+from conftest import SHARED_DATA, login, new_page, screenshot
 from lxml import html
 from playwright.sync_api import Browser, Page, expect
-
-from conftest import SHARED_DATA, login, new_page, screenshot
 
 ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"

@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, Response, expect
-
 from conftest import SHARED_DATA, login, new_page, screenshot
+from playwright.sync_api import Page, Response, expect
 
 STOCK_VOICE = "stock-joe"
 SPEED = 1.5

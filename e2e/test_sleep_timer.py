@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from conftest import login, screenshot
+from playwright.sync_api import Page, expect
 
 STOCK_VOICE = "stock-joe"
 TITLE = "Sleepy two chapters"

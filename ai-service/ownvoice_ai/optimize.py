@@ -14,6 +14,7 @@ on its own core while the GPT generates the next chunk (`overlapped_vocoder_chun
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -44,10 +45,9 @@ def configure_threads(threads: int | None = None) -> int:
     """
     count = threads if threads and threads > 0 else available_cores()
     torch.set_num_threads(count)
-    try:
+    # can only be set before the first parallel work; the intra-op setting is what matters
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # can only be set before the first parallel work; the intra-op setting is what matters
     return torch.get_num_threads()
 
 

@@ -317,10 +317,7 @@ def _cached_number_words(
 def _parse_number(raw: str, lang: str) -> Decimal | None:
     """'1,234.5' (en) or '1.234,5' (de) → Decimal; None if it is not one number."""
     raw = raw.replace(" ", "")
-    if lang in _COMMA_DECIMAL:
-        raw = raw.replace(".", "").replace(",", ".")
-    else:
-        raw = raw.replace(",", "")
+    raw = raw.replace(".", "").replace(",", ".") if lang in _COMMA_DECIMAL else raw.replace(",", "")
     try:
         return Decimal(raw)
     except InvalidOperation:

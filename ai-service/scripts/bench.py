@@ -274,8 +274,8 @@ def _coqui_audio_loader() -> str:
     import torchaudio
     import TTS.tts.models.xtts as coqui_xtts
 
-    probe = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
-    probe.close()
+    with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as probe:
+        pass  # only its name is needed, closed before torchaudio opens it
     try:
         write_wav(Path(probe.name), [0.0] * 2205, 22050)
         torchaudio.load(probe.name)
@@ -598,10 +598,13 @@ class OursVariant(OursPath):
         """Teacher-forced (same codes) GPT and audio differences, and how long sampling agrees."""
         from ownvoice_ai.optimize import audio_difference, compare_outputs, teacher_forced_outputs
 
-        outputs = teacher_forced_outputs(self.model, self.voice.gpt_cond_latent, self._text_tokens(), reference["codes"])
+        outputs = teacher_forced_outputs(
+            self.model, self.voice.gpt_cond_latent, self._text_tokens(), reference["codes"]
+        )
         sampled, _ = self._sampled(len(reference["sampled"]))
         progress(len(sampled))
-        same_prefix = next((i for i, (a, b) in enumerate(zip(sampled, reference["sampled"])) if a != b), len(sampled))
+        pairs = enumerate(zip(sampled, reference["sampled"], strict=False))
+        same_prefix = next((i for i, (a, b) in pairs if a != b), len(sampled))
         return {
             **compare_outputs(reference["outputs"], outputs).as_dict(),
             **audio_difference(reference["audio"], self._audio(outputs[0])),
@@ -1116,7 +1119,10 @@ def format_table(report: dict[str, Any]) -> str:
         )
         lines.append(f"HiFi-GAN alone, RTF: fp32 {vocoder['hifigan_rtf_fp32']:.3f}{bf16}")
     int8_paths = [report["paths"].get(name, {}) for name in ("ours-int8", "ours-int8-overlap")]
-    by_threads = next((p["decode_ms_per_token_by_threads"] for p in int8_paths if p.get("decode_ms_per_token_by_threads")), None)
+    by_threads = next(
+        (p["decode_ms_per_token_by_threads"] for p in int8_paths if p.get("decode_ms_per_token_by_threads")),
+        None,
+    )
     if by_threads:
         lines.append(
             "int8 decode ms/token by threads: " + ", ".join(f"{t}: {ms:.1f}" for t, ms in by_threads.items())

@@ -17,7 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ownvoice_ai.checkpoints import DEFAULT_CHECKPOINTS_DIR, VARIANTS, build_checkpoint, load_checkpoint
+from ownvoice_ai.checkpoints import (
+    DEFAULT_CHECKPOINTS_DIR,
+    VARIANTS,
+    build_checkpoint,
+    load_checkpoint,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

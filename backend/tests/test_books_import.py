@@ -6,10 +6,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from books_fixtures import (
-    ALICE_EPUB, PNG_1X1, build_epub2, build_lying_zip, build_zero_bomb, build_zip,
+    ALICE_EPUB,
+    PNG_1X1,
+    build_epub2,
+    build_lying_zip,
+    build_zero_bomb,
+    build_zip,
 )
+
 from app.services.books.epub import parse_epub
 from app.services.books.parsed import BookImportError
 from app.services.books.safety import ArchiveLimits, FileKind, sniff_kind, vet_epub_archive
