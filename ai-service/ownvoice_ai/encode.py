@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 FORMATS = ("wav", "pcm_24000", "mp3", "opus")
 MEDIA_TYPES = {
@@ -110,7 +112,7 @@ class AvEncoder(Encoder):
         self.sample_rate = sample_rate
         self._sink = _Sink()
         self._container = av.open(self._sink, mode="w", format=spec.container, options=spec.options or {})
-        self._stream = self._container.add_stream(spec.codec, rate=sample_rate)
+        self._stream = cast(AudioStream, self._container.add_stream(spec.codec, rate=sample_rate))
         self._stream.layout = "mono"
         self._stream.format = spec.sample_format
         self._stream.bit_rate = spec.bit_rate

@@ -91,7 +91,7 @@ def conv1d_to_linear(root: nn.Module) -> int:
     return replaced
 
 
-def _linear_from_conv1d(conv: nn.Module) -> nn.Linear:
+def _linear_from_conv1d(conv: Any) -> nn.Linear:  # transformers' Conv1D
     in_features, out_features = conv.weight.shape
     linear = nn.Linear(in_features, out_features, device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
@@ -100,7 +100,7 @@ def _linear_from_conv1d(conv: nn.Module) -> nn.Linear:
     return linear
 
 
-def gpt_generation_modules(model: Any) -> nn.Module:
+def gpt_generation_modules(model: Any) -> Any:  # coqui's GPT2InferenceModel (untyped attributes)
     """The module that runs once per generated token: transformer, final norm and audio head.
 
     coqui-tts builds it (`GPT2InferenceModel`) when the model is loaded with eval=True; it shares
@@ -275,7 +275,7 @@ def kv_cache_bytes_per_token(model: Any, position: int) -> int:
     return 2 * config.n_layer * position * config.n_embd * element
 
 
-def _module_weight_bytes(module: nn.Module) -> int:
+def _module_weight_bytes(module: Any) -> int:  # nn.Module, or a dynamically quantised Linear
     """Bytes of this module's own weights (not its children's), quantised or not."""
     if _is_dynamic_quantized_linear(module):
         weight, bias = module._packed_params._weight_bias()

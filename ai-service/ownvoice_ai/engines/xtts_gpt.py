@@ -98,7 +98,8 @@ def generate_latents(
             logits = gpt.mel_head(latent).float()
             if settings.fixed_tokens is not None:
                 logits[:, gpt.stop_audio_token] = -float("inf")
-            token = _pick(processors(history, logits), settings.do_sample, generator)
+            # transformers annotates input_ids as the legacy LongTensor class; history is int64.
+            token = _pick(processors(history, logits), settings.do_sample, generator)  # type: ignore[arg-type]
             if token == gpt.stop_audio_token:
                 return
             yield token, latent[0]

@@ -30,6 +30,7 @@ from fastapi import HTTPException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.db import affected_rows
 from app.core.files import DISK_FULL_MESSAGE
 from app.models.book import Book, Sentence
 from app.models.render_job import (
@@ -121,7 +122,7 @@ def requeue_interrupted(factory: sessionmaker[Session]) -> int:
             .values(status=RENDER_QUEUED, started_at=None)
         )
         db.commit()
-        return result.rowcount
+        return affected_rows(result)
 
 
 def claim_next(factory: sessionmaker[Session]) -> str | None:
@@ -142,7 +143,7 @@ def claim_next(factory: sessionmaker[Session]) -> str | None:
                 .values(status=RENDER_RUNNING, started_at=utcnow(), error=None)
             )
             db.commit()
-            if claimed.rowcount == 1:  # else it was cancelled in between: take the next
+            if affected_rows(claimed) == 1:  # else it was cancelled in between: take the next
                 return job_id
 
 
@@ -155,7 +156,7 @@ def update_running(factory: sessionmaker[Session], job_id: str, **values: Any) -
             .values(**values)
         )
         db.commit()
-        return result.rowcount == 1
+        return affected_rows(result) == 1
 
 
 def cancel_job(db: Session, job: RenderJob) -> RenderJob:
