@@ -7,9 +7,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-
 from conftest import RunningApp, login, screenshot
+from playwright.sync_api import Browser, Page, expect
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

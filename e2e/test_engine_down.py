@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, Response, expect
-
 from conftest import REPO, SHARED_DATA, ensure_frontend_built, login, new_page, screenshot
+from playwright.sync_api import Page, Response, expect
 
 sys.path.insert(0, str(REPO / "backend" / "tests"))
 from servers import (  # noqa: E402  (the backend tests' process helpers)

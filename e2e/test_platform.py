@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
-
 from conftest import login, new_page, screenshot
+from playwright.sync_api import expect
 
 
 def test_wrong_password_is_refused_with_a_message(app, launch_browser):

@@ -10,9 +10,8 @@ import wave
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import SHARED_DATA, login, new_page, screenshot
+from playwright.sync_api import expect
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

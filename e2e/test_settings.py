@@ -5,9 +5,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from playwright.sync_api import expect
-
 from conftest import login, new_page, screenshot
+from playwright.sync_api import expect
 
 
 def status_with_key(base_url: str, key: str) -> int:

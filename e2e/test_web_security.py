@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import free_port, login, new_page
+from playwright.sync_api import expect
 
 ATTACK = """<!doctype html><title>attack</title><script>
 const app = "{app}";

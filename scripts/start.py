@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import signal
 import socket
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 10
@@ -67,7 +69,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def fail(message: str) -> NoReturn:
     print(f"ownvoice: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -199,10 +201,8 @@ def last_words(service: Service) -> str:
 
 def reap_group(service: Service) -> None:
     """A crashed child may leave helpers in its process group: end them with it."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(service.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def on_exit(service: Service, code: int, now: float) -> bool:

@@ -8,6 +8,7 @@ service got there first, and then both read the one file. A reader never sees a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -38,10 +39,8 @@ def _create_token_file(path: Path) -> None:
             handle.write(secrets.token_urlsafe(32) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(temp, path)  # atomic, and fails if the other service created it first
-        except FileExistsError:
-            pass
     finally:
         temp.unlink(missing_ok=True)
 

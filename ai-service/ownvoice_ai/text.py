@@ -301,15 +301,16 @@ def _number_words(number: int | Decimal, lang: str, **kwargs: str) -> str | None
     if n2w_lang is None:
         return None
     # Keyed by the written form: Decimal("2.0") == 2, but num2words reads them differently.
-    return _cached_number_words(type(number), str(number), n2w_lang, tuple(sorted(kwargs.items())))
+    decimal = isinstance(number, Decimal)
+    return _cached_number_words(decimal, str(number), n2w_lang, tuple(sorted(kwargs.items())))
 
 
 @lru_cache(maxsize=4096)  # num2words takes about half a millisecond a call; digits repeat a lot
 def _cached_number_words(
-    kind: type, written: str, n2w_lang: str, kwargs: tuple[tuple[str, str], ...]
+    decimal: bool, written: str, n2w_lang: str, kwargs: tuple[tuple[str, str], ...]
 ) -> str | None:
     try:
-        return str(num2words(kind(written), lang=n2w_lang, **dict(kwargs)))
+        return str(num2words((Decimal if decimal else int)(written), lang=n2w_lang, **dict(kwargs)))
     except (NotImplementedError, OverflowError, TypeError, ValueError, KeyError, IndexError):
         return None
 
@@ -317,10 +318,7 @@ def _cached_number_words(
 def _parse_number(raw: str, lang: str) -> Decimal | None:
     """'1,234.5' (en) or '1.234,5' (de) → Decimal; None if it is not one number."""
     raw = raw.replace(" ", "")
-    if lang in _COMMA_DECIMAL:
-        raw = raw.replace(".", "").replace(",", ".")
-    else:
-        raw = raw.replace(",", "")
+    raw = raw.replace(".", "").replace(",", ".") if lang in _COMMA_DECIMAL else raw.replace(",", "")
     try:
         return Decimal(raw)
     except InvalidOperation:

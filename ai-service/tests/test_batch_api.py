@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH
-from tests.test_streaming_server import CHUNK_TOKENS, expected_seconds, server_with_voice, wait_until
+from tests.test_streaming_server import (
+    CHUNK_TOKENS,
+    expected_seconds,
+    server_with_voice,
+    wait_until,
+)
 
 FIXED_TOKENS = 24
 THREE_TEXTS = [
@@ -180,7 +185,10 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
     for loaded machines; the rule itself is tested on an injected clock in test_worker.py).
     """
     server = server_with_voice(
-        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_GENERATION_TIMEOUT_S="15"
+        live_server_factory,
+        ljspeech_wavs[0],
+        OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS),
+        OWNVOICE_GENERATION_TIMEOUT_S="15",
     )
     texts = [" ".join(f"Sentence number {n} is here." for n in range(1, 7)), "A short one."]
     events = events_of(post_batch(server, {"texts": texts, "voice_id": "lj", "format": "pcm_24000"}))

@@ -184,7 +184,11 @@ def test_steady_progress_is_not_a_timeout(live_server_factory, ljspeech_wavs):
     the limit is 15 s, above what one 16-token chunk takes even on a heavily loaded machine (3 s was
     not: at a load average of 15 on 2 cores a chunk took longer)."""
     server = server_with_voice(
-        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS="48", OWNVOICE_GENERATION_TIMEOUT_S="15", **CHUNK_TOKENS
+        live_server_factory,
+        ljspeech_wavs[0],
+        OWNVOICE_XTTS_FIXED_TOKENS="48",
+        OWNVOICE_GENERATION_TIMEOUT_S="15",
+        **CHUNK_TOKENS,
     )
     text = " ".join(f"Sentence number {n} is here." for n in range(1, 7))
     response = httpx.post(

@@ -15,8 +15,8 @@ from ownvoice_ai.text import (
     char_limit,
     normalize,
     sentences,
-    spoken_limit,
     split_for_model,
+    spoken_limit,
 )
 
 # --- limits -----------------------------------------------------------------------

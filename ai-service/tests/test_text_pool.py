@@ -37,7 +37,8 @@ def test_at_most_text_threads_split_at_once_and_the_rest_wait() -> None:
             for index in range(requests):
                 tasks.start_soon(one, index)
             deadline = time.monotonic() + 30
-            while not (len(running) == TEXT_THREADS and _others_queued(requests)):  # the pool fills up, the rest queue for it...
+            # the pool fills up, the rest queue for it...
+            while not (len(running) == TEXT_THREADS and _others_queued(requests)):
                 assert time.monotonic() < deadline, f"the pool never filled: {len(running)} running"
                 await anyio.sleep(0.01)
             # ...and the event loop is still free: this line runs while every thread is busy.

@@ -1,8 +1,7 @@
 """Alembic environment: the URL comes from the app's settings unless the caller set one."""
 
-from alembic import context
-from sqlalchemy import pool
 
+from alembic import context
 from app.core.config import get_settings
 from app.core.db import make_engine
 from app.models import Base

@@ -30,8 +30,8 @@ from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory
-from app.core.limits import StreamLimiter
 from app.core.files import sweep_temp_files
+from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
 from app.core.security import (
     LoginLimiter,

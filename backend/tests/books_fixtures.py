@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from servers import AppServer, start_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
 from books_fixtures import ALICE_EPUB, PNG_1X1, build_epub2, build_zero_bomb, upload
 from servers import AppServer
 
@@ -165,7 +164,8 @@ def test_malformed_files_are_rejected_cleanly(reader: httpx.Client, live_server:
     _import_alice(reader)
     before = _library(reader)
     if data is None:  # a zip that says it is an EPUB but has no OPF
-        import zipfile, io  # noqa: E401
+        import io
+        import zipfile  # noqa: E401
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("mimetype", "application/epub+zip")

@@ -6,10 +6,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from books_fixtures import (
-    ALICE_EPUB, PNG_1X1, build_epub2, build_lying_zip, build_zero_bomb, build_zip,
+    ALICE_EPUB,
+    PNG_1X1,
+    build_epub2,
+    build_lying_zip,
+    build_zero_bomb,
+    build_zip,
 )
+
 from app.services.books.epub import parse_epub
 from app.services.books.parsed import BookImportError
 from app.services.books.safety import ArchiveLimits, FileKind, sniff_kind, vet_epub_archive
@@ -264,9 +269,17 @@ def test_language_tags_are_normalised() -> None:
     assert normalize_language("not a tag!") == "en"
 
 
-@pytest.mark.parametrize("member", ["OEBPS/content.opf", "OEBPS/toc.ncx", "OEBPS/chap1.html",
-                                    "META-INF/container.xml"])
+# Per damaged member, the outcomes its 25 seeded damages end in: some package files still parse
+# (a garbled byte in a comment, a truncation after the root element), an XHTML chapter always does
+# (the HTML parser repairs it), and the rest are refused as a 422.
+@pytest.mark.parametrize(("member", "expected"), [
+    ("OEBPS/content.opf", {"ok", 422}),
+    ("OEBPS/toc.ncx", {"ok", 422}),
+    ("OEBPS/chap1.html", {"ok"}),
+    ("META-INF/container.xml", {"ok", 422}),
+])
 def test_damaged_package_files_never_crash_the_importer(tmp_path: Path, member: str,
+                                                       expected: set[str | int],
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """Truncated or garbled package files: a book or a clear BookImportError, never a bug."""
     import io
@@ -279,7 +292,7 @@ def test_damaged_package_files_never_crash_the_importer(tmp_path: Path, member: 
     with zipfile.ZipFile(io.BytesIO(build_epub2())) as original:
         members = {info.filename: original.read(info) for info in original.infolist()}
     content = members[member]
-    outcomes = set()
+    outcomes: set[str | int] = set()
     for seed in range(25):
         rng = random.Random(seed)
         damaged = bytearray(content[: rng.randrange(len(content))] if seed % 2 else content)
@@ -294,9 +307,8 @@ def test_damaged_package_files_never_crash_the_importer(tmp_path: Path, member: 
             parse_upload(UploadedBook(path=path, filename="x.epub", content_type=None), settings)
             outcomes.add("ok")
         except BookImportError as exc:
-            assert exc.status_code in (413, 415, 422)
             outcomes.add(exc.status_code)
-    assert outcomes  # every case ended in one of the two ways above...
+    assert outcomes == expected  # every case ended in one of the two ways above...
     # ...and none through the last-resort handler that turns unexpected exceptions into a 422.
     assert [r.getMessage() for r in caplog.records if r.name == "ownvoice.books"] == []
 

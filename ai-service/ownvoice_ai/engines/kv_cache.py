@@ -47,6 +47,7 @@ class PreallocatedLayer(DynamicLayer):
         self._value_buffer[:, :, self.length : end] = value_states
         self.length = end
         self._set_views()
+        assert self.keys is not None and self.values is not None  # set by _set_views
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
@@ -67,4 +68,6 @@ class PreallocatedCache(DynamicCache):
     """A DynamicCache whose layers are PreallocatedLayer (created lazily, one per GPT layer)."""
 
     def __init__(self, capacity: int) -> None:
-        Cache.__init__(self, layer_class_to_replicate=functools.partial(PreallocatedLayer, capacity))
+        # transformers annotates a class, but only calls it: a partial with the capacity works.
+        layer = functools.partial(PreallocatedLayer, capacity)
+        Cache.__init__(self, layer_class_to_replicate=layer)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -175,7 +176,7 @@ class XttsEngine:
         self.int8 = int8
         self.self_test_tokens = self_test_tokens
         self.batch_size = batch_size
-        self.model = None
+        self.model: Any = None  # coqui's Xtts once loaded (untyped)
         self.device = "cpu"
         self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
 
@@ -371,9 +372,9 @@ class XttsEngine:
             vocoder.push(latent)
             pending += 1
             if pending >= threshold:
-                piece = vocoder.decode_ready()
-                if piece is not None:
-                    yield AudioChunk(piece.float().cpu().numpy(), SAMPLE_RATE)
+                ready = vocoder.decode_ready()
+                if ready is not None:
+                    yield AudioChunk(ready.float().cpu().numpy(), SAMPLE_RATE)
                     pending, threshold = 0, tuning.chunk_tokens
         yield AudioChunk(vocoder.finish().float().cpu().numpy(), SAMPLE_RATE, is_last=True)
 

@@ -92,7 +92,8 @@ def generate_latents(
             logits = gpt.mel_head(latent).float()
             if settings.fixed_tokens is not None:
                 logits[:, gpt.stop_audio_token] = -float("inf")
-            token = _pick(processors(history, logits), settings.do_sample, generator)
+            # transformers annotates input_ids as the legacy LongTensor class; history is int64.
+            token = _pick(processors(history, logits), settings.do_sample, generator)  # type: ignore[arg-type]
             if token == gpt.stop_audio_token:
                 return
             yield token, latent[0]
@@ -161,9 +162,9 @@ def generate_latents_batch(
 ) -> Iterator[BatchStep]:
     """Generate several sequences in one batch: one GPT pass per step serves every row.
 
-    Yields a BatchStep per step, with (row index, latents [T, d]) of each row that ended ([STOP], or its token limit); an ended
-    row leaves the batch (and the KV cache), so the rest runs on a smaller batch. Per row, the
-    sampling is the same as `generate_latents` (its own logits processors, history and
+    Yields a BatchStep per step, with (row index, latents [T, d]) of each row that ended ([STOP],
+    or its token limit); an ended row leaves the batch (and the KV cache), so the rest runs on a
+    smaller batch. Per row, the sampling is the same as `generate_latents` (its own logits processors, history and
     generator), so a row's result equals a single run up to the float rounding of batched
     matrix products.
     """

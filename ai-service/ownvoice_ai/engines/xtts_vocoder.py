@@ -149,6 +149,7 @@ class VocoderStream:
         return self._decode(end, end, final=True)
 
     def _decode(self, end: int, window_end: int, final: bool) -> torch.Tensor:
+        assert self._latents is not None, "decode before any push"
         start = self._emitted_frames
         window_start = max(0, start - self.context_frames)
         z = self.plan.frames(self._latents[: self._count], window_start, window_end)

@@ -7,6 +7,7 @@ Revises: 0001_core
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0002_books"

@@ -3,7 +3,17 @@
 from fastapi import APIRouter
 
 from app.api.routes import (
-    auth, books, elevenlabs, health, keys, openai_compat, preferences, renders, server, tts, users,
+    auth,
+    books,
+    elevenlabs,
+    health,
+    keys,
+    openai_compat,
+    preferences,
+    renders,
+    server,
+    tts,
+    users,
     voices,
 )
 

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.core.db import affected_rows
 from app.models.user import ApiKey, AuthSession, User
 
 SESSION_COOKIE = "ownvoice_session"
@@ -108,7 +109,7 @@ def delete_other_sessions(db: Session, user: User, keep_token: str | None) -> in
     query = delete(AuthSession).where(AuthSession.user_id == user.id)
     if keep_token:
         query = query.where(AuthSession.token_hash != digest(keep_token))
-    deleted = db.execute(query).rowcount
+    deleted = affected_rows(db.execute(query))
     db.commit()
     return deleted
 

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.db import affected_rows
 from app.core.files import DISK_FULL_MESSAGE
 from app.models.book import Book, Chapter, Sentence
 from app.models.render_job import (
@@ -132,7 +133,7 @@ def requeue_interrupted(factory: sessionmaker[Session]) -> int:
             .values(status=RENDER_QUEUED, started_at=None)
         )
         db.commit()
-        return result.rowcount
+        return affected_rows(result)
 
 
 def claim_next(factory: sessionmaker[Session]) -> str | None:
@@ -153,7 +154,7 @@ def claim_next(factory: sessionmaker[Session]) -> str | None:
                 .values(status=RENDER_RUNNING, started_at=utcnow(), error=None)
             )
             db.commit()
-            if claimed.rowcount == 1:  # else it was cancelled in between: take the next
+            if affected_rows(claimed) == 1:  # else it was cancelled in between: take the next
                 return job_id
 
 
@@ -166,7 +167,7 @@ def update_running(factory: sessionmaker[Session], job_id: str, **values: Any) -
             .values(**values)
         )
         db.commit()
-        return result.rowcount == 1
+        return affected_rows(result) == 1
 
 
 def cancel_job(db: Session, job: RenderJob) -> RenderJob:

@@ -246,7 +246,7 @@ def _finish(factory: Callable[[], Session], data_dir: Path, voice_id: str,
         if isinstance(outcome, _Failure):
             _mark_failed(db, voice, data_dir, outcome.message, keep=outcome.keep)
         else:
-            _mark_ready(db, db.get(User, voice.user_id), voice, outcome)
+            _mark_ready(db, db.get_one(User, voice.user_id), voice, outcome)
         return True
 
 

@@ -21,8 +21,16 @@ from app.core.config import Settings
 from app.models.book import Book, BookCover, Chapter, ReadingProgress, Sentence
 from app.models.user import utcnow
 from app.schemas.books import (
-    BookDetail, BookListItem, ChapterDetail, ChapterSummary, ParagraphOut, PastedBook, Progress,
-    ProgressSummary, ProgressUpdate, SentenceOut,
+    BookDetail,
+    BookListItem,
+    ChapterDetail,
+    ChapterSummary,
+    ParagraphOut,
+    PastedBook,
+    Progress,
+    ProgressSummary,
+    ProgressUpdate,
+    SentenceOut,
 )
 from app.services.books import imports, store
 

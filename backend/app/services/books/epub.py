@@ -19,7 +19,12 @@ from lxml import etree
 
 from app.services.books.html_text import FRONT_MATTER_TYPES, HtmlDocument, parse_html
 from app.services.books.parsed import (
-    BookImportError, CoverImage, ImportDeadline, ParsedBook, ParsedChapter, text_too_long,
+    BookImportError,
+    CoverImage,
+    ImportDeadline,
+    ParsedBook,
+    ParsedChapter,
+    text_too_long,
 )
 from app.services.books.segment import normalize_language
 

@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
-from bs4.element import Comment, ProcessingInstruction, Doctype, CData
+from bs4.element import CData, Comment, Doctype, ProcessingInstruction
 from lxml import etree
 
 from app.services.books.parsed import BookImportError

@@ -16,12 +16,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.db import affected_rows
 from app.core.files import fsync_file, fsync_replace
 from app.models.book import Book, BookCover, Chapter, Paragraph, Sentence
 from app.models.user import new_id
@@ -189,7 +190,7 @@ def save_book(
     stored: Path | None = None
     try:
         if staged:
-            stage_rows(db.get_bind(), rows)
+            stage_rows(db.get_bind().engine, rows)
         db.add(book)
         db.flush()
         if not staged:
@@ -237,7 +238,7 @@ def stage_rows(engine: Engine, rows: BookRows) -> None:
             for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
                                       (Sentence, rows.sentences)):
                 for start in range(0, len(table_rows), STAGE_ROWS):
-                    conn.execute(insert(table.__table__), table_rows[start:start + STAGE_ROWS])
+                    conn.execute(insert(cast(Table, table.__table__)), table_rows[start:start + STAGE_ROWS])
                     conn.commit()
         finally:
             conn.rollback()
@@ -257,7 +258,7 @@ def remove_unfinished_imports(db: Session) -> int:
     without a book; their paragraphs and sentences go with them (ON DELETE CASCADE)."""
     result = db.execute(delete(Chapter).where(Chapter.book_id.not_in(select(Book.id))))
     db.commit()
-    return result.rowcount or 0
+    return affected_rows(result)
 
 
 def import_upload(db: Session, user_id: str, upload: UploadedBook, settings: Settings) -> Book:
