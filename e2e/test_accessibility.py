@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
-
 from conftest import (
     SHARED_DATA,
     RunningApp,
@@ -17,6 +15,7 @@ from conftest import (
     player_settings,
     screenshot,
 )
+from playwright.sync_api import Page, expect
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -98,8 +97,16 @@ def test_the_reader_passes_axe_with_a_book_open_and_its_drawer_and_sheet(
     """The reader with Alice open; on a phone also with the Chapters drawer and the player's
     sheet open (on a desktop both are part of the page)."""
     login(page, app)
-    added = page.request.post("/api/books", multipart={"file": {
-        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    added = page.request.post(
+        "/api/books",
+        multipart={
+            "file": {
+                "name": "alice.epub",
+                "mimeType": "application/epub+zip",
+                "buffer": ALICE.read_bytes(),
+            }
+        },
+    )
     assert added.status == 201, added.text()
     page.goto(f"/reader/{added.json()['id']}")
     expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")

@@ -69,9 +69,13 @@ def test_preferences_follow_the_account_into_a_second_browser(
     go_to(first, "Settings")
     # Changes are sent together after a pause; a later PATCH carries every change not yet sent,
     # so the one that carries the sleep timer is the last one needed.
-    with first.expect_response(lambda r: r.url.endswith("/api/preferences")
-                               and r.request.method == "PATCH"
-                               and "sleep_timer" in (r.request.post_data or "")) as saved:
+    with first.expect_response(
+        lambda r: (
+            r.url.endswith("/api/preferences")
+            and r.request.method == "PATCH"
+            and "sleep_timer" in (r.request.post_data or "")
+        )
+    ) as saved:
         first.get_by_test_id("settings-speed").select_option("1.5")
         first.get_by_test_id("settings-sleep-timer").select_option("30")
     assert saved.value.ok

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.sync_api import Browser, Page, expect
-
 from conftest import (
     SHARED_DATA,
     RunningApp,
@@ -24,6 +22,7 @@ from conftest import (
     player_settings,
     screenshot,
 )
+from playwright.sync_api import Browser, Page, expect
 
 ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
@@ -39,8 +38,16 @@ def open_page(browser: Browser, app: RunningApp, viewport: dict[str, int]) -> Pa
 
 def open_alice(page: Page) -> None:
     """Adds Alice through the API and opens it in the reader (signed in already)."""
-    added = page.request.post("/api/books", multipart={"file": {
-        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    added = page.request.post(
+        "/api/books",
+        multipart={
+            "file": {
+                "name": "alice.epub",
+                "mimeType": "application/epub+zip",
+                "buffer": ALICE.read_bytes(),
+            }
+        },
+    )
     assert added.status == 201, added.text()
     page.goto(f"/reader/{added.json()['id']}")
     expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
@@ -71,8 +78,12 @@ def test_no_page_scrolls_sideways_on_a_phone(app: RunningApp, launch_browser) ->
     widths["sign-in"] = page_width(page)
     screenshot(page, "phone-sign-in")
     login(page, app)
-    for path, heading in (("/library", "Library"), ("/voices", "Voices"),
-                          ("/settings", "Settings"), ("/users", "Users")):
+    for path, heading in (
+        ("/library", "Library"),
+        ("/voices", "Voices"),
+        ("/settings", "Settings"),
+        ("/users", "Users"),
+    ):
         page.goto(path)
         expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
         page.wait_for_load_state("networkidle")  # lists and tables filled in
@@ -173,17 +184,20 @@ def test_a_sentence_is_played_from_the_keyboard_and_the_state_is_announced(
     third = sentences.nth(2)
     expect(third).to_be_focused()
     expect(page.locator(".sentence.current")).to_have_attribute(
-        "data-key", sentences.first.get_attribute("data-key") or "")
+        "data-key", sentences.first.get_attribute("data-key") or ""
+    )
 
     page.keyboard.press("Enter")
     expect(page.locator(".sentence.current")).to_have_attribute(
-        "data-key", third.get_attribute("data-key") or "")
+        "data-key", third.get_attribute("data-key") or ""
+    )
     total = sentences.count()
     expect(page.get_by_test_id("player-status")).to_contain_text("Playing", timeout=90_000)
     expect(live).to_have_text(f"Playing sentence 3 of {total}.")
     # The highlight moves on; the live region does not announce each sentence.
     expect(page.locator(".sentence.current")).not_to_have_attribute(
-        "data-key", third.get_attribute("data-key") or "", timeout=90_000)
+        "data-key", third.get_attribute("data-key") or "", timeout=90_000
+    )
     expect(live).to_have_text(f"Playing sentence 3 of {total}.")
 
     page.get_by_test_id("play-toggle").click()

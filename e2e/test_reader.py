@@ -8,10 +8,9 @@ import time
 import zipfile
 
 import pytest
+from conftest import SHARED_DATA, chapter_buttons, choose_voice, login, new_page, screenshot
 from lxml import html
 from playwright.sync_api import Browser, Page, expect
-
-from conftest import SHARED_DATA, chapter_buttons, choose_voice, login, new_page, screenshot
 
 ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
@@ -177,8 +176,11 @@ def alice_paragraphs(chapter_number: int) -> list[str]:
     and their captions are pictures, not text the reader reads)."""
     with zipfile.ZipFile(ALICE) as archive:
         page = html.fromstring(archive.read(f"OPS/chapter_{chapter_number:03d}.xhtml"))
-    paragraphs = [" ".join(p.text_content().split()) for p in page.iter("{*}p", "p")
-                  if not any(a.tag.endswith("figure") for a in p.iterancestors())]
+    paragraphs = [
+        " ".join(p.text_content().split())
+        for p in page.iter("{*}p", "p")
+        if not any(a.tag.endswith("figure") for a in p.iterancestors())
+    ]
     return [text for text in paragraphs if text]
 
 
@@ -189,8 +191,16 @@ def open_alice(browser: Browser, app, viewport: dict) -> Page:
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, app)
-    added = page.request.post("/api/books", multipart={"file": {
-        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    added = page.request.post(
+        "/api/books",
+        multipart={
+            "file": {
+                "name": "alice.epub",
+                "mimeType": "application/epub+zip",
+                "buffer": ALICE.read_bytes(),
+            }
+        },
+    )
     assert added.status == 201, added.text()
     page.goto(f"/reader/{added.json()['id']}")
     expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
@@ -237,8 +247,9 @@ def test_switching_chapters_replaces_the_text_scrolls_up_and_highlights_one_sent
         expect(page.locator(".reader-text p")).to_have_count(len(expected))
         assert shown_paragraphs(page) == expected, f"chapter {number}"
         expect(page.locator(".sentence.current")).to_have_count(1)
-        expect(page.locator(".sentence.current")).to_have_text(page.locator(
-            ".reader-text .sentence").first.inner_text())
+        expect(page.locator(".sentence.current")).to_have_text(
+            page.locator(".reader-text .sentence").first.inner_text()
+        )
         # Scrolled back to the chapter's start: the text's top at the window's top (or the
         # page's top, when something sits above the text).
         page.wait_for_function("""() => {

@@ -191,7 +191,8 @@ def test_missing_microphone_is_explained(app, launch_browser):
 
 
 @pytest.mark.parametrize(
-    "viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}],
+    "viewport",
+    [{"width": 1280, "height": 800}, {"width": 390, "height": 844}],
     ids=["desktop", "phone"],
 )
 def test_recorder_keeps_its_controls_in_view_asks_before_discarding_and_previews_seekably(
@@ -213,6 +214,7 @@ def test_recorder_keeps_its_controls_in_view_asks_before_discarding_and_previews
     dialog = page.get_by_role("dialog", name="Record a voice")
     dialog.get_by_label("Your name").fill("Someone Careful")
     dialog.get_by_role("button", name="Record").click()
+
     # At least N seconds recorded (a loaded machine may skip a displayed second).
     def at_least(seconds: int) -> re.Pattern[str]:
         return re.compile(rf"^(0:0[{seconds}-9]|0:[1-5]\d|[1-9]\d*:\d\d)$")

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, Response, expect
-
 from conftest import (
     SHARED_DATA,
     chapter_buttons,
@@ -24,6 +22,7 @@ from conftest import (
     new_page,
     screenshot,
 )
+from playwright.sync_api import Page, Response, expect
 
 STOCK_VOICE = "stock-joe"
 SPEED = 1.5
@@ -211,8 +210,16 @@ def test_prepare_finishes_alice_chapter_2_with_the_stock_voice(app, launch_brows
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, app)
-    added = page.request.post("/api/books", multipart={"file": {
-        "name": "alice.epub", "mimeType": "application/epub+zip", "buffer": ALICE.read_bytes()}})
+    added = page.request.post(
+        "/api/books",
+        multipart={
+            "file": {
+                "name": "alice.epub",
+                "mimeType": "application/epub+zip",
+                "buffer": ALICE.read_bytes(),
+            }
+        },
+    )
     assert added.status == 201, added.text()
     book_id = added.json()["id"]
     page.goto(f"/reader/{book_id}")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from conftest import (
     chapter_buttons,
     close_player_settings,
@@ -16,6 +14,7 @@ from conftest import (
     player_settings,
     screenshot,
 )
+from playwright.sync_api import Page, expect
 
 STOCK_VOICE = "stock-joe"
 TITLE = "Sleepy two chapters"

@@ -38,12 +38,31 @@ class Supervisor:
 
 
 def _start(data_dir: Path, app_port: int, inference_port: int, log) -> subprocess.Popen:
-    env = {**os.environ, "OWNVOICE_DEMO_MODEL": "tiny", "OWNVOICE_ADMIN_PASSWORD": "supervisor-test"}
+    env = {
+        **os.environ,
+        "OWNVOICE_DEMO_MODEL": "tiny",
+        "OWNVOICE_ADMIN_PASSWORD": "supervisor-test",
+    }
     env["OWNVOICE_ADMIN_API_KEY"] = E2E_API_KEY  # _health's key: details need one
     return subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "start.py"), "--skip-install", "--host", "127.0.0.1",
-         "--data-dir", str(data_dir), "--app-port", str(app_port), "--inference-port", str(inference_port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "start.py"),
+            "--skip-install",
+            "--host",
+            "127.0.0.1",
+            "--data-dir",
+            str(data_dir),
+            "--app-port",
+            str(app_port),
+            "--inference-port",
+            str(inference_port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -164,7 +183,9 @@ def test_a_crashed_service_is_restarted_and_the_other_keeps_serving(tmp_path: Pa
     os.kill(inference_pid, signal.SIGKILL)
     down = _wait_for(
         lambda: (h := _health(f"http://127.0.0.1:{app_port}")) and not h["inference"]["ready"],
-        "the app did not report the inference service down", supervisor, 30,
+        "the app did not report the inference service down",
+        supervisor,
+        30,
     )
     assert down
     _wait_ready(supervisor, app_port)
@@ -180,13 +201,19 @@ def test_a_crashed_service_is_restarted_and_the_other_keeps_serving(tmp_path: Pa
     inference_pid = _inference_pid(data_dir)
     killed = time.monotonic()
     os.kill(app_pid, signal.SIGKILL)
-    _wait_for(lambda: _pid_or_none(_app_pid, data_dir) not in (None, app_pid),
-              "the app server was not restarted", supervisor, 30)
+    _wait_for(
+        lambda: _pid_or_none(_app_pid, data_dir) not in (None, app_pid),
+        "the app server was not restarted",
+        supervisor,
+        30,
+    )
     _wait_ready(supervisor, app_port)
     app_back_s = time.monotonic() - killed
     assert _inference_pid(data_dir) == inference_pid
     assert "ownvoice: restarting the app server in 1 s (crash 1 in a row)" in supervisor.output()
-    print(f"\ntime to recover: inference service {inference_back_s:.1f} s, app server {app_back_s:.1f} s")
+    print(
+        f"\ntime to recover: inference service {inference_back_s:.1f} s, app server {app_back_s:.1f} s"
+    )
 
     supervisor.process.send_signal(signal.SIGINT)
     code, output = supervisor.finish()

@@ -57,14 +57,20 @@ class Service:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("OWNVOICE_DATA_DIR", str(ROOT / "data")))
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("OWNVOICE_DATA_DIR", str(ROOT / "data"))
+    )
     parser.add_argument("--host", default=os.environ.get("OWNVOICE_HOST", "127.0.0.1"))
-    parser.add_argument("--app-port", type=int, default=int(os.environ.get("OWNVOICE_PORT", "8080")))
+    parser.add_argument(
+        "--app-port", type=int, default=int(os.environ.get("OWNVOICE_PORT", "8080"))
+    )
     parser.add_argument(
         "--inference-port", type=int, default=int(os.environ.get("OWNVOICE_AI_PORT", "8000"))
     )
     parser.add_argument(
-        "--skip-install", action="store_true", help="don't run `make install` first (make start already did)"
+        "--skip-install",
+        action="store_true",
+        help="don't run `make install` first (make start already did)",
     )
     return parser.parse_args()
 
@@ -87,10 +93,17 @@ def port_is_free(host: str, port: int) -> bool:
 def check_ports(args: argparse.Namespace) -> None:
     for label, host, port, flag in (
         ("the app", args.host, args.app_port, "--app-port / OWNVOICE_PORT"),
-        ("the inference service", "127.0.0.1", args.inference_port, "--inference-port / OWNVOICE_AI_PORT"),
+        (
+            "the inference service",
+            "127.0.0.1",
+            args.inference_port,
+            "--inference-port / OWNVOICE_AI_PORT",
+        ),
     ):
         if not port_is_free(host, port):
-            fail(f"port {port} for {label} is in use: stop what runs there or choose another with {flag}.")
+            fail(
+                f"port {port} for {label} is in use: stop what runs there or choose another with {flag}."
+            )
 
 
 def model_is_configured(env: dict[str, str], data_dir: Path) -> bool:
@@ -122,7 +135,11 @@ def build_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str]
         label="ai ",
         cwd=ROOT / "ai-service",
         argv=[str(ROOT / "ai-service/.venv/bin/python"), "-m", "ownvoice_ai"],
-        env={**common, "OWNVOICE_AI_HOST": "127.0.0.1", "OWNVOICE_AI_PORT": str(args.inference_port)},
+        env={
+            **common,
+            "OWNVOICE_AI_HOST": "127.0.0.1",
+            "OWNVOICE_AI_PORT": str(args.inference_port),
+        },
     )
     app = Service(
         name="app server",
@@ -138,7 +155,9 @@ def build_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str]
     )
     for service in (inference, app):
         if not Path(service.argv[0]).exists():
-            fail(f"{service.name} is not installed ({service.argv[0]} missing): run `make start` or `make install`.")
+            fail(
+                f"{service.name} is not installed ({service.argv[0]} missing): run `make start` or `make install`."
+            )
     return [inference, app]
 
 
@@ -183,7 +202,10 @@ def announce_when_up(url: str, app_port: int) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    print(f"ownvoice: open http://localhost:{app_port} (Ctrl-C stops Ownvoice)", flush=True)
+                    print(
+                        f"ownvoice: open http://localhost:{app_port} (Ctrl-C stops Ownvoice)",
+                        flush=True,
+                    )
                     return
         except (urllib.error.URLError, OSError):
             pass
@@ -214,8 +236,10 @@ def on_exit(service: Service, code: int, now: float) -> bool:
     if reason:
         print(f"ownvoice: its last words: {reason}", file=sys.stderr, flush=True)
     if code == EXIT_CONFIG:
-        print("ownvoice: that is a configuration problem (see above): fix it, then start again.",
-              file=sys.stderr)
+        print(
+            "ownvoice: that is a configuration problem (see above): fix it, then start again.",
+            file=sys.stderr,
+        )
         return False
     if service.crashes > MAX_QUICK_CRASHES:
         print(

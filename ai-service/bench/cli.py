@@ -15,16 +15,30 @@ from .worker import run_worker
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few tokens and one repeat: a smoke run")
-    parser.add_argument("--checkpoint", default="full", help="tiny, full (built when missing) or a checkpoint dir")
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="few tokens and one repeat: a smoke run"
+    )
+    parser.add_argument(
+        "--checkpoint", default="full", help="tiny, full (built when missing) or a checkpoint dir"
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: available cores)")
-    parser.add_argument("--tokens", type=int, default=None, help="audio tokens per sentence (default 48; quick 8)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: available cores)"
+    )
+    parser.add_argument(
+        "--tokens", type=int, default=None, help="audio tokens per sentence (default 48; quick 8)"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="runs per path, median reported")
     parser.add_argument("--paths", nargs="+", choices=list(PATHS), help="run only these paths")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
-    parser.add_argument("--markdown", type=Path, metavar="JSON", help="print a bench.json as a Markdown table")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, metavar="JSON", help="print a bench.json as a Markdown table"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

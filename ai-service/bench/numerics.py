@@ -72,10 +72,14 @@ def teacher_forced_outputs(
     arithmetic the token loop does, without sampling, so two model variants can be compared.
     """
     gpt = model.gpt
-    prefix_ids = gpt.compute_embeddings(cond_latents, text_tokens)  # also stores the prefix embedding
+    prefix_ids = gpt.compute_embeddings(
+        cond_latents, text_tokens
+    )  # also stores the prefix embedding
     input_ids = torch.cat([prefix_ids, codes.to(prefix_ids.device)], dim=1)
     generation = gpt_generation_modules(model)
-    out = generation(input_ids=input_ids, use_cache=False, output_hidden_states=True, return_dict=True)
+    out = generation(
+        input_ids=input_ids, use_cache=False, output_hidden_states=True, return_dict=True
+    )
     start = prefix_ids.shape[1] - 1  # the position that predicts the first code
     end = start + codes.shape[1]  # as in the token loop: latent i comes with code i
     latents = generation.final_norm(out.hidden_states[-1][:, start:end])

@@ -43,7 +43,10 @@ def ensure_checkpoint(name: str) -> Path:
     path = AI_SERVICE_DIR / "checkpoints" / name
     if not all((path / f).is_file() for f in ("config.json", "model.pth", "vocab.json")):
         print(f"bench: building the {name} random XTTS checkpoint in {path} (once) ...", flush=True)
-        subprocess.run([sys.executable, str(AI_SERVICE_DIR / "scripts" / "make_checkpoint.py"), name], check=True)
+        subprocess.run(
+            [sys.executable, str(AI_SERVICE_DIR / "scripts" / "make_checkpoint.py"), name],
+            check=True,
+        )
     return path
 
 
@@ -76,10 +79,18 @@ class Bench:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[WorkerFailure] = field(default_factory=list)
 
-    def run_path(self, path: str, checkpoint: Path, reference: Path, workdir: Path, bar: Any) -> None:
+    def run_path(
+        self, path: str, checkpoint: Path, reference: Path, workdir: Path, bar: Any
+    ) -> None:
         result_file = workdir / f"{path}.json"
         spec = WorkerSpec(
-            path, str(checkpoint), self.args.device, self.args.threads, self.sizes, str(reference), str(result_file)
+            path,
+            str(checkpoint),
+            self.args.device,
+            self.args.threads,
+            self.sizes,
+            str(reference),
+            str(result_file),
         )
         log_file = workdir / f"{path}.log"
         bar.set_description(PATHS[path])
@@ -102,13 +113,20 @@ class Bench:
             self.results[path] = json.loads(result_file.read_text())
         else:
             tail = log_file.read_text().strip().splitlines()[-3:]
-            self.failures.append(WorkerFailure(path, " | ".join(tail) or f"exit status {process.returncode}"))
+            self.failures.append(
+                WorkerFailure(path, " | ".join(tail) or f"exit status {process.returncode}")
+            )
 
 
 def worker_environment() -> dict[str, str]:
     """The workers' environment: this one, quieter, with `bench` importable from anywhere."""
     path = os.pathsep.join(filter(None, [str(AI_SERVICE_DIR), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "TRANSFORMERS_VERBOSITY": "error",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,7 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def summarise(bench: Bench, bandwidth: dict[str, float], checkpoint: Path, reference: str, wall_s: float):
+def summarise(
+    bench: Bench, bandwidth: dict[str, float], checkpoint: Path, reference: str, wall_s: float
+):
     results = bench.results
     for result in results.values():
         weights = result.get("weight_bytes_per_token")
@@ -158,10 +178,14 @@ def summarise(bench: Bench, bandwidth: dict[str, float], checkpoint: Path, refer
         # coqui's GPT reads the same fp32 weights as ours: the same bound.
         for name in BASELINES:
             if name in results:
-                results[name]["decode_bound_ms_per_token"] = results["ours-fp32"]["decode_bound_ms_per_token"]
+                results[name]["decode_bound_ms_per_token"] = results["ours-fp32"][
+                    "decode_bound_ms_per_token"
+                ]
     for result in results.values():
         result["throughput_vs"] = {
-            base: results[base]["total_s"] / result["total_s"] for base in BASELINES if base in results
+            base: results[base]["total_s"] / result["total_s"]
+            for base in BASELINES
+            if base in results
         }
     return {
         "machine": {
@@ -187,7 +211,14 @@ def targets(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Issue 6's CPU targets, checked for each of our paths that ran."""
     base = results.get("coqui-inference")
     out: dict[str, dict[str, Any]] = {}
-    for name in ("ours-fp32", "ours-int8", "ours-fp32-overlap", "ours-int8-overlap", "ours-fast", "ours-fp16"):
+    for name in (
+        "ours-fp32",
+        "ours-int8",
+        "ours-fp32-overlap",
+        "ours-int8-overlap",
+        "ours-fast",
+        "ours-fp16",
+    ):
         # (the batched paths are for throughput: their first audio waits for a whole sentence)
         ours = results.get(name)
         if not ours:

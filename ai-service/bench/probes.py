@@ -58,7 +58,9 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure_bandwidth(threads: int | None, megabytes: int = 512, repeats: int = 5) -> dict[str, float]:
+def measure_bandwidth(
+    threads: int | None, megabytes: int = 512, repeats: int = 5
+) -> dict[str, float]:
     """Main-memory bandwidth in GB/s: reading a buffer far larger than the caches, and copying it.
 
     Reading is what a batch-1 GPT decode step does with its weights, so the read figure is the
@@ -77,7 +79,11 @@ def measure_bandwidth(threads: int | None, megabytes: int = 512, repeats: int = 
     target.copy_(source)
     read_s = median_time(lambda: source.sum(), repeats)
     copy_s = median_time(lambda: target.copy_(source), repeats)
-    return {"read_gb_s": nbytes / read_s / 1e9, "copy_gb_s": 2 * nbytes / copy_s / 1e9, "buffer_mb": megabytes}
+    return {
+        "read_gb_s": nbytes / read_s / 1e9,
+        "copy_gb_s": 2 * nbytes / copy_s / 1e9,
+        "buffer_mb": megabytes,
+    }
 
 
 @dataclass
@@ -87,7 +93,9 @@ class ParagraphRun:
     audio_s: float
 
 
-def timed_stream(chunks: Iterator[Any], start: float, samples_of: Callable[[Any], int]) -> tuple[float | None, int]:
+def timed_stream(
+    chunks: Iterator[Any], start: float, samples_of: Callable[[Any], int]
+) -> tuple[float | None, int]:
     """Consume an audio stream; return (seconds from `start` to the first non-empty chunk, samples)."""
     first = None
     samples = 0

@@ -37,7 +37,9 @@ def format_table(report: dict[str, Any]) -> str:
     )
     load = report["machine"].get("load_average_1min")
     if load:
-        lines.append(f"machine load (1-min average): {load['start']:.1f} at the start, {load['end']:.1f} at the end")
+        lines.append(
+            f"machine load (1-min average): {load['start']:.1f} at the start, {load['end']:.1f} at the end"
+        )
     lines += format_batching(report)
     for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16", "ours-fast-batch"):
         diff = report["paths"].get(name, {}).get("vs_fp32")
@@ -56,11 +58,17 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"HiFi-GAN alone, RTF: fp32 {vocoder['hifigan_rtf_fp32']:.3f}{bf16}")
     int8_paths = [report["paths"].get(name, {}) for name in ("ours-int8", "ours-int8-overlap")]
     by_threads = next(
-        (p["decode_ms_per_token_by_threads"] for p in int8_paths if p.get("decode_ms_per_token_by_threads")), None
+        (
+            p["decode_ms_per_token_by_threads"]
+            for p in int8_paths
+            if p.get("decode_ms_per_token_by_threads")
+        ),
+        None,
     )
     if by_threads:
         lines.append(
-            "int8 decode ms/token by threads: " + ", ".join(f"{t}: {ms:.1f}" for t, ms in by_threads.items())
+            "int8 decode ms/token by threads: "
+            + ", ".join(f"{t}: {ms:.1f}" for t, ms in by_threads.items())
         )
     overlap = report["paths"].get("ours-fp32-overlap", {}).get("output_vs_sequential")
     if overlap:
@@ -76,7 +84,8 @@ def format_table(report: dict[str, Any]) -> str:
         )
     for path, checks in report["targets"].items():
         verdicts = ", ".join(
-            f"{name} {check['value']:.2f} {'met' if check['met'] else 'MISSED'}" for name, check in checks.items()
+            f"{name} {check['value']:.2f} {'met' if check['met'] else 'MISSED'}"
+            for name, check in checks.items()
         )
         lines.append(f"targets {path}: {verdicts}")
     for path, why in report.get("skipped", {}).items():
@@ -96,7 +105,11 @@ def format_batching(report: dict[str, Any]) -> list[str]:
             continue
         cells = []
         for size, run in batching["by_batch_size"].items():
-            versus = f", {run['x_real_time'] * base['total_s'] / base['audio_s']:.1f}x (a)" if base else ""
+            versus = (
+                f", {run['x_real_time'] * base['total_s'] / base['audio_s']:.1f}x (a)"
+                if base
+                else ""
+            )
             cells.append(f"batch {size}: {run['x_real_time']:.2f}x real time{versus}")
         lines.append(f"{name} rendering {batching['sentences']} sentences: " + "; ".join(cells))
         kv = report["paths"][name].get("kv_cache")

@@ -92,7 +92,9 @@ def _open(data: bytes) -> av.container.InputContainer:
     return container
 
 
-def decode_audio(data: bytes, sample_rate: int, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
+def decode_audio(
+    data: bytes, sample_rate: int, max_seconds: float = MAX_AUDIO_SECONDS
+) -> np.ndarray:
     """Decode `data` to float32 mono samples in [-1, 1] at `sample_rate`.
 
     Raises AudioDecodeError for anything that is not readable audio and
@@ -124,7 +126,9 @@ def _first_audio_stream(container: av.container.InputContainer) -> av.AudioStrea
     return container.streams.audio[0]
 
 
-def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+def _declared_seconds(
+    container: av.container.InputContainer, stream: av.AudioStream
+) -> float | None:
     """The duration the file announces, if any (browser webm recordings have none)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -178,7 +182,10 @@ def _append(pieces: list[np.ndarray], frame: av.AudioFrame) -> int:
 
 def _looks_truncated(decoded_seconds: float, declared_seconds: float) -> bool:
     gap = declared_seconds - decoded_seconds
-    return gap > _TRUNCATION_MIN_GAP_SECONDS and decoded_seconds < _TRUNCATION_MIN_RATIO * declared_seconds
+    return (
+        gap > _TRUNCATION_MIN_GAP_SECONDS
+        and decoded_seconds < _TRUNCATION_MIN_RATIO * declared_seconds
+    )
 
 
 def _too_long(seconds: float, max_seconds: float) -> AudioTooLong:

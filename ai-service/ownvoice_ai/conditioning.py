@@ -121,7 +121,9 @@ class ConditioningStore:
     def exists(self, voice_id: str) -> bool:
         return self.reference_path(voice_id).is_file()
 
-    def save_voice(self, voice_id: str, audio: np.ndarray, sample_rate: int, compute: ComputeFn) -> Conditioning:
+    def save_voice(
+        self, voice_id: str, audio: np.ndarray, sample_rate: int, compute: ComputeFn
+    ) -> Conditioning:
         """Compute conditioning for a new reference, then store both (the old voice stays until then)."""
         data = wav_bytes(audio, sample_rate)
         conditioning = self._compute(data, compute)
@@ -181,7 +183,10 @@ class ConditioningStore:
         os.close(fd)
         try:
             save_file(
-                {"gpt_cond_latent": conditioning.gpt_cond_latent, "speaker_embedding": conditioning.speaker_embedding},
+                {
+                    "gpt_cond_latent": conditioning.gpt_cond_latent,
+                    "speaker_embedding": conditioning.speaker_embedding,
+                },
                 temp,
                 metadata={
                     "voice_id": voice_id,

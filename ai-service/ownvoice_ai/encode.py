@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 OutputFormat = Literal["wav", "pcm_24000", "mp3", "opus"]
 FORMATS: tuple[str, ...] = get_args(OutputFormat)
@@ -37,7 +38,9 @@ def streaming_wav_header(sample_rate: int, channels: int = 1, bits: int = 16) ->
         b"RIFF"
         + struct.pack("<I", UNKNOWN_SIZE)
         + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block_align, block_align, bits)
+        + struct.pack(
+            "<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block_align, block_align, bits
+        )
         + b"data"
         + struct.pack("<I", UNKNOWN_SIZE)
     )
@@ -111,8 +114,10 @@ class AvEncoder(Encoder):
         self.media_type = MEDIA_TYPES[format_name]
         self.sample_rate = sample_rate
         self._sink = _Sink()
-        self._container = av.open(self._sink, mode="w", format=spec.container, options=spec.options or {})
-        self._stream = self._container.add_stream(spec.codec, rate=sample_rate)
+        self._container = av.open(
+            self._sink, mode="w", format=spec.container, options=spec.options or {}
+        )
+        self._stream = cast(AudioStream, self._container.add_stream(spec.codec, rate=sample_rate))
         self._stream.layout = "mono"
         self._stream.format = spec.sample_format
         self._stream.bit_rate = spec.bit_rate

@@ -64,7 +64,9 @@ def model_id_for(directory: Path, prefix: str = "xtts-v2") -> str:
     return f"{prefix}-{digest.hexdigest()[:16]}"
 
 
-def resolve_model_source(settings: Settings, checkpoints_dir: Path = DEFAULT_CHECKPOINTS_DIR) -> ModelSource:
+def resolve_model_source(
+    settings: Settings, checkpoints_dir: Path = DEFAULT_CHECKPOINTS_DIR
+) -> ModelSource:
     if settings.xtts_model_dir is not None:
         return _local(settings.xtts_model_dir)
     if settings.demo_model is not None:
@@ -80,7 +82,9 @@ def resolve_model_source(settings: Settings, checkpoints_dir: Path = DEFAULT_CHE
 def _local(directory: Path) -> ModelSource:
     directory = directory.expanduser()
     if not directory.is_dir():
-        raise ModelConfigError(f"XTTS_MODEL_DIR={directory} is not a directory: point it at an XTTS v2 checkpoint")
+        raise ModelConfigError(
+            f"XTTS_MODEL_DIR={directory} is not a directory: point it at an XTTS v2 checkpoint"
+        )
     missing = missing_files(directory)
     if missing:
         raise ModelConfigError(
@@ -94,7 +98,9 @@ def _demo(variant: str, checkpoints_dir: Path) -> ModelSource:
     if missing_files(directory):
         logger.info("building the %s random XTTS checkpoint in %s", variant, directory)
         build_checkpoint(variant, directory)
-    return ModelSource(directory, model_id_for(directory, prefix=f"xtts-v2-random-{variant}"), f"demo-{variant}")
+    return ModelSource(
+        directory, model_id_for(directory, prefix=f"xtts-v2-random-{variant}"), f"demo-{variant}"
+    )
 
 
 def _download(repo: str, target: Path) -> ModelSource:

@@ -13,6 +13,7 @@ on its own core while the GPT generates the next chunk (`overlapped_vocoder_chun
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -43,10 +44,9 @@ def configure_threads(threads: int | None = None) -> int:
     """
     count = threads if threads and threads > 0 else available_cores()
     torch.set_num_threads(count)
-    try:
+    # The inter-op count can only be set before the first parallel work; the intra-op one matters.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # can only be set before the first parallel work; the intra-op setting is what matters
     return torch.get_num_threads()
 
 
@@ -90,16 +90,18 @@ def conv1d_to_linear(root: nn.Module) -> int:
     return replaced
 
 
-def _linear_from_conv1d(conv: nn.Module) -> nn.Linear:
+def _linear_from_conv1d(conv: Any) -> nn.Linear:  # transformers' Conv1D
     in_features, out_features = conv.weight.shape
-    linear = nn.Linear(in_features, out_features, device=conv.weight.device, dtype=conv.weight.dtype)
+    linear = nn.Linear(
+        in_features, out_features, device=conv.weight.device, dtype=conv.weight.dtype
+    )
     with torch.no_grad():
         linear.weight.copy_(conv.weight.t())
         linear.bias.copy_(conv.bias)
     return linear
 
 
-def gpt_generation_modules(model: Any) -> nn.Module:
+def gpt_generation_modules(model: Any) -> Any:  # coqui's GPT2InferenceModel (untyped attributes)
     """The module that runs once per generated token: transformer, final norm and audio head.
 
     coqui-tts builds it (`GPT2InferenceModel`) when the model is loaded with eval=True; it shares
@@ -107,7 +109,9 @@ def gpt_generation_modules(model: Any) -> nn.Module:
     """
     inference_model = getattr(model.gpt, "gpt_inference", None)
     if inference_model is None:
-        raise ValueError("the XTTS model was loaded without eval=True; call model.gpt.init_gpt_for_inference() first")
+        raise ValueError(
+            "the XTTS model was loaded without eval=True; call model.gpt.init_gpt_for_inference() first"
+        )
     return inference_model
 
 
@@ -127,7 +131,9 @@ def quantize_gpt_int8(model: Any, per_channel: bool = True) -> QuantizationResul
     the same speed (trained weights, with their outlier channels, typically gain more).
     """
     if _model_device(model).type != "cpu":
-        raise ValueError("int8 dynamic quantisation runs on CPU only; use half_precision_gpt on a GPU")
+        raise ValueError(
+            "int8 dynamic quantisation runs on CPU only; use half_precision_gpt on a GPU"
+        )
     if is_gpt_quantized(model):
         raise ValueError("the GPT is already quantised")
     gpt = model.gpt
@@ -209,8 +215,12 @@ def half_precision_gpt(model: Any, dtype: torch.dtype = torch.float16) -> None:
     gpt.gpt.wpe = functools.partial(_null_position_embeddings, dim=gpt.model_dim, dtype=dtype)
 
 
-def _null_position_embeddings(positions: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.zeros((positions.shape[0], positions.shape[1], dim), device=positions.device, dtype=dtype)
+def _null_position_embeddings(
+    positions: torch.Tensor, dim: int, dtype: torch.dtype
+) -> torch.Tensor:
+    return torch.zeros(
+        (positions.shape[0], positions.shape[1], dim), device=positions.device, dtype=dtype
+    )
 
 
 def cpu_supports_bf16() -> bool:
@@ -242,12 +252,16 @@ class HalfPrecisionVocoder(nn.Module):
 def half_precision_vocoder(model: Any, dtype: torch.dtype = torch.bfloat16) -> None:
     """Swap the HiFi-GAN generator for a bf16 (CPU with bf16 support, or GPU) or fp16 (GPU) one."""
     if dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(f"half_precision_vocoder takes torch.float16 or torch.bfloat16, not {dtype}")
+        raise ValueError(
+            f"half_precision_vocoder takes torch.float16 or torch.bfloat16, not {dtype}"
+        )
     decoder = model.hifigan_decoder
     if isinstance(decoder.waveform_decoder, HalfPrecisionVocoder):
         raise ValueError("the vocoder already runs in half precision")
     if _model_device(model).type == "cpu" and (dtype != torch.bfloat16 or not cpu_supports_bf16()):
-        raise ValueError("on CPU the vocoder can run in bfloat16 only, and only with AVX512-BF16 or AMX")
+        raise ValueError(
+            "on CPU the vocoder can run in bfloat16 only, and only with AVX512-BF16 or AMX"
+        )
     decoder.waveform_decoder = HalfPrecisionVocoder(decoder.waveform_decoder, dtype)
 
 
@@ -266,14 +280,19 @@ def gpt_bytes_per_token(model: Any) -> int:
     return total
 
 
-def _module_weight_bytes(module: nn.Module) -> int:
+def _module_weight_bytes(module: Any) -> int:  # nn.Module, or a dynamically quantised Linear
     """Bytes of this module's own weights (not its children's), quantised or not."""
     if _is_dynamic_quantized_linear(module):
         weight, bias = module._packed_params._weight_bias()
-        scales = weight.q_per_channel_scales().numel() * 8 if weight.qscheme() in (
-            torch.per_channel_affine,
-            torch.per_channel_symmetric,
-        ) else 8
+        scales = (
+            weight.q_per_channel_scales().numel() * 8
+            if weight.qscheme()
+            in (
+                torch.per_channel_affine,
+                torch.per_channel_symmetric,
+            )
+            else 8
+        )
         bias_bytes = bias.numel() * bias.element_size() if bias is not None else 0
         return weight.numel() * weight.element_size() + bias_bytes + scales
     # Parameters only: GPT-2's buffers are a causal-mask table that attention does not stream
@@ -322,7 +341,15 @@ def overlapped_vocoder_chunks(
     cancelled = threading.Event()
     worker = threading.Thread(
         target=_vocoder_worker,
-        args=(inbox, outbox, cancelled, vocoder, first_chunk_tokens, chunk_tokens, torch.get_num_threads()),
+        args=(
+            inbox,
+            outbox,
+            cancelled,
+            vocoder,
+            first_chunk_tokens,
+            chunk_tokens,
+            torch.get_num_threads(),
+        ),
         name="ownvoice-vocoder",
         daemon=True,
     )

@@ -50,7 +50,9 @@ QUIET_LUFS = -35.0
 TARGET_LUFS = -23.0  # EBU R128: leaves speech peaks well below the ceiling
 PEAK_CEILING = 0.89  # -1 dBFS: loudness normalisation must never clip
 
-MAX_REFERENCE_SECONDS = 60.0  # the longest stretch of a recording that is cleaned and conditioned on
+MAX_REFERENCE_SECONDS = (
+    60.0  # the longest stretch of a recording that is cleaned and conditioned on
+)
 _GOOD_SNR_DB = 30.0  # windows at or above this SNR count their speech in full
 
 _FRAME_SECONDS = 0.02
@@ -143,11 +145,13 @@ def prepare_reference(data: bytes) -> PreparedReference:
     )
     report.warnings = quality_warnings(report)
     if trimmed:
-        report.warnings.append(QualityWarning(
-            "trimmed",
-            f"the recording is {duration_seconds / 60:.1f} min long: its clearest "
-            f"{MAX_REFERENCE_SECONDS:.0f} s are used for the voice",
-        ))
+        report.warnings.append(
+            QualityWarning(
+                "trimmed",
+                f"the recording is {duration_seconds / 60:.1f} min long: its clearest "
+                f"{MAX_REFERENCE_SECONDS:.0f} s are used for the voice",
+            )
+        )
     return PreparedReference(normalize_loudness(speech, loudness), sr, report)
 
 
@@ -216,7 +220,10 @@ def find_speech(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
             torch.from_numpy(audio_16k), _load_vad(), sampling_rate=VAD_SAMPLE_RATE
         )
     scale = sample_rate / VAD_SAMPLE_RATE
-    return [(int(stamp["start"] * scale), min(len(audio), int(stamp["end"] * scale))) for stamp in stamps]
+    return [
+        (int(stamp["start"] * scale), min(len(audio), int(stamp["end"] * scale)))
+        for stamp in stamps
+    ]
 
 
 def _mask(segments: list[tuple[int, int]], length: int) -> np.ndarray:
@@ -381,7 +388,9 @@ def quality_warnings(report: QualityReport) -> list[QualityWarning]:
             )
         )
     if report.snr_db_before < NOISY_SNR_DB:
-        warnings.append(QualityWarning("noisy", "background noise is high: record somewhere quieter"))
+        warnings.append(
+            QualityWarning("noisy", "background noise is high: record somewhere quieter")
+        )
     if report.clipping_ratio > CLIPPING_WARN_RATIO:
         warnings.append(
             QualityWarning(

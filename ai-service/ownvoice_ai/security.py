@@ -27,7 +27,9 @@ def read_or_create_token(secrets_dir: Path) -> str:
         _create_token_file(path)
     token = path.read_text(encoding="utf-8").strip()
     if not token:
-        raise RuntimeError(f"{path} is empty: delete it and restart both services to generate a new token")
+        raise RuntimeError(
+            f"{path} is empty: delete it and restart both services to generate a new token"
+        )
     return token
 
 

@@ -38,10 +38,14 @@ def build_services(settings: Settings) -> Services:
     for directory in (settings.voices_dir, settings.conditioning_dir, settings.models_dir):
         directory.mkdir(parents=True, exist_ok=True)
     # The fast CPU option runs the GPT and the vocoder side by side: each gets half the cores.
-    configure_threads(overlap_threads(settings.torch_threads) if settings.xtts_int8 else settings.torch_threads)
+    configure_threads(
+        overlap_threads(settings.torch_threads) if settings.xtts_int8 else settings.torch_threads
+    )
     xtts = _load_xtts(settings)
     piper, piper_status = _load_piper(settings)
-    store = ConditioningStore(settings.voices_dir, settings.conditioning_dir, xtts.status().model_id)
+    store = ConditioningStore(
+        settings.voices_dir, settings.conditioning_dir, xtts.status().model_id
+    )
     worker = DeviceWorker(xtts.device, settings.queue_size, settings.generation_timeout_s)
     worker.start()
     return Services(settings, xtts, piper, piper_status, store, worker)
@@ -51,7 +55,9 @@ def _load_xtts(settings: Settings) -> XttsEngine:
     if settings.load_xtts:
         source = resolve_model_source(settings)
     else:
-        source = ModelSource(None, None, "none", "XTTS loading is switched off (OWNVOICE_LOAD_XTTS=0).")
+        source = ModelSource(
+            None, None, "none", "XTTS loading is switched off (OWNVOICE_LOAD_XTTS=0)."
+        )
     engine = XttsEngine(
         source,
         requested_device=settings.device,
@@ -59,7 +65,9 @@ def _load_xtts(settings: Settings) -> XttsEngine:
             settings.first_chunk_tokens,
             settings.chunk_tokens,
             settings.xtts_fixed_tokens,
-            speaking_rate_tokens=source.origin.startswith("demo-"),  # random weights never say [STOP]
+            speaking_rate_tokens=source.origin.startswith(
+                "demo-"
+            ),  # random weights never say [STOP]
             overlap_vocoder=settings.xtts_int8,
         ),
         int8=settings.xtts_int8,
@@ -73,7 +81,9 @@ def _load_xtts(settings: Settings) -> XttsEngine:
 
 def _load_piper(settings: Settings) -> tuple[Any | None, EngineStatus]:
     if not settings.load_piper:
-        return None, EngineStatus(available=False, reason="Piper loading is switched off (OWNVOICE_LOAD_PIPER=0).")
+        return None, EngineStatus(
+            available=False, reason="Piper loading is switched off (OWNVOICE_LOAD_PIPER=0)."
+        )
     try:
         from .engines.piper import PiperEngine
 

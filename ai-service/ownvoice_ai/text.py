@@ -439,7 +439,9 @@ def _expand_numbers(text: str, lang: str) -> str:
 
     def spoken(match: re.Match[str]) -> str:
         raw = match.group(0)
-        if _digit_count(raw) > _MAX_NUMBER_DIGITS or (len(raw) > 1 and raw.isdigit() and raw[0] == "0"):
+        if _digit_count(raw) > _MAX_NUMBER_DIGITS or (
+            len(raw) > 1 and raw.isdigit() and raw[0] == "0"
+        ):
             return _digit_by_digit(raw, lang)
         amount = _parse_number(raw, lang)
         words = _number_words(amount, lang) if amount is not None else None
@@ -478,7 +480,11 @@ def _digit_words(digits: str, lang: str) -> str:
 def _digit_groups(raw: str, lang: str) -> str:
     """A long number read the way a person reads an account number: group by group (its own
     groups, else fours), digit by digit; only the first `_MAX_READ_DIGITS`, then how many more."""
-    groups = [run[i : i + _DIGIT_GROUP] for run in _DIGIT_RUN.findall(raw) for i in range(0, len(run), _DIGIT_GROUP)]
+    groups = [
+        run[i : i + _DIGIT_GROUP]
+        for run in _DIGIT_RUN.findall(raw)
+        for i in range(0, len(run), _DIGIT_GROUP)
+    ]
     read, count = [], 0
     for group in groups:
         if count + len(group) > _MAX_READ_DIGITS:

@@ -135,10 +135,19 @@ class DeviceWorker:
         priority: Priority = Priority.INTERACTIVE,
     ) -> JobHandle:
         """Queue a job; QueueFull when `capacity` jobs (of any priority) are running or waiting."""
-        job = _Job(produce, stop or StopSignal(), asyncio.get_running_loop(), asyncio.Queue(), self.timeout_s, priority)
+        job = _Job(
+            produce,
+            stop or StopSignal(),
+            asyncio.get_running_loop(),
+            asyncio.Queue(),
+            self.timeout_s,
+            priority,
+        )
         with self._lock:
             if self._in_flight >= self.capacity:
-                raise QueueFull(f"{self._in_flight} requests are already running or waiting on {self.name}")
+                raise QueueFull(
+                    f"{self._in_flight} requests are already running or waiting on {self.name}"
+                )
             self._in_flight += 1
             self._jobs.put((priority, next(self._arrivals), job))
         return JobHandle(job)

@@ -22,11 +22,17 @@ from ownvoice_ai.random_checkpoints import DEFAULT_CHECKPOINTS_DIR, VARIANTS, bu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("variant", choices=sorted(VARIANTS))
-    parser.add_argument("--out", type=Path, help="output directory (default: checkpoints/<variant>)")
+    parser.add_argument(
+        "--out", type=Path, help="output directory (default: checkpoints/<variant>)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verify", action="store_true", help="load the result through the real loader")
+    parser.add_argument(
+        "--verify", action="store_true", help="load the result through the real loader"
+    )
     args = parser.parse_args(argv)
     out = args.out or DEFAULT_CHECKPOINTS_DIR / args.variant
     path = build_checkpoint(args.variant, out, seed=args.seed)

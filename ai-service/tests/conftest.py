@@ -142,7 +142,9 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout_s: float = 300.0) -> dict:  # a deadline: generous for loaded machines
+    def wait_ready(
+        self, timeout_s: float = 300.0
+    ) -> dict:  # a deadline: generous for loaded machines
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

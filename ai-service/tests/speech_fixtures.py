@@ -81,7 +81,9 @@ def encode(audio: np.ndarray, name: str, sample_rate: int = LJ_RATE) -> bytes:
         if codec == "vorbis":  # FFmpeg's own Vorbis encoder is marked experimental
             stream.codec_context.options = {"strict": "experimental"}
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(pcm, channels)[None, :], format="s16", layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(pcm, channels)[None, :], format="s16", layout=layout
+        )
         frame.rate = sample_rate
         resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=rate)
         for resampled in [*resampler.resample(frame), *resampler.resample(None)]:

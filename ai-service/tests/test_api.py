@@ -33,7 +33,12 @@ def wav_seconds(data: bytes) -> float:
 
 def test_health_is_public_everything_else_needs_the_token(client):
     assert client.get("/health").json() == {"status": "ok"}
-    for method, path in [("get", "/ready"), ("get", "/stock-voices"), ("delete", "/voices/a"), ("post", "/generate")]:
+    for method, path in [
+        ("get", "/ready"),
+        ("get", "/stock-voices"),
+        ("delete", "/voices/a"),
+        ("post", "/generate"),
+    ]:
         response = getattr(client, method)(path)
         assert response.status_code == 401, path
         assert response.json()["detail"]["code"] == "unauthorized"
@@ -57,7 +62,9 @@ def test_without_a_model_cloning_is_unavailable_but_the_service_runs(client_fact
     assert ready["cloning_available"] is False
     assert "XTTS_MODEL_DIR" in ready["reason"] and "COQUI_TOS_AGREED" in ready["reason"]
     response = put_voice(client, "v1", voice_bytes)
-    assert response.status_code == 503 and response.json()["detail"]["code"] == "cloning_unavailable"
+    assert (
+        response.status_code == 503 and response.json()["detail"]["code"] == "cloning_unavailable"
+    )
     response = client.post("/generate", json={"text": "hi", "voice_id": "v1"}, headers=AUTH)
     assert response.status_code == 404 and response.json()["detail"]["code"] == "unknown_voice"
 
@@ -77,12 +84,20 @@ def test_put_voice_reports_and_conditioning_is_computed_once(client, voice_bytes
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["voice_id"] == "alice" and body["model_id"] == services.xtts.status().model_id
-    assert set(body["report"]) >= {"speech_seconds", "snr_db", "clipping_ratio", "loudness_lufs", "warnings"}
+    assert set(body["report"]) >= {
+        "speech_seconds",
+        "snr_db",
+        "clipping_ratio",
+        "loudness_lufs",
+        "warnings",
+    }
     assert len(calls) == 1
     hashes = set()
     for seed in range(3):
         generated = client.post(
-            "/generate", json={"text": "Hello there.", "voice_id": "alice", "seed": seed}, headers=AUTH
+            "/generate",
+            json={"text": "Hello there.", "voice_id": "alice", "seed": seed},
+            headers=AUTH,
         )
         assert generated.status_code == 200
         hashes.add(generated.headers["X-Conditioning-Hash"])
@@ -93,7 +108,9 @@ def test_put_voice_reports_and_conditioning_is_computed_once(client, voice_bytes
     assert (data_dir / "cache" / "conditioning" / "alice.safetensors").is_file()
 
 
-def test_conditioning_survives_restart_and_follows_model_changes(client_factory, voice_bytes, tmp_path):
+def test_conditioning_survives_restart_and_follows_model_changes(
+    client_factory, voice_bytes, tmp_path
+):
     first = client_factory(data_dir=tmp_path / "shared")
     original_hash = put_voice(first, "bob", voice_bytes).json()["conditioning_hash"]
     second = client_factory(data_dir=tmp_path / "shared")  # same data, same model: read from disk
@@ -118,7 +135,10 @@ def test_bad_uploads_are_refused_and_the_old_voice_stays(client, voice_bytes, lj
     text = put_voice(client, "carol", b"this is not audio at all, just text " * 50)
     assert text.status_code == 415 and text.json()["detail"]["code"] == "unreadable_audio"
     short = io.BytesIO()
-    with wave.open(short, "wb") as out, wave.open(str(ljspeech_wavs[1]), "rb") as source:  # 2 s of a real clip
+    with (
+        wave.open(short, "wb") as out,
+        wave.open(str(ljspeech_wavs[1]), "rb") as source,
+    ):  # 2 s of a real clip
         out.setparams(source.getparams())
         out.writeframes(source.readframes(source.getframerate() * 2))
     rejected = put_voice(client, "carol", short.getvalue())
@@ -156,7 +176,9 @@ def test_delete_voice_is_idempotent(client, voice_bytes):
 )
 def test_speaker_wav_path_outside_voices_is_a_uniform_400(client, voice_bytes, path):
     put_voice(client, "eve", voice_bytes)
-    response = client.post("/generate", json={"text": "Hi.", "speaker_wav_path": path}, headers=AUTH)
+    response = client.post(
+        "/generate", json={"text": "Hi.", "speaker_wav_path": path}, headers=AUTH
+    )
     assert response.status_code == 400
     assert response.json()["detail"] == {
         "code": "invalid_path",
@@ -171,7 +193,9 @@ def test_symlink_escaping_the_voices_dir_is_refused(client, voice_bytes, tmp_pat
     outside.write_bytes((voices / "eve.wav").read_bytes())
     os.symlink(outside, voices / "sneaky.wav")
     response = client.post(
-        "/generate", json={"text": "Hi.", "speaker_wav_path": str(voices / "sneaky.wav")}, headers=AUTH
+        "/generate",
+        json={"text": "Hi.", "speaker_wav_path": str(voices / "sneaky.wav")},
+        headers=AUTH,
     )
     assert response.status_code == 400
 
@@ -181,7 +205,9 @@ def test_seed_contract_with_speaker_wav_path_inside(client, voice_bytes):
     voices = client.app.state.services.settings.voices_dir
     for path in [str(voices / "frank.wav"), "frank.wav"]:
         response = client.post(
-            "/generate", json={"text": "Hello.", "speaker_wav_path": path, "language": "en"}, headers=AUTH
+            "/generate",
+            json={"text": "Hello.", "speaker_wav_path": path, "language": "en"},
+            headers=AUTH,
         )
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/wav"
@@ -210,7 +236,9 @@ def test_long_text_without_punctuation_never_trips_xtts_limits(client_factory, v
     client = client_factory(xtts_fixed_tokens=2)
     put_voice(client, "hank", voice_bytes)
     text = " ".join(["word"] * 1500) + "".join(["x"] * 3000)
-    response = client.post("/generate", json={"text": text, "voice_id": "hank", "format": "pcm_24000"}, headers=AUTH)
+    response = client.post(
+        "/generate", json={"text": text, "voice_id": "hank", "format": "pcm_24000"}, headers=AUTH
+    )
     assert response.status_code == 200
     assert len(response.content) > 0
 
@@ -230,12 +258,16 @@ def test_stock_voice_streams_at_24_khz(client_factory):
     stock = client.get("/stock-voices", headers=AUTH).json()
     assert stock and all(voice["voice_id"].startswith("stock-") for voice in stock)
     response = client.post(
-        "/generate", json={"text": "Hello from the stock voice.", "voice_id": stock[0]["voice_id"]}, headers=AUTH
+        "/generate",
+        json={"text": "Hello from the stock voice.", "voice_id": stock[0]["voice_id"]},
+        headers=AUTH,
     )
     assert response.status_code == 200 and response.headers["X-Sample-Rate"] == "24000"
     assert struct_rate(response.content[:44]) == 24000
     assert 0.8 < wav_seconds(response.content) < 5.0
-    unknown = client.post("/generate", json={"text": "Hi.", "voice_id": "stock-nobody"}, headers=AUTH)
+    unknown = client.post(
+        "/generate", json={"text": "Hi.", "voice_id": "stock-nobody"}, headers=AUTH
+    )
     assert unknown.status_code == 404
 
 
@@ -258,13 +290,17 @@ def test_non_latin_languages_generate(client_factory, voice_bytes, language, tex
     client = client_factory(xtts_fixed_tokens=4)
     put_voice(client, "ivy", voice_bytes)
     response = client.post(
-        "/generate", json={"text": text, "voice_id": "ivy", "language": language, "format": "pcm_24000"}, headers=AUTH
+        "/generate",
+        json={"text": text, "voice_id": "ivy", "language": language, "format": "pcm_24000"},
+        headers=AUTH,
     )
     assert response.status_code == 200, response.text
     assert len(response.content) > 0
 
 
-def test_conditioning_failure_is_a_clear_500_and_keeps_the_old_voice(client, voice_bytes, ljspeech_wavs):
+def test_conditioning_failure_is_a_clear_500_and_keeps_the_old_voice(
+    client, voice_bytes, ljspeech_wavs
+):
     assert put_voice(client, "jane", voice_bytes).status_code == 200
     services = client.app.state.services
     before = (services.settings.voices_dir / "jane.wav").read_bytes()
@@ -281,7 +317,9 @@ def test_conditioning_failure_is_a_clear_500_and_keeps_the_old_voice(client, voi
     assert response.status_code == 500
     assert response.json()["detail"]["code"] == "conditioning_failed"
     assert (services.settings.voices_dir / "jane.wav").read_bytes() == before
-    generated = client.post("/generate", json={"text": "Still here.", "voice_id": "jane"}, headers=AUTH)
+    generated = client.post(
+        "/generate", json={"text": "Still here.", "voice_id": "jane"}, headers=AUTH
+    )
     assert generated.status_code == 200
 
 
@@ -300,7 +338,10 @@ def test_demo_model_speaks_for_as_long_as_the_text_would_take(client_factory, vo
         body = {"text": text, "voice_id": "rate", "format": "pcm_24000", "seed": 1}
         return _pcm_seconds(client.post("/generate", json=body, headers=AUTH))
 
-    short, long = seconds("A short line of text."), seconds("A much longer line of text, " * 3 + "read to the end.")
+    short, long = (
+        seconds("A short line of text."),
+        seconds("A much longer line of text, " * 3 + "read to the end."),
+    )
     assert 0.8 < short < 3.5  # 21 characters at ~14 characters per second
     assert 2.5 < long / short < 5.5
 

@@ -162,9 +162,7 @@ def _references(base_url: str) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(
-    "name", ["hls-local", "hls-url", "ffconcat-local", "ffconcat-url", "sdp"]
-)
+@pytest.mark.parametrize("name", ["hls-local", "hls-url", "ffconcat-local", "ffconcat-url", "sdp"])
 def test_playlists_and_scripts_are_refused_before_ffmpeg_reads_them(
     file_server: tuple[str, list[str]], name: str
 ) -> None:
@@ -182,8 +180,9 @@ def test_a_playlist_reference_is_a_415_voice_rejection(file_server: tuple[str, l
     assert caught.value.status_code == 415 and "playlist" in caught.value.message
 
 
-@pytest.mark.parametrize("container,codec", [("au", "pcm_s16be"), ("aiff", "pcm_s16be"),
-                                             ("mpegts", "mp2")])
+@pytest.mark.parametrize(
+    "container,codec", [("au", "pcm_s16be"), ("aiff", "pcm_s16be"), ("mpegts", "mp2")]
+)
 def test_containers_outside_the_allowed_list_are_not_opened(
     speech: np.ndarray, container: str, codec: str
 ) -> None:
@@ -194,7 +193,7 @@ def test_containers_outside_the_allowed_list_are_not_opened(
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as out:
         stream = out.add_stream(codec, rate=LJ_RATE, layout="mono")
-        pcm = (speech[: LJ_RATE] * 32767).astype(np.int16)[None, :]
+        pcm = (speech[:LJ_RATE] * 32767).astype(np.int16)[None, :]
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         frame.rate = LJ_RATE
         resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=LJ_RATE)

@@ -31,14 +31,18 @@ SENTENCES = [1, 2, 1]
 @pytest.fixture(scope="module")
 def server(live_server_factory, ljspeech_wavs):
     server = live_server_factory(
-        OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS), OWNVOICE_LOAD_PIPER="1", OWNVOICE_QUEUE_SIZE="4"
+        OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS),
+        OWNVOICE_LOAD_PIPER="1",
+        OWNVOICE_QUEUE_SIZE="4",
     )
     put_voice(server, "lj", ljspeech_wavs[0])
     return server
 
 
 def put_voice(server, voice_id, path) -> dict:
-    response = httpx.put(f"{server.url}/voices/{voice_id}", content=path.read_bytes(), headers=AUTH, timeout=120)
+    response = httpx.put(
+        f"{server.url}/voices/{voice_id}", content=path.read_bytes(), headers=AUTH, timeout=120
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -72,7 +76,9 @@ def decoded(audio_b64: str) -> tuple[int, float]:
 
 @pytest.mark.parametrize("fmt,media_type", [("wav", "audio/wav"), ("mp3", "audio/mpeg")])
 def test_a_batch_of_three_is_start_three_whole_files_then_end(server, fmt, media_type):
-    events = events_of(post_batch(server, {"texts": THREE_TEXTS, "voice_id": "lj", "format": fmt, "seed": 5}))
+    events = events_of(
+        post_batch(server, {"texts": THREE_TEXTS, "voice_id": "lj", "format": fmt, "seed": 5})
+    )
     start, end = events[0], events[-1]
     ready = server.ready()
     assert start == {
@@ -90,7 +96,9 @@ def test_a_batch_of_three_is_start_three_whole_files_then_end(server, fmt, media
     assert sorted(items) == [0, 1, 2]
     for index, item in items.items():
         # every sentence is FIXED_TOKENS long: a text's chunks are all there, joined
-        assert item["seconds"] == pytest.approx(expected_seconds(FIXED_TOKENS, SENTENCES[index]), abs=0.05)
+        assert item["seconds"] == pytest.approx(
+            expected_seconds(FIXED_TOKENS, SENTENCES[index]), abs=0.05
+        )
         rate, seconds = decoded(item["audio"])
         assert rate == 24000
         assert seconds == pytest.approx(item["seconds"], abs=0.08)
@@ -98,7 +106,10 @@ def test_a_batch_of_three_is_start_three_whole_files_then_end(server, fmt, media
 
 def test_the_batch_speaks_with_the_same_voice_hash_as_generate(server):
     generated = httpx.post(
-        f"{server.url}/generate", json={"text": "Hello.", "voice_id": "lj"}, headers=AUTH, timeout=120
+        f"{server.url}/generate",
+        json={"text": "Hello.", "voice_id": "lj"},
+        headers=AUTH,
+        timeout=120,
     )
     start = events_of(post_batch(server, {"texts": ["Hello."], "voice_id": "lj"}))[0]
     assert start["conditioning_hash"] == generated.headers["X-Conditioning-Hash"]
@@ -107,12 +118,17 @@ def test_the_batch_speaks_with_the_same_voice_hash_as_generate(server):
 
 def test_a_stock_voice_batch_is_rendered_text_by_text(server):
     texts = ["Good morning.", "This sentence is a good deal longer than the first one was."]
-    events = events_of(post_batch(server, {"texts": texts, "voice_id": "stock-joe", "format": "mp3"}))
+    events = events_of(
+        post_batch(server, {"texts": texts, "voice_id": "stock-joe", "format": "mp3"})
+    )
     assert events[0]["type"] == "start" and events[0]["model_id"].startswith("piper:")
     assert events[0]["media_type"] == "audio/mpeg"
     assert events[-1] == {"type": "end"}
     items = items_by_index(events)
-    assert [event["index"] for event in events if event["type"] == "item"] == [0, 1]  # one after another
+    assert [event["index"] for event in events if event["type"] == "item"] == [
+        0,
+        1,
+    ]  # one after another
     durations = []
     for item in items.values():
         rate, seconds = decoded(item["audio"])
@@ -150,7 +166,9 @@ def test_bad_batches_fail_before_the_stream_like_generate(server, body, status, 
 def test_32_texts_of_5000_characters_are_accepted(server):
     # validated, split and queued; cancelled right after the start event to keep the test short
     body = {"texts": [("A sentence of some length. " * 200)[:5000]] * 32, "voice_id": "lj"}
-    with httpx.stream("POST", f"{server.url}/generate/batch", json=body, headers=AUTH, timeout=300) as response:
+    with httpx.stream(
+        "POST", f"{server.url}/generate/batch", json=body, headers=AUTH, timeout=300
+    ) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
         assert json.loads(next(lines))["count"] == 32
@@ -158,7 +176,9 @@ def test_32_texts_of_5000_characters_are_accepted(server):
 
 
 def test_the_token_is_required(server):
-    response = httpx.post(f"{server.url}/generate/batch", json={"texts": ["Hi."], "voice_id": "lj"}, timeout=30)
+    response = httpx.post(
+        f"{server.url}/generate/batch", json={"texts": ["Hi."], "voice_id": "lj"}, timeout=30
+    )
     assert response.status_code == 401
 
 
@@ -166,8 +186,13 @@ def test_disconnect_mid_batch_cancels_it(live_server_factory, ljspeech_wavs):
     server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", **CHUNK_TOKENS)
     put_voice(server, "lj", ljspeech_wavs[0])
     before = server.ready()["worker"]
-    body = {"texts": ["One long sentence.", "Another long sentence.", "And a third."], "voice_id": "lj"}
-    with httpx.stream("POST", f"{server.url}/generate/batch", json=body, headers=AUTH, timeout=120) as response:
+    body = {
+        "texts": ["One long sentence.", "Another long sentence.", "And a third."],
+        "voice_id": "lj",
+    }
+    with httpx.stream(
+        "POST", f"{server.url}/generate/batch", json=body, headers=AUTH, timeout=120
+    ) as response:
         lines = response.iter_lines()  # keep a reference: a dropped iterator closes the response
         assert json.loads(next(lines))["type"] == "start"
         assert server.ready()["worker"]["busy"]
@@ -191,7 +216,9 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
         OWNVOICE_GENERATION_TIMEOUT_S="15",
     )
     texts = [" ".join(f"Sentence number {n} is here." for n in range(1, 7)), "A short one."]
-    events = events_of(post_batch(server, {"texts": texts, "voice_id": "lj", "format": "pcm_24000"}))
+    events = events_of(
+        post_batch(server, {"texts": texts, "voice_id": "lj", "format": "pcm_24000"})
+    )
     assert events[-1] == {"type": "end"}, events[-1]
     items = items_by_index(events)
     assert items[0]["seconds"] == pytest.approx(expected_seconds(FIXED_TOKENS, 6), abs=0.05)
@@ -204,9 +231,14 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
 def test_a_stalled_batch_ends_with_an_error_event(live_server_factory, ljspeech_wavs):
     """The status is sent before generation: a stall after that is reported in-band, then the stream ends."""
     server = server_with_voice(
-        live_server_factory, ljspeech_wavs[0], OWNVOICE_XTTS_FIXED_TOKENS="600", OWNVOICE_GENERATION_TIMEOUT_S="1"
+        live_server_factory,
+        ljspeech_wavs[0],
+        OWNVOICE_XTTS_FIXED_TOKENS="600",
+        OWNVOICE_GENERATION_TIMEOUT_S="1",
     )
-    events = events_of(post_batch(server, {"texts": ["Too long to finish.", "Me too."], "voice_id": "lj"}))
+    events = events_of(
+        post_batch(server, {"texts": ["Too long to finish.", "Me too."], "voice_id": "lj"})
+    )
     assert events[0]["type"] == "start"
     assert events[-1]["type"] == "error" and events[-1]["code"] == "generation_timeout"
     assert events[-1]["message"]

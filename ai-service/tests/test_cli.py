@@ -11,8 +11,12 @@ from tests.conftest import AI_SERVICE_DIR
 
 
 def run_cli(tmp_path, **env):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNVOICE_", "XTTS_", "COQUI_"))}
-    full_env.update({"PYTHONPATH": str(AI_SERVICE_DIR), "OWNVOICE_DATA_DIR": str(tmp_path / "data"), **env})
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OWNVOICE_", "XTTS_", "COQUI_"))
+    }
+    full_env.update(
+        {"PYTHONPATH": str(AI_SERVICE_DIR), "OWNVOICE_DATA_DIR": str(tmp_path / "data"), **env}
+    )
     return subprocess.run(
         [sys.executable, "-m", "ownvoice_ai"],
         check=False,

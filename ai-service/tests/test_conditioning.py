@@ -23,7 +23,9 @@ class CountingCompute:
 
 
 def _audio(seed: int, seconds: float = 2.0) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal(int(22050 * seconds)) * 0.1).astype(np.float32)
+    return (np.random.default_rng(seed).standard_normal(int(22050 * seconds)) * 0.1).astype(
+        np.float32
+    )
 
 
 def test_saved_voice_is_read_back_without_recomputing(tmp_path):
@@ -37,14 +39,18 @@ def test_saved_voice_is_read_back_without_recomputing(tmp_path):
     assert meta["model_id"] == "model-a" and meta["audio_sha256"] == saved.audio_sha256
     for _ in range(3):
         assert store.get("v1", compute).conditioning_hash == saved.conditioning_hash
-    fresh = ConditioningStore(tmp_path / "voices", tmp_path / "cond", "model-a")  # a restart: disk cache
+    fresh = ConditioningStore(
+        tmp_path / "voices", tmp_path / "cond", "model-a"
+    )  # a restart: disk cache
     assert torch.equal(fresh.get("v1", compute).gpt_cond_latent, saved.gpt_cond_latent)
     assert compute.calls == 1
 
 
 def test_model_change_recomputes_once(tmp_path):
     compute = CountingCompute()
-    ConditioningStore(tmp_path / "voices", tmp_path / "cond", "model-a").save_voice("v1", _audio(1), 22050, compute)
+    ConditioningStore(tmp_path / "voices", tmp_path / "cond", "model-a").save_voice(
+        "v1", _audio(1), 22050, compute
+    )
     other = ConditioningStore(tmp_path / "voices", tmp_path / "cond", "model-b")
     first = other.get("v1", compute)
     other.get("v1", compute)

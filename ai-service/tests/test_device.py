@@ -44,12 +44,17 @@ def test_slower_accelerator_falls_back_with_reason():
 
 def test_wrong_shape_or_error_falls_back():
     clock = FakeClock()
-    assert "expected 100" in verify_accelerator("mps", clock.taking(0, 7), clock.taking(0.05), 100, clock=clock).note
+    assert (
+        "expected 100"
+        in verify_accelerator("mps", clock.taking(0, 7), clock.taking(0.05), 100, clock=clock).note
+    )
 
     def broken() -> int:
         raise RuntimeError("MPS backend out of memory")
 
-    assert "out of memory" in verify_accelerator("mps", broken, clock.taking(0), 100, clock=clock).note
+    assert (
+        "out of memory" in verify_accelerator("mps", broken, clock.taking(0), 100, clock=clock).note
+    )
 
 
 def test_hanging_self_test_times_out():
@@ -64,10 +69,16 @@ def test_real_self_test_on_tiny_model(tiny_checkpoint):
     from ownvoice_ai.engines.xtts import XttsEngine
     from ownvoice_ai.model_source import ModelSource
 
-    engine = XttsEngine(ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), requested_device="cpu", self_test_tokens=6)
+    engine = XttsEngine(
+        ModelSource(tiny_checkpoint, "tiny", "demo-tiny"),
+        requested_device="cpu",
+        self_test_tokens=6,
+    )
     engine.load()
     expected = engine._self_test_samples()
     assert expected > 0
     assert engine._self_test("cpu") == expected
-    choice = verify_accelerator("cpu", lambda: engine._self_test("cpu"), lambda: engine._self_test("cpu") + 1, expected)
+    choice = verify_accelerator(
+        "cpu", lambda: engine._self_test("cpu"), lambda: engine._self_test("cpu") + 1, expected
+    )
     assert choice.device == "cpu" and choice.note is None

@@ -16,7 +16,11 @@ RATE = 24000
 
 def decode(data: bytes, fmt: str) -> tuple[int, float]:
     if fmt == "pcm_24000":
-        container = av.open(io.BytesIO(data), format="s16le", options={"sample_rate": str(RATE), "ch_layout": "mono"})
+        container = av.open(
+            io.BytesIO(data),
+            format="s16le",
+            options={"sample_rate": str(RATE), "ch_layout": "mono"},
+        )
     else:
         container = av.open(io.BytesIO(data))
     with container:

@@ -57,7 +57,8 @@ def test_a_long_reference_stored_earlier_is_conditioned_on_a_bounded_part(
     (voices / "legacy.wav").write_bytes(
         reference_wav(_long_speech(90) * 0.5, REFERENCE_SAMPLE_RATE)
     )
-    response = client.post("/generate", json={"text": "Hello there.", "voice_id": "legacy"},
-                           headers=AUTH)
+    response = client.post(
+        "/generate", json={"text": "Hello there.", "voice_id": "legacy"}, headers=AUTH
+    )
     assert response.status_code == 200, response.text
     assert len(lengths) == 1 and lengths[0] <= MAX_REFERENCE_SECONDS

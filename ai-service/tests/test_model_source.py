@@ -23,7 +23,9 @@ def test_incomplete_model_dir_is_a_config_error(tmp_path, tiny_checkpoint):
     with pytest.raises(ModelConfigError, match="lacks model.pth, vocab.json"):
         resolve_model_source(make_settings(tmp_path, demo_model=None, xtts_model_dir=partial))
     with pytest.raises(ModelConfigError, match="not a directory"):
-        resolve_model_source(make_settings(tmp_path, demo_model=None, xtts_model_dir=tmp_path / "missing"))
+        resolve_model_source(
+            make_settings(tmp_path, demo_model=None, xtts_model_dir=tmp_path / "missing")
+        )
 
 
 def test_local_dir_model_id_tracks_the_files(tmp_path, tiny_checkpoint):

@@ -52,7 +52,10 @@ def random_codes(n: int, seed: int = 1) -> torch.Tensor:
 
 def make_engine(checkpoint: Path, tokens: int, int8: bool = False) -> XttsEngine:
     engine = XttsEngine(
-        ModelSource(checkpoint, "tiny-test", "test"), "cpu", StreamTuning(fixed_tokens=tokens), int8=int8
+        ModelSource(checkpoint, "tiny-test", "test"),
+        "cpu",
+        StreamTuning(fixed_tokens=tokens),
+        int8=int8,
     )
     status = engine.load()
     assert status.available, status.reason
@@ -97,7 +100,7 @@ def test_int8_quantises_the_per_token_path_only_and_stays_close(tiny_checkpoint)
     assert all(p.dtype == torch.float32 for p in conditioning_encoder.parameters())
 
     numerics = compare_outputs(reference, teacher_forced_outputs(model, cond, text, codes))
-    assert 0 < numerics.latent_max_abs  # it really changed the arithmetic...
+    assert numerics.latent_max_abs > 0  # it really changed the arithmetic...
     assert numerics.latent_rel_l2 < 0.05  # ...by little
     assert numerics.top1_agreement >= 0.75
 
@@ -125,8 +128,12 @@ def test_int8_engine_produces_audio_of_the_same_shape_as_fp32(tiny_checkpoint):
 def test_gpt_bytes_per_token_counts_blocks_norm_and_head(tiny_checkpoint, tiny_model):
     gpt = tiny_model.gpt
     d, layers, n_audio = gpt.model_dim, tiny_model.args.gpt_layers, gpt.num_audio_tokens
-    per_block = (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d) + 2 * (2 * d)
-    expected = 4 * (layers * per_block + 2 * d + (d * n_audio + n_audio) + 2 * d)  # + ln_f, head, final norm
+    per_block = (
+        (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d) + 2 * (2 * d)
+    )
+    expected = 4 * (
+        layers * per_block + 2 * d + (d * n_audio + n_audio) + 2 * d
+    )  # + ln_f, head, final norm
     assert optimize.gpt_bytes_per_token(tiny_model) == expected
     assert kv_cache_bytes_per_token(tiny_model, 100) == 2 * layers * 100 * d * 4
 
@@ -145,13 +152,20 @@ def test_bf16_gpt_runs_our_token_loop_close_to_fp32(tiny_checkpoint):
     numerics = compare_outputs(reference, teacher_forced_outputs(model, cond, text, codes))
     assert numerics.latent_rel_l2 < 0.05
     settings = SamplingSettings(fixed_tokens=6)
-    steps = list(generate_latents(model.gpt, cond, text, settings, torch.Generator().manual_seed(0)))
+    steps = list(
+        generate_latents(model.gpt, cond, text, settings, torch.Generator().manual_seed(0))
+    )
     assert len(steps) == 6
-    assert all(latent.dtype == torch.bfloat16 and torch.isfinite(latent.float()).all() for _, latent in steps)
+    assert all(
+        latent.dtype == torch.bfloat16 and torch.isfinite(latent.float()).all()
+        for _, latent in steps
+    )
     assert all(p.dtype == torch.float32 for p in model.hifigan_decoder.parameters())
 
 
-@pytest.mark.skipif(not optimize.cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)")
+@pytest.mark.skipif(
+    not optimize.cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)"
+)
 def test_half_precision_gpt_and_vocoder_run_in_the_engine(tiny_checkpoint):
     """The GPU fp16 recipe (GPT + vocoder in half precision), exercised here with bf16 on CPU."""
     tokens = 12
@@ -162,8 +176,12 @@ def test_half_precision_gpt_and_vocoder_run_in_the_engine(tiny_checkpoint):
     cond, speaker, _ = voice_inputs(fp32.model)
     voice = Conditioning(cond, speaker, "sha", "tiny-test")
 
-    reference = np.concatenate([c.samples for c in fp32.stream(SENTENCE, voice, SynthesisOptions(seed=5))])
-    audio = np.concatenate([c.samples for c in half.stream(SENTENCE, voice, SynthesisOptions(seed=5))])
+    reference = np.concatenate(
+        [c.samples for c in fp32.stream(SENTENCE, voice, SynthesisOptions(seed=5))]
+    )
+    audio = np.concatenate(
+        [c.samples for c in half.stream(SENTENCE, voice, SynthesisOptions(seed=5))]
+    )
 
     assert audio.dtype == np.float32 and len(audio) == len(reference) > 0
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
@@ -176,7 +194,9 @@ def test_half_precision_rejects_fp16_on_cpu_and_other_dtypes(tiny_model):
         optimize.half_precision_gpt(tiny_model, torch.float64)
 
 
-@pytest.mark.skipif(not optimize.cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)")
+@pytest.mark.skipif(
+    not optimize.cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16/AMX)"
+)
 def test_bf16_vocoder_keeps_shape_and_stays_close_to_fp32(tiny_checkpoint):
     from ownvoice_ai.engines.xtts_vocoder import full_decode
 
@@ -229,9 +249,15 @@ def _vocoder(model):
 
 def test_overlapped_vocoder_gives_the_same_pieces_as_the_sequential_loop(tiny_model):
     tokens, first, every = 70, 8, 24
-    expected = _sequential_pieces(_token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every)
+    expected = _sequential_pieces(
+        _token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every
+    )
 
-    got = list(optimize.overlapped_vocoder_chunks(_token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every))
+    got = list(
+        optimize.overlapped_vocoder_chunks(
+            _token_loop(tiny_model, tokens), _vocoder(tiny_model), first, every
+        )
+    )
 
     assert [is_last for _, is_last in got] == [False] * (len(expected) - 1) + [True]
     assert len(got) == len(expected) >= 4
@@ -242,7 +268,9 @@ def test_overlapped_vocoder_gives_the_same_pieces_as_the_sequential_loop(tiny_mo
 def test_overlapped_vocoder_stops_its_thread_when_the_consumer_stops(tiny_model):
     import threading
 
-    chunks = optimize.overlapped_vocoder_chunks(_token_loop(tiny_model, 200), _vocoder(tiny_model), 8, 24)
+    chunks = optimize.overlapped_vocoder_chunks(
+        _token_loop(tiny_model, 200), _vocoder(tiny_model), 8, 24
+    )
     next(chunks)
     chunks.close()  # a client went away
 
@@ -280,11 +308,15 @@ def test_fixed_token_forcing_gives_every_path_the_same_audio_length(tiny_checkpo
     torch.manual_seed(0)
     streamed = list(tiny_model.inference_stream(SENTENCE, "en", cond, speaker, **sampling, **force))
     engine = make_engine(tiny_checkpoint, tokens)
-    ours = list(engine.stream(SENTENCE, Conditioning(cond, speaker, "sha", "m"), SynthesisOptions(seed=0)))
+    ours = list(
+        engine.stream(SENTENCE, Conditioning(cond, speaker, "sha", "m"), SynthesisOptions(seed=0))
+    )
 
     assert full["gpt_latents"].shape[1] == tokens
     expected = len(full["wav"])
-    assert expected == int(tokens * 4 * 24000 / 22050) * 256  # codes -> mel frames -> 24 kHz samples
+    assert (
+        expected == int(tokens * 4 * 24000 / 22050) * 256
+    )  # codes -> mel frames -> 24 kHz samples
     assert sum(int(c.shape[0]) for c in streamed) == expected
     assert sum(len(c.samples) for c in ours) == expected
 
@@ -304,7 +336,9 @@ def test_configure_threads_sets_torch_threads():
 def test_bench_applies_the_same_openmp_settings_as_optimize():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ownvoice_bench", AI_SERVICE_DIR / "scripts" / "bench.py")
+    spec = importlib.util.spec_from_file_location(
+        "ownvoice_bench", AI_SERVICE_DIR / "scripts" / "bench.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # dataclasses look their module up there
     try:
@@ -328,7 +362,17 @@ def test_audio_difference_measures_snr():
 def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     out = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--checkpoint", "tiny", "--quick", "--threads", "1", "--out", str(out)],
+        [
+            sys.executable,
+            "scripts/bench.py",
+            "--checkpoint",
+            "tiny",
+            "--quick",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
         cwd=AI_SERVICE_DIR,
         capture_output=True,
         text=True,
@@ -340,20 +384,32 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert report["failures"] == []
     paths = report["paths"]
     expected_paths = ["coqui-inference", "coqui-stream", "ours-fp32"]
-    expected_paths += ["ours-fp32-overlap", "ours-int8-overlap", "ours-fast", "ours-batch", "ours-fast-batch"]
+    expected_paths += [
+        "ours-fp32-overlap",
+        "ours-int8-overlap",
+        "ours-fast",
+        "ours-batch",
+        "ours-fast-batch",
+    ]
     if not optimize.cpu_supports_bf16():  # the bf16 vocoder needs AVX512-BF16 or AMX
         assert "ours-fast" in report["skipped"]
         expected_paths.remove("ours-fast")
     assert list(paths) == expected_paths
     assert "GPU" in report["skipped"]["ours-fp16"]
     tokens = report["sizes"]["tokens_per_sentence"] * len(report["paragraph"])
-    expected_audio = int(report["sizes"]["tokens_per_sentence"] * 4 * 24000 / 22050) * 256 * 3 / 24000
+    expected_audio = (
+        int(report["sizes"]["tokens_per_sentence"] * 4 * 24000 / 22050) * 256 * 3 / 24000
+    )
     for result in paths.values():
-        assert result["audio_s"] == pytest.approx(expected_audio)  # same forced tokens on every path
+        assert result["audio_s"] == pytest.approx(
+            expected_audio
+        )  # same forced tokens on every path
         assert 0 < result["ttfa_s"] <= result["total_s"]
         assert result["rtf"] == pytest.approx(result["total_s"] / result["audio_s"])
         assert result["decode_ms_per_token"] > 0 and result["decode_bound_ms_per_token"] > 0
-        assert result["peak_rss_synthesis_bytes"] > 100e6 and result["peak_rss_overall_bytes"] > 100e6
+        assert (
+            result["peak_rss_synthesis_bytes"] > 100e6 and result["peak_rss_overall_bytes"] > 100e6
+        )
         assert result["threads"] == 1
     assert tokens > 0
     # book rendering: every batch size renders the same sentences, and the KV caches compare
@@ -362,7 +418,10 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         sweep = batching["by_batch_size"]
         assert list(sweep) == ["1", "4", "8"]
         assert len({run["audio_s"] for run in sweep.values()}) == 1
-        assert all(run["x_real_time"] == pytest.approx(run["audio_s"] / run["total_s"]) for run in sweep.values())
+        assert all(
+            run["x_real_time"] == pytest.approx(run["audio_s"] / run["total_s"])
+            for run in sweep.values()
+        )
         kv = paths[name]["kv_cache"]
         assert kv["dynamic_ms_per_step"] > 0 and kv["preallocated_ms_per_step"] > 0
     assert "batch 8" in completed.stdout and "preallocated KV cache" in completed.stdout
@@ -376,7 +435,10 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert same["streamed_samples"] == same["full_decode_samples"]
     # the overlapped vocoder is the same arithmetic, only at another time
     overlap = paths["ours-fp32-overlap"]["output_vs_sequential"]
-    assert overlap["max_abs_diff"] == 0 and overlap["overlapped_samples"] == overlap["sequential_samples"]
+    assert (
+        overlap["max_abs_diff"] == 0
+        and overlap["overlapped_samples"] == overlap["sequential_samples"]
+    )
     int8 = paths["ours-int8-overlap"]
     assert int8["weight_bytes_per_token"] < int8["weight_bytes_per_token_fp32"]
     assert int8["decode_ms_per_token_by_threads"]["1"] > 0  # the thread-count sweep ran
@@ -388,7 +450,10 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         "ttfa_at_most_1_5_s",
         "rtf_at_most_1_0",
     }
-    assert "(f) ours, int8 GPT, vocoder overlapped" in completed.stdout and "memory bandwidth" in completed.stdout
+    assert (
+        "(f) ours, int8 GPT, vocoder overlapped" in completed.stdout
+        and "memory bandwidth" in completed.stdout
+    )
 
 
 def test_bench_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):

@@ -34,7 +34,11 @@ def whisper():
 
     # A local directory: faster-whisper loads it as is and never reaches for the hub.
     return WhisperModel(
-        str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True
+        str(get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=1,
+        local_files_only=True,
     )
 
 

@@ -62,7 +62,9 @@ def test_report_has_exactly_the_documented_keys(clean: PreparedReference) -> Non
     report = clean.report.to_dict()
     assert set(report) == REPORT_KEYS
     assert isinstance(report["noise_reduced"], bool)
-    assert all(isinstance(report[key], float) for key in REPORT_KEYS - {"noise_reduced", "warnings"})
+    assert all(
+        isinstance(report[key], float) for key in REPORT_KEYS - {"noise_reduced", "warnings"}
+    )
 
 
 def test_output_is_speech_at_the_target_loudness(clean: PreparedReference) -> None:
@@ -245,7 +247,9 @@ def test_a_long_recording_is_cleaned_and_kept_only_for_its_clearest_minute(
     prepared = prepare_reference(wav_bytes(long_recording))
     report = prepared.report
     assert len(prepared.audio) <= MAX_REFERENCE_SECONDS * prepared.sample_rate
-    assert report.duration_seconds == pytest.approx(LONG_NOISY_SECONDS + LONG_CLEAN_SECONDS, abs=0.1)
+    assert report.duration_seconds == pytest.approx(
+        LONG_NOISY_SECONDS + LONG_CLEAN_SECONDS, abs=0.1
+    )
     assert 40 < report.speech_seconds <= MAX_REFERENCE_SECONDS  # the minute that is used
     assert report.snr_db_before > 30 and not report.noise_reduced  # measured on the clean part
     assert report.warning_codes() == ["trimmed"]

@@ -17,9 +17,13 @@ CHUNK_TOKENS = {"OWNVOICE_FIRST_CHUNK_TOKENS": "8", "OWNVOICE_CHUNK_TOKENS": "16
 
 @pytest.fixture(scope="module")
 def server(live_server_factory, ljspeech_wavs, librispeech_speakers):
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="64", OWNVOICE_QUEUE_SIZE="4", **CHUNK_TOKENS)
+    server = live_server_factory(
+        OWNVOICE_XTTS_FIXED_TOKENS="64", OWNVOICE_QUEUE_SIZE="4", **CHUNK_TOKENS
+    )
     for voice_id, path in [("lj", ljspeech_wavs[0]), ("other", ljspeech_wavs[2])]:
-        response = httpx.put(f"{server.url}/voices/{voice_id}", content=path.read_bytes(), headers=AUTH, timeout=120)
+        response = httpx.put(
+            f"{server.url}/voices/{voice_id}", content=path.read_bytes(), headers=AUTH, timeout=120
+        )
         assert response.status_code == 200, response.text
     return server
 
@@ -33,7 +37,9 @@ def expected_seconds(tokens: int, sentences: int = 1) -> float:
 
 
 def stream_chunks(server, body: dict) -> list[bytes]:
-    with httpx.stream("POST", f"{server.url}/generate", json=body, headers=AUTH, timeout=120) as response:
+    with httpx.stream(
+        "POST", f"{server.url}/generate", json=body, headers=AUTH, timeout=120
+    ) as response:
         assert response.status_code == 200, response.read()
         return list(response.iter_raw())
 
@@ -42,9 +48,13 @@ def test_chunks_arrive_in_several_pieces_in_order(server):
     """That the first piece arrives while the rest is still being made is shown without a stopwatch
     by test_disconnect_stops_generation: after the first piece the worker is still busy."""
     text = "The first sentence is here. A second one follows it. And a third ends the paragraph."
-    parts = stream_chunks(server, {"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3})
+    parts = stream_chunks(
+        server, {"text": text, "voice_id": "lj", "format": "pcm_24000", "seed": 3}
+    )
     assert len(parts) >= 6
-    assert sum(len(part) for part in parts) == pytest.approx(expected_seconds(64, 3) * 24000 * 2, abs=4)
+    assert sum(len(part) for part in parts) == pytest.approx(
+        expected_seconds(64, 3) * 24000 * 2, abs=4
+    )
     # in order: the same seed gives the same bytes as one piece (nothing reordered or dropped)
     whole = httpx.post(
         f"{server.url}/generate",
@@ -55,7 +65,9 @@ def test_chunks_arrive_in_several_pieces_in_order(server):
     assert b"".join(parts) == whole
 
 
-@pytest.mark.parametrize("fmt,rate", [("wav", 24000), ("pcm_24000", 24000), ("mp3", 24000), ("opus", 48000)])
+@pytest.mark.parametrize(
+    "fmt,rate", [("wav", 24000), ("pcm_24000", 24000), ("mp3", 24000), ("opus", 48000)]
+)
 def test_each_format_decodes_to_rate_and_duration(server, fmt, rate):
     response = httpx.post(
         f"{server.url}/generate",
@@ -66,11 +78,15 @@ def test_each_format_decodes_to_rate_and_duration(server, fmt, rate):
     assert response.status_code == 200
     assert response.headers["X-Sample-Rate"] == "24000"
     assert response.headers["content-type"].startswith(
-        {"wav": "audio/wav", "pcm_24000": "audio/L16", "mp3": "audio/mpeg", "opus": "audio/ogg"}[fmt]
+        {"wav": "audio/wav", "pcm_24000": "audio/L16", "mp3": "audio/mpeg", "opus": "audio/ogg"}[
+            fmt
+        ]
     )
     if fmt == "pcm_24000":
         container = av.open(
-            io.BytesIO(response.content), format="s16le", options={"sample_rate": "24000", "ch_layout": "mono"}
+            io.BytesIO(response.content),
+            format="s16le",
+            options={"sample_rate": "24000", "ch_layout": "mono"},
         )
     else:
         container = av.open(io.BytesIO(response.content))
@@ -98,7 +114,9 @@ def server_with_voice(live_server_factory, wav, **env: str):
     stall limit in `env` then applies to generation only, not to computing the voice, which on a
     loaded machine can itself take longer than a second or three."""
     setup = live_server_factory()
-    response = httpx.put(f"{setup.url}/voices/lj", content=wav.read_bytes(), headers=AUTH, timeout=300)
+    response = httpx.put(
+        f"{setup.url}/voices/lj", content=wav.read_bytes(), headers=AUTH, timeout=300
+    )
     assert response.status_code == 200, response.text
     setup.stop()
     return live_server_factory(data_dir=setup.data_dir, **env)
@@ -106,7 +124,9 @@ def server_with_voice(live_server_factory, wav, **env: str):
 
 def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
     server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", **CHUNK_TOKENS)
-    httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
+    httpx.put(
+        f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120
+    )
     before = server.ready()["worker"]
     with httpx.stream(
         "POST",
@@ -127,15 +147,26 @@ def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
 
 
 def test_full_queue_gets_429_with_retry_after(live_server_factory, ljspeech_wavs):
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="400", OWNVOICE_QUEUE_SIZE="0", **CHUNK_TOKENS)
-    httpx.put(f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120)
+    server = live_server_factory(
+        OWNVOICE_XTTS_FIXED_TOKENS="400", OWNVOICE_QUEUE_SIZE="0", **CHUNK_TOKENS
+    )
+    httpx.put(
+        f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120
+    )
     with httpx.stream(
-        "POST", f"{server.url}/generate", json={"text": "Busy now.", "voice_id": "lj"}, headers=AUTH, timeout=120
+        "POST",
+        f"{server.url}/generate",
+        json={"text": "Busy now.", "voice_id": "lj"},
+        headers=AUTH,
+        timeout=120,
     ) as busy:
         chunks = busy.iter_raw()
         next(chunks)
         refused = httpx.post(
-            f"{server.url}/generate", json={"text": "Me too.", "voice_id": "lj"}, headers=AUTH, timeout=30
+            f"{server.url}/generate",
+            json={"text": "Me too.", "voice_id": "lj"},
+            headers=AUTH,
+            timeout=30,
         )
         assert refused.status_code == 429
         assert refused.headers["Retry-After"].isdigit()
@@ -204,7 +235,12 @@ def test_steady_progress_is_not_a_timeout(live_server_factory, ljspeech_wavs):
 def test_concurrent_requests_never_mix_audio(server):
     bodies = {
         "a": {"text": "Voice one speaking.", "voice_id": "lj", "format": "pcm_24000", "seed": 11},
-        "b": {"text": "Voice two speaking.", "voice_id": "other", "format": "pcm_24000", "seed": 22},
+        "b": {
+            "text": "Voice two speaking.",
+            "voice_id": "other",
+            "format": "pcm_24000",
+            "seed": 22,
+        },
     }
     solo = {
         key: httpx.post(f"{server.url}/generate", json=body, headers=AUTH, timeout=120).content
@@ -214,7 +250,9 @@ def test_concurrent_requests_never_mix_audio(server):
     results: dict[str, bytes] = {}
 
     def fetch(key: str) -> None:
-        results[key] = httpx.post(f"{server.url}/generate", json=bodies[key], headers=AUTH, timeout=120).content
+        results[key] = httpx.post(
+            f"{server.url}/generate", json=bodies[key], headers=AUTH, timeout=120
+        ).content
 
     threads = [threading.Thread(target=fetch, args=(key,)) for key in ["a", "b", "a", "b"][:2]]
     for thread in threads:

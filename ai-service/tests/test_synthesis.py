@@ -23,7 +23,10 @@ LONG_TEXT = " ".join(
 
 def test_each_chunk_is_tokenized_once_from_request_to_model(client_factory, ljspeech_wavs):
     client = client_factory()
-    assert client.put("/voices/alice", content=ljspeech_wavs[0].read_bytes(), headers=AUTH).status_code == 200
+    assert (
+        client.put("/voices/alice", content=ljspeech_wavs[0].read_bytes(), headers=AUTH).status_code
+        == 200
+    )
     tokenizer = client.app.state.services.xtts.model.tokenizer
     encoded: Counter[str] = Counter()
     original = tokenizer.encode
@@ -34,7 +37,9 @@ def test_each_chunk_is_tokenized_once_from_request_to_model(client_factory, ljsp
 
     tokenizer.encode = counting
     try:
-        response = client.post("/generate", json={"text": LONG_TEXT, "voice_id": "alice", "seed": 1}, headers=AUTH)
+        response = client.post(
+            "/generate", json={"text": LONG_TEXT, "voice_id": "alice", "seed": 1}, headers=AUTH
+        )
     finally:
         tokenizer.encode = original
 
@@ -48,7 +53,10 @@ def test_each_chunk_is_tokenized_once_from_request_to_model(client_factory, ljsp
 def test_the_voice_kind_comes_from_the_listed_stock_voices(client_factory, ljspeech_wavs):
     client = client_factory(load_piper=True)
     services = client.app.state.services
-    assert client.put("/voices/bob", content=ljspeech_wavs[0].read_bytes(), headers=AUTH).status_code == 200
+    assert (
+        client.put("/voices/bob", content=ljspeech_wavs[0].read_bytes(), headers=AUTH).status_code
+        == 200
+    )
     [stock] = [voice.voice_id for voice in services.piper.voices()]
 
     assert resolve_voice(services, stock).kind is VoiceKind.STOCK

@@ -32,7 +32,15 @@ def test_char_limits_match_the_xtts_tokenizer() -> None:
 
 @pytest.mark.parametrize(
     ("language", "limit"),
-    [("en", 250), ("en-US", 250), ("zh", 82), ("zh-CN", 82), ("zh_cn", 82), ("JA", 71), ("xx", 250)],
+    [
+        ("en", 250),
+        ("en-US", 250),
+        ("zh", 82),
+        ("zh-CN", 82),
+        ("zh_cn", 82),
+        ("JA", 71),
+        ("xx", 250),
+    ],
 )
 def test_char_limit_accepts_regional_codes(language: str, limit: int) -> None:
     assert char_limit(language) == limit
@@ -56,7 +64,9 @@ def _assert_valid_chunks(chunks: list[str], language: str, max_chars: int) -> No
         assert chunk, "empty chunk"
         assert any(ch.isalnum() for ch in chunk), f"nothing to say in {chunk!r}"
         assert len(chunk) <= max_chars, (language, len(chunk), chunk)
-        assert not re.search(r"[?!？！][\"'”’»」』]$", chunk), f"hallucination trigger kept: {chunk!r}"
+        assert not re.search(r"[?!？！][\"'”’»」』]$", chunk), (
+            f"hallucination trigger kept: {chunk!r}"
+        )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,7 +232,10 @@ def test_japanese_sentences() -> None:
         ("Tom & Jerry", "Tom and Jerry"),
         ("Release 1.5.2 is out.", "Release one point five point two is out."),
         ("Call 007 now.", "Call zero zero seven now."),
-        ("From 1990-2000, pages 10–12.", "From nineteen ninety to two thousand, pages ten to twelve."),
+        (
+            "From 1990-2000, pages 10–12.",
+            "From nineteen ninety to two thousand, pages ten to twelve.",
+        ),
         ("It was -5 outside.", "It was minus five outside."),
     ],
 )
@@ -274,7 +287,9 @@ def test_long_numbers_keep_the_groups_they_are_written_in() -> None:
 def test_five_thousand_digits_give_a_short_spoken_text() -> None:
     spoken = normalize(f"The number is {'3141592653' * 500}.", "en")
     read, more = spoken.split(", and ")
-    assert read.startswith("The number is three one four one, five nine two six, five three three one")
+    assert read.startswith(
+        "The number is three one four one, five nine two six, five three three one"
+    )
     assert read.count(",") == 11  # twelve groups of four: 48 digits read, the rest counted
     assert more == "four thousand, nine hundred and fifty-two more digits."
     assert len(spoken) < 400
@@ -299,7 +314,9 @@ def test_a_few_figures_are_still_read_as_numbers() -> None:
     )
 
 
-_NUMBERY_PIECES = st.sampled_from(list("0123456789 .,:;-%$€&+=@!?/ab") + ["Mr. ", "1st", "e.g. ", "777,777"])
+_NUMBERY_PIECES = st.sampled_from(
+    list("0123456789 .,:;-%$€&+=@!?/ab") + ["Mr. ", "1st", "e.g. ", "777,777"]
+)
 numbery_text = st.lists(_NUMBERY_PIECES, max_size=200).map("".join)
 
 

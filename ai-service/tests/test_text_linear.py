@@ -55,7 +55,9 @@ def test_normalising_and_chunking_are_linear(kind: str) -> None:
     small = min(_cpu_seconds(_text(unit, SMALL)) for _ in range(5))
     large = _cpu_seconds(_text(unit, LARGE))
     ratio = large / max(small, 1e-4)
-    assert ratio < MAX_RATIO, f"{kind}: {LARGE:,} characters took {large:.2f} s, {ratio:.0f}x {SMALL:,}"
+    assert ratio < MAX_RATIO, (
+        f"{kind}: {LARGE:,} characters took {large:.2f} s, {ratio:.0f}x {SMALL:,}"
+    )
 
 
 def _audio_budget_seconds(text: str) -> float:
@@ -69,20 +71,26 @@ def _audio_budget_seconds(text: str) -> float:
 # of numbers and one-letter sentences reads longer than it looks, but never more than this.
 MAX_AUDIO_SECONDS_PER_CHAR = 1.0
 # A short text may still be a chunk with the engine's minimum budget and the spoken-text slack.
-SLACK_SECONDS = (MIN_TOKEN_BUDGET + MAX_TOKENS_PER_CHAR * SPOKEN_SLACK_CHARS) / AUDIO_TOKENS_PER_SECOND
+SLACK_SECONDS = (
+    MIN_TOKEN_BUDGET + MAX_TOKENS_PER_CHAR * SPOKEN_SLACK_CHARS
+) / AUDIO_TOKENS_PER_SECOND
 
 
 def test_five_thousand_digits_make_seconds_of_audio_not_minutes() -> None:
     assert _audio_budget_seconds("7" * 5000) < 60  # was 23.7 minutes: every digit read out
 
 
-@pytest.mark.parametrize("unit", ["7 ", "777 ", "777,777 ", "7. ", "a. ", "7%", "&", "1.2.", "$7 ", "7!"])
+@pytest.mark.parametrize(
+    "unit", ["7 ", "777 ", "777,777 ", "7. ", "a. ", "7%", "&", "1.2.", "$7 ", "7!"]
+)
 def test_audio_per_character_is_bounded_for_number_and_symbol_runs(unit: str) -> None:
     text = _text(unit, 5000)
     assert _audio_budget_seconds(text) <= MAX_AUDIO_SECONDS_PER_CHAR * len(text)
 
 
-_PIECES = st.sampled_from(list("0123456789 .,:;-%$€&+=@!?/ab\n") + ["Mr. ", "1st", "e.g. ", "777,777"])
+_PIECES = st.sampled_from(
+    list("0123456789 .,:;-%$€&+=@!?/ab\n") + ["Mr. ", "1st", "e.g. ", "777,777"]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

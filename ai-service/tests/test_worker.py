@@ -30,7 +30,9 @@ class Gate:
 
     async def until_running(self) -> None:
         """Wait (off the event loop) until the worker thread is inside the held job."""
-        started = await asyncio.get_running_loop().run_in_executor(None, self.running.wait, DEADLINE_S)
+        started = await asyncio.get_running_loop().run_in_executor(
+            None, self.running.wait, DEADLINE_S
+        )
         assert started, "the job never started"
 
 

@@ -45,7 +45,10 @@ def _single(model, cond, text, settings):
 
 
 def _batch(model, conds, texts, settings):
-    rows = [BatchRow(c, _text(model, t), s, _generator()) for c, t, s in zip(conds, texts, settings, strict=True)]
+    rows = [
+        BatchRow(c, _text(model, t), s, _generator())
+        for c, t, s in zip(conds, texts, settings, strict=True)
+    ]
     ended = {}
     for step in generate_latents_batch(model.gpt, rows):
         for index, latents in step.ended:
@@ -62,17 +65,26 @@ def test_each_row_of_a_batch_equals_its_single_run(tiny_model):
     assert sorted(batched) == [0, 1, 2]
     for index, text in enumerate(TEXTS):
         codes, latents = _single(tiny_model, conds[index], text, settings[index])
-        assert batched[index].shape == latents.shape == (settings[index].fixed_tokens, tiny_model.gpt.model_dim)
+        assert (
+            batched[index].shape
+            == latents.shape
+            == (settings[index].fixed_tokens, tiny_model.gpt.model_dim)
+        )
         assert (batched[index] - latents).abs().max() < 1e-4
         # and they pair with the codes as coqui's teacher-forced second pass would
-        reference = teacher_forced_latents(tiny_model.gpt, conds[index], _text(tiny_model, text), torch.tensor([codes]))
+        reference = teacher_forced_latents(
+            tiny_model.gpt, conds[index], _text(tiny_model, text), torch.tensor([codes])
+        )
         assert (batched[index] - reference[0]).abs().max() < 1e-4
 
 
 def test_rows_end_in_the_order_of_their_limits(tiny_model):
     conds = [_cond(tiny_model, 0)] * 3
     settings = [SamplingSettings(fixed_tokens=n) for n in (12, 4, 8)]
-    rows = [BatchRow(c, _text(tiny_model, t), s, _generator()) for c, t, s in zip(conds, TEXTS, settings, strict=True)]
+    rows = [
+        BatchRow(c, _text(tiny_model, t), s, _generator())
+        for c, t, s in zip(conds, TEXTS, settings, strict=True)
+    ]
     order, tokens = [], 0
     for step in generate_latents_batch(tiny_model.gpt, rows):
         order += [index for index, _ in step.ended]
@@ -96,8 +108,12 @@ def test_a_batch_stops_on_the_stop_signal(tiny_model):
 
 def test_rows_must_share_sampling_settings(tiny_model):
     rows = [
-        BatchRow(_cond(tiny_model, 0), _text(tiny_model, "one."), SamplingSettings(temperature=0.7)),
-        BatchRow(_cond(tiny_model, 0), _text(tiny_model, "two."), SamplingSettings(temperature=0.9)),
+        BatchRow(
+            _cond(tiny_model, 0), _text(tiny_model, "one."), SamplingSettings(temperature=0.7)
+        ),
+        BatchRow(
+            _cond(tiny_model, 0), _text(tiny_model, "two."), SamplingSettings(temperature=0.9)
+        ),
     ]
     with pytest.raises(ValueError, match="same sampling settings"):
         next(generate_latents_batch(tiny_model.gpt, rows))
@@ -109,7 +125,9 @@ def engine(tiny_checkpoint):
     from ownvoice_ai.model_source import ModelSource
 
     engine = XttsEngine(
-        ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), tuning=StreamTuning(speaking_rate_tokens=True), batch_size=2
+        ModelSource(tiny_checkpoint, "tiny", "demo-tiny"),
+        tuning=StreamTuning(speaking_rate_tokens=True),
+        batch_size=2,
     )
     engine.load()
     return engine
@@ -122,18 +140,30 @@ def voice(engine):
     generator = torch.Generator().manual_seed(9)
     d_model = engine.model.gpt.model_dim
     return Conditioning(
-        torch.randn(1, 32, d_model, generator=generator), torch.randn(1, 512, 1, generator=generator), "v", "tiny"
+        torch.randn(1, 32, d_model, generator=generator),
+        torch.randn(1, 512, 1, generator=generator),
+        "v",
+        "tiny",
     )
 
 
 def test_render_batch_gives_every_chunk_the_audio_stream_would(engine, voice):
     """Three chunks in batches of two: each equals `stream` with the same seed (whole-sentence decode)."""
     options = SynthesisOptions(seed=3)
-    rendered = [event for event in engine.render_batch(TEXTS, voice, options) if isinstance(event, RenderedChunk)]
+    rendered = [
+        event
+        for event in engine.render_batch(TEXTS, voice, options)
+        if isinstance(event, RenderedChunk)
+    ]
     assert sorted(chunk.index for chunk in rendered) == [0, 1, 2]
     for chunk in rendered:
         streamed = torch.from_numpy(
-            torch.cat([torch.from_numpy(p.samples) for p in engine.stream(TEXTS[chunk.index], voice, options)]).numpy()
+            torch.cat(
+                [
+                    torch.from_numpy(p.samples)
+                    for p in engine.stream(TEXTS[chunk.index], voice, options)
+                ]
+            ).numpy()
         )
         assert chunk.sample_rate == 24000
         assert len(chunk.samples) == len(streamed)
@@ -181,11 +211,17 @@ def test_preallocated_kv_cache_equals_dynamic_cache(tiny_model):
                 if step == 10:
                     cache.batch_select_indices(torch.tensor([0, 2]))
                 rows = [0, 1, 2] if step < 10 else [0, 2]
-                out = gpt.gpt(inputs_embeds=embeddings[rows, step : step + 1], past_key_values=cache, use_cache=True)
+                out = gpt.gpt(
+                    inputs_embeds=embeddings[rows, step : step + 1],
+                    past_key_values=cache,
+                    use_cache=True,
+                )
                 states.append(out.last_hidden_state[:, -1])
         return states
 
     for dynamic, preallocated in zip(run(DynamicCache()), run(PreallocatedCache(12)), strict=True):
         assert (dynamic - preallocated).abs().max() < 1e-5
     with pytest.raises(ValueError, match="holds 8 positions"), torch.inference_mode():
-        gpt.gpt(inputs_embeds=embeddings[:, :9], past_key_values=PreallocatedCache(8), use_cache=True)
+        gpt.gpt(
+            inputs_embeds=embeddings[:, :9], past_key_values=PreallocatedCache(8), use_cache=True
+        )

@@ -29,12 +29,18 @@ def test_streamed_latents_equal_coqui_second_pass(tiny_model):
     generator = torch.Generator().manual_seed(1)
     steps = list(
         generate_latents(
-            tiny_model.gpt, _cond(tiny_model), _text(tiny_model), SamplingSettings(fixed_tokens=40), generator
+            tiny_model.gpt,
+            _cond(tiny_model),
+            _text(tiny_model),
+            SamplingSettings(fixed_tokens=40),
+            generator,
         )
     )
     codes = torch.tensor([[code for code, _ in steps]])
     latents = torch.stack([latent for _, latent in steps])
-    reference = teacher_forced_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), codes)[0]
+    reference = teacher_forced_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), codes)[
+        0
+    ]
     assert latents.shape == reference.shape == (40, tiny_model.gpt.model_dim)
     assert torch.allclose(latents, reference, atol=1e-4)
 
@@ -45,7 +51,9 @@ def test_fixed_tokens_and_seed_are_reproducible(tiny_model):
         settings = SamplingSettings(fixed_tokens=17)
         return [
             code
-            for code, _ in generate_latents(tiny_model.gpt, _cond(tiny_model), _text(tiny_model), settings, generator)
+            for code, _ in generate_latents(
+                tiny_model.gpt, _cond(tiny_model), _text(tiny_model), settings, generator
+            )
         ]
 
     first, again, other = run(5), run(5), run(6)
@@ -128,7 +136,13 @@ def _join_steps(model, crossfade_samples):
     speaker = torch.randn(1, 512, 1)
     # No context at all: neighbouring windows disagree near their edges, as a careless stream would.
     pieces, _ = _stream(
-        model, latents, speaker, every=8, context_frames=0, lookahead_frames=1, crossfade_samples=crossfade_samples
+        model,
+        latents,
+        speaker,
+        every=8,
+        context_frames=0,
+        lookahead_frames=1,
+        crossfade_samples=crossfade_samples,
     )
     error = torch.cat(pieces).numpy() - full_decode(model.hifigan_decoder, latents, speaker).numpy()
     joins = np.cumsum([len(piece) for piece in pieces])[:-1]
@@ -175,9 +189,13 @@ def test_engine_stream_yields_first_chunk_early(tiny_checkpoint):
     from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
     from ownvoice_ai.model_source import ModelSource
 
-    engine = XttsEngine(ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), tuning=StreamTuning(8, 24, 80))
+    engine = XttsEngine(
+        ModelSource(tiny_checkpoint, "tiny", "demo-tiny"), tuning=StreamTuning(8, 24, 80)
+    )
     engine.load()
-    voice = Conditioning(torch.randn(1, 32, engine.model.gpt.model_dim), torch.randn(1, 512, 1), "a", "tiny")
+    voice = Conditioning(
+        torch.randn(1, 32, engine.model.gpt.model_dim), torch.randn(1, 512, 1), "a", "tiny"
+    )
     chunks = list(engine.stream("Hello there.", voice, SynthesisOptions(seed=1)))
     sizes = [len(chunk.samples) for chunk in chunks]
     assert chunks[-1].is_last and not any(chunk.is_last for chunk in chunks[:-1])

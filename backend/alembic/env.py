@@ -1,6 +1,5 @@
 """Alembic environment: the URL comes from the app's settings unless the caller set one."""
 
-
 from alembic import context
 from app.core.config import get_settings
 from app.core.db import make_engine
@@ -23,8 +22,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

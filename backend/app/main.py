@@ -113,8 +113,9 @@ def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
     with factory() as db:
         if books_store.remove_unfinished_imports(db):
             log.info("removed the rows of an import that a crash cut off")
-    removed = sweep_temp_files(data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX),
-                               recursive=True)
+    removed = sweep_temp_files(
+        data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX), recursive=True
+    )
     removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
     if removed:
         log.info("removed temporary files left by a crash", extra={"count": removed})
@@ -157,8 +158,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
     )
     app.state.renders.start()
-    resuming = asyncio.create_task(voice_service.resume_interrupted_voices(
-        app.state.session_factory, app.state.inference, settings.resolved_data_dir))
+    resuming = asyncio.create_task(
+        voice_service.resume_interrupted_voices(
+            app.state.session_factory, app.state.inference, settings.resolved_data_dir
+        )
+    )
     log.info("app server ready", extra={"data_dir": str(settings.resolved_data_dir)})
     try:
         yield

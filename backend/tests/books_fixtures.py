@@ -76,12 +76,14 @@ CONTAINER_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 EPUB2_CHAPTERS = [
     # (file, NCX title, body) — the NCX titles differ from the headings on purpose.
-    ("chap1.html", "The First Morning",
-     "<h1>I</h1><p>It was &amp; is a &ldquo;fine&rdquo; day.<sup><a href=\"#fn1\">1</a></sup> "
-     "The sun rose.</p><p><img src=\"cover.png\" alt=\"A picture\"/>Birds sang &#8212; loudly.</p>"
-     "<div class=\"footnotes\" epub:type=\"footnote\" id=\"fn1\"><p>1. A footnote.</p></div>"),
-    ("chap2.html", "Second Thoughts",
-     "<h1>II</h1><p>She said, \u201cNo.\u201d Then she left.</p>"),
+    (
+        "chap1.html",
+        "The First Morning",
+        '<h1>I</h1><p>It was &amp; is a &ldquo;fine&rdquo; day.<sup><a href="#fn1">1</a></sup> '
+        'The sun rose.</p><p><img src="cover.png" alt="A picture"/>Birds sang &#8212; loudly.</p>'
+        '<div class="footnotes" epub:type="footnote" id="fn1"><p>1. A footnote.</p></div>',
+    ),
+    ("chap2.html", "Second Thoughts", "<h1>II</h1><p>She said, \u201cNo.\u201d Then she left.</p>"),
     ("chap3.html", "The Last Word", "<h1>III</h1><p>The end came quietly.</p>"),
 ]
 
@@ -132,8 +134,9 @@ def _ncx(chapters: list[tuple[str, str, str]]) -> str:
 </ncx>"""
 
 
-def build_epub2(extra: dict[str, bytes | str] | None = None,
-                chapters: list[tuple[str, str, str]] | None = None) -> bytes:
+def build_epub2(
+    extra: dict[str, bytes | str] | None = None, chapters: list[tuple[str, str, str]] | None = None
+) -> bytes:
     """A small EPUB 2 with an NCX, a cover page and image, footnotes and entities."""
     chapters = chapters or EPUB2_CHAPTERS
     buffer = io.BytesIO()
@@ -142,7 +145,9 @@ def build_epub2(extra: dict[str, bytes | str] | None = None,
         archive.writestr("META-INF/container.xml", CONTAINER_XML)
         archive.writestr("OEBPS/content.opf", _epub2_opf(chapters))
         archive.writestr("OEBPS/toc.ncx", _ncx(chapters))
-        archive.writestr("OEBPS/cover.html", _xhtml("Cover", '<div><img src="cover.png" alt="cover"/></div>'))
+        archive.writestr(
+            "OEBPS/cover.html", _xhtml("Cover", '<div><img src="cover.png" alt="cover"/></div>')
+        )
         archive.writestr("OEBPS/cover.png", PNG_1X1)
         for name, _title, body in chapters:
             archive.writestr(f"OEBPS/{name}", _xhtml(name, body))
@@ -163,8 +168,10 @@ def build_zero_bomb(uncompressed_bytes: int) -> bytes:
     """A valid EPUB shell plus one member of zeros that compresses about 1000:1."""
     buffer = io.BytesIO(build_epub2())
     chunk = b"\0" * (1 << 20)
-    with (zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive,
-          archive.open("OEBPS/padding.html", "w", force_zip64=True) as member):
+    with (
+        zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("OEBPS/padding.html", "w", force_zip64=True) as member,
+    ):
         for _ in range(uncompressed_bytes // len(chunk)):
             member.write(chunk)
     return buffer.getvalue()
@@ -189,18 +196,54 @@ def build_lying_zip(declared_size: int, actual: bytes, name: str = "OEBPS/paddin
         size = declared_size if lie else len(data)
         offset = out.tell()
         encoded = filename.encode()
-        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(packed), size,
-                              len(encoded), 0) + encoded + packed)
-        central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc,
-                                  len(packed), size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+        out.write(
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(packed), size, len(encoded), 0
+            )
+            + encoded
+            + packed
+        )
+        central.write(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0,
+                crc,
+                len(packed),
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     directory = central.getvalue()
     start = out.tell()
     out.write(directory)
-    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory),
-                          start, 0))
+    out.write(
+        struct.pack(
+            "<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), start, 0
+        )
+    )
     return out.getvalue()
 
 
-def upload(client: httpx.Client, name: str, data: bytes, content_type: str = "application/octet-stream",
-           **fields: str) -> httpx.Response:
-    return client.post("/api/books", files={"file": (name, data, content_type)}, data=fields or None)
+def upload(
+    client: httpx.Client,
+    name: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    **fields: str,
+) -> httpx.Response:
+    return client.post(
+        "/api/books", files={"file": (name, data, content_type)}, data=fields or None
+    )

@@ -16,7 +16,10 @@ def test_preferences_default_then_follow_the_account_into_another_browser(
     first = create_user(app_server, "prefs-reader")
     with first:
         assert first.get("/api/preferences").json() == {
-            "voice_id": "custom_user_voice", "speed": 1.0, "font_scale": 1.0, "sleep_timer": "off",
+            "voice_id": "custom_user_voice",
+            "speed": 1.0,
+            "font_scale": 1.0,
+            "sleep_timer": "off",
         }
         changed = first.patch("/api/preferences", json={"speed": 1.25, "sleep_timer": "30"})
         assert changed.status_code == 200, changed.text
@@ -24,7 +27,10 @@ def test_preferences_default_then_follow_the_account_into_another_browser(
     # A second browser: a separate login, so a separate session cookie.
     with login(app_server, "prefs-reader", "password-123") as second:
         assert second.get("/api/preferences").json() == {
-            "voice_id": "stock-joe", "speed": 1.25, "font_scale": 1.0, "sleep_timer": "30",
+            "voice_id": "stock-joe",
+            "speed": 1.25,
+            "font_scale": 1.0,
+            "sleep_timer": "30",
         }
     with app_server.admin() as admin:  # another account's preferences are its own
         assert admin.get("/api/preferences").json()["speed"] == 1.0
@@ -88,17 +94,27 @@ def test_an_admin_reset_sets_the_password_and_ends_the_users_sessions(
     with create_user(app_server, "forgetful") as user:
         user_id = user.get("/api/auth/me").json()["id"]
         with app_server.admin() as admin:
-            response = admin.post(f"/api/users/{user_id}/password",
-                                  json={"new_password": "a-new-secret-1"})
+            response = admin.post(
+                f"/api/users/{user_id}/password", json={"new_password": "a-new-secret-1"}
+            )
             assert response.status_code == 204
-            assert admin.post(f"/api/users/{user_id}/password",
-                              json={"new_password": "short"}).status_code == 422
-            assert admin.post("/api/users/nobody/password",
-                              json={"new_password": "a-new-secret-1"}).status_code == 404
+            assert (
+                admin.post(
+                    f"/api/users/{user_id}/password", json={"new_password": "short"}
+                ).status_code
+                == 422
+            )
+            assert (
+                admin.post(
+                    "/api/users/nobody/password", json={"new_password": "a-new-secret-1"}
+                ).status_code
+                == 404
+            )
         assert user.get("/api/auth/me").status_code == 401
     with app_server.client() as anonymous:
         old = anonymous.post(
-            "/api/auth/login", json={"username": "forgetful", "password": "password-123"})
+            "/api/auth/login", json={"username": "forgetful", "password": "password-123"}
+        )
         assert old.status_code == 401
     with login(app_server, "forgetful", "a-new-secret-1") as fresh:
         assert fresh.get("/api/auth/me").json()["username"] == "forgetful"
@@ -109,8 +125,12 @@ def test_only_an_administrator_manages_users_and_clears_the_cache(app_server: Ap
         me = client.get("/api/auth/me").json()["id"]
         assert client.get("/api/users").status_code == 403
         assert client.patch(f"/api/users/{me}", json={"is_admin": True}).status_code == 403
-        assert client.post(f"/api/users/{me}/password",
-                           json={"new_password": "a-new-secret-1"}).status_code == 403
+        assert (
+            client.post(
+                f"/api/users/{me}/password", json={"new_password": "a-new-secret-1"}
+            ).status_code
+            == 403
+        )
         assert client.delete("/api/cache").status_code == 403
         assert client.get("/api/cache").status_code == 200
 
@@ -141,6 +161,9 @@ def test_the_cache_reports_its_size_and_clear_empties_it(stack: AppServer) -> No
     with stack.admin() as admin:
         assert admin.delete("/api/cache").status_code == 204
         assert admin.get("/api/cache").json() == {
-            "size_bytes": 0, "max_bytes": status["max_bytes"], "entries": 0}
+            "size_bytes": 0,
+            "max_bytes": status["max_bytes"],
+            "entries": 0,
+        }
     with login(stack, "cache-admin-view", "password-123") as user:
         assert user.post("/api/tts", json=body).headers["x-cache"] == "miss"

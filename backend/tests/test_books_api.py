@@ -17,13 +17,11 @@ from servers import AppServer
 pytest_plugins = ("books_fixtures",)
 
 ALICE_FIRST_SENTENCES = {
-    "Down The Rabbit-Hole":
-        "Alice was beginning to get very tired of sitting by her sister on the bank, "
-        "and of having nothing to do.",
+    "Down The Rabbit-Hole": "Alice was beginning to get very tired of sitting by her sister on the bank, "
+    "and of having nothing to do.",
     "The Pool Of Tears": 'Curiouser and curiouser!" cried Alice',  # (the EPUB lacks the opening quote)
-    "A Mad Tea-Party":
-        "There was a table set out under a tree in front of the house, and the March Hare and the "
-        "Hatter were having tea at it; a Dormouse was sitting between them, fast asleep.",
+    "A Mad Tea-Party": "There was a table set out under a tree in front of the house, and the March Hare and the "
+    "Hatter were having tea at it; a Dormouse was sitting between them, fast asleep.",
     "Alice's Evidence": '"Here!" cried Alice.',
 }
 
@@ -53,7 +51,10 @@ def _library(client: httpx.Client) -> list[dict]:
 def test_alice_imports_with_its_ten_chapters_and_first_sentences(reader: httpx.Client) -> None:
     book = _import_alice(reader)
     assert (book["title"], book["author"], book["language"]) == (
-        "Alice's Adventures in Wonderland", "Lewis Carroll", "en")
+        "Alice's Adventures in Wonderland",
+        "Lewis Carroll",
+        "en",
+    )
     chapters = _body_chapters(book)
     assert len(chapters) == 10
     assert chapters[0]["title"] == "Down The Rabbit-Hole"
@@ -98,18 +99,27 @@ def test_epub2_with_ncx_imports_with_titles(reader: httpx.Client) -> None:
     assert response.status_code == 201, response.text
     book = response.json()
     assert [c["title"] for c in _body_chapters(book)] == [
-        "The First Morning", "Second Thoughts", "The Last Word"]
+        "The First Morning",
+        "Second Thoughts",
+        "The Last Word",
+    ]
     assert (book["author"], book["language"]) == ("Ada Tester", "de")
     cover = reader.get(book["cover_url"])
     assert (cover.headers["content-type"], cover.content) == ("image/png", PNG_1X1)
     detail = _chapter(reader, book["id"], _body_chapters(book)[0]["id"])
     texts = [s["text"] for p in detail["paragraphs"] for s in p["sentences"]]
-    assert texts[:3] == ["It was & is a \u201cfine\u201d day.", "The sun rose.", "Birds sang \u2014 loudly."]
+    assert texts[:3] == [
+        "It was & is a \u201cfine\u201d day.",
+        "The sun rose.",
+        "Birds sang \u2014 loudly.",
+    ]
 
 
 def test_text_file_imports_with_chapters(reader: httpx.Client) -> None:
-    text = ("Title: Two Chapters\nAuthor: T. Writer\n\nCHAPTER I.\nThe Start\n\nIt began. Then more.\n\n"
-            "CHAPTER II.\nThe End\n\nIt ended.\n")
+    text = (
+        "Title: Two Chapters\nAuthor: T. Writer\n\nCHAPTER I.\nThe Start\n\nIt began. Then more.\n\n"
+        "CHAPTER II.\nThe End\n\nIt ended.\n"
+    )
     # Named .dat and sent as octet-stream: the type is taken from the content, not the name.
     response = upload(reader, "two.dat", text.encode(), language="en")
     assert response.status_code == 201, response.text
@@ -122,29 +132,51 @@ def test_text_file_imports_with_chapters(reader: httpx.Client) -> None:
 
 
 def test_pasted_text_imports_with_chapters(reader: httpx.Client) -> None:
-    body = {"title": "Pasted", "text": "# Eins\n\nGuten Tag. Wie geht's?\n\n# Zwei\n\nGut.", "language": "de"}
+    body = {
+        "title": "Pasted",
+        "text": "# Eins\n\nGuten Tag. Wie geht's?\n\n# Zwei\n\nGut.",
+        "language": "de",
+    }
     response = reader.post("/api/books", json=body)
     assert response.status_code == 201, response.text
     book = response.json()
     assert (book["title"], book["language"], book["author"]) == ("Pasted", "de", None)
     assert [c["title"] for c in book["chapters"]] == ["Eins", "Zwei"]
     detail = _chapter(reader, book["id"], book["chapters"][0]["id"])
-    assert [s["text"] for s in detail["paragraphs"][0]["sentences"]] == ["Guten Tag.", "Wie geht's?"]
+    assert [s["text"] for s in detail["paragraphs"][0]["sentences"]] == [
+        "Guten Tag.",
+        "Wie geht's?",
+    ]
 
 
-@pytest.mark.parametrize("body", [
-    {"title": "", "text": "x"}, {"title": "T", "text": "   "}, {"title": "T"},
-    {"title": "T", "text": "x", "language": "no such language!"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "", "text": "x"},
+        {"title": "T", "text": "   "},
+        {"title": "T"},
+        {"title": "T", "text": "x", "language": "no such language!"},
+    ],
+)
 def test_bad_pasted_text_gets_422(reader: httpx.Client, body: dict) -> None:
     response = reader.post("/api/books", json=body)
     assert response.status_code == 422, response.text
-    assert reader.post("/api/books", content=b"{not json", headers={"content-type": "application/json"}
-                       ).status_code == 422
+    assert (
+        reader.post(
+            "/api/books", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
 
 
-def _assert_rejected_and_library_intact(client: httpx.Client, response: httpx.Response, status: int,
-                                        words: str, before: list[dict], server: AppServer) -> None:
+def _assert_rejected_and_library_intact(
+    client: httpx.Client,
+    response: httpx.Response,
+    status: int,
+    words: str,
+    before: list[dict],
+    server: AppServer,
+) -> None:
     assert response.status_code == status, response.text
     assert words.lower() in response.json()["detail"].lower()
     assert _library(client) == before
@@ -152,41 +184,58 @@ def _assert_rejected_and_library_intact(client: httpx.Client, response: httpx.Re
     assert leftovers == []
 
 
-@pytest.mark.parametrize(("name", "data", "status", "words"), [
-    ("broken.epub", b"this is not a zip at all", 422, "not a zip"),
-    ("noopf.epub", None, 422, "package document"),
-    ("picture.txt", PNG_1X1, 415, "neither an EPUB nor UTF-8"),
-    ("empty.txt", b"", 422, "empty"),
-])
-def test_malformed_files_are_rejected_cleanly(reader: httpx.Client, live_server: AppServer,
-                                              name: str, data: bytes | None, status: int,
-                                              words: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "data", "status", "words"),
+    [
+        ("broken.epub", b"this is not a zip at all", 422, "not a zip"),
+        ("noopf.epub", None, 422, "package document"),
+        ("picture.txt", PNG_1X1, 415, "neither an EPUB nor UTF-8"),
+        ("empty.txt", b"", 422, "empty"),
+    ],
+)
+def test_malformed_files_are_rejected_cleanly(
+    reader: httpx.Client,
+    live_server: AppServer,
+    name: str,
+    data: bytes | None,
+    status: int,
+    words: str,
+) -> None:
     _import_alice(reader)
     before = _library(reader)
     if data is None:  # a zip that says it is an EPUB but has no OPF
         import io
         import zipfile  # noqa: E401
+
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("mimetype", "application/epub+zip")
-            archive.writestr("META-INF/container.xml",
-                             '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
-                             '<rootfiles><rootfile full-path="OPS/missing.opf" '
-                             'media-type="application/oebps-package+xml"/></rootfiles></container>')
+            archive.writestr(
+                "META-INF/container.xml",
+                '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                '<rootfiles><rootfile full-path="OPS/missing.opf" '
+                'media-type="application/oebps-package+xml"/></rootfiles></container>',
+            )
         data = buffer.getvalue()
     response = upload(reader, name, data)
     _assert_rejected_and_library_intact(reader, response, status, words, before, live_server)
 
 
-def test_drm_epub_is_rejected_and_library_intact(reader: httpx.Client, live_server: AppServer) -> None:
+def test_drm_epub_is_rejected_and_library_intact(
+    reader: httpx.Client, live_server: AppServer
+) -> None:
     _import_alice(reader)
     before = _library(reader)
     drm = build_epub2({"META-INF/rights.xml": "<rights/>"})
     response = upload(reader, "locked.epub", drm)
-    _assert_rejected_and_library_intact(reader, response, 422, "DRM isn't supported", before, live_server)
+    _assert_rejected_and_library_intact(
+        reader, response, 422, "DRM isn't supported", before, live_server
+    )
 
 
-def test_zip_bomb_is_refused_and_library_intact(reader: httpx.Client, live_server: AppServer) -> None:
+def test_zip_bomb_is_refused_and_library_intact(
+    reader: httpx.Client, live_server: AppServer
+) -> None:
     _import_alice(reader)
     before = _library(reader)
     bomb = build_zero_bomb(210 * 1024 * 1024)  # unpacks past the 200 MB default, uploads as ~200 KB
@@ -195,8 +244,9 @@ def test_zip_bomb_is_refused_and_library_intact(reader: httpx.Client, live_serve
     _assert_rejected_and_library_intact(reader, response, 413, "zip bomb", before, live_server)
 
 
-def _raw_request(server: AppServer, cookie: str, head: str, body_chunks: int,
-                 chunk: bytes) -> tuple[bytes, int]:
+def _raw_request(
+    server: AppServer, cookie: str, head: str, body_chunks: int, chunk: bytes
+) -> tuple[bytes, int]:
     """Send a request by hand, stop sending once the server answers; the answer and chunks sent."""
     sent = 0
     parts = urlsplit(server.url)
@@ -225,8 +275,14 @@ def _read_response(sock: socket.socket) -> bytes:
             return data
         data += chunk
         head, sep, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), None)
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            None,
+        )
         if not chunk or (sep and length is not None and len(body) >= length):
             return data
 
@@ -235,13 +291,16 @@ def _session_cookie(client: httpx.Client) -> str:
     return f"ownvoice_session={client.cookies['ownvoice_session']}"
 
 
-def test_oversized_upload_is_refused_from_its_declared_length(reader: httpx.Client,
-                                                              live_server: AppServer) -> None:
+def test_oversized_upload_is_refused_from_its_declared_length(
+    reader: httpx.Client, live_server: AppServer
+) -> None:
     _import_alice(reader)
     before = _library(reader)
-    head = ("POST /api/books HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n"
-            "Content-Type: multipart/form-data; boundary=XyZ\r\n"
-            f"Content-Length: {200 * 1024 * 1024}\r\n\r\n")
+    head = (
+        "POST /api/books HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\n"
+        f"Content-Length: {200 * 1024 * 1024}\r\n\r\n"
+    )
     started = time.monotonic()
     answer, _ = _raw_request(live_server, _session_cookie(reader), head, body_chunks=0, chunk=b"")
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
@@ -250,20 +309,26 @@ def test_oversized_upload_is_refused_from_its_declared_length(reader: httpx.Clie
     assert _library(reader) == before
 
 
-def test_oversized_streamed_upload_is_refused_while_streaming(reader: httpx.Client,
-                                                              live_server: AppServer) -> None:
+def test_oversized_streamed_upload_is_refused_while_streaming(
+    reader: httpx.Client, live_server: AppServer
+) -> None:
     """No Content-Length (chunked): the server counts while reading and stops past 50 MB."""
     _import_alice(reader)
     before = _library(reader)
-    head = ("POST /api/books HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n"
-            "Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = (
+        "POST /api/books HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     payload = b"A" * (1024 * 1024)
-    first = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n"
-             b"Content-Type: text/plain\r\n\r\n")
+    first = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\n"
+    )
     chunk = f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
     opening = f"{len(first):x}\r\n".encode() + first + b"\r\n"
-    answer, sent = _raw_request(live_server, _session_cookie(reader), head + opening.decode(),
-                                body_chunks=200, chunk=chunk)  # 200 MB if it were all read
+    answer, sent = _raw_request(
+        live_server, _session_cookie(reader), head + opening.decode(), body_chunks=200, chunk=chunk
+    )  # 200 MB if it were all read
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 80  # refused just past 50 MB (plus what the socket buffers held), not at the end
     assert _library(reader) == before
@@ -273,18 +338,22 @@ def test_oversized_streamed_upload_is_refused_while_streaming(reader: httpx.Clie
 def _rows(server: AppServer, book_id: str) -> int:
     """Rows that belong to a book, read straight from the SQLite file."""
     with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
-        return sum(db.execute(query, (book_id,)).fetchone()[0] for query in (
-            "SELECT count(*) FROM books WHERE id = ?",
-            "SELECT count(*) FROM chapters WHERE book_id = ?",
-            "SELECT count(*) FROM paragraphs WHERE chapter_id IN "
-            "(SELECT id FROM chapters WHERE book_id = ?)",
-            "SELECT count(*) FROM sentences WHERE book_id = ?",
-            "SELECT count(*) FROM book_covers WHERE book_id = ?",
-        ))
+        return sum(
+            db.execute(query, (book_id,)).fetchone()[0]
+            for query in (
+                "SELECT count(*) FROM books WHERE id = ?",
+                "SELECT count(*) FROM chapters WHERE book_id = ?",
+                "SELECT count(*) FROM paragraphs WHERE chapter_id IN "
+                "(SELECT id FROM chapters WHERE book_id = ?)",
+                "SELECT count(*) FROM sentences WHERE book_id = ?",
+                "SELECT count(*) FROM book_covers WHERE book_id = ?",
+            )
+        )
 
 
-def test_library_lists_books_with_progress_and_delete_removes_them(reader: httpx.Client,
-                                                                   live_server: AppServer) -> None:
+def test_library_lists_books_with_progress_and_delete_removes_them(
+    reader: httpx.Client, live_server: AppServer
+) -> None:
     book = _import_alice(reader)
     pasted = reader.post("/api/books", json={"title": "Note", "text": "One. Two."}).json()
     listed = {b["id"]: b for b in _library(reader)}
@@ -299,8 +368,9 @@ def test_library_lists_books_with_progress_and_delete_removes_them(reader: httpx
     assert _rows(live_server, book["id"]) == 0  # chapters, paragraphs, sentences, cover: cascaded
     assert _rows(live_server, pasted["id"]) > 0
     with sqlite3.connect(live_server.data_dir / "ownvoice.db") as db:
-        orphans = db.execute("SELECT count(*) FROM paragraphs WHERE chapter_id NOT IN "
-                             "(SELECT id FROM chapters)").fetchone()[0]
+        orphans = db.execute(
+            "SELECT count(*) FROM paragraphs WHERE chapter_id NOT IN (SELECT id FROM chapters)"
+        ).fetchone()[0]
     assert orphans == 0
     assert [b["id"] for b in _library(reader)] == [pasted["id"]]
     assert reader.get(f"/api/books/{book['id']}").status_code == 404
@@ -308,7 +378,9 @@ def test_library_lists_books_with_progress_and_delete_removes_them(reader: httpx
     assert reader.delete(f"/api/books/{book['id']}").status_code == 404
 
 
-def test_progress_round_trips_and_is_per_user(reader: httpx.Client, other_reader: httpx.Client) -> None:
+def test_progress_round_trips_and_is_per_user(
+    reader: httpx.Client, other_reader: httpx.Client
+) -> None:
     book = _import_alice(reader)
     url = f"/api/books/{book['id']}/progress"
     start = reader.get(url).json()
@@ -326,8 +398,12 @@ def test_progress_round_trips_and_is_per_user(reader: httpx.Client, other_reader
     assert 0.2 < listed["progress"]["fraction"] < 0.5
     # Another user: sees none of it, cannot read or write it.
     assert other_reader.get(url).status_code == 404
-    assert other_reader.put(url, json={"chapter_id": chapter["id"], "sentence_id": sentence["id"]}
-                            ).status_code == 404
+    assert (
+        other_reader.put(
+            url, json={"chapter_id": chapter["id"], "sentence_id": sentence["id"]}
+        ).status_code
+        == 404
+    )
     assert other_reader.get(f"/api/books/{book['id']}").status_code == 404
     assert other_reader.get(f"/api/books/{book['id']}/chapters/{chapter['id']}").status_code == 404
     assert other_reader.get(f"/api/books/{book['id']}/cover").status_code == 404
@@ -341,7 +417,9 @@ def test_progress_round_trips_and_is_per_user(reader: httpx.Client, other_reader
 
 def test_progress_rejects_ids_from_elsewhere(reader: httpx.Client) -> None:
     book = _import_alice(reader)
-    other = reader.post("/api/books", json={"title": "Other", "text": "Elsewhere. Entirely."}).json()
+    other = reader.post(
+        "/api/books", json={"title": "Other", "text": "Elsewhere. Entirely."}
+    ).json()
     foreign = _chapter(reader, other["id"], other["chapters"][0]["id"])
     foreign_sentence = foreign["paragraphs"][0]["sentences"][0]["id"]
     chapter = _chapter(reader, book["id"], book["chapters"][1]["id"])

@@ -84,8 +84,9 @@ def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServe
 @pytest.fixture(scope="module")
 def hurried_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """A time budget every import runs past: one nanosecond."""
-    server = start_app(tmp_path_factory.mktemp("hurried") / "data",
-                       OWNVOICE_BOOK_IMPORT_TIMEOUT_S="0.000000001")
+    server = start_app(
+        tmp_path_factory.mktemp("hurried") / "data", OWNVOICE_BOOK_IMPORT_TIMEOUT_S="0.000000001"
+    )
     yield server
     server.stop()
 
@@ -107,13 +108,20 @@ def _refused_fast(client: httpx.Client, data: bytes, status: int, words: str) ->
     assert _library(client) == before
 
 
-@pytest.mark.parametrize(("build", "status", "words"), [
-    (nested_bomb, 422, "nested more than 100 elements deep"),
-    (repeated_markup_bomb, 413, "compressed more than 100:1"),
-    (many_members_bomb, 413, "at most 5000 are accepted"),
-])
-def test_a_bomb_gets_a_clear_4xx_within_seconds(reader: httpx.Client, build, status: int,  # noqa: ANN001
-                                                words: str) -> None:
+@pytest.mark.parametrize(
+    ("build", "status", "words"),
+    [
+        (nested_bomb, 422, "nested more than 100 elements deep"),
+        (repeated_markup_bomb, 413, "compressed more than 100:1"),
+        (many_members_bomb, 413, "at most 5000 are accepted"),
+    ],
+)
+def test_a_bomb_gets_a_clear_4xx_within_seconds(
+    reader: httpx.Client,
+    build,
+    status: int,  # noqa: ANN001
+    words: str,
+) -> None:
     data = build()
     assert len(data) < 1024 * 1024  # small to send, expensive to read
     _refused_fast(reader, data, status, words)

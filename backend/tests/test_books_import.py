@@ -23,9 +23,16 @@ from app.services.books.text import parse_text
 
 LIMITS = ArchiveLimits(max_uncompressed_bytes=200 * 1024 * 1024, max_members=5000, max_ratio=100)
 ALICE_TITLES = [
-    "Down The Rabbit-Hole", "The Pool Of Tears", "A Caucus-Race And A Long Tale",
-    "The Rabbit Sends In A Little Bill", "Advice From A Caterpillar", "Pig And Pepper",
-    "A Mad Tea-Party", "The Queen's Croquet Ground", "Who Stole The Tarts?", "Alice's Evidence",
+    "Down The Rabbit-Hole",
+    "The Pool Of Tears",
+    "A Caucus-Race And A Long Tale",
+    "The Rabbit Sends In A Little Bill",
+    "Advice From A Caterpillar",
+    "Pig And Pepper",
+    "A Mad Tea-Party",
+    "The Queen's Croquet Ground",
+    "Who Stole The Tarts?",
+    "Alice's Evidence",
 ]
 
 
@@ -39,7 +46,10 @@ def test_alice_chapters_titles_and_metadata() -> None:
     vet_epub_archive(ALICE_EPUB, LIMITS)
     book = parse_epub(ALICE_EPUB)
     assert (book.title, book.author, book.language) == (
-        "Alice's Adventures in Wonderland", "Lewis Carroll", "en")
+        "Alice's Adventures in Wonderland",
+        "Lewis Carroll",
+        "en",
+    )
     body = [c for c in book.chapters if not c.front_matter]
     assert [c.title for c in body] == ALICE_TITLES
     # Cover (linear="no"), contents (nav) and the title page are not in the reading order.
@@ -63,41 +73,58 @@ def test_epub2_with_ncx_titles_footnotes_entities_and_cover(tmp_path: Path) -> N
     vet_epub_archive(path, LIMITS)
     book = parse_epub(path)
     assert (book.title, book.author, book.language) == ("An EPUB Two Story", "Ada Tester", "de")
-    assert [c.title for c in book.chapters] == ["The First Morning", "Second Thoughts", "The Last Word"]
+    assert [c.title for c in book.chapters] == [
+        "The First Morning",
+        "Second Thoughts",
+        "The Last Word",
+    ]
     first = book.chapters[0].paragraphs
     assert first[0] == "It was & is a \u201cfine\u201d day. The sun rose."  # no footnote marker "1"
     assert first[1] == "Birds sang \u2014 loudly."
     assert all("footnote" not in p for p in first)
     assert book.chapters[1].paragraphs == ["She said, \u201cNo.\u201d Then she left."]
-    assert book.cover is not None and (book.cover.data, book.cover.media_type) == (PNG_1X1, "image/png")
+    assert book.cover is not None and (book.cover.data, book.cover.media_type) == (
+        PNG_1X1,
+        "image/png",
+    )
 
 
 def test_epub3_nav_noteref_aside_and_pagebreak_are_not_read(tmp_path: Path) -> None:
-    body = ('<section epub:type="chapter"><h1>Heading</h1><p>Real text<a epub:type="noteref" '
-            'href="#n1">*</a> continues<span epub:type="pagebreak" title="7">7</span> here.</p>'
-            '<aside epub:type="footnote" id="n1"><p>Footnote body.</p></aside></section>')
+    body = (
+        '<section epub:type="chapter"><h1>Heading</h1><p>Real text<a epub:type="noteref" '
+        'href="#n1">*</a> continues<span epub:type="pagebreak" title="7">7</span> here.</p>'
+        '<aside epub:type="footnote" id="n1"><p>Footnote body.</p></aside></section>'
+    )
     data = build_epub2(chapters=[("c.html", "From The NCX", body)])
     book = parse_epub(_write(tmp_path, "three.epub", data))
     assert book.chapters[0].paragraphs == ["Real text continues here."]
 
 
 def test_chapter_title_falls_back_to_first_heading(tmp_path: Path) -> None:
-    chapters = [("a.html", "", "<h2>A Heading Title</h2><p>Body one.</p>"),
-                ("b.html", "Listed", "<p>Body two.</p>")]
+    chapters = [
+        ("a.html", "", "<h2>A Heading Title</h2><p>Body one.</p>"),
+        ("b.html", "Listed", "<p>Body two.</p>"),
+    ]
     book = parse_epub(_write(tmp_path, "h.epub", build_epub2(chapters=chapters)))
     assert [c.title for c in book.chapters] == ["A Heading Title", "Listed"]
 
 
 def test_one_file_with_several_toc_entries_is_split_at_their_anchors(tmp_path: Path) -> None:
-    body = ('<p>Opening words.</p>'
-            '<h2><a id="ch1"></a>One</h2><p>First chapter text.</p>'
-            '<div id="ch2"><h2>Two</h2><p>Second chapter text.</p></div>'
-            '<h2 id="ch3">Three</h2><p>Third <em>chapter</em> text.</p><p>More three.</p>')
-    chapters = [("all.html#ch1", "Chapter One", body), ("all.html#ch2", "Chapter Two", ""),
-                ("all.html#ch3", "Chapter Three", "")]
+    body = (
+        "<p>Opening words.</p>"
+        '<h2><a id="ch1"></a>One</h2><p>First chapter text.</p>'
+        '<div id="ch2"><h2>Two</h2><p>Second chapter text.</p></div>'
+        '<h2 id="ch3">Three</h2><p>Third <em>chapter</em> text.</p><p>More three.</p>'
+    )
+    chapters = [
+        ("all.html#ch1", "Chapter One", body),
+        ("all.html#ch2", "Chapter Two", ""),
+        ("all.html#ch3", "Chapter Three", ""),
+    ]
     data = build_epub2(chapters=[("all.html", "", body)])
     # Rewrite the NCX so that three entries point into the one file.
     import io
+
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
@@ -106,9 +133,13 @@ def test_one_file_with_several_toc_entries_is_split_at_their_anchors(tmp_path: P
             if info.filename == "OEBPS/toc.ncx":
                 points = "".join(
                     f'<navPoint id="n{i}"><navLabel><text>{t}</text></navLabel>'
-                    f'<content src="{h}"/></navPoint>' for i, (h, t, _) in enumerate(chapters))
-                content = content.replace(content[content.index(b"<navMap>"):content.index(b"</navMap>")],
-                                          b"<navMap>" + points.encode())
+                    f'<content src="{h}"/></navPoint>'
+                    for i, (h, t, _) in enumerate(chapters)
+                )
+                content = content.replace(
+                    content[content.index(b"<navMap>") : content.index(b"</navMap>")],
+                    b"<navMap>" + points.encode(),
+                )
             target.writestr(info, content)
     book = parse_epub(_write(tmp_path, "one.epub", out.getvalue()))
     assert [(c.title, c.paragraphs) for c in book.chapters] == [
@@ -123,11 +154,20 @@ def test_one_file_with_several_toc_entries_is_split_at_their_anchors(tmp_path: P
     ("members", "message"),
     [
         ({"mimetype": "application/epub+zip"}, "container.xml"),
-        ({"mimetype": "application/epub+zip", "META-INF/container.xml": "<container/>"}, "malformed"),
-        ({"mimetype": "application/epub+zip",
-          "META-INF/container.xml": '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
-          '<rootfiles><rootfile full-path="x.opf" media-type="application/oebps-package+xml"/></rootfiles>'
-          "</container>", "x.opf": "<package><<<broken"}, "malformed"),
+        (
+            {"mimetype": "application/epub+zip", "META-INF/container.xml": "<container/>"},
+            "malformed",
+        ),
+        (
+            {
+                "mimetype": "application/epub+zip",
+                "META-INF/container.xml": '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                '<rootfiles><rootfile full-path="x.opf" media-type="application/oebps-package+xml"/></rootfiles>'
+                "</container>",
+                "x.opf": "<package><<<broken",
+            },
+            "malformed",
+        ),
         ({"readme.txt": "just a zip"}, "not an EPUB"),
     ],
 )
@@ -141,13 +181,24 @@ def test_malformed_epubs_are_rejected_with_422(tmp_path: Path, members: dict, me
 
 
 def test_drm_epubs_are_rejected_but_font_obfuscation_is_not(tmp_path: Path) -> None:
-    encryption = ('<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
-                  'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
-                  '<enc:EncryptionMethod Algorithm="{alg}"/><enc:CipherData>'
-                  '<enc:CipherReference URI="OEBPS/chap1.html"/></enc:CipherData></enc:EncryptedData>'
-                  "</encryption>")
-    drm = _write(tmp_path, "drm.epub", build_epub2(
-        {"META-INF/encryption.xml": encryption.format(alg="http://www.w3.org/2001/04/xmlenc#aes128-cbc")}))
+    encryption = (
+        '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+        'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+        '<enc:EncryptionMethod Algorithm="{alg}"/><enc:CipherData>'
+        '<enc:CipherReference URI="OEBPS/chap1.html"/></enc:CipherData></enc:EncryptedData>'
+        "</encryption>"
+    )
+    drm = _write(
+        tmp_path,
+        "drm.epub",
+        build_epub2(
+            {
+                "META-INF/encryption.xml": encryption.format(
+                    alg="http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+                )
+            }
+        ),
+    )
     with pytest.raises(BookImportError, match="DRM") as err:
         vet_epub_archive(drm, LIMITS)
     assert err.value.status_code == 422
@@ -155,13 +206,20 @@ def test_drm_epubs_are_rejected_but_font_obfuscation_is_not(tmp_path: Path) -> N
         locked = _write(tmp_path, "locked.epub", build_epub2({marker: "<rights/>"}))
         with pytest.raises(BookImportError, match="DRM"):
             vet_epub_archive(locked, LIMITS)
-    fonts = _write(tmp_path, "fonts.epub", build_epub2(
-        {"META-INF/encryption.xml": encryption.format(alg="http://www.idpf.org/2008/embedding")}))
+    fonts = _write(
+        tmp_path,
+        "fonts.epub",
+        build_epub2(
+            {"META-INF/encryption.xml": encryption.format(alg="http://www.idpf.org/2008/embedding")}
+        ),
+    )
     vet_epub_archive(fonts, LIMITS)  # obfuscated fonts only: readable, accepted
 
 
 def test_zip_bombs_are_refused_without_unpacking(tmp_path: Path) -> None:
-    small_limits = ArchiveLimits(max_uncompressed_bytes=8 * 1024 * 1024, max_members=50, max_ratio=100)
+    small_limits = ArchiveLimits(
+        max_uncompressed_bytes=8 * 1024 * 1024, max_members=50, max_ratio=100
+    )
     bomb = _write(tmp_path, "bomb.epub", build_zero_bomb(16 * 1024 * 1024))
     assert bomb.stat().st_size < 200_000
     with pytest.raises(BookImportError) as err:
@@ -193,13 +251,17 @@ def test_lying_declared_sizes_are_caught_while_unpacking(tmp_path: Path) -> None
 
 
 def test_nested_archive_is_rejected(tmp_path: Path) -> None:
-    nested = _write(tmp_path, "nested.epub", build_epub2({"OEBPS/inner.bin": build_zip({"a": "b"})}))
+    nested = _write(
+        tmp_path, "nested.epub", build_epub2({"OEBPS/inner.bin": build_zip({"a": "b"})})
+    )
     with pytest.raises(BookImportError, match="another archive"):
         vet_epub_archive(nested, LIMITS)
 
 
 def test_type_is_decided_by_content_not_name(tmp_path: Path) -> None:
-    assert sniff_kind(_write(tmp_path, "book.txt", build_epub2()), claimed_epub=False) is FileKind.EPUB
+    assert (
+        sniff_kind(_write(tmp_path, "book.txt", build_epub2()), claimed_epub=False) is FileKind.EPUB
+    )
     assert sniff_kind(_write(tmp_path, "notes.bin", "Grüße.\n".encode()), False) is FileKind.TEXT
     with pytest.raises(BookImportError) as err:
         sniff_kind(_write(tmp_path, "fake.epub", b"plain words, not a zip"), claimed_epub=True)
@@ -212,21 +274,28 @@ def test_type_is_decided_by_content_not_name(tmp_path: Path) -> None:
 
 
 def test_plain_text_chapters_from_gutenberg_headings() -> None:
-    text = ("Title: Small Tales\nAuthor: A. Writer\n\nCONTENTS\n CHAPTER I. Start\n CHAPTER II. End\n\n"
-            "CHAPTER I.\nThe Start\n\nIt began here. It went on,\nacross a wrapped line.\n\n"
-            "Second paragraph.\n\nCHAPTER II.\nThe End\n\nIt ended.\n")
+    text = (
+        "Title: Small Tales\nAuthor: A. Writer\n\nCONTENTS\n CHAPTER I. Start\n CHAPTER II. End\n\n"
+        "CHAPTER I.\nThe Start\n\nIt began here. It went on,\nacross a wrapped line.\n\n"
+        "Second paragraph.\n\nCHAPTER II.\nThe End\n\nIt ended.\n"
+    )
     book = parse_text(text, title=None, language="en", fallback_title="file")
     assert (book.title, book.author) == ("Small Tales", "A. Writer")
     body = [c for c in book.chapters if not c.front_matter]
     assert [c.title for c in body] == ["CHAPTER I: The Start", "CHAPTER II: The End"]
-    assert body[0].paragraphs == ["It began here. It went on, across a wrapped line.", "Second paragraph."]
+    assert body[0].paragraphs == [
+        "It began here. It went on, across a wrapped line.",
+        "Second paragraph.",
+    ]
     assert book.chapters[0].front_matter  # the header and contents list
 
 
 def test_project_gutenberg_header_and_licence_are_not_read() -> None:
-    text = ("The Project Gutenberg eBook of Tiny\n\nTitle: Tiny\nAuthor: Some One\n\n"
-            "*** START OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nCHAPTER I.\nOnly\n\nThe story.\n\n"
-            "*** END OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nSection 1. General Terms of Use.\n")
+    text = (
+        "The Project Gutenberg eBook of Tiny\n\nTitle: Tiny\nAuthor: Some One\n\n"
+        "*** START OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nCHAPTER I.\nOnly\n\nThe story.\n\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK TINY ***\n\nSection 1. General Terms of Use.\n"
+    )
     book = parse_text(text, None, "en", "f")
     assert (book.title, book.author) == ("Tiny", "Some One")
     assert [(c.title, c.paragraphs) for c in book.chapters] == [("CHAPTER I: Only", ["The story."])]
@@ -235,27 +304,41 @@ def test_project_gutenberg_header_and_licence_are_not_read() -> None:
 def test_plain_text_chapters_from_markdown_and_chapter_colon() -> None:
     md = parse_text("# One\n\nFirst.\n\n## Two\n\nSecond.", "T", "en", "f")
     assert [c.title for c in md.chapters] == ["One", "Two"]
-    colon = parse_text("Chapter 1: Arrival\n\nWe came.\n\nChapter 2: Departure\n\nWe went.", "T", "en", "f")
+    colon = parse_text(
+        "Chapter 1: Arrival\n\nWe came.\n\nChapter 2: Departure\n\nWe went.", "T", "en", "f"
+    )
     assert [c.title for c in colon.chapters] == ["Chapter 1: Arrival", "Chapter 2: Departure"]
 
 
 def test_plain_text_chapters_from_blank_line_runs_and_single_chapter() -> None:
-    runs = parse_text("Morning\n\nThe sun rose.\n\n\n\n\nEvening\n\nThe sun set.", None, "en", "Day")
+    runs = parse_text(
+        "Morning\n\nThe sun rose.\n\n\n\n\nEvening\n\nThe sun set.", None, "en", "Day"
+    )
     assert [(c.title, c.paragraphs) for c in runs.chapters] == [
-        ("Morning", ["The sun rose."]), ("Evening", ["The sun set."])]
+        ("Morning", ["The sun rose."]),
+        ("Evening", ["The sun set."]),
+    ]
     single = parse_text("Just one paragraph. Two sentences.", "Pasted", "en", "x")
     assert [(c.title, c.paragraphs) for c in single.chapters] == [
-        ("Pasted", ["Just one paragraph. Two sentences."])]
+        ("Pasted", ["Just one paragraph. Two sentences."])
+    ]
     with pytest.raises(BookImportError):
         parse_text(" \n\n ", "Empty", "en", "x")
 
 
 def test_sentence_splitting_is_language_aware_with_fallback() -> None:
     assert split_sentences("Mr. Smith arrived at 5 p.m. today. He sat.", "en") == [
-        "Mr. Smith arrived at 5 p.m. today.", "He sat."]
+        "Mr. Smith arrived at 5 p.m. today.",
+        "He sat.",
+    ]
     assert split_sentences("Das ist z.B. gut. Ja!", "de") == ["Das ist z.B. gut.", "Ja!"]
-    assert split_sentences("Hyvää päivää. Mitä kuuluu? Hyvää.", "fi") == [  # no pysbd model: fallback
-        "Hyvää päivää.", "Mitä kuuluu?", "Hyvää."]
+    assert split_sentences(
+        "Hyvää päivää. Mitä kuuluu? Hyvää.", "fi"
+    ) == [  # no pysbd model: fallback
+        "Hyvää päivää.",
+        "Mitä kuuluu?",
+        "Hyvää.",
+    ]
     assert split_sentences("你好。我很好！", "zh") == ["你好。", "我很好！"]
     assert split_sentences("  \n ", "en") == []
     long = split_sentences("word, " * 300, "en")
@@ -272,15 +355,18 @@ def test_language_tags_are_normalised() -> None:
 # Per damaged member, the outcomes its 25 seeded damages end in: some package files still parse
 # (a garbled byte in a comment, a truncation after the root element), an XHTML chapter always does
 # (the HTML parser repairs it), and the rest are refused as a 422.
-@pytest.mark.parametrize(("member", "expected"), [
-    ("OEBPS/content.opf", {"ok", 422}),
-    ("OEBPS/toc.ncx", {"ok", 422}),
-    ("OEBPS/chap1.html", {"ok"}),
-    ("META-INF/container.xml", {"ok", 422}),
-])
-def test_damaged_package_files_never_crash_the_importer(tmp_path: Path, member: str,
-                                                       expected: set[str | int],
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("member", "expected"),
+    [
+        ("OEBPS/content.opf", {"ok", 422}),
+        ("OEBPS/toc.ncx", {"ok", 422}),
+        ("OEBPS/chap1.html", {"ok"}),
+        ("META-INF/container.xml", {"ok", 422}),
+    ],
+)
+def test_damaged_package_files_never_crash_the_importer(
+    tmp_path: Path, member: str, expected: set[str | int], caplog: pytest.LogCaptureFixture
+) -> None:
     """Truncated or garbled package files: a book or a clear BookImportError, never a bug."""
     import io
     import random
@@ -325,7 +411,9 @@ def test_epub3_written_by_ebooklib_uses_its_nav_with_subfolders(tmp_path: Path) 
     book.set_cover("images/cover.png", PNG_1X1, create_page=True)
     chapters = []
     for number, words in enumerate(["Bonjour. Ça va?", "Au revoir. À bientôt!"], start=1):
-        chapter = epub.EpubHtml(title=f"Partie {number}", file_name=f"text/ch{number}.xhtml", lang="fr")
+        chapter = epub.EpubHtml(
+            title=f"Partie {number}", file_name=f"text/ch{number}.xhtml", lang="fr"
+        )
         chapter.content = f"<h1>{number}</h1><p>{words}</p>"
         book.add_item(chapter)
         chapters.append(chapter)
@@ -340,7 +428,9 @@ def test_epub3_written_by_ebooklib_uses_its_nav_with_subfolders(tmp_path: Path) 
     assert (parsed.title, parsed.author, parsed.language) == ("Nav Book", "Claire Auteur", "fr")
     body = [c for c in parsed.chapters if not c.front_matter]
     assert [(c.title, c.paragraphs) for c in body] == [
-        ("Partie 1", ["Bonjour. Ça va?"]), ("Partie 2", ["Au revoir. À bientôt!"])]
+        ("Partie 1", ["Bonjour. Ça va?"]),
+        ("Partie 2", ["Au revoir. À bientôt!"]),
+    ]
     assert parsed.cover is not None and parsed.cover.data == PNG_1X1
 
 
@@ -365,7 +455,11 @@ def test_stale_partial_uploads_are_swept(tmp_path: Path) -> None:
 
     settings = Settings(OWNVOICE_DATA_DIR=tmp_path)
     folder = books_dir(settings)
-    stale, fresh, book = folder / ".incoming-old.part", folder / ".incoming-new.part", folder / "b.epub"
+    stale, fresh, book = (
+        folder / ".incoming-old.part",
+        folder / ".incoming-new.part",
+        folder / "b.epub",
+    )
     for path in (stale, fresh, book):
         path.write_bytes(b"x")
     day_ago = time.time() - 86400

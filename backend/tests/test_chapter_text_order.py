@@ -26,37 +26,87 @@ from lxml import etree, html
 
 pytest_plugins = ("books_fixtures",)
 
-BLOCKS = {"address", "article", "aside", "blockquote", "body", "dd", "div", "dl", "dt",
-          "figcaption", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
-          "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
-          "thead", "tr", "ul"}
+BLOCKS = {
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 NOT_READ = {"img", "figure", "script", "style", "svg"}
 NOTE_TYPES = {"noteref", "footnote", "endnote", "endnotes", "footnotes", "pagebreak"}
 NOTE_MARK = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡]+)\s*[\])]?\s*$")
 
 # Building blocks of generated chapters: each is XHTML a book might hold.
-NESTED = ('<section><div><p>The hall was long and low.</p><div><p>A door stood at the end. '
-          'It was locked.</p></div>Loose words between blocks are read too.</div>'
-          '<section><h2>A heading inside</h2><p>Deep inside, a key lay.</p></section></section>')
-QUOTES = ('<p>She said, <q>hello there</q>, and \u201cleft.\u201d Then, \u2018quietly\u2019 '
-          '\u2014 \u201cWhy?\u201d</p><blockquote><p>\u201cAll is well,\u201d the note read. '
-          '\u201cCome home.\u201d</p></blockquote>')
-DIALOGUE = ('<p>\u201cYes.\u201d</p><p>\u201cNo!\u201d</p><p>\u201cWell\u2026\u201d she said. '
-            '\u201cMaybe.\u201d</p><p>\u201d</p><p>* * *</p><p>"I shall be a great deal too far '
-            'off to trouble myself about you."</p><p>\u2014</p><p>They laughed.</p>')
-FOOTNOTES = ('<p>Real text<a epub:type="noteref" href="#n1">1</a> continues<sup>2</sup> '
-             'here<span epub:type="pagebreak" title="7">7</span> and ends.</p>'
-             '<aside epub:type="footnote" id="n1"><p>The footnote body.</p></aside>'
-             '<p>Another line<a href="#n2">*</a> follows.</p>')
-TABLE = ('<p>The ages were these.</p><table><tr><th>Name</th><th>Age</th></tr>'
-         '<tr><td>Alice</td><td>7</td></tr><tr><td>Dinah</td><td>3</td></tr></table>'
-         '<p>That was all.</p>')
-IMAGES = ('<p>Before <img src="cover.png" alt="A white rabbit with a watch"/> after.</p>'
-          '<div><img src="cover.png" alt="A map of the garden"/></div>'
-          '<figure><img src="cover.png" alt="Tea party"/></figure><p>The end of pictures.</p>')
-GENERATED = {"nested sections": NESTED, "inline quotes": QUOTES, "dialogue": DIALOGUE,
-             "footnotes": FOOTNOTES, "tables": TABLE, "images": IMAGES}
+NESTED = (
+    "<section><div><p>The hall was long and low.</p><div><p>A door stood at the end. "
+    "It was locked.</p></div>Loose words between blocks are read too.</div>"
+    "<section><h2>A heading inside</h2><p>Deep inside, a key lay.</p></section></section>"
+)
+QUOTES = (
+    "<p>She said, <q>hello there</q>, and \u201cleft.\u201d Then, \u2018quietly\u2019 "
+    "\u2014 \u201cWhy?\u201d</p><blockquote><p>\u201cAll is well,\u201d the note read. "
+    "\u201cCome home.\u201d</p></blockquote>"
+)
+DIALOGUE = (
+    "<p>\u201cYes.\u201d</p><p>\u201cNo!\u201d</p><p>\u201cWell\u2026\u201d she said. "
+    '\u201cMaybe.\u201d</p><p>\u201d</p><p>* * *</p><p>"I shall be a great deal too far '
+    'off to trouble myself about you."</p><p>\u2014</p><p>They laughed.</p>'
+)
+FOOTNOTES = (
+    '<p>Real text<a epub:type="noteref" href="#n1">1</a> continues<sup>2</sup> '
+    'here<span epub:type="pagebreak" title="7">7</span> and ends.</p>'
+    '<aside epub:type="footnote" id="n1"><p>The footnote body.</p></aside>'
+    '<p>Another line<a href="#n2">*</a> follows.</p>'
+)
+TABLE = (
+    "<p>The ages were these.</p><table><tr><th>Name</th><th>Age</th></tr>"
+    "<tr><td>Alice</td><td>7</td></tr><tr><td>Dinah</td><td>3</td></tr></table>"
+    "<p>That was all.</p>"
+)
+IMAGES = (
+    '<p>Before <img src="cover.png" alt="A white rabbit with a watch"/> after.</p>'
+    '<div><img src="cover.png" alt="A map of the garden"/></div>'
+    '<figure><img src="cover.png" alt="Tea party"/></figure><p>The end of pictures.</p>'
+)
+GENERATED = {
+    "nested sections": NESTED,
+    "inline quotes": QUOTES,
+    "dialogue": DIALOGUE,
+    "footnotes": FOOTNOTES,
+    "tables": TABLE,
+    "images": IMAGES,
+}
 
 
 @dataclass
@@ -67,8 +117,10 @@ class Case:
 
 
 def _chapters_case(name: str, bodies: list[str]) -> Case:
-    chapters = [(f"part{n}.html", f"Part {n + 1}", f"<h1>{n + 1}</h1>{body}")
-                for n, body in enumerate(bodies)]
+    chapters = [
+        (f"part{n}.html", f"Part {n + 1}", f"<h1>{n + 1}</h1>{body}")
+        for n, body in enumerate(bodies)
+    ]
     return Case(name, build_epub2(chapters=chapters), [f"OEBPS/{c[0]}" for c in chapters])
 
 
@@ -78,21 +130,25 @@ def _random_mixes(count: int) -> list[Case]:
     for seed in range(count):
         rng = random.Random(seed)
         blocks = list(GENERATED.values())
-        bodies = ["".join(rng.sample(blocks, rng.randint(2, len(blocks))))
-                  for _ in range(rng.randint(2, 4))]
+        bodies = [
+            "".join(rng.sample(blocks, rng.randint(2, len(blocks))))
+            for _ in range(rng.randint(2, 4))
+        ]
         cases.append(_chapters_case(f"random mix {seed}", bodies))
     return cases
 
 
 def _alice() -> Case:
-    return Case("alice", ALICE_EPUB.read_bytes(),
-                [f"OPS/chapter_{n:03d}.xhtml" for n in range(1, 11)])
+    return Case(
+        "alice", ALICE_EPUB.read_bytes(), [f"OPS/chapter_{n:03d}.xhtml" for n in range(1, 11)]
+    )
 
 
 CASES = [
     _alice(),
-    Case("epub2 builder", build_epub2(), ["OEBPS/chap1.html", "OEBPS/chap2.html",
-                                         "OEBPS/chap3.html"]),
+    Case(
+        "epub2 builder", build_epub2(), ["OEBPS/chap1.html", "OEBPS/chap2.html", "OEBPS/chap3.html"]
+    ),
     *(_chapters_case(name, [body]) for name, body in GENERATED.items()),
     _chapters_case("all kinds", list(GENERATED.values())),
     *_random_mixes(4),
@@ -109,8 +165,11 @@ def _is_note(element: html.HtmlElement) -> bool:
     text = element.text_content()
     if element.tag == "sup" and (element.find(".//a") is not None or NOTE_MARK.match(text)):
         return True
-    return element.tag == "a" and element.get("href", "").startswith("#") and bool(
-        NOTE_MARK.match(text))
+    return (
+        element.tag == "a"
+        and element.get("href", "").startswith("#")
+        and bool(NOTE_MARK.match(text))
+    )
 
 
 def _drop(element: html.HtmlElement) -> None:
@@ -186,7 +245,11 @@ def test_every_chapter_is_its_document_whole_and_in_order(reader: httpx.Client, 
 
 
 def _first_difference(source: str, served: list[str], expected: list[str]) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(served, expected, strict=False)) if a != b),
-              min(len(served), len(expected)))
-    return (f"{source}: word {at} differs: served {' '.join(served[at:at + 12])!r}, "
-            f"the document has {' '.join(expected[at:at + 12])!r}")
+    at = next(
+        (i for i, (a, b) in enumerate(zip(served, expected, strict=False)) if a != b),
+        min(len(served), len(expected)),
+    )
+    return (
+        f"{source}: word {at} differs: served {' '.join(served[at : at + 12])!r}, "
+        f"the document has {' '.join(expected[at : at + 12])!r}"
+    )

@@ -39,7 +39,12 @@ def test_a_voice_not_found_is_answered_in_each_surfaces_shape() -> None:
     assert (own.status_code, own.json()) == (404, {"detail": "No such voice."})
     assert (eleven.status_code, eleven.json()) == (
         404,
-        {"detail": {"status": "voice_not_found", "message": "A voice with id 'v1x' was not found."}},
+        {
+            "detail": {
+                "status": "voice_not_found",
+                "message": "A voice with id 'v1x' was not found.",
+            }
+        },
     )
     assert (openai.status_code, openai.json()) == (
         404,

@@ -58,8 +58,11 @@ def _flip_a_byte(path: Path) -> None:
 def test_a_damaged_cache_entry_is_a_miss_and_is_generated_again(
     stack: AppServer, damage: object
 ) -> None:
-    body = {"text": f"A sentence to damage on disk {uuid.uuid4().hex[:6]}.",
-            "voiceId": "stock-joe", "format": "wav"}
+    body = {
+        "text": f"A sentence to damage on disk {uuid.uuid4().hex[:6]}.",
+        "voiceId": "stock-joe",
+        "format": "wav",
+    }
     with stack.admin() as client:
         first = client.post("/api/tts", json=body)
         assert first.status_code == 200 and first.headers["x-cache"] == "miss"
@@ -128,11 +131,16 @@ def test_disk_full_errors_are_recognised() -> None:
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "data"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip()}); "
-                    "the injected-ENOSPC tests cover the logic")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({result.stderr.strip()}); "
+            "the injected-ENOSPC tests cover the logic"
+        )
     try:
         yield mount
     finally:
@@ -161,12 +169,16 @@ def test_a_full_disk_is_a_507_for_uploads_while_cached_audio_plays(
             assert first.status_code == 200 and first.headers["x-cache"] == "miss"
             _fill(small_disk)
 
-            upload = client.post("/api/voice/upload", data={"name": "Full", "language": "en"},
-                                 files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")})
+            upload = client.post(
+                "/api/voice/upload",
+                data={"name": "Full", "language": "en"},
+                files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
+            )
             assert upload.status_code == 507, upload.text
             assert "disk is full" in upload.json()["detail"]
-            book = client.post("/api/books", files={"file": ("b.txt", b"One. Two. " * 5000,
-                                                             "text/plain")})
+            book = client.post(
+                "/api/books", files={"file": ("b.txt", b"One. Two. " * 5000, "text/plain")}
+            )
             assert book.status_code == 507, book.text
 
             again = client.post("/api/tts", json=cached)
@@ -227,8 +239,9 @@ def test_voices_left_processing_by_a_crash_are_resumed_or_failed_at_start(
             assert _wait_until_settled(client, resumable)["status"] == "ready"
             failed = _wait_until_settled(client, lost)
             assert (failed["status"], failed["error"]) == ("failed", LOST_RECORDING)
-            spoken = client.post("/api/tts", json={"text": "Back again.",
-                                                   "voiceId": "custom_user_voice"})
+            spoken = client.post(
+                "/api/tts", json={"text": "Back again.", "voiceId": "custom_user_voice"}
+            )
             assert spoken.status_code == 200, spoken.text
             refused = client.post("/api/tts", json={"text": "Hello.", "voiceId": lost})
             assert refused.status_code == 409 and "upload it again" in refused.json()["detail"]
@@ -247,8 +260,10 @@ def _stage_a_book(data_dir: Path) -> None:
 
 def _table_counts(data_dir: Path) -> list[int]:
     with sqlite3.connect(data_dir / "ownvoice.db") as db:
-        return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("books", "chapters", "paragraphs", "sentences")]
+        return [
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("books", "chapters", "paragraphs", "sentences")
+        ]
 
 
 def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
@@ -258,10 +273,12 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
         data = server.data_dir
         _stage_a_book(data)
         assert _table_counts(data) == [0, 1, 50, 100]
-        orphans = [data / "uploads" / "voices" / ".upload-abc123",
-                   data / "uploads" / "books" / ".incoming-def456.part",
-                   data / "uploads" / "books" / ".incoming-def456.epub",
-                   data / "audio_cache" / "ab" / ".partial-xyz"]
+        orphans = [
+            data / "uploads" / "voices" / ".upload-abc123",
+            data / "uploads" / "books" / ".incoming-def456.part",
+            data / "uploads" / "books" / ".incoming-def456.epub",
+            data / "audio_cache" / "ab" / ".partial-xyz",
+        ]
         kept = [data / "uploads" / "books" / "0123.epub", data / "uploads" / "voices" / "u_v.wav"]
         for path in orphans + kept:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -345,8 +362,12 @@ def test_other_writes_go_through_while_a_book_is_being_stored(tmp_path: Path) ->
             book = store.save_book(db, db.scalar(select(User)).id, parsed, "paste", None, settings)
         assert "error" not in seen, seen.get("error")
         assert seen["books"] == 0  # written while the book was being stored, and not visible
-        assert _table_counts(settings.resolved_data_dir) == [1, 1, 3 * store.STAGE_ROWS,
-                                                            book.sentence_count]
+        assert _table_counts(settings.resolved_data_dir) == [
+            1,
+            1,
+            3 * store.STAGE_ROWS,
+            book.sentence_count,
+        ]
         with sqlite3.connect(settings.resolved_data_dir / "ownvoice.db") as db:
             assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:

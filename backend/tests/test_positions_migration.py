@@ -48,30 +48,75 @@ def upgrade_to(engine: sa.Engine, revision: str) -> None:
 def store_old_library(engine: sa.Engine) -> tuple[str, dict, list[dict]]:
     """Alice as the old importer stored it; (user name, book rows, sentence rows in order)."""
     rows = book_rows(parse_epub(ALICE_EPUB))
-    sentences = [dict(row, position=p) for row, p in
-                 zip(rows.sentences, old_positions(rows.sentences), strict=True)]
+    sentences = [
+        dict(row, position=p)
+        for row, p in zip(rows.sentences, old_positions(rows.sentences), strict=True)
+    ]
     assert len({row["position"] for row in sentences}) < len(sentences), "no overlap to repair"
     meta = sa.MetaData()
     meta.reflect(engine)
     user_id, now = new_id(), utcnow()
     with engine.begin() as db:
-        db.execute(meta.tables["users"].insert(), [{
-            "id": user_id, "username": "old-reader", "password_hash": hash_password(PASSWORD),
-            "is_admin": False, "created_at": now}])
-        db.execute(meta.tables["books"].insert(), [{
-            "id": rows.book_id, "user_id": user_id, "title": "Alice", "language": "en",
-            "source_format": "epub", "sentence_count": len(sentences), "created_at": now}])
+        db.execute(
+            meta.tables["users"].insert(),
+            [
+                {
+                    "id": user_id,
+                    "username": "old-reader",
+                    "password_hash": hash_password(PASSWORD),
+                    "is_admin": False,
+                    "created_at": now,
+                }
+            ],
+        )
+        db.execute(
+            meta.tables["books"].insert(),
+            [
+                {
+                    "id": rows.book_id,
+                    "user_id": user_id,
+                    "title": "Alice",
+                    "language": "en",
+                    "source_format": "epub",
+                    "sentence_count": len(sentences),
+                    "created_at": now,
+                }
+            ],
+        )
         db.execute(meta.tables["chapters"].insert(), rows.chapters)
         db.execute(meta.tables["paragraphs"].insert(), rows.paragraphs)
         db.execute(meta.tables["sentences"].insert(), sentences)
         saved = sentences[len(sentences) // 2]
-        db.execute(meta.tables["reading_progress"].insert(), [{
-            "user_id": user_id, "book_id": rows.book_id, "chapter_id": saved["chapter_id"],
-            "sentence_id": saved["id"], "updated_at": now}])
-        db.execute(meta.tables["render_jobs"].insert(), [{
-            "id": new_id(), "user_id": user_id, "book_id": rows.book_id, "chapter_id": None,
-            "voice_id": "stock-joe", "speed": 1.0, "status": "done", "total": len(sentences),
-            "done": len(sentences), "cached": 0, "created_at": now}])
+        db.execute(
+            meta.tables["reading_progress"].insert(),
+            [
+                {
+                    "user_id": user_id,
+                    "book_id": rows.book_id,
+                    "chapter_id": saved["chapter_id"],
+                    "sentence_id": saved["id"],
+                    "updated_at": now,
+                }
+            ],
+        )
+        db.execute(
+            meta.tables["render_jobs"].insert(),
+            [
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "book_id": rows.book_id,
+                    "chapter_id": None,
+                    "voice_id": "stock-joe",
+                    "speed": 1.0,
+                    "status": "done",
+                    "total": len(sentences),
+                    "done": len(sentences),
+                    "cached": 0,
+                    "created_at": now,
+                }
+            ],
+        )
     return user_id, {"id": rows.book_id, "saved": saved}, rows.sentences
 
 
@@ -84,8 +129,11 @@ def test_old_positions_are_renumbered_in_document_order_keeping_ids(tmp_path: Pa
 
     run_migrations(engine)  # what the app server does at start: up to the newest revision
     with engine.connect() as db:
-        stored = dict(db.execute(sa.text(
-            "SELECT id, position FROM sentences WHERE book_id = :b"), {"b": book["id"]}).all())
+        stored = dict(
+            db.execute(
+                sa.text("SELECT id, position FROM sentences WHERE book_id = :b"), {"b": book["id"]}
+            ).all()
+        )
         skipped = db.execute(sa.text("SELECT skipped FROM render_jobs")).scalars().all()
     engine.dispose()
     assert [stored[row["id"]] for row in in_order] == list(range(len(in_order)))
@@ -94,8 +142,9 @@ def test_old_positions_are_renumbered_in_document_order_keeping_ids(tmp_path: Pa
     server = start_app(data_dir)
     try:
         with server.client() as client:
-            login = client.post("/api/auth/login",
-                                json={"username": "old-reader", "password": PASSWORD})
+            login = client.post(
+                "/api/auth/login", json={"username": "old-reader", "password": PASSWORD}
+            )
             assert login.status_code == 200, login.text
             detail = client.get(f"/api/books/{book['id']}").json()
             served = []

@@ -31,8 +31,10 @@ def skip_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
 def store_unspeakable(server: AppServer, book: dict, text: str, replaces: str) -> None:
     """Turn one stored sentence into `text`, as the old importer stored a lone quote."""
     with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
-        changed = db.execute("UPDATE sentences SET text = ? WHERE book_id = ? AND text = ?",
-                             (text, book["id"], replaces)).rowcount
+        changed = db.execute(
+            "UPDATE sentences SET text = ? WHERE book_id = ? AND text = ?",
+            (text, book["id"], replaces),
+        ).rowcount
     assert changed == 1
 
 
@@ -44,8 +46,12 @@ def test_a_sentence_with_nothing_to_say_is_skipped_and_the_job_is_done(
         first = book["chapters"][0]
         store_unspeakable(skip_server, book, "\u201d", "Her sister read a book.")
         texts = sentences(client, book, first)
-        assert texts == ["Alice sat by the river.", "\u201d", "It had no pictures in it.",
-                         "The day was hot."]
+        assert texts == [
+            "Alice sat by the river.",
+            "\u201d",
+            "It had no pictures in it.",
+            "The day was hot.",
+        ]
 
         created = render(client, book, voiceId="stock-joe", chapterId=first["id"])
         assert created.status_code == 202, created.text
@@ -85,4 +91,3 @@ def test_a_service_that_is_gone_still_fails_the_job(tmp_path: Path) -> None:
             assert job["error"].startswith("The inference service is not reachable")
     finally:
         offline.stop()
-

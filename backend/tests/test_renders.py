@@ -81,8 +81,9 @@ def render(client: httpx.Client, book: dict, **body: object) -> httpx.Response:
     return client.post(f"/api/books/{book['id']}/renders", json=body)
 
 
-def wait_for(client: httpx.Client, job_id: str, until: tuple[str, ...] = FINISHED,
-             timeout: float = 480) -> dict:
+def wait_for(
+    client: httpx.Client, job_id: str, until: tuple[str, ...] = FINISHED, timeout: float = 480
+) -> dict:
     """Poll a job until its status is in `until`; the deadline only bounds a failing test (a
     40-sentence book took over 240 s on a 2-core machine with a load average of 20)."""
     deadline = time.monotonic() + timeout
@@ -143,9 +144,10 @@ def test_a_rendered_chapter_plays_from_the_cache(
         assert played.headers["x-sample-rate"] == "24000"
         assert len(played.content) % 2 == 0 and len(played.content) / 2 / 24000 > 0.2
     # Only the chapter was rendered; and another speed is another sound.
-    assert tts(listener, sentences(listener, book, second)[0], voice, speed).headers[
-        "x-cache"
-    ] == "miss"
+    assert (
+        tts(listener, sentences(listener, book, second)[0], voice, speed).headers["x-cache"]
+        == "miss"
+    )
     assert tts(listener, texts[1], voice, speed + 0.25).headers["x-cache"] == "miss"
 
     before_repeat = inference_worker(render_server)
@@ -291,8 +293,9 @@ def test_bad_requests_are_refused_with_what_to_do(
         files={"audio": ("short.wav", SHORT_WAV.read_bytes(), "audio/wav")},
     )
     assert failed.status_code == 422
-    failed_id = next(v["id"] for v in listener.get("/api/voices").json()["voices"]
-                     if v["name"] == "too short")
+    failed_id = next(
+        v["id"] for v in listener.get("/api/voices").json()["voices"] if v["name"] == "too short"
+    )
     not_ready = render(listener, book, voiceId=failed_id)
     assert not_ready.status_code == 409 and "failed to prepare" in not_ready.json()["detail"]
 
@@ -379,9 +382,14 @@ def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
         db.flush()
         start = utcnow()
         jobs = {
-            status: RenderJob(user_id=user.id, book_id=book.id, voice_id="stock-joe",
-                              status=status, created_at=start + timedelta(seconds=n),
-                              started_at=None if status == "queued" else start)
+            status: RenderJob(
+                user_id=user.id,
+                book_id=book.id,
+                voice_id="stock-joe",
+                status=status,
+                created_at=start + timedelta(seconds=n),
+                started_at=None if status == "queued" else start,
+            )
             for n, status in enumerate(("running", "queued", "done", "cancelled"))
         }
         db.add_all(jobs.values())
@@ -393,8 +401,12 @@ def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
         status = dict(db.execute(select(RenderJob.id, RenderJob.status)).all())
         interrupted = db.get(RenderJob, ids["running"])
         assert interrupted is not None and interrupted.started_at is None
-    assert status == {ids["running"]: "queued", ids["queued"]: "queued",
-                      ids["done"]: "done", ids["cancelled"]: "cancelled"}
+    assert status == {
+        ids["running"]: "queued",
+        ids["queued"]: "queued",
+        ids["done"]: "done",
+        ids["cancelled"]: "cancelled",
+    }
     assert requeue_interrupted(factory) == 0
     # Queued jobs run oldest first: the interrupted one was created first.
     assert claim_next(factory) == ids["running"]

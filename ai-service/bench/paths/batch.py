@@ -6,7 +6,15 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ..config import BATCH_SENTENCES, BATCH_SIZES, KV_BATCH, KV_POSITION, KV_STEPS, OUTPUT_RATE, PARAGRAPH
+from ..config import (
+    BATCH_SENTENCES,
+    BATCH_SIZES,
+    KV_BATCH,
+    KV_POSITION,
+    KV_STEPS,
+    OUTPUT_RATE,
+    PARAGRAPH,
+)
 from ..probes import ParagraphRun, peak_rss_bytes, progress, timed_stream
 from .ours import OursInt8, OursPath
 
@@ -29,7 +37,9 @@ class BatchRendering(OursPath):
             start,
             lambda event: len(event.samples) if isinstance(event, RenderedChunk) else 0,
         )
-        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+        return ParagraphRun(
+            ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE
+        )
 
     def decode_ms_per_token(self) -> float:
         return OursPath.decode_ms_per_token(self)
@@ -42,7 +52,11 @@ class BatchRendering(OursPath):
             run = self._render(sentences)
             progress(self.sizes.tokens_per_sentence * BATCH_SENTENCES)
             sweep[str(size)] = {**asdict(run), "x_real_time": run.audio_s / run.total_s}
-        return {"sentences": BATCH_SENTENCES, "by_batch_size": sweep, "peak_rss_bytes": peak_rss_bytes()}
+        return {
+            "sentences": BATCH_SENTENCES,
+            "by_batch_size": sweep,
+            "peak_rss_bytes": peak_rss_bytes(),
+        }
 
     def kv_cache(self) -> dict[str, Any]:
         """Decode ms per step with HF's DynamicCache (torch.cat per token) and our preallocated one.
@@ -67,7 +81,11 @@ class BatchRendering(OursPath):
                     cache.update(keys, values, layer)
                 start = time.perf_counter()
                 for step in range(KV_STEPS):
-                    gpt.gpt(inputs_embeds=steps[:, step : step + 1], past_key_values=cache, use_cache=True)
+                    gpt.gpt(
+                        inputs_embeds=steps[:, step : step + 1],
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
                 return (time.perf_counter() - start) / KV_STEPS * 1000
 
         dynamic = min(ms_per_step(DynamicCache()) for _ in range(2))

@@ -25,8 +25,8 @@ def _coqui_audio_loader() -> str:
     import torchaudio
     import TTS.tts.models.xtts as coqui_xtts
 
-    probe = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
-    probe.close()
+    with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as probe:
+        pass
     try:
         write_wav(Path(probe.name), [0.0] * 2205, 22050)
         torchaudio.load(probe.name)
@@ -74,18 +74,26 @@ class CoquiPath(SynthesisPath):
 
     def warm_up(self) -> None:
         self.torch.manual_seed(0)
-        self.model.inference(PARAGRAPH[0], LANGUAGE, self.cond_latent, self.speaker, **SAMPLING, **self.fixed(2))
+        self.model.inference(
+            PARAGRAPH[0], LANGUAGE, self.cond_latent, self.speaker, **SAMPLING, **self.fixed(2)
+        )
 
     def decode_ms_per_token(self) -> float:
         """coqui's GPT alone: Hugging Face generate() for a fixed number of codes."""
         n = self.sizes.decode_tokens
-        text = self.torch.IntTensor(self.model.tokenizer.encode(PARAGRAPH[0].lower(), lang=LANGUAGE)).unsqueeze(0)
+        text = self.torch.IntTensor(
+            self.model.tokenizer.encode(PARAGRAPH[0].lower(), lang=LANGUAGE)
+        ).unsqueeze(0)
         text = text.to(self.model.device)
 
         def generate() -> None:
             self.torch.manual_seed(0)
             self.model.gpt.generate(
-                cond_latents=self.cond_latent, text_inputs=text, do_sample=True, **SAMPLING, **self.fixed(n)
+                cond_latents=self.cond_latent,
+                text_inputs=text,
+                do_sample=True,
+                **SAMPLING,
+                **self.fixed(n),
             )
             progress(n)
 
@@ -104,7 +112,12 @@ class CoquiInference(CoquiPath):
         for sentence in PARAGRAPH:
             self.torch.manual_seed(0)
             out = self.model.inference(
-                sentence, LANGUAGE, cond_latent, speaker, **SAMPLING, **self.fixed(self.sizes.tokens_per_sentence)
+                sentence,
+                LANGUAGE,
+                cond_latent,
+                speaker,
+                **SAMPLING,
+                **self.fixed(self.sizes.tokens_per_sentence),
             )
             samples += len(out["wav"])
             progress(self.sizes.tokens_per_sentence)
@@ -132,4 +145,6 @@ class CoquiStream(CoquiPath):
             first = first if first is not None else sentence_first
             samples += n
             progress(self.sizes.tokens_per_sentence)
-        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+        return ParagraphRun(
+            ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE
+        )

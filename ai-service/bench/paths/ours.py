@@ -63,12 +63,16 @@ class OursPath(SynthesisPath):
             first = first if first is not None else sentence_first
             samples += n
             progress(self.sizes.tokens_per_sentence)
-        return ParagraphRun(ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE)
+        return ParagraphRun(
+            ttfa_s=first or 0.0, total_s=time.perf_counter() - start, audio_s=samples / OUTPUT_RATE
+        )
 
     def speak(self, sentence: str) -> Iterator[Any]:
         """One sentence's audio pieces (numpy), through the engine."""
         if not self.overlap:
-            return (chunk.samples for chunk in self.engine.stream(sentence, self.voice, self.options))
+            return (
+                chunk.samples for chunk in self.engine.stream(sentence, self.voice, self.options)
+            )
         return self._overlapped(sentence)
 
     def _overlapped(self, sentence: str) -> Iterator[Any]:
@@ -85,8 +89,12 @@ class OursPath(SynthesisPath):
         generator = self.torch.Generator(device=device)
         generator.manual_seed(self.options.seed or 0)
         speaker = self.voice.speaker_embedding.to(device)
-        vocoder = VocoderStream(self.model.hifigan_decoder, speaker, self.model.gpt.max_gen_mel_tokens + 1)
-        latents = generate_latents(self.model.gpt, self.voice.gpt_cond_latent.to(device), tokens, settings, generator)
+        vocoder = VocoderStream(
+            self.model.hifigan_decoder, speaker, self.model.gpt.max_gen_mel_tokens + 1
+        )
+        latents = generate_latents(
+            self.model.gpt, self.voice.gpt_cond_latent.to(device), tokens, settings, generator
+        )
         for piece, _is_last in overlapped_vocoder_chunks(
             latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens
         ):
@@ -103,7 +111,9 @@ class OursPath(SynthesisPath):
         generator.manual_seed(seed)
         settings = SamplingSettings(fixed_tokens=n, **SAMPLING)
         pairs = list(
-            generate_latents(self.model.gpt, self.voice.gpt_cond_latent, self._text_tokens(), settings, generator)
+            generate_latents(
+                self.model.gpt, self.voice.gpt_cond_latent, self._text_tokens(), settings, generator
+            )
         )
         codes = [token for token, _ in pairs]
         return codes, self.torch.stack([latent for _, latent in pairs])
@@ -136,7 +146,10 @@ class OursPath(SynthesisPath):
 
 class OursFp32(OursPath):
     def extra(self) -> dict[str, Any]:
-        self.numerics = {"output_vs_coqui": self.compare_with_coqui(), "vocoder": self.vocoder_figures()}
+        self.numerics = {
+            "output_vs_coqui": self.compare_with_coqui(),
+            "vocoder": self.vocoder_figures(),
+        }
         return super().extra()
 
     def compare_with_coqui(self) -> dict[str, float]:
@@ -165,7 +178,9 @@ class OursFp32(OursPath):
         streamed = self.torch.cat(pieces)
         k = min(len(reference), len(streamed))
         return {
-            "latents_max_abs_vs_coqui_second_pass": float((latents[:m] - coqui_latents[:m]).abs().max()),
+            "latents_max_abs_vs_coqui_second_pass": float(
+                (latents[:m] - coqui_latents[:m]).abs().max()
+            ),
             "streamed_vs_full_decode_max_abs": float((streamed[:k] - reference[:k]).abs().max()),
             "streamed_samples": int(len(streamed)),
             "full_decode_samples": int(len(reference)),
@@ -183,7 +198,10 @@ class OursFp32(OursPath):
         speaker = self.voice.speaker_embedding.to(latents.device)
         decoder = self.model.hifigan_decoder
         audio_s = n / CODES_PER_SECOND
-        figures = {"hifigan_rtf_fp32": median_time(lambda: full_decode(decoder, latents, speaker), 3) / audio_s}
+        figures = {
+            "hifigan_rtf_fp32": median_time(lambda: full_decode(decoder, latents, speaker), 3)
+            / audio_s
+        }
         if cpu_supports_bf16() or self.engine.device != "cpu":
             reference = full_decode(decoder, latents, speaker)
             fp32_generator = decoder.waveform_decoder
@@ -216,10 +234,17 @@ class OursVariant(OursPath):
         n = self.sizes.numerics_tokens
         generator = self.torch.Generator().manual_seed(1234)
         codes = self.torch.randint(0, 1024, (1, n), generator=generator)
-        outputs = teacher_forced_outputs(self.model, self.voice.gpt_cond_latent, self._text_tokens(), codes)
+        outputs = teacher_forced_outputs(
+            self.model, self.voice.gpt_cond_latent, self._text_tokens(), codes
+        )
         sampled, _ = self._sampled(n)
         progress(n)
-        return {"codes": codes, "outputs": outputs, "sampled": sampled, "audio": self._audio(outputs[0])}
+        return {
+            "codes": codes,
+            "outputs": outputs,
+            "sampled": sampled,
+            "audio": self._audio(outputs[0]),
+        }
 
     def _audio(self, latents):
         from ownvoice_ai.engines.xtts_vocoder import full_decode
@@ -232,10 +257,19 @@ class OursVariant(OursPath):
         from ..numerics import audio_difference, compare_outputs, teacher_forced_outputs
 
         codes = reference["codes"]
-        outputs = teacher_forced_outputs(self.model, self.voice.gpt_cond_latent, self._text_tokens(), codes)
+        outputs = teacher_forced_outputs(
+            self.model, self.voice.gpt_cond_latent, self._text_tokens(), codes
+        )
         sampled, _ = self._sampled(len(reference["sampled"]))
         progress(len(sampled))
-        same_prefix = next((i for i, (a, b) in enumerate(zip(sampled, reference["sampled"])) if a != b), len(sampled))
+        same_prefix = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(sampled, reference["sampled"], strict=False))
+                if a != b
+            ),
+            len(sampled),
+        )
         return {
             **compare_outputs(reference["outputs"], outputs).as_dict(),
             **audio_difference(reference["audio"], self._audio(outputs[0])),
@@ -319,7 +353,9 @@ class OursFp32Overlap(OursPath):
         from ownvoice_ai.engines.xtts import StreamTuning
 
         tuning = self.engine.tuning
-        self.engine.tuning = StreamTuning(tuning.first_chunk_tokens, tuning.chunk_tokens, self.sizes.numerics_tokens)
+        self.engine.tuning = StreamTuning(
+            tuning.first_chunk_tokens, tuning.chunk_tokens, self.sizes.numerics_tokens
+        )
         try:
             self.overlap = False
             sequential = np.concatenate(list(self.speak(PARAGRAPH[0])))

@@ -63,7 +63,9 @@ async def generate_batch(body: BatchRequest, services: ServicesDep) -> Streaming
         "media_type": MEDIA_TYPES[started.options.format],
     }
     return StreamingResponse(
-        batch_events(started.handle, start, started.options.format, services.settings.generation_timeout_s),
+        batch_events(
+            started.handle, start, started.options.format, services.settings.generation_timeout_s
+        ),
         media_type="application/x-ndjson",
         headers={"Cache-Control": "no-store"},
     )
@@ -79,7 +81,9 @@ def ndjson(event: dict) -> bytes:
     return (json.dumps(event, separators=(",", ":")) + "\n").encode()
 
 
-async def batch_events(handle: JobHandle, start: dict, format_name: str, wait_s: float) -> AsyncIterator[bytes]:
+async def batch_events(
+    handle: JobHandle, start: dict, format_name: str, wait_s: float
+) -> AsyncIterator[bytes]:
     yield ndjson(start)
     last_progress = -PROGRESS_EVERY_S
     try:
@@ -95,7 +99,10 @@ async def batch_events(handle: JobHandle, start: dict, format_name: str, wait_s:
                         "seconds": round(len(event.samples) / OUTPUT_SAMPLE_RATE, 3),
                     }
                 )
-            elif isinstance(event, BatchProgress) and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+            elif (
+                isinstance(event, BatchProgress)
+                and time.monotonic() - last_progress >= PROGRESS_EVERY_S
+            ):
                 last_progress = time.monotonic()
                 yield ndjson({"type": "progress", "tokens": event.tokens})
         yield ndjson({"type": "end"})
@@ -103,7 +110,9 @@ async def batch_events(handle: JobHandle, start: dict, format_name: str, wait_s:
         # The status is already sent: say why in-band; items sent so far are complete and valid.
         logger.warning("batch generation stopped: %s", stopped.reason)
         if stopped.reason == "timeout":
-            yield error_event("generation_timeout", "Generation stalled and was stopped; send the rest again.")
+            yield error_event(
+                "generation_timeout", "Generation stalled and was stopped; send the rest again."
+            )
         else:
             yield error_event("cancelled", "The batch was cancelled; send the rest again.")
     except Exception as error:

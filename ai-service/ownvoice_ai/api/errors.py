@@ -36,8 +36,12 @@ def status_of(error: errors.ServiceError) -> int:
     return next((HTTP_STATUS[kind] for kind in type(error).__mro__ if kind in HTTP_STATUS), 500)
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": {"code": code, "message": message}}, headers=headers)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"detail": {"code": code, "message": message}}, headers=headers
+    )
 
 
 async def _service_error(_: Request, error: errors.ServiceError) -> JSONResponse:

@@ -25,6 +25,7 @@ from .schemas import SynthesisRequest
 logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Authorized])
 
+
 class GenerateRequest(SynthesisRequest):
     text: str = Field(min_length=1)
     voice_id: str | None = None
@@ -33,7 +34,9 @@ class GenerateRequest(SynthesisRequest):
 
 @router.post("/generate")
 async def generate(body: GenerateRequest, services: ServicesDep) -> StreamingResponse:
-    started = await start_stream(services, body.text, body.options(), body.voice_id, body.speaker_wav_path)
+    started = await start_stream(
+        services, body.text, body.options(), body.voice_id, body.speaker_wav_path
+    )
     headers = {
         "X-Sample-Rate": str(OUTPUT_SAMPLE_RATE),
         "X-Model-Id": started.meta.model_id,

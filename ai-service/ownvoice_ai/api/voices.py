@@ -25,17 +25,23 @@ async def read_limited(request: Request, limit: int) -> bytes:
     async for part in request.stream():
         body.extend(part)
         if len(body) > limit:
-            raise UploadTooLarge(f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording.")
+            raise UploadTooLarge(
+                f"The upload is over {limit // (1024 * 1024)} MB: send a shorter recording."
+            )
     return bytes(body)
 
 
 @router.get("/stock-voices")
 def stock_voices(services: ServicesDep) -> list[dict]:
-    return [voice.to_dict() for voice in services.piper.voices()] if services.piper is not None else []
+    return (
+        [voice.to_dict() for voice in services.piper.voices()] if services.piper is not None else []
+    )
 
 
 @router.put("/voices/{voice_id}")
-async def put_voice(voice_id: str, request: Request, services: ServicesDep, language: str = Query("en")) -> dict:
+async def put_voice(
+    voice_id: str, request: Request, services: ServicesDep, language: str = Query("en")
+) -> dict:
     check_upload_id(voice_id)
     cloning_ready(services, voice_id)
     data = await read_limited(request, services.settings.max_upload_bytes)
@@ -50,10 +56,13 @@ async def put_voice(voice_id: str, request: Request, services: ServicesDep, lang
         handle = services.worker.submit(compute)
     except QueueFull as full:
         raise Busy(
-            f"The voice service is busy ({full}); retry shortly.", retry_after_s=services.settings.retry_after_s
+            f"The voice service is busy ({full}); retry shortly.",
+            retry_after_s=services.settings.retry_after_s,
         ) from full
     try:
-        conditioning = await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
+        conditioning = await handle.next(
+            services.settings.generation_timeout_s * services.worker.capacity
+        )
     except GenerationStopped as stopped:
         raise ConditioningTimedOut("Computing the voice took too long; try again.") from stopped
     except Exception as error:

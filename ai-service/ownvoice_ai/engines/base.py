@@ -24,7 +24,9 @@ class StopSignal:
     deadline is a stall limit: the worker restarts the clock whenever audio comes out.
     """
 
-    def __init__(self, timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._stopped = threading.Event()
         self._why = "cancelled"
         self._clock = clock  # tests pass their own
@@ -117,4 +119,6 @@ class Engine(Protocol):
 
     def status(self) -> EngineStatus: ...
 
-    def stream(self, text: str, voice: object, options: SynthesisOptions) -> Iterator[AudioChunk]: ...
+    def stream(
+        self, text: str, voice: object, options: SynthesisOptions
+    ) -> Iterator[AudioChunk]: ...

@@ -35,7 +35,9 @@ def pick_device(requested: str) -> DeviceChoice:
             return DeviceChoice("mps")
         return DeviceChoice("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        return DeviceChoice("cpu", "OWNVOICE_DEVICE=cuda but no CUDA device is available; using the CPU")
+        return DeviceChoice(
+            "cpu", "OWNVOICE_DEVICE=cuda but no CUDA device is available; using the CPU"
+        )
     if requested == "mps" and not mps_available():
         return DeviceChoice("cpu", "OWNVOICE_DEVICE=mps but MPS is not available; using the CPU")
     if requested == "mps":
@@ -82,7 +84,9 @@ def run_self_test(
     seconds = float(outcome["seconds"])  # type: ignore[arg-type]
     if outcome.get("samples") != expected_samples:
         return SelfTestResult(
-            False, seconds, f"the self-test produced {outcome.get('samples')} samples, expected {expected_samples}"
+            False,
+            seconds,
+            f"the self-test produced {outcome.get('samples')} samples, expected {expected_samples}",
         )
     return SelfTestResult(True, seconds)
 
@@ -100,7 +104,12 @@ def verify_accelerator(
     accelerated = run_self_test(on_accelerator, expected_samples, timeout_s, clock)
     if not accelerated.ok:
         return DeviceChoice("cpu", f"{name.upper()} disabled, using the CPU: {accelerated.reason}")
-    if cpu.ok and cpu.seconds is not None and accelerated.seconds is not None and accelerated.seconds >= cpu.seconds:
+    if (
+        cpu.ok
+        and cpu.seconds is not None
+        and accelerated.seconds is not None
+        and accelerated.seconds >= cpu.seconds
+    ):
         return DeviceChoice(
             "cpu",
             f"{name.upper()} disabled, using the CPU: its self-test took {accelerated.seconds:.2f} s "

@@ -36,13 +36,18 @@ class PreallocatedLayer(DynamicLayer):
         self.is_initialized = True
 
     def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, cache_kwargs: dict[str, Any] | None = None
+        self,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        cache_kwargs: dict[str, Any] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states)
         end = self.length + key_states.shape[-2]
         if end > self.capacity:
-            raise ValueError(f"the KV cache holds {self.capacity} positions; position {end} was written")
+            raise ValueError(
+                f"the KV cache holds {self.capacity} positions; position {end} was written"
+            )
         self._key_buffer[:, :, self.length : end] = key_states
         self._value_buffer[:, :, self.length : end] = value_states
         self.length = end

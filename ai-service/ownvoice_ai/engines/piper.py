@@ -109,7 +109,9 @@ class PiperEngine:
         """
         yield from self.stream_chunks(split_for_model(text, self.language(voice)), voice, options)
 
-    def stream_chunks(self, chunks: list[str], voice: object, options: SynthesisOptions) -> Iterator[AudioChunk]:
+    def stream_chunks(
+        self, chunks: list[str], voice: object, options: SynthesisOptions
+    ) -> Iterator[AudioChunk]:
         """`stream` for text already split with `split_for_model(text, self.language(voice))`."""
         piper_voice = self._voice(voice)
         syn_config = self._synthesis_config(piper_voice, options.speed)

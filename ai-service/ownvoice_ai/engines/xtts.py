@@ -68,7 +68,9 @@ class TextTooLong(ValueError):
 
 def _check_length(token_count: int) -> None:
     if token_count >= MAX_TEXT_TOKENS:
-        raise TextTooLong(f"{token_count} text tokens; XTTS reads at most {MAX_TEXT_TOKENS - 1} per chunk")
+        raise TextTooLong(
+            f"{token_count} text tokens; XTTS reads at most {MAX_TEXT_TOKENS - 1} per chunk"
+        )
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,9 @@ class XttsEngine:
     def vocoder_dtype(self) -> str:
         if self.model is None:
             return "float32"
-        return str(next(self.model.hifigan_decoder.waveform_decoder.parameters()).dtype).removeprefix("torch.")
+        return str(
+            next(self.model.hifigan_decoder.waveform_decoder.parameters()).dtype
+        ).removeprefix("torch.")
 
     def status(self) -> EngineStatus:
         return self._status
@@ -254,22 +258,30 @@ class XttsEngine:
         return choice
 
     def _self_test_samples(self) -> int:
-        vocoder = VocoderStream(self.model.hifigan_decoder, torch.zeros(1, 512, 1), self.self_test_tokens)
+        vocoder = VocoderStream(
+            self.model.hifigan_decoder, torch.zeros(1, 512, 1), self.self_test_tokens
+        )
         vocoder.plan.resize(self.self_test_tokens)
         return vocoder.plan.n_frames * vocoder.hop
 
     def _self_test(self, device: str) -> int:
         """A short synthesis with fixed token count on `device`; returns the number of samples."""
         d_model = self.model.gpt.model_dim
-        conditioning = Conditioning(torch.zeros(1, 32, d_model), torch.zeros(1, 512, 1), "self-test", "self-test")
+        conditioning = Conditioning(
+            torch.zeros(1, 32, d_model), torch.zeros(1, 512, 1), "self-test", "self-test"
+        )
         options = SynthesisOptions(seed=0)
-        tuning = StreamTuning(self.tuning.first_chunk_tokens, self.tuning.chunk_tokens, self.self_test_tokens)
+        tuning = StreamTuning(
+            self.tuning.first_chunk_tokens, self.tuning.chunk_tokens, self.self_test_tokens
+        )
         pieces = list(self._stream_on(device, "self test", conditioning, options, tuning))
         return sum(len(piece.samples) for piece in pieces)
 
     # --- conditioning --------------------------------------------------------------------
 
-    def compute_conditioning(self, audio: np.ndarray, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute_conditioning(
+        self, audio: np.ndarray, sample_rate: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """GPT conditioning latents and speaker embedding from the whole cleaned reference."""
         model = self._require_model()
         wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
@@ -282,7 +294,9 @@ class XttsEngine:
         # (XTTS's default would look at the first 6 s only).
         whole = math.ceil(wav.shape[-1] / CONDITIONING_SAMPLE_RATE)
         chunk = min(int(model.config.gpt_cond_chunk_len), max(1, whole))
-        latent = model.get_gpt_cond_latents(wav, CONDITIONING_SAMPLE_RATE, length=-1, chunk_length=chunk)
+        latent = model.get_gpt_cond_latents(
+            wav, CONDITIONING_SAMPLE_RATE, length=-1, chunk_length=chunk
+        )
         embedding = model.get_speaker_embedding(wav, CONDITIONING_SAMPLE_RATE)
         return latent, embedding
 
@@ -322,7 +336,9 @@ class XttsEngine:
 
         return encode
 
-    def _token_tensor(self, chunk: str | TokenizedChunk, language: str, device: str | None = None) -> torch.Tensor:
+    def _token_tensor(
+        self, chunk: str | TokenizedChunk, language: str, device: str | None = None
+    ) -> torch.Tensor:
         if isinstance(chunk, str):
             return self.encode_text(chunk, language, device)
         _check_length(len(chunk.ids))
@@ -360,10 +376,17 @@ class XttsEngine:
         )
         stop = options.stop.reason if options.stop is not None else None
         latents = generate_latents(
-            model.gpt, voice.gpt_cond_latent.to(device), tokens, settings, generator=generator, should_stop=stop
+            model.gpt,
+            voice.gpt_cond_latent.to(device),
+            tokens,
+            settings,
+            generator=generator,
+            should_stop=stop,
         )
         if tuning.overlap_vocoder:
-            pieces = overlapped_vocoder_chunks(latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
+            pieces = overlapped_vocoder_chunks(
+                latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens
+            )
             for piece, is_last in pieces:
                 yield AudioChunk(piece.float().cpu().numpy(), SAMPLE_RATE, is_last=is_last)
             return
@@ -398,24 +421,38 @@ class XttsEngine:
         progress = _ProgressClock()
         for start in range(0, len(by_length), self.batch_size):
             batch = by_length[start : start + self.batch_size]
-            rows = [self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed) for i in batch]
+            rows = [
+                self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed)
+                for i in batch
+            ]
             for step in generate_latents_batch(model.gpt, rows, should_stop=stop):
                 for row, latents in step.ended:
-                    samples = full_decode(model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05))
+                    samples = full_decode(
+                        model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05)
+                    )
                     yield RenderedChunk(batch[row], samples.float().cpu().numpy(), SAMPLE_RATE)
                 if progress.tick(step.tokens):
                     yield BatchProgress(progress.tokens)
 
     def _batch_row(
-        self, text: str, tokens: torch.Tensor, cond_latent: torch.Tensor, options: SynthesisOptions, seed: int
+        self,
+        text: str,
+        tokens: torch.Tensor,
+        cond_latent: torch.Tensor,
+        options: SynthesisOptions,
+        seed: int,
     ) -> BatchRow:
         fixed_tokens, max_tokens = self.tuning.token_limits(text)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed)
-        return BatchRow(cond_latent, tokens, self._sampling(options, fixed_tokens, max_tokens), generator)
+        return BatchRow(
+            cond_latent, tokens, self._sampling(options, fixed_tokens, max_tokens), generator
+        )
 
     @staticmethod
-    def _sampling(options: SynthesisOptions, fixed_tokens: int | None, max_tokens: int | None) -> SamplingSettings:
+    def _sampling(
+        options: SynthesisOptions, fixed_tokens: int | None, max_tokens: int | None
+    ) -> SamplingSettings:
         return SamplingSettings(
             temperature=options.temperature,
             top_p=options.top_p,

@@ -44,7 +44,9 @@ class SamplingSettings:
 def _logits_processors(settings: SamplingSettings) -> LogitsProcessorList:
     processors = LogitsProcessorList()
     if settings.repetition_penalty and settings.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(penalty=float(settings.repetition_penalty)))
+        processors.append(
+            RepetitionPenaltyLogitsProcessor(penalty=float(settings.repetition_penalty))
+        )
     if settings.do_sample:
         if settings.temperature and settings.temperature != 1.0:
             processors.append(TemperatureLogitsWarper(float(settings.temperature)))
@@ -61,7 +63,9 @@ def prefix_embeddings(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor)
     text = torch.nn.functional.pad(text, (1, 0), value=gpt.start_text_token)
     text_emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
     start = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
-    start_emb = gpt.mel_embedding(start) + gpt.mel_pos_embedding.get_fixed_embedding(0, text_tokens.device)
+    start_emb = gpt.mel_embedding(start) + gpt.mel_pos_embedding.get_fixed_embedding(
+        0, text_tokens.device
+    )
     return torch.cat([cond_latent.to(text_emb.dtype), text_emb, start_emb], dim=1)
 
 
@@ -86,7 +90,9 @@ def generate_latents(
         for step in range(limit):
             if should_stop is not None and (reason := should_stop()):
                 raise GenerationStopped(reason)
-            out = gpt.gpt(inputs_embeds=inputs, past_key_values=cache, use_cache=True, return_dict=True)
+            out = gpt.gpt(
+                inputs_embeds=inputs, past_key_values=cache, use_cache=True, return_dict=True
+            )
             cache = out.past_key_values
             latent = gpt.final_norm(out.last_hidden_state[:, -1])
             logits = gpt.mel_head(latent).float()
@@ -171,7 +177,9 @@ def generate_latents_batch(
     if not rows:
         return
     if len({_sampling_only(row.settings) for row in rows}) > 1:
-        raise ValueError("every row of a batch must use the same sampling settings (limits may differ)")
+        raise ValueError(
+            "every row of a batch must use the same sampling settings (limits may differ)"
+        )
     processors = _logits_processors(rows[0].settings)
     device = rows[0].text_tokens.device
     start = torch.tensor([[gpt.start_audio_token]], device=device)
@@ -184,24 +192,34 @@ def generate_latents_batch(
             if should_stop is not None and (reason := should_stop()):
                 raise GenerationStopped(reason)
             out = gpt.gpt(
-                inputs_embeds=inputs, attention_mask=mask, past_key_values=cache, use_cache=True, return_dict=True
+                inputs_embeds=inputs,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
+                return_dict=True,
             )
             cache = out.past_key_values
             latents = gpt.final_norm(out.last_hidden_state[:, -1])
             logits = gpt.mel_head(latents).float()
             kept, tokens, ended = [], [], []
             for position, index in enumerate(alive):
-                token = _next_token(gpt, rows[index], states[index], processors, logits[position : position + 1])
+                token = _next_token(
+                    gpt, rows[index], states[index], processors, logits[position : position + 1]
+                )
                 state = states[index]
                 if token != gpt.stop_audio_token:
                     state.latents.append(latents[position])
                 if token == gpt.stop_audio_token or len(state.latents) >= state.limit:
                     ended.append(index)
                     continue
-                state.history = torch.cat([state.history, torch.tensor([[token]], device=device)], dim=1)
+                state.history = torch.cat(
+                    [state.history, torch.tensor([[token]], device=device)], dim=1
+                )
                 kept.append(position)
                 tokens.append(token)
-            yield BatchStep(len(tokens) + len(ended), [(i, _stacked(states[i].latents, latents)) for i in ended])
+            yield BatchStep(
+                len(tokens) + len(ended), [(i, _stacked(states[i].latents, latents)) for i in ended]
+            )
             if not kept:
                 return
             if len(kept) < len(alive):
@@ -210,7 +228,9 @@ def generate_latents_batch(
                 mask = mask[keep]
             alive = [alive[position] for position in kept]
             next_ids = torch.tensor(tokens, device=device).unsqueeze(1)
-            inputs = gpt.mel_embedding(next_ids) + gpt.mel_pos_embedding.get_fixed_embedding(step + 1, device)
+            inputs = gpt.mel_embedding(next_ids) + gpt.mel_pos_embedding.get_fixed_embedding(
+                step + 1, device
+            )
             mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
 
 
@@ -237,7 +257,9 @@ def _pick(scores: torch.Tensor, do_sample: bool, generator: torch.Generator | No
     return int(torch.multinomial(probs, num_samples=1, generator=generator).item())
 
 
-def teacher_forced_latents(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor, codes: torch.Tensor):
+def teacher_forced_latents(
+    gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor, codes: torch.Tensor
+):
     """The latents coqui's `Xtts.inference` gets from its second GPT pass (for comparison in tests)."""
     with torch.inference_mode():
         return gpt(

@@ -58,7 +58,9 @@ class FramePlan:
     def stable_frames(self) -> int:
         """How many leading frames no future latent can change (no clamping at the right edge)."""
         stable = self.sizes[0]
-        for factor, in_size, size in zip(self.scale_factors, self.sizes[:-1], self.sizes[1:], strict=True):
+        for factor, in_size, size in zip(
+            self.scale_factors, self.sizes[:-1], self.sizes[1:], strict=True
+        ):
             if size == in_size:
                 # torch copies instead of interpolating when the size does not change; with more
                 # latents the stage will interpolate, so nothing from it is final yet.
@@ -68,7 +70,9 @@ class FramePlan:
             stable = max(0, min(size, bound))
         return stable
 
-    def frames(self, latents: torch.Tensor, start: int, stop: int, stage: int | None = None) -> torch.Tensor:
+    def frames(
+        self, latents: torch.Tensor, start: int, stop: int, stage: int | None = None
+    ) -> torch.Tensor:
         """Frames [start, stop) of stage `stage` (default: the last) as [n, d]."""
         stage = len(self.scale_factors) if stage is None else stage
         if stage == 0:
@@ -80,7 +84,9 @@ class FramePlan:
         )
         first, last = int(lo.min()), int(hi.max()) + 1
         source = self.frames(latents, first, last, stage - 1)
-        return source[lo - first] * (1.0 - weight).to(source.dtype) + source[hi - first] * weight.to(source.dtype)
+        return source[lo - first] * (1.0 - weight).to(source.dtype) + source[
+            hi - first
+        ] * weight.to(source.dtype)
 
 
 class VocoderStream:
@@ -113,7 +119,9 @@ class VocoderStream:
         self._count = 0
         self._emitted_frames = 0
         self._tail: torch.Tensor | None = None
-        self.window_frames: list[int] = []  # HiFi-GAN input length of every decode (for tests/bench)
+        self.window_frames: list[
+            int
+        ] = []  # HiFi-GAN input length of every decode (for tests/bench)
 
     def push(self, latent: torch.Tensor) -> None:
         if self._latents is None:
@@ -170,12 +178,17 @@ class VocoderStream:
         return piece
 
 
-def full_decode(hifigan_decoder, latents: torch.Tensor, speaker_embedding: torch.Tensor, length_scale: float = 1.0):
+def full_decode(
+    hifigan_decoder,
+    latents: torch.Tensor,
+    speaker_embedding: torch.Tensor,
+    length_scale: float = 1.0,
+):
     """What coqui's `Xtts.inference` does with a sentence's latents (reference for tests and bench)."""
     with torch.inference_mode():
         x = latents.unsqueeze(0)
         if length_scale != 1.0:
-            x = torch.nn.functional.interpolate(x.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(
-                1, 2
-            )
+            x = torch.nn.functional.interpolate(
+                x.transpose(1, 2), scale_factor=length_scale, mode="linear"
+            ).transpose(1, 2)
         return hifigan_decoder(x, g=speaker_embedding)[0, 0]

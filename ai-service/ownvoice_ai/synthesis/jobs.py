@@ -49,7 +49,9 @@ class Heartbeat:
 # --- XTTS (cloned voices) ---------------------------------------------------------------------
 
 
-def xtts_stream_job(services: Services, voice_id: str, chunks: list[TokenizedChunk], options: SynthesisOptions) -> Job:
+def xtts_stream_job(
+    services: Services, voice_id: str, chunks: list[TokenizedChunk], options: SynthesisOptions
+) -> Job:
     engine = services.xtts
 
     def produce() -> Iterator[Any]:
@@ -62,7 +64,10 @@ def xtts_stream_job(services: Services, voice_id: str, chunks: list[TokenizedChu
 
 
 def xtts_batch_job(
-    services: Services, voice_id: str, per_text: list[list[TokenizedChunk]], options: SynthesisOptions
+    services: Services,
+    voice_id: str,
+    per_text: list[list[TokenizedChunk]],
+    options: SynthesisOptions,
 ) -> Job:
     """All chunks of all texts through `render_batch` together; a text leaves when its last chunk does."""
     engine = services.xtts
@@ -121,13 +126,20 @@ def stock_meta(services: Services, voice_id: str) -> Meta:
     return Meta(f"{model_id}:{voice_id}", model_id)
 
 
-def stock_audio(services: Services, voice_id: str, chunks: list[str], options: SynthesisOptions) -> Iterator[Any]:
+def stock_audio(
+    services: Services, voice_id: str, chunks: list[str], options: SynthesisOptions
+) -> Iterator[Any]:
     """Piper's audio for one text's chunks, at the output rate (Piper puts pauses between them)."""
     engine = services.piper
-    return at_output_rate_stream(engine.stream_chunks(chunks, voice_id, options), engine.sample_rate)
+    assert engine is not None  # a stock voice is only resolved while Piper is loaded
+    return at_output_rate_stream(
+        engine.stream_chunks(chunks, voice_id, options), engine.sample_rate
+    )
 
 
-def stock_stream_job(services: Services, voice_id: str, chunks: list[str], options: SynthesisOptions) -> Job:
+def stock_stream_job(
+    services: Services, voice_id: str, chunks: list[str], options: SynthesisOptions
+) -> Job:
     meta = stock_meta(services, voice_id)
 
     def produce() -> Iterator[Any]:
@@ -137,7 +149,9 @@ def stock_stream_job(services: Services, voice_id: str, chunks: list[str], optio
     return produce
 
 
-def stock_batch_job(services: Services, voice_id: str, per_text: list[list[str]], options: SynthesisOptions) -> Job:
+def stock_batch_job(
+    services: Services, voice_id: str, per_text: list[list[str]], options: SynthesisOptions
+) -> Job:
     """Stock voices render one text after another."""
     meta = stock_meta(services, voice_id)
 

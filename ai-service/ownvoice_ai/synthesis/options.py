@@ -10,7 +10,16 @@ from ..text import language_code
 
 DEFAULTS = SynthesisOptions()
 # What a request may set; everything it leaves out (or sends as null) keeps its default.
-REQUEST_FIELDS = ("language", "format", "speed", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
+REQUEST_FIELDS = (
+    "language",
+    "format",
+    "speed",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "seed",
+)
 
 
 def synthesis_options(**given: Any) -> SynthesisOptions:

@@ -51,7 +51,9 @@ async def start_stream(
 ) -> Started:
     """One text, streamed to someone listening (interactive priority)."""
     if len(text) > services.settings.max_text_chars:
-        raise TooMuchText(f"Send at most {services.settings.max_text_chars} characters per request.")
+        raise TooMuchText(
+            f"Send at most {services.settings.max_text_chars} characters per request."
+        )
     voice = resolve_voice(services, voice_id, speaker_wav_path)
     options = with_stop(options, StopSignal())
     if voice.kind is VoiceKind.STOCK:
@@ -63,7 +65,9 @@ async def start_stream(
     return await _start(services, produce, options, Priority.INTERACTIVE)
 
 
-async def start_batch(services: Services, voice_id: str, texts: list[str], options: SynthesisOptions) -> Started:
+async def start_batch(
+    services: Services, voice_id: str, texts: list[str], options: SynthesisOptions
+) -> Started:
     """Many texts rendered ahead (batch priority): whole audio per text, in any order."""
     voice: Voice = known_voice(services, voice_id)
     options = with_stop(options, StopSignal())
@@ -76,7 +80,9 @@ async def start_batch(services: Services, voice_id: str, texts: list[str], optio
     return await _start(services, produce, options, Priority.BATCH)
 
 
-async def _start(services: Services, produce: Job, options: SynthesisOptions, priority: Priority) -> Started:
+async def _start(
+    services: Services, produce: Job, options: SynthesisOptions, priority: Priority
+) -> Started:
     assert options.stop is not None
     handle = queue_job(services, produce, options.stop, priority)
     return Started(handle, await first_event(handle, services), options)
@@ -87,7 +93,8 @@ def queue_job(services: Services, produce: Job, stop: StopSignal, priority: Prio
         return services.worker.submit(produce, stop, priority)
     except QueueFull as full:
         raise Busy(
-            f"Too many requests are queued ({full}); retry shortly.", retry_after_s=services.settings.retry_after_s
+            f"Too many requests are queued ({full}); retry shortly.",
+            retry_after_s=services.settings.retry_after_s,
         ) from full
 
 
@@ -96,7 +103,9 @@ async def first_event(handle: JobHandle, services: Services) -> Meta:
     try:
         event = await handle.next(wait)
     except StopAsyncIteration:
-        raise CancelledBeforeStart("The request was cancelled before it started; send it again.") from None
+        raise CancelledBeforeStart(
+            "The request was cancelled before it started; send it again."
+        ) from None
     except FileNotFoundError:
         raise UnknownVoice("No such voice: upload it with PUT /voices/{voice_id} first.") from None
     except (UnsupportedLanguage, TextTooLong) as error:
@@ -110,7 +119,9 @@ async def first_event(handle: JobHandle, services: Services) -> Meta:
     except Exception as error:
         handle.cancel()
         logger.exception("generation failed before the first audio")
-        raise GenerationFailed(f"Generation failed ({type(error).__name__}); see the service log.") from error
+        raise GenerationFailed(
+            f"Generation failed ({type(error).__name__}); see the service log."
+        ) from error
     if not isinstance(event, Meta):
         handle.cancel()
         raise GenerationFailed("The engine produced no stream header; see the service log.")

@@ -27,14 +27,18 @@ _text_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Capac
 T = TypeVar("T")
 
 
-async def xtts_chunks(services: Services, texts: list[str], language: str) -> list[list[TokenizedChunk]]:
+async def xtts_chunks(
+    services: Services, texts: list[str], language: str
+) -> list[list[TokenizedChunk]]:
     """Each text in XTTS-sized, tokenized chunks; refused when XTTS cannot speak the language or a
     text has nothing to say."""
     engine = services.xtts
     if not engine.speaks(language):
         raise LanguageUnsupported(f"XTTS does not speak '{language}'.")
     try:  # splitting long text with the tokenizer takes a while: keep it off the event loop
-        per_text = await in_text_pool(_split_tokenized, texts, language, engine.count_tokens(language))
+        per_text = await in_text_pool(
+            _split_tokenized, texts, language, engine.count_tokens(language)
+        )
     except UnsupportedLanguage as error:
         raise LanguageUnsupported(f"{error}.") from error
     return speakable(per_text)
@@ -55,12 +59,19 @@ async def in_text_pool(func: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
-def split_each(texts: list[str], language: str, count_tokens: Callable[[str], int] | None = None) -> list[list[str]]:
+def split_each(
+    texts: list[str], language: str, count_tokens: Callable[[str], int] | None = None
+) -> list[list[str]]:
     return [split_for_model(text, language, count_tokens=count_tokens) for text in texts]
 
 
-def _split_tokenized(texts: list[str], language: str, tokenizer: ChunkTokenizer) -> list[list[TokenizedChunk]]:
-    return [[tokenizer.tokenized(chunk) for chunk in chunks] for chunks in split_each(texts, language, tokenizer)]
+def _split_tokenized(
+    texts: list[str], language: str, tokenizer: ChunkTokenizer
+) -> list[list[TokenizedChunk]]:
+    return [
+        [tokenizer.tokenized(chunk) for chunk in chunks]
+        for chunks in split_each(texts, language, tokenizer)
+    ]
 
 
 def speakable(per_text: list[list[T]]) -> list[list[T]]:

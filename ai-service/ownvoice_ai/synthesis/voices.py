@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..conditioning import valid_voice_id
-from ..errors import CloningUnavailable, InvalidVoiceId, NoVoiceNamed, UnknownVoice, VoicePathRefused
+from ..errors import (
+    CloningUnavailable,
+    InvalidVoiceId,
+    NoVoiceNamed,
+    UnknownVoice,
+    VoicePathRefused,
+)
 from ..services import Services
 
 STOCK_PREFIX = "stock-"  # reserved for stock voice ids: an upload may not start with it
@@ -31,15 +37,23 @@ class Voice:
 
 
 def stock_voice_ids(services: Services) -> set[str]:
-    return {voice.voice_id for voice in services.piper.voices()} if services.piper is not None else set()
+    return (
+        {voice.voice_id for voice in services.piper.voices()}
+        if services.piper is not None
+        else set()
+    )
 
 
-def resolve_voice(services: Services, voice_id: str | None, speaker_wav_path: str | None = None) -> Voice:
+def resolve_voice(
+    services: Services, voice_id: str | None, speaker_wav_path: str | None = None
+) -> Voice:
     """The voice a request names by id (or, for /generate, by a reference path)."""
     if voice_id is not None:
         return known_voice(services, voice_id)
     if speaker_wav_path is None:
-        raise NoVoiceNamed("Name a voice: set voice_id (or speaker_wav_path inside the voices directory).")
+        raise NoVoiceNamed(
+            "Name a voice: set voice_id (or speaker_wav_path inside the voices directory)."
+        )
     voice_id = voice_from_path(speaker_wav_path, services.settings.voices_dir)
     return Voice(cloning_ready(services, voice_id), VoiceKind.CLONE)
 
@@ -74,7 +88,9 @@ def voice_from_path(raw: str, voices_dir: Path) -> str:
 
     Every refusal is the same error, so the answer never tells whether a file exists elsewhere.
     """
-    refused = VoicePathRefused("speaker_wav_path must name a voice file in the voices directory; use voice_id.")
+    refused = VoicePathRefused(
+        "speaker_wav_path must name a voice file in the voices directory; use voice_id."
+    )
     if "\x00" in raw or not raw.strip():
         raise refused
     root = Path(os.path.realpath(voices_dir))

@@ -28,14 +28,20 @@ UPDATE_BATCH = 5000
 
 _books = sa.table("books", sa.column("id", sa.String))
 _chapters = sa.table(
-    "chapters", sa.column("id", sa.String), sa.column("book_id", sa.String),
+    "chapters",
+    sa.column("id", sa.String),
+    sa.column("book_id", sa.String),
     sa.column("index", sa.Integer),
 )
 _paragraphs = sa.table("paragraphs", sa.column("id", sa.String), sa.column("index", sa.Integer))
 _sentences = sa.table(
-    "sentences", sa.column("id", sa.String), sa.column("book_id", sa.String),
-    sa.column("chapter_id", sa.String), sa.column("paragraph_id", sa.String),
-    sa.column("index", sa.Integer), sa.column("position", sa.Integer),
+    "sentences",
+    sa.column("id", sa.String),
+    sa.column("book_id", sa.String),
+    sa.column("chapter_id", sa.String),
+    sa.column("paragraph_id", sa.String),
+    sa.column("index", sa.Integer),
+    sa.column("position", sa.Integer),
 )
 
 
@@ -44,8 +50,9 @@ def _document_order(connection: sa.Connection, book_id: str) -> list[str]:
     query = (
         sa.select(_sentences.c.id)
         .select_from(
-            _sentences.join(_chapters, _chapters.c.id == _sentences.c.chapter_id)
-            .join(_paragraphs, _paragraphs.c.id == _sentences.c.paragraph_id)
+            _sentences.join(_chapters, _chapters.c.id == _sentences.c.chapter_id).join(
+                _paragraphs, _paragraphs.c.id == _sentences.c.paragraph_id
+            )
         )
         .where(_sentences.c.book_id == book_id)
         .order_by(_chapters.c.index, _paragraphs.c.index, _sentences.c.index, _sentences.c.id)
@@ -62,10 +69,13 @@ def renumber_positions(connection: sa.Connection) -> None:
     for book_id in list(connection.scalars(sa.select(_books.c.id))):
         ids = _document_order(connection, book_id)
         for start in range(0, len(ids), UPDATE_BATCH):
-            connection.execute(update, [
-                {"sentence_id": sentence_id, "new_position": start + offset}
-                for offset, sentence_id in enumerate(ids[start : start + UPDATE_BATCH])
-            ])
+            connection.execute(
+                update,
+                [
+                    {"sentence_id": sentence_id, "new_position": start + offset}
+                    for offset, sentence_id in enumerate(ids[start : start + UPDATE_BATCH])
+                ],
+            )
 
 
 def upgrade() -> None:

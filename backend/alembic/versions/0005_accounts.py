@@ -25,7 +25,9 @@ def upgrade() -> None:
     op.create_table(
         "user_preferences",
         sa.Column(
-            "user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"),
+            "user_id",
+            sa.String(32),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
             primary_key=True,
         ),
         sa.Column("data", sa.Text(), nullable=False),

@@ -89,7 +89,6 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-
 VOICE_UPLOAD_BODY = {
     "requestBody": {
         "required": True,

@@ -35,7 +35,6 @@ from app.core.config import Settings
 from app.core.limits import UPLOADS  # the one table of upload sizes
 from app.core.security import SESSION_COOKIE
 
-
 CLOSE = {"Connection": "close"}  # the rest of the body is not read: end the connection
 LINGER_BYTES = 4 * 1024 * 1024  # an early answer reads and drops at least this much more body
 LINGER_IDLE_S = 2.0  # ...while the client keeps sending: a pause this long ends it

@@ -50,6 +50,7 @@ class DiskFullMiddleware:
             # the answer: the body limit outside this middleware keeps that bounded by the cap.
             if not body_done and not await drain_body(tracking_receive):
                 return
-            response = error_response(Request(scope), 507, DISK_FULL_MESSAGE,
-                                      code="insufficient_storage")
+            response = error_response(
+                Request(scope), 507, DISK_FULL_MESSAGE, code="insufficient_storage"
+            )
             await response(scope, receive, send)

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     max_book_member_bytes: int = 16 * 1024 * 1024  # any one file inside an EPUB, unpacked
     # Reading and splitting one book may take this long; past it the import is refused (422).
     book_import_timeout_s: float = Field(
-        default=180.0, gt=0, alias="OWNVOICE_BOOK_IMPORT_TIMEOUT_S")
+        default=180.0, gt=0, alias="OWNVOICE_BOOK_IMPORT_TIMEOUT_S"
+    )
     # Text to split and store per book (about three times War and Peace): bounds import CPU time.
     max_book_text_chars: int = 10_000_000
 

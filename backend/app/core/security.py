@@ -141,9 +141,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def user_for_api_key(
-    db: Session, key: str, now: Callable[[], datetime] = _utcnow
-) -> User | None:
+def user_for_api_key(db: Session, key: str, now: Callable[[], datetime] = _utcnow) -> User | None:
     """The key's user. `last_used_at` is recorded at most once a minute, so a busy client does
     not turn every request into a database write (and a wait for SQLite's write lock)."""
     row = db.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))

@@ -40,7 +40,9 @@ class Book(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     chapters: Mapped[list[Chapter]] = relationship(
-        back_populates="book", order_by="Chapter.index", cascade="all, delete-orphan",
+        back_populates="book",
+        order_by="Chapter.index",
+        cascade="all, delete-orphan",
         passive_deletes=True,
     )
     cover: Mapped[BookCover | None] = relationship(
@@ -53,7 +55,9 @@ class BookCover(Base):
 
     __tablename__ = "book_covers"
 
-    book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), primary_key=True)
+    book_id: Mapped[str] = mapped_column(
+        ForeignKey("books.id", ondelete="CASCADE"), primary_key=True
+    )
     media_type: Mapped[str] = mapped_column(String(32))
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -104,8 +108,12 @@ class ReadingProgress(Base):
 
     __tablename__ = "reading_progress"
 
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    book_id: Mapped[str] = mapped_column(
+        ForeignKey("books.id", ondelete="CASCADE"), primary_key=True
+    )
     chapter_id: Mapped[str] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
     sentence_id: Mapped[str] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

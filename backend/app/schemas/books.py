@@ -62,7 +62,9 @@ class Progress(BaseModel):
 
 
 class ProgressSummary(Progress):
-    fraction: float = Field(description="Share of the book's sentences before the current one, 0..1")
+    fraction: float = Field(
+        description="Share of the book's sentences before the current one, 0..1"
+    )
 
 
 class BookListItem(BaseModel):

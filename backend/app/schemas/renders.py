@@ -15,7 +15,10 @@ class RenderRequest(BaseModel):
     # The same range as POST /api/tts: a rendered sentence is the one the reader asks for.
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     chapter_id: str | None = Field(
-        default=None, alias="chapterId", min_length=1, max_length=64,
+        default=None,
+        alias="chapterId",
+        min_length=1,
+        max_length=64,
         description="The chapter to render; leave it out for the whole book.",
     )
 

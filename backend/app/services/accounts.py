@@ -51,17 +51,22 @@ def update_preferences(db: Session, user: User, patch: PreferencesPatch) -> Pref
 
 
 def _other_active_admins(db: Session, user: User) -> int:
-    return len(db.scalars(select(User.id).where(
-        User.is_admin.is_(True), User.disabled.is_(False), User.id != user.id)).all())
+    return len(
+        db.scalars(
+            select(User.id).where(
+                User.is_admin.is_(True), User.disabled.is_(False), User.id != user.id
+            )
+        ).all()
+    )
 
 
-def change_user(db: Session, target: User, disabled: bool | None,
-                is_admin: bool | None) -> User:
+def change_user(db: Session, target: User, disabled: bool | None, is_admin: bool | None) -> User:
     """Disable/enable or promote/demote a user; the last active administrator stays one."""
     losing_admin = (disabled is True or is_admin is False) and target.is_admin
     if losing_admin and _other_active_admins(db, target) == 0:
         raise AccountRuleError(
-            "This is the only active administrator: make another user an administrator first.")
+            "This is the only active administrator: make another user an administrator first."
+        )
     if disabled is not None:
         target.disabled = disabled
         if disabled:
@@ -84,4 +89,3 @@ def revoke_sessions(db: Session, user: User, keep_token_hash: str | None = None)
     if keep_token_hash is not None:
         query = query.where(AuthSession.token_hash != keep_token_hash)
     db.execute(query)
-

@@ -93,9 +93,9 @@ class CacheWriter:
         out, self._out = self._out, None
         audio, meta = self._cache.paths(self._key)
         try:
-            atomic_write(meta, json.dumps(
-                {**self._meta, "size": out.size, "sha256": self._hash.hexdigest()}
-            ))
+            atomic_write(
+                meta, json.dumps({**self._meta, "size": out.size, "sha256": self._hash.hexdigest()})
+            )
             out.commit()  # last: the audio's presence is what makes an entry visible
         except OSError as exc:
             out.discard()

@@ -8,6 +8,7 @@ ElevenLabs-shaped, OpenAI-shaped).
 
 from __future__ import annotations
 
+
 class DomainError(Exception):
     """A request the services refuse; `status_code` is the HTTP answer it stands for."""
 

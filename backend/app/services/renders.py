@@ -219,7 +219,9 @@ def load_spec(factory: sessionmaker[Session], job_id: str) -> JobSpec:
         return JobSpec(user, job.voice_id, request, list(db.scalars(query)), own)
 
 
-async def load_plan(factory: sessionmaker[Session], inference: InferenceClient, job_id: str) -> Plan:
+async def load_plan(
+    factory: sessionmaker[Session], inference: InferenceClient, job_id: str
+) -> Plan:
     """The job's plan, its voice routed as POST /api/tts would route it (no ElevenLabs)."""
     spec = await asyncio.to_thread(load_spec, factory, job_id)
     target = spec.own
@@ -315,9 +317,11 @@ async def queue_job(
     The job, and whether it was created now."""
     voice_id = await render_voice(db, new.user, new.voice_id, inference, elevenlabs)
     job = RenderJob(
-        user_id=new.user.id, book_id=new.book.id,
+        user_id=new.user.id,
+        book_id=new.book.id,
         chapter_id=new.chapter.id if new.chapter else None,
-        voice_id=voice_id, speed=normalize_speed(new.speed),  # 1.01 is the same job as 1.0
+        voice_id=voice_id,
+        speed=normalize_speed(new.speed),  # 1.01 is the same job as 1.0
         total=new.chapter.sentence_count if new.chapter else new.book.sentence_count,
     )
     twin = active_twin(db, job)
@@ -368,8 +372,9 @@ def store_audio(
         raise
     if not writer.commit():  # rendering ahead is only worth it if the audio is kept
         raise RenderFailed(
-            DISK_FULL_MESSAGE if writer.disk_full else
-            "The audio could not be stored in the cache: see the app server's log, then "
+            DISK_FULL_MESSAGE
+            if writer.disk_full
+            else "The audio could not be stored in the cache: see the app server's log, then "
             "render again."
         )
 
@@ -542,8 +547,11 @@ class RenderRunner:
         await self._finish(job_id, RENDER_DONE, done=tally.done, skipped=tally.skipped)
         log.info(
             "render job done",
-            extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 1),
-                   "skipped": tally.skipped},
+            extra={
+                "job_id": job_id,
+                "seconds": round(time.monotonic() - started, 1),
+                "skipped": tally.skipped,
+            },
         )
 
     async def _finish(self, job_id: str, status: str, **values: Any) -> None:

@@ -70,7 +70,8 @@ def default_voice(db: Session, user: User) -> Voice | None:
 def validate_name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        raise InvalidInput("Give the voice a name of 1 to 100 characters.",
+        raise InvalidInput(
+            "Give the voice a name of 1 to 100 characters.",
         )
     return name
 
@@ -78,7 +79,8 @@ def validate_name(name: str | None) -> str:
 def validate_language(language: str | None) -> str:
     language = (language or "en").strip()
     if not LANGUAGE_PATTERN.match(language):
-        raise InvalidInput(f"'{language}' is not a language code: use e.g. 'en' or 'de'.",
+        raise InvalidInput(
+            f"'{language}' is not a language code: use e.g. 'en' or 'de'.",
         )
     return language
 
@@ -169,10 +171,12 @@ async def retry_voice(
 ) -> Voice:
     """Prepare a failed voice again from its stored recording (POST /api/voices/{id}/retry)."""
     if voice.status != VOICE_FAILED:
-        raise Conflict(f"The voice is {voice.status}: only a failed voice can be prepared again.",
+        raise Conflict(
+            f"The voice is {voice.status}: only a failed voice can be prepared again.",
         )
     if not can_retry(voice) or not (voices_dir(data_dir) / str(voice.upload_name)).is_file():
-        raise Conflict("This voice's recording was not kept (the voice engine could not use it): "
+        raise Conflict(
+            "This voice's recording was not kept (the voice engine could not use it): "
             "delete the voice and record or upload a new one.",
         )
     return await _prepare(db, inference, data_dir, user, voice)
@@ -222,8 +226,9 @@ async def _wait_for_cloning(inference: InferenceClient, timeout: float) -> bool:
         attempt += 1
 
 
-async def _prepare_from(inference: InferenceClient, voice_id: str, recording: Path,
-                        language: str) -> dict[str, Any] | _Failure:
+async def _prepare_from(
+    inference: InferenceClient, voice_id: str, recording: Path, language: str
+) -> dict[str, Any] | _Failure:
     """The inference service's answer for a stored recording, or why it could not be had."""
     for attempt in range(RESUME_ATTEMPTS):
         if not await _wait_for_cloning(inference, RESUME_READY_TIMEOUT):
@@ -236,8 +241,12 @@ async def _prepare_from(inference: InferenceClient, voice_id: str, recording: Pa
     return _Failure(NEVER_READY, keep=True)
 
 
-def _finish(factory: Callable[[], Session], data_dir: Path, voice_id: str,
-            outcome: dict[str, Any] | _Failure) -> bool:
+def _finish(
+    factory: Callable[[], Session],
+    data_dir: Path,
+    voice_id: str,
+    outcome: dict[str, Any] | _Failure,
+) -> bool:
     """Record a resumed preparation's outcome; False if the voice was deleted meanwhile."""
     with factory() as db:
         voice = db.get(Voice, voice_id)
@@ -288,7 +297,8 @@ async def resume_interrupted_voices(
 
 def set_default(db: Session, user: User, voice: Voice) -> None:
     if voice.status != VOICE_READY:
-        raise Conflict(f"The voice is {voice.status}: only a ready voice can be the default.",
+        raise Conflict(
+            f"The voice is {voice.status}: only a ready voice can be the default.",
         )
     for other in user_voices(db, user):
         other.is_default = other.id == voice.id

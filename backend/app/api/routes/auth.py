@@ -77,8 +77,9 @@ def login(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Wrong username or password.")
     limiter.reset(body.username, ip)
     if user.disabled:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            detail="This account is disabled: ask your administrator.")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="This account is disabled: ask your administrator."
+        )
     token = create_session(db, user)
     response.set_cookie(
         SESSION_COOKIE,

@@ -40,10 +40,21 @@ UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                "file": {"type": "string", "format": "binary",
-                         "description": "An EPUB (2 or 3, DRM-free) or a UTF-8 text file"},
-                "title": {"type": "string"}, "language": {"type": "string"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An EPUB (2 or 3, DRM-free) or a UTF-8 text file",
+                        },
+                        "title": {"type": "string"},
+                        "language": {"type": "string"},
+                    },
+                }
+            },
             "application/json": {"schema": PastedBook.model_json_schema()},
         },
     }
@@ -51,6 +62,7 @@ UPLOAD_BODY = {
 
 
 # ---------- helpers ----------
+
 
 def _cover_url(book_id: str, has_cover: bool) -> str | None:
     return f"/api/books/{book_id}/cover" if has_cover else None
@@ -63,28 +75,42 @@ def _has_cover(db: Session, book_id: str) -> bool:
 def _book_detail(db: Session, book: Book) -> BookDetail:
     chapters = db.scalars(select(Chapter).where(Chapter.book_id == book.id).order_by(Chapter.index))
     return BookDetail(
-        id=book.id, title=book.title, author=book.author, language=book.language,
-        chapters=[ChapterSummary(id=c.id, title=c.title, index=c.index, front_matter=c.front_matter,
-                                 sentence_count=c.sentence_count) for c in chapters],
+        id=book.id,
+        title=book.title,
+        author=book.author,
+        language=book.language,
+        chapters=[
+            ChapterSummary(
+                id=c.id,
+                title=c.title,
+                index=c.index,
+                front_matter=c.front_matter,
+                sentence_count=c.sentence_count,
+            )
+            for c in chapters
+        ],
         cover_url=_cover_url(book.id, _has_cover(db, book.id)),
     )
 
 
 # ---------- import ----------
 
+
 async def _receive_pasted(request: Request, settings: Settings) -> PastedBook:
     limit = settings.max_book_upload_bytes
-    too_large = (f"This upload is larger than {limit // (1024 * 1024)} MB: "
-                 "upload a smaller file.")
+    too_large = f"This upload is larger than {limit // (1024 * 1024)} MB: upload a smaller file."
     body = await read_capped_body(request, limit, too_large)
     try:
         return PastedBook.model_validate(json.loads(body))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail="The body is not valid JSON: send {title, text, language}.") from exc
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="The body is not valid JSON: send {title, text, language}.",
+        ) from exc
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=validation_details(exc.errors())) from exc
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=validation_details(exc.errors())
+        ) from exc
 
 
 async def _import(request: Request, db: Session, user_id: str, settings: Settings) -> Book:
@@ -95,16 +121,24 @@ async def _import(request: Request, db: Session, user_id: str, settings: Setting
     if content_type.startswith("application/json"):
         pasted = await _receive_pasted(request, settings)
         return await imports.import_pasted(
-            db, user_id, pasted.title, pasted.text, pasted.language, settings)
-    raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                        detail="Send a book as multipart/form-data (field 'file') or pasted text as "
-                               "application/json {title, text, language}.")
+            db, user_id, pasted.title, pasted.text, pasted.language, settings
+        )
+    raise HTTPException(
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        detail="Send a book as multipart/form-data (field 'file') or pasted text as "
+        "application/json {title, text, language}.",
+    )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY,
-             responses={413: {}, 415: {}, 422: {}})
-async def create_book(request: Request, user: CurrentUser, db: SessionDep,
-                      settings: SettingsDep) -> BookDetail:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=UPLOAD_BODY,
+    responses={413: {}, 415: {}, 422: {}},
+)
+async def create_book(
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> BookDetail:
     """Import an EPUB or text file (multipart `file`) or pasted text (JSON `{title, text, language}`)."""
     book = await _import(request, db, user.id, settings)  # 4xx: BookImportError, upload errors
     return await imports.in_import_pool(_book_detail, db, book)
@@ -112,28 +146,40 @@ async def create_book(request: Request, user: CurrentUser, db: SessionDep,
 
 # ---------- library ----------
 
+
 @router.get("")
 def list_books(user: CurrentUser, db: SessionDep) -> list[BookListItem]:
-    chapter_counts = (select(Chapter.book_id, func.count().label("n")).group_by(Chapter.book_id)
-                      .subquery())
+    chapter_counts = (
+        select(Chapter.book_id, func.count().label("n")).group_by(Chapter.book_id).subquery()
+    )
     rows = db.execute(
         select(Book, chapter_counts.c.n, BookCover.book_id, ReadingProgress, Sentence.position)
         .outerjoin(chapter_counts, chapter_counts.c.book_id == Book.id)
         .outerjoin(BookCover, BookCover.book_id == Book.id)
-        .outerjoin(ReadingProgress, (ReadingProgress.book_id == Book.id)
-                   & (ReadingProgress.user_id == user.id))
+        .outerjoin(
+            ReadingProgress,
+            (ReadingProgress.book_id == Book.id) & (ReadingProgress.user_id == user.id),
+        )
         .outerjoin(Sentence, Sentence.id == ReadingProgress.sentence_id)
         .where(Book.user_id == user.id)
         .order_by(Book.created_at.desc())
     ).all()
     return [
         BookListItem(
-            id=book.id, title=book.title, author=book.author, language=book.language,
-            cover_url=_cover_url(book.id, cover_id is not None), chapter_count=n or 0,
-            progress=None if progress is None else ProgressSummary(
-                chapter_id=progress.chapter_id, sentence_id=progress.sentence_id,
+            id=book.id,
+            title=book.title,
+            author=book.author,
+            language=book.language,
+            cover_url=_cover_url(book.id, cover_id is not None),
+            chapter_count=n or 0,
+            progress=None
+            if progress is None
+            else ProgressSummary(
+                chapter_id=progress.chapter_id,
+                sentence_id=progress.sentence_id,
                 updated_at=progress.updated_at,
-                fraction=round((position or 0) / max(book.sentence_count, 1), 4)),
+                fraction=round((position or 0) / max(book.sentence_count, 1), 4),
+            ),
         )
         for book, n, cover_id, progress, position in rows
     ]
@@ -150,24 +196,35 @@ def delete_book(book: OwnedBook, db: SessionDep, settings: SettingsDep) -> Respo
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{book_id}/cover", response_class=Response,
-            responses={200: {"content": {"image/*": {}}}, 404: {}})
+@router.get(
+    "/{book_id}/cover",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, 404: {}},
+)
 def get_cover(book: OwnedBook, db: SessionDep) -> Response:
     cover = db.get(BookCover, book.id)
     if cover is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="This book has no cover image.")
-    return Response(cover.data, media_type=cover.media_type, headers={
-        "Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        cover.data,
+        media_type=cover.media_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/{book_id}/chapters/{chapter_id}")
 def get_chapter(book: OwnedBook, chapter_id: str, db: SessionDep) -> ChapterDetail:
     chapter = db.get(Chapter, chapter_id)
     if chapter is None or chapter.book_id != book.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            detail="No such chapter in this book: reload the book's chapter list.")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail="No such chapter in this book: reload the book's chapter list.",
+        )
     return ChapterDetail(
-        id=chapter.id, title=chapter.title, index=chapter.index, front_matter=chapter.front_matter,
+        id=chapter.id,
+        title=chapter.title,
+        index=chapter.index,
+        front_matter=chapter.front_matter,
         paragraphs=_paragraphs(db, chapter.id),
         prev_chapter_id=_neighbour(db, book.id, chapter.index - 1),
         next_chapter_id=_neighbour(db, book.id, chapter.index + 1),
@@ -177,7 +234,8 @@ def get_chapter(book: OwnedBook, chapter_id: str, db: SessionDep) -> ChapterDeta
 def _paragraphs(db: Session, chapter_id: str) -> list[ParagraphOut]:
     rows = db.execute(
         select(Sentence.paragraph_id, Sentence.id, Sentence.text)
-        .where(Sentence.chapter_id == chapter_id).order_by(Sentence.position)
+        .where(Sentence.chapter_id == chapter_id)
+        .order_by(Sentence.position)
     ).all()
     paragraphs: list[ParagraphOut] = []
     for paragraph_id, sentence_id, text in rows:
@@ -195,31 +253,44 @@ def _neighbour(db: Session, book_id: str, index: int) -> str | None:
 
 # ---------- progress ----------
 
+
 @router.get("/{book_id}/progress")
 def get_progress(book: OwnedBook, user: CurrentUser, db: SessionDep) -> Progress:
     """The saved position, or where to start (first sentence after front matter, updated_at null)."""
     saved = db.get(ReadingProgress, (user.id, book.id))
     if saved is not None:
-        return Progress(chapter_id=saved.chapter_id, sentence_id=saved.sentence_id,
-                        updated_at=saved.updated_at)
+        return Progress(
+            chapter_id=saved.chapter_id, sentence_id=saved.sentence_id, updated_at=saved.updated_at
+        )
     start = store.first_reading_position(db, book.id)
-    return Progress(chapter_id=start.chapter_id if start else None,
-                    sentence_id=start.id if start else None, updated_at=None)
+    return Progress(
+        chapter_id=start.chapter_id if start else None,
+        sentence_id=start.id if start else None,
+        updated_at=None,
+    )
 
 
 @router.put("/{book_id}/progress", responses={404: {}, 422: {}})
-def put_progress(book: OwnedBook, body: ProgressUpdate, user: CurrentUser,
-                 db: SessionDep) -> Progress:
+def put_progress(
+    book: OwnedBook, body: ProgressUpdate, user: CurrentUser, db: SessionDep
+) -> Progress:
     sentence = db.get(Sentence, body.sentence_id)
     if sentence is None or sentence.book_id != book.id or sentence.chapter_id != body.chapter_id:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail="chapter_id and sentence_id must name a sentence of that chapter "
-                                   "in this book: reload the chapter and try again.")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="chapter_id and sentence_id must name a sentence of that chapter "
+            "in this book: reload the chapter and try again.",
+        )
     saved = db.get(ReadingProgress, (user.id, book.id))
     if saved is None:
         saved = ReadingProgress(user_id=user.id, book_id=book.id)
         db.add(saved)
-    saved.chapter_id, saved.sentence_id, saved.updated_at = sentence.chapter_id, sentence.id, utcnow()
+    saved.chapter_id, saved.sentence_id, saved.updated_at = (
+        sentence.chapter_id,
+        sentence.id,
+        utcnow(),
+    )
     db.commit()
-    return Progress(chapter_id=saved.chapter_id, sentence_id=saved.sentence_id,
-                    updated_at=saved.updated_at)
+    return Progress(
+        chapter_id=saved.chapter_id, sentence_id=saved.sentence_id, updated_at=saved.updated_at
+    )

@@ -44,20 +44,31 @@ def _chapter_of(db: Session, book: Book, chapter_id: str | None) -> Chapter | No
 @router.post(
     "/books/{book_id}/renders",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"model": RenderJobOut, "description": "The same job, already queued or "
-                     "running"}, 400: {}, 409: {}, 422: {},
-               429: {"description": "Too many render jobs queued or running (Retry-After)"}},
+    responses={
+        200: {"model": RenderJobOut, "description": "The same job, already queued or running"},
+        400: {},
+        409: {},
+        422: {},
+        429: {"description": "Too many render jobs queued or running (Retry-After)"},
+    },
 )
 async def create_render(
-    book: OwnedBook, body: RenderRequest, request: Request, response: Response,
-    user: CurrentUser, db: SessionDep,
+    book: OwnedBook,
+    body: RenderRequest,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    db: SessionDep,
 ) -> RenderJobOut:
     """Queue a render of a chapter (`chapterId`) or of the whole book into the audio cache."""
     chapter = _chapter_of(db, book, body.chapter_id)
     state = request.app.state
     job, created = await queue_job(
-        db, NewJob(user, book, chapter, body.voice_id, body.speed),
-        state.inference, state.elevenlabs, state.settings.max_render_jobs_per_user,
+        db,
+        NewJob(user, book, chapter, body.voice_id, body.speed),
+        state.inference,
+        state.elevenlabs,
+        state.settings.max_render_jobs_per_user,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -83,9 +94,7 @@ def get_render(job_id: str, user: CurrentUser, db: SessionDep) -> RenderJobOut:
 
 
 @router.delete("/renders/{job_id}")
-def cancel_render(
-    job_id: str, request: Request, user: CurrentUser, db: SessionDep
-) -> RenderJobOut:
+def cancel_render(job_id: str, request: Request, user: CurrentUser, db: SessionDep) -> RenderJobOut:
     """Cancel a queued or running job (what it rendered stays cached); a finished job is
     returned unchanged."""
     job = cancel_job(db, _owned_job(db, user.id, job_id))

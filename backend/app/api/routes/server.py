@@ -13,8 +13,9 @@ router = APIRouter(prefix="/api", tags=["server"])
 @router.get("/cache")
 def cache_status(request: Request, _: CurrentUser) -> CacheStatus:
     cache = request.app.state.audio_cache
-    return CacheStatus(size_bytes=cache.size_bytes, max_bytes=cache.max_bytes,
-                       entries=cache.entry_count())
+    return CacheStatus(
+        size_bytes=cache.size_bytes, max_bytes=cache.max_bytes, entries=cache.entry_count()
+    )
 
 
 @router.delete("/cache", status_code=204)

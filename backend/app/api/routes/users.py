@@ -24,8 +24,13 @@ class UserIn(BaseModel):
 
 
 def admin_user_out(user: User) -> AdminUserOut:
-    return AdminUserOut(id=user.id, username=user.username, is_admin=user.is_admin,
-                        disabled=user.disabled, created_at=user.created_at)
+    return AdminUserOut(
+        id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        disabled=user.disabled,
+        created_at=user.created_at,
+    )
 
 
 def get_target_user(user_id: str, _: AdminUser, db: SessionDep) -> User:

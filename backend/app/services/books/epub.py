@@ -102,7 +102,7 @@ def _toc_entries(book: epub.EpubBook) -> dict[str, list[tuple[str | None, str]]]
     def walk(nodes: object) -> None:
         # ebooklib gives a list of Link | (Section, children), or a bare Link for a one-entry NCX.
         for entry in nodes if isinstance(nodes, list | tuple) else [nodes]:
-            node, children = (entry if isinstance(entry, tuple) else (entry, []))
+            node, children = entry if isinstance(entry, tuple) else (entry, [])
             title = " ".join((getattr(node, "title", "") or "").split())
             document, fragment = _split_href(ncx_dir, getattr(node, "href", "") or "")
             known = entries.setdefault(document, []) if document else []
@@ -122,7 +122,9 @@ def _guide_front_matter(book: epub.EpubBook) -> set[str]:
     }
 
 
-def _is_front_matter(item: epub.EpubItem, doc: HtmlDocument, title: str | None, guide: set[str]) -> bool:
+def _is_front_matter(
+    item: epub.EpubItem, doc: HtmlDocument, title: str | None, guide: set[str]
+) -> bool:
     if isinstance(item, epub.EpubNav) or doc.types & FRONT_MATTER_TYPES:
         return True
     if item.get_name() in guide:
@@ -139,13 +141,20 @@ def _spine_documents(book: epub.EpubBook) -> list[epub.EpubItem]:
         item = book.get_item_with_id(idref)
         if item is None or (linear or "yes").lower() == "no":
             continue  # non-linear items (cover, notes) are outside the reading order by definition
-        if item.media_type in ("application/xhtml+xml", "text/html") or isinstance(item, epub.EpubHtml):
+        if item.media_type in ("application/xhtml+xml", "text/html") or isinstance(
+            item, epub.EpubHtml
+        ):
             documents.append(item)
     return documents
 
 
-def _append(chapters: list[ParsedChapter], title: str | None, paragraphs: list[str],
-            front: bool, fallback: str | None) -> None:
+def _append(
+    chapters: list[ParsedChapter],
+    title: str | None,
+    paragraphs: list[str],
+    front: bool,
+    fallback: str | None,
+) -> None:
     """Add a chapter, or continue the previous one when this part has no title of its own."""
     if title is None and chapters and not front:
         chapters[-1].paragraphs.extend(paragraphs)  # a chapter split over several files
@@ -213,12 +222,16 @@ def _image_type(data: bytes) -> str | None:
 
 def _cover_candidates(book: epub.EpubBook) -> list[epub.EpubItem]:
     candidates = list(book.get_items_of_type(ebooklib.ITEM_COVER))
-    for value, attrs in book.get_metadata("OPF", "cover"):  # EPUB 2: <meta name="cover" content="id">
+    for value, attrs in book.get_metadata(
+        "OPF", "cover"
+    ):  # EPUB 2: <meta name="cover" content="id">
         item = book.get_item_with_id(attrs.get("content") or value or "")
         if item is not None:
             candidates.append(item)
     images = list(book.get_items_of_type(ebooklib.ITEM_IMAGE))
-    candidates += [i for i in images if "cover" in (i.get_id() or "").lower() + i.get_name().lower()]
+    candidates += [
+        i for i in images if "cover" in (i.get_id() or "").lower() + i.get_name().lower()
+    ]
     return candidates
 
 
@@ -231,8 +244,13 @@ def _cover(book: epub.EpubBook) -> CoverImage | None:
     return None
 
 
-def parse_epub(path: Path, fallback_title: str = "Untitled", *, max_chars: int | None = None,
-               deadline: ImportDeadline | None = None) -> ParsedBook:
+def parse_epub(
+    path: Path,
+    fallback_title: str = "Untitled",
+    *,
+    max_chars: int | None = None,
+    deadline: ImportDeadline | None = None,
+) -> ParsedBook:
     """The book's chapters; stops with a 413 as soon as its text passes `max_chars`, and with a
     422 at the first document that starts after `deadline`."""
     book = read_book(path)

@@ -56,8 +56,13 @@ def _spans(pieces: list[str], source: str | None) -> list[tuple[int, int]] | Non
     return spans
 
 
-def _joined(pieces: list[str], spans: list[tuple[int, int]] | None, source: str | None,
-            first: int, last: int) -> str:
+def _joined(
+    pieces: list[str],
+    spans: list[tuple[int, int]] | None,
+    source: str | None,
+    first: int,
+    last: int,
+) -> str:
     if first == last:
         return pieces[first]
     if spans is not None and source is not None:

@@ -17,20 +17,95 @@ from lxml import etree
 from app.services.books.parsed import BookImportError
 
 BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "body", "dd", "div", "dl", "dt", "figcaption",
-    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
-    "pre", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
-DROPPED_TAGS = ("script", "style", "img", "svg", "math", "figure", "audio", "video", "object",
-                "iframe", "head", "noscript", "template", "map")
-NOTE_TYPES = {"noteref", "footnote", "endnote", "footnotes", "endnotes", "rearnote", "rearnotes",
-              "note", "pagebreak", "annoref", "annotation", "biblioref"}
-NOTE_ROLES = {"doc-noteref", "doc-footnote", "doc-endnote", "doc-endnotes", "doc-pagebreak",
-              "doc-biblioref"}
+DROPPED_TAGS = (
+    "script",
+    "style",
+    "img",
+    "svg",
+    "math",
+    "figure",
+    "audio",
+    "video",
+    "object",
+    "iframe",
+    "head",
+    "noscript",
+    "template",
+    "map",
+)
+NOTE_TYPES = {
+    "noteref",
+    "footnote",
+    "endnote",
+    "footnotes",
+    "endnotes",
+    "rearnote",
+    "rearnotes",
+    "note",
+    "pagebreak",
+    "annoref",
+    "annotation",
+    "biblioref",
+}
+NOTE_ROLES = {
+    "doc-noteref",
+    "doc-footnote",
+    "doc-endnote",
+    "doc-endnotes",
+    "doc-pagebreak",
+    "doc-biblioref",
+}
 # Document-level types that mark a whole file as front matter to keep out of the reading order.
-FRONT_MATTER_TYPES = {"cover", "titlepage", "halftitlepage", "toc", "copyright-page", "imprint",
-                      "landmarks", "loi", "lot", "colophon", "seriespage", "frontispiece"}
+FRONT_MATTER_TYPES = {
+    "cover",
+    "titlepage",
+    "halftitlepage",
+    "toc",
+    "copyright-page",
+    "imprint",
+    "landmarks",
+    "loi",
+    "lot",
+    "colophon",
+    "seriespage",
+    "frontispiece",
+}
 # Real chapters nest a few dozen elements deep; BeautifulSoup's time grows with the square of the
 # depth (8,000 nested <span>s, 100 KB that zip to 1 KB, took 36 s), so deeper documents are refused.
 MAX_NESTING = 100
@@ -123,7 +198,9 @@ def _mark_anchors(soup: BeautifulSoup, body: Tag, anchors: list[str]) -> None:
         if not isinstance(target, Tag):
             continue
         block = target
-        while block.parent is not None and block.parent is not body and block.name not in BLOCK_TAGS:
+        while (
+            block.parent is not None and block.parent is not body and block.name not in BLOCK_TAGS
+        ):
             block = block.parent  # an <a id> inside a heading splits before the heading
         marker = soup.new_tag(SPLIT_MARKER)
         marker["data-anchor"] = anchor
@@ -133,7 +210,9 @@ def _mark_anchors(soup: BeautifulSoup, body: Tag, anchors: list[str]) -> None:
 def _without_leading_headings(blocks: list[tuple[str, str]]) -> list[str]:
     leading = 0
     while leading < len(blocks) and blocks[leading][0] in HEADING_TAGS:
-        leading += 1  # the reader shows the chapter title itself; headings aren't its first sentence
+        leading += (
+            1  # the reader shows the chapter title itself; headings aren't its first sentence
+        )
     return [text for _, text in blocks[leading:]]
 
 
@@ -145,9 +224,11 @@ def _sections(blocks: list[tuple[str, str]]) -> list[HtmlSection]:
         else:
             groups[-1][1].append((name, text))
     return [
-        HtmlSection(anchor=anchor,
-                    heading=next((t for n, t in group if n in HEADING_TAGS), None),
-                    paragraphs=_without_leading_headings(group))
+        HtmlSection(
+            anchor=anchor,
+            heading=next((t for n, t in group if n in HEADING_TAGS), None),
+            paragraphs=_without_leading_headings(group),
+        )
         for anchor, group in groups
     ]
 
@@ -169,8 +250,10 @@ def check_nesting(content: bytes | str, limit: int = MAX_NESTING) -> None:
             depth += 1 if event == "start" else -1
             if depth > limit:
                 raise BookImportError(
-                    422, f"This book has a page nested more than {limit} elements deep, which is "
-                    "refused as a possible attack. Export the book again, or check it with EPUBCheck.")
+                    422,
+                    f"This book has a page nested more than {limit} elements deep, which is "
+                    "refused as a possible attack. Export the book again, or check it with EPUBCheck.",
+                )
 
 
 def parse_html(content: bytes | str, anchors: list[str] | tuple[str, ...] = ()) -> HtmlDocument:

@@ -87,6 +87,4 @@ async def import_file(
 async def import_pasted(
     db: Session, user_id: str, title: str, text: str, language: str, settings: Settings
 ) -> Book:
-    return await in_import_pool(
-        store.import_pasted, db, user_id, title, text, language, settings
-    )
+    return await in_import_pool(store.import_pasted, db, user_id, title, text, language, settings)

@@ -19,8 +19,10 @@ class BookImportError(DomainError):
 
 def text_too_long(chars: int, limit: int) -> BookImportError:
     return BookImportError(
-        413, f"This book has more than {limit:,} characters of text (at least {chars:,}); "
-        f"at most {limit:,} are accepted. Split it into several books.")
+        413,
+        f"This book has more than {limit:,} characters of text (at least {chars:,}); "
+        f"at most {limit:,} are accepted. Split it into several books.",
+    )
 
 
 class ImportDeadline:
@@ -34,8 +36,10 @@ class ImportDeadline:
     def check(self) -> None:
         if self._clock() >= self._end:
             raise BookImportError(
-                422, f"This book took too long to read (more than {self.seconds:g} seconds), so the "
-                "import was stopped. Check the file, or split the book into smaller parts.")
+                422,
+                f"This book took too long to read (more than {self.seconds:g} seconds), so the "
+                "import was stopped. Check the file, or split the book into smaller parts.",
+            )
 
 
 @dataclass

@@ -28,7 +28,9 @@ FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/p
 # Adobe ADEPT (rights.xml), Apple FairPlay (sinf.xml), Readium LCP (license.lcpl).
 DRM_MARKER_FILES = {"META-INF/rights.xml", "META-INF/sinf.xml", "META-INF/license.lcpl"}
 XMLENC = "http://www.w3.org/2001/04/xmlenc#"
-UNSUPPORTED_TYPE = "This file is neither an EPUB nor UTF-8 text. Upload an .epub or a UTF-8 .txt file."
+UNSUPPORTED_TYPE = (
+    "This file is neither an EPUB nor UTF-8 text. Upload an .epub or a UTF-8 .txt file."
+)
 DRM_MESSAGE = (
     "This EPUB is DRM-protected, and DRM isn't supported. "
     "Upload a DRM-free copy (for example from Project Gutenberg or your publisher)."
@@ -104,7 +106,8 @@ def vet_epub_archive(path: Path, limits: ArchiveLimits) -> None:
 def _too_large(limits: ArchiveLimits) -> BookImportError:
     limit_mb = limits.max_uncompressed_bytes // (1024 * 1024)
     return BookImportError(
-        413, f"This EPUB unpacks to more than {limit_mb} MB, which is refused as a possible zip bomb."
+        413,
+        f"This EPUB unpacks to more than {limit_mb} MB, which is refused as a possible zip bomb.",
     )
 
 
@@ -124,8 +127,10 @@ def _check_member_size(info: zipfile.ZipInfo, size: int, limits: ArchiveLimits) 
     if size > limits.max_member_bytes:
         limit_mb = limits.max_member_bytes // (1024 * 1024)
         raise BookImportError(
-            413, f"A file in this EPUB unpacks to more than {limit_mb} MB, which is refused as a "
-            "possible zip bomb. Split the book, or export it again.")
+            413,
+            f"A file in this EPUB unpacks to more than {limit_mb} MB, which is refused as a "
+            "possible zip bomb. Split the book, or export it again.",
+        )
     if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(info.compress_size, 1):
         raise BookImportError(
             413,
@@ -138,9 +143,13 @@ def _check_member_names(infos: list[zipfile.ZipInfo]) -> None:
     for info in infos:
         name = info.filename
         if name.startswith("/") or ".." in posixpath.normpath(name).split("/"):
-            raise BookImportError(422, "This EPUB is malformed: it contains a file path outside the book.")
+            raise BookImportError(
+                422, "This EPUB is malformed: it contains a file path outside the book."
+            )
         if name.lower().endswith(NESTED_ARCHIVE_SUFFIXES):
-            raise BookImportError(422, "This EPUB contains another archive inside it, which isn't supported.")
+            raise BookImportError(
+                422, "This EPUB contains another archive inside it, which isn't supported."
+            )
 
 
 def _check_is_epub(archive: zipfile.ZipFile) -> None:

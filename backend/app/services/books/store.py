@@ -91,8 +91,9 @@ def import_deadline(settings: Settings) -> ImportDeadline:
     return ImportDeadline(settings.book_import_timeout_s)
 
 
-def parse_upload(upload: UploadedBook, settings: Settings,
-                 deadline: ImportDeadline | None = None) -> tuple[ParsedBook, FileKind]:
+def parse_upload(
+    upload: UploadedBook, settings: Settings, deadline: ImportDeadline | None = None
+) -> tuple[ParsedBook, FileKind]:
     kind = sniff_kind(upload.path, upload.claimed_epub)
     try:
         return _parse_kind(upload, kind, settings, deadline or import_deadline(settings)), kind
@@ -101,17 +102,23 @@ def parse_upload(upload: UploadedBook, settings: Settings,
     except Exception as exc:  # a parser bug on an odd file must still answer clearly, not 500
         log.exception("book import failed", extra={"kind": kind.value})
         raise BookImportError(
-            422, f"This {'EPUB' if kind is FileKind.EPUB else 'text file'} could not be read "
-            f"({type(exc).__name__}). Check the file, or export it again."
+            422,
+            f"This {'EPUB' if kind is FileKind.EPUB else 'text file'} could not be read "
+            f"({type(exc).__name__}). Check the file, or export it again.",
         ) from exc
 
 
-def _parse_kind(upload: UploadedBook, kind: FileKind, settings: Settings,
-                deadline: ImportDeadline) -> ParsedBook:
+def _parse_kind(
+    upload: UploadedBook, kind: FileKind, settings: Settings, deadline: ImportDeadline
+) -> ParsedBook:
     if kind is FileKind.EPUB:
         vet_epub_archive(upload.path, archive_limits(settings))
-        parsed = parse_epub(upload.path, fallback_title=upload.display_stem,
-                            max_chars=settings.max_book_text_chars, deadline=deadline)
+        parsed = parse_epub(
+            upload.path,
+            fallback_title=upload.display_stem,
+            max_chars=settings.max_book_text_chars,
+            deadline=deadline,
+        )
         if upload.title:
             parsed.title = upload.title
     else:
@@ -147,20 +154,36 @@ def book_rows(parsed: ParsedBook, deadline: ImportDeadline | None = None) -> Boo
             if not texts:
                 continue
             paragraph_id = new_id()
-            rows.paragraphs.append({"id": paragraph_id, "chapter_id": chapter_id,
-                                    "index": len(rows.paragraphs)})
+            rows.paragraphs.append(
+                {"id": paragraph_id, "chapter_id": chapter_id, "index": len(rows.paragraphs)}
+            )
             first = len(rows.sentences)  # read once: `position` is book-wide, in document order
-            rows.sentences.extend([
-                {"id": new_id(), "book_id": rows.book_id, "chapter_id": chapter_id,
-                 "paragraph_id": paragraph_id, "index": index, "position": first + index,
-                 "text": text}
-                for index, text in enumerate(texts)
-            ])
+            rows.sentences.extend(
+                [
+                    {
+                        "id": new_id(),
+                        "book_id": rows.book_id,
+                        "chapter_id": chapter_id,
+                        "paragraph_id": paragraph_id,
+                        "index": index,
+                        "position": first + index,
+                        "text": text,
+                    }
+                    for index, text in enumerate(texts)
+                ]
+            )
         count = len(rows.sentences) - first_position
         if count:  # a chapter with nothing to read is left out
-            rows.chapters.append({"id": chapter_id, "book_id": rows.book_id,
-                                  "index": len(rows.chapters), "title": parsed_chapter.title[:300],
-                                  "front_matter": parsed_chapter.front_matter, "sentence_count": count})
+            rows.chapters.append(
+                {
+                    "id": chapter_id,
+                    "book_id": rows.book_id,
+                    "index": len(rows.chapters),
+                    "title": parsed_chapter.title[:300],
+                    "front_matter": parsed_chapter.front_matter,
+                    "sentence_count": count,
+                }
+            )
     return rows
 
 
@@ -174,8 +197,13 @@ STAGE_ROWS = 2000  # rows per short transaction while a book is staged (SQLite)
 
 
 def save_book(
-    db: Session, user_id: str, parsed: ParsedBook, source_format: str, original: Path | None,
-    settings: Settings, deadline: ImportDeadline | None = None,
+    db: Session,
+    user_id: str,
+    parsed: ParsedBook,
+    source_format: str,
+    original: Path | None,
+    settings: Settings,
+    deadline: ImportDeadline | None = None,
 ) -> Book:
     _check_text_size(parsed, settings.max_book_text_chars)
     rows = book_rows(parsed, deadline or import_deadline(settings))
@@ -183,9 +211,15 @@ def save_book(
         raise BookImportError(422, "This book has no text to read.")
     if original is not None:
         fsync_file(original)  # the slow part of publishing it, before any lock is taken
-    book = Book(id=rows.book_id, user_id=user_id, title=parsed.title[:300] or "Untitled",
-                author=parsed.author[:300] if parsed.author else None, language=parsed.language,
-                source_format=source_format, sentence_count=len(rows.sentences))
+    book = Book(
+        id=rows.book_id,
+        user_id=user_id,
+        title=parsed.title[:300] or "Untitled",
+        author=parsed.author[:300] if parsed.author else None,
+        language=parsed.language,
+        source_format=source_format,
+        sentence_count=len(rows.sentences),
+    )
     staged = _is_sqlite(db)
     stored: Path | None = None
     try:
@@ -196,8 +230,11 @@ def save_book(
         if not staged:
             _insert_rows(db, rows)
         if parsed.cover is not None:
-            db.add(BookCover(book_id=book.id, media_type=parsed.cover.media_type,
-                             data=parsed.cover.data))
+            db.add(
+                BookCover(
+                    book_id=book.id, media_type=parsed.cover.media_type, data=parsed.cover.data
+                )
+            )
         if original is not None:
             stored = books_dir(settings) / f"{book.id}{original.suffix}"
             fsync_replace(original, stored)
@@ -219,8 +256,11 @@ def _is_sqlite(db: Session) -> bool:
 
 
 def _insert_rows(db: Session, rows: BookRows) -> None:
-    for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
-                              (Sentence, rows.sentences)):
+    for table, table_rows in (
+        (Chapter, rows.chapters),
+        (Paragraph, rows.paragraphs),
+        (Sentence, rows.sentences),
+    ):
         db.execute(insert(table), table_rows)
 
 
@@ -235,10 +275,15 @@ def stage_rows(engine: Engine, rows: BookRows) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction: it applies
         try:
-            for table, table_rows in ((Chapter, rows.chapters), (Paragraph, rows.paragraphs),
-                                      (Sentence, rows.sentences)):
+            for table, table_rows in (
+                (Chapter, rows.chapters),
+                (Paragraph, rows.paragraphs),
+                (Sentence, rows.sentences),
+            ):
                 for start in range(0, len(table_rows), STAGE_ROWS):
-                    conn.execute(insert(cast(Table, table.__table__)), table_rows[start:start + STAGE_ROWS])
+                    conn.execute(
+                        insert(cast(Table, table.__table__)), table_rows[start : start + STAGE_ROWS]
+                    )
                     conn.commit()
         finally:
             conn.rollback()
@@ -289,9 +334,11 @@ def delete_book(db: Session, book: Book, settings: Settings) -> None:
 def first_reading_position(db: Session, book_id: str) -> Sentence | None:
     """Where a new reader starts: the first sentence after the front matter (or at all)."""
     body_first = db.scalar(
-        select(Sentence).join(Chapter, Chapter.id == Sentence.chapter_id)
+        select(Sentence)
+        .join(Chapter, Chapter.id == Sentence.chapter_id)
         .where(Sentence.book_id == book_id, Chapter.front_matter.is_(False))
-        .order_by(Sentence.position).limit(1)
+        .order_by(Sentence.position)
+        .limit(1)
     )
     return body_first or db.scalar(
         select(Sentence).where(Sentence.book_id == book_id).order_by(Sentence.position).limit(1)

@@ -145,22 +145,28 @@ def split_chapters(text: str, single_title: str) -> list[ParsedChapter]:
 
 def _metadata(text: str) -> dict[str, str]:
     head = text[:5000]  # Gutenberg puts "Title:" and "Author:" in its header
-    return {m.group(1).lower(): m.group(2).strip() for m in reversed(list(_META_LINE.finditer(head)))}
+    return {
+        m.group(1).lower(): m.group(2).strip() for m in reversed(list(_META_LINE.finditer(head)))
+    }
 
 
 def _without_gutenberg_wrapper(text: str) -> str:
     if start := _GUTENBERG_START.search(text):
-        text = text[start.end():]
+        text = text[start.end() :]
     if end := _GUTENBERG_END.search(text):
         text = text[: end.start()]
     return text
 
 
-def parse_text(text: str, title: str | None, language: str | None, fallback_title: str) -> ParsedBook:
+def parse_text(
+    text: str, title: str | None, language: str | None, fallback_title: str
+) -> ParsedBook:
     """Build a book from text; `title` wins over a "Title:" line, which wins over `fallback_title`."""
     meta = _metadata(text)
     text = _without_gutenberg_wrapper(text)
-    book_title = (title or meta.get("title") or fallback_title).strip()[:MAX_TITLE_CHARS] or "Untitled"
+    book_title = (title or meta.get("title") or fallback_title).strip()[
+        :MAX_TITLE_CHARS
+    ] or "Untitled"
     chapters = split_chapters(text, single_title=book_title)
     if not chapters:
         raise BookImportError(422, "This text is empty: there is nothing to read.")
