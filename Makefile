@@ -6,13 +6,14 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-lint lint test-ai test-backend test-frontend test-e2e bench soak audit clean-install help
+.PHONY: start install test test-lint lint test-ai test-backend test-frontend test-e2e test-book bench soak audit clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
 	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
 	@echo "make lint    ruff and mypy on both Python services (part of make test)"
 	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline"
+	@echo "make test-book  prepare the whole sample book in the browser (about ten minutes)"
 	@echo "make soak    8 listeners + a render job for SOAK_SECONDS (300): memory, descriptors, latency"
 	@echo "make audit   check the pinned Python and npm packages for known vulnerabilities (needs network)"
 
@@ -78,6 +79,10 @@ test-frontend: $(STAMPS)/frontend-deps
 
 test-e2e: install $(STAMPS)/system-test
 	$(BACKEND_VENV)/bin/python -m pytest -q e2e
+
+# The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes).
+test-book: install $(STAMPS)/system-test
+	$(BACKEND_VENV)/bin/python -m pytest -q e2e -m whole_book
 
 bench: $(STAMPS)/ai-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
