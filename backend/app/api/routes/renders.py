@@ -70,11 +70,12 @@ async def create_render(
         state.elevenlabs,
         state.settings.max_render_jobs_per_user,
     )
+    answer = RenderJobOut.model_validate(job)  # as created: read before the runner may claim it
     if not created:
         response.status_code = status.HTTP_200_OK
-        return RenderJobOut.model_validate(job)
+        return answer
     _runner(request).wake()
-    return RenderJobOut.model_validate(job)
+    return answer
 
 
 @router.get("/books/{book_id}/renders")
