@@ -446,30 +446,6 @@ def test_sentences_keep_every_character_of_alice() -> None:
     assert total > 1.5 * len(paragraphs)  # it did split (469 sentences in 260 paragraphs)
 
 
-def test_stale_partial_uploads_are_swept(tmp_path: Path) -> None:
-    import os
-    import time
-
-    from app.core.config import Settings
-    from app.services.books.store import books_dir, incoming_path
-
-    settings = Settings(OWNVOICE_DATA_DIR=tmp_path)
-    folder = books_dir(settings)
-    stale, fresh, book = (
-        folder / ".incoming-old.part",
-        folder / ".incoming-new.part",
-        folder / "b.epub",
-    )
-    for path in (stale, fresh, book):
-        path.write_bytes(b"x")
-    day_ago = time.time() - 86400
-    os.utime(stale, (day_ago, day_ago))
-    os.utime(book, (day_ago, day_ago))
-    new = incoming_path(settings)
-    assert new.parent == folder and new.name.startswith(".incoming-") and not new.exists()
-    assert (stale.exists(), fresh.exists(), book.exists()) == (False, True, True)
-
-
 def test_alice_first_paragraphs_match_the_epub_source() -> None:
     """Each chapter starts with the first <p> of its XHTML file, read here with plain lxml."""
     from lxml import html

@@ -34,6 +34,8 @@ from conftest import create_user, login
 from servers import SHARED_DATA, AppServer, InferenceServer, start_app_on, start_inference
 from test_chapter_text_order import reader_words
 
+from app.services.uploads import UPLOAD_PREFIX
+
 STREAM_ERROR_WITHIN_S = 5.0
 RENDER_BATCH_SIZE = 2
 # Long enough that Piper is still speaking when the service is killed (about 30 s of audio).
@@ -397,7 +399,7 @@ def test_kill_9_during_a_book_import_leaves_no_half_written_book(
         lock.close()
     importing.join(timeout=60)
     assert len(failures) == 1  # the connection broke: no answer, no book
-    assert list(books.glob(".incoming-*")), "the crash left the import's temp file"
+    assert list(books.glob(f"{UPLOAD_PREFIX}*")), "the crash left the import's temp file"
 
     started = time.monotonic()
     server.start_again()
@@ -405,7 +407,7 @@ def test_kill_9_during_a_book_import_leaves_no_half_written_book(
     assert client.get("/api/books").json() == []
     with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
         assert staged_only(db) == 0
-    assert list(books.glob(".incoming-*")) == []
+    assert list(books.glob(f"{UPLOAD_PREFIX}*")) == []
     assert integrity(server.data_dir / "ownvoice.db") == "ok"
     recovered_after = time.monotonic() - started
 

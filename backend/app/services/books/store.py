@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -34,8 +33,7 @@ from app.services.books.segment import split_sentences
 from app.services.books.text import decode_text, parse_text
 
 log = logging.getLogger("ownvoice.books")
-INCOMING_PREFIX = ".incoming-"
-STALE_UPLOAD_SECONDS = 6 * 3600
+INCOMING_PREFIX = ".incoming-"  # temp uploads of versions before one reader; swept at start
 SUFFIX = {FileKind.EPUB: ".epub", FileKind.TEXT: ".txt"}
 
 
@@ -65,17 +63,6 @@ def books_dir(settings: Settings) -> Path:
     path = settings.resolved_data_dir / "uploads" / "books"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def incoming_path(settings: Settings) -> Path:
-    """A fresh temp name for an upload in progress; stale ones (a crash mid-upload) are swept."""
-    directory = books_dir(settings)
-    cutoff = time.time() - STALE_UPLOAD_SECONDS
-    for stale in directory.glob(f"{INCOMING_PREFIX}*"):
-        with contextlib.suppress(FileNotFoundError):
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
-    return directory / f"{INCOMING_PREFIX}{new_id()}.part"
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
