@@ -275,3 +275,30 @@ def chapter_buttons(page: Page) -> Locator:
         page.get_by_role("button", name="Chapters", exact=True).click()
         expect(page.get_by_role("dialog", name="Chapters")).to_be_visible()
     return page.get_by_role("navigation", name="Chapters").get_by_role("button")
+
+
+ALICE = SHARED_DATA / "books" / "alice.epub"
+
+
+def add_alice(page: Page) -> str:
+    """Adds the sample book (Alice) through the API as the signed-in user; returns its id."""
+    added = page.request.post(
+        "/api/books",
+        multipart={
+            "file": {
+                "name": "alice.epub",
+                "mimeType": "application/epub+zip",
+                "buffer": ALICE.read_bytes(),
+            }
+        },
+    )
+    assert added.status == 201, added.text()
+    return str(added.json()["id"])
+
+
+def open_alice(page: Page) -> str:
+    """Adds Alice and opens it in the reader at its first sentence; returns the book's id."""
+    book_id = add_alice(page)
+    page.goto(f"/reader/{book_id}")
+    expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
+    return book_id

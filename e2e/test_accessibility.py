@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import (
-    SHARED_DATA,
     RunningApp,
+    add_alice,
     chapter_buttons,
     close_player_settings,
     is_compact,
@@ -21,7 +21,6 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PAGES = {"/library": "Library", "/voices": "Voices", "/settings": "Settings", "/users": "Users"}
 AXE = Axe()
-ALICE = SHARED_DATA / "books" / "alice.epub"
 
 
 def serious_violations(page: Page) -> list[str]:
@@ -97,18 +96,8 @@ def test_the_reader_passes_axe_with_a_book_open_and_its_drawer_and_sheet(
     """The reader with Alice open; on a phone also with the Chapters drawer and the player's
     sheet open (on a desktop both are part of the page)."""
     login(page, app)
-    added = page.request.post(
-        "/api/books",
-        multipart={
-            "file": {
-                "name": "alice.epub",
-                "mimeType": "application/epub+zip",
-                "buffer": ALICE.read_bytes(),
-            }
-        },
-    )
-    assert added.status == 201, added.text()
-    page.goto(f"/reader/{added.json()['id']}")
+    book_id = add_alice(page)
+    page.goto(f"/reader/{book_id}")
     expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
     page.wait_for_load_state("networkidle")
     assert "Alice" in page.title()

@@ -13,18 +13,17 @@ import json
 import re
 
 from conftest import (
-    SHARED_DATA,
     RunningApp,
     chapter_buttons,
     choose_voice,
     close_player_settings,
     login,
+    open_alice,
     player_settings,
     screenshot,
 )
 from playwright.sync_api import Browser, Page, expect
 
-ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -34,23 +33,6 @@ def open_page(browser: Browser, app: RunningApp, viewport: dict[str, int]) -> Pa
     page = browser.new_context(base_url=app.base_url, viewport=viewport).new_page()
     page.set_default_timeout(30_000)
     return page
-
-
-def open_alice(page: Page) -> None:
-    """Adds Alice through the API and opens it in the reader (signed in already)."""
-    added = page.request.post(
-        "/api/books",
-        multipart={
-            "file": {
-                "name": "alice.epub",
-                "mimeType": "application/epub+zip",
-                "buffer": ALICE.read_bytes(),
-            }
-        },
-    )
-    assert added.status == 201, added.text()
-    page.goto(f"/reader/{added.json()['id']}")
-    expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
 
 
 def page_width(page: Page) -> int:

@@ -8,11 +8,18 @@ import time
 import zipfile
 
 import pytest
-from conftest import SHARED_DATA, chapter_buttons, choose_voice, login, new_page, screenshot
+from conftest import (
+    ALICE,
+    chapter_buttons,
+    choose_voice,
+    login,
+    new_page,
+    open_alice,
+    screenshot,
+)
 from lxml import html
 from playwright.sync_api import Browser, Page, expect
 
-ALICE = SHARED_DATA / "books" / "alice.epub"
 STOCK_VOICE = "stock-joe"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -184,26 +191,14 @@ def alice_paragraphs(chapter_number: int) -> list[str]:
     return [text for text in paragraphs if text]
 
 
-def open_alice(browser: Browser, app, viewport: dict) -> Page:
+def open_alice_at(browser: Browser, app, viewport: dict) -> Page:
     """Signs in at `viewport`, adds Alice through the API and opens it in the reader with the
     stock voice chosen."""
     context = browser.new_context(base_url=app.base_url, viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, app)
-    added = page.request.post(
-        "/api/books",
-        multipart={
-            "file": {
-                "name": "alice.epub",
-                "mimeType": "application/epub+zip",
-                "buffer": ALICE.read_bytes(),
-            }
-        },
-    )
-    assert added.status == 201, added.text()
-    page.goto(f"/reader/{added.json()['id']}")
-    expect(page.locator(".reader-text .sentence").first).to_contain_text("Alice was beginning")
+    open_alice(page)
     choose_voice(page, STOCK_VOICE)
     return page
 
@@ -223,7 +218,7 @@ def open_chapter(page: Page, number: int) -> None:
 def test_alice_chapter_2_reads_in_the_documents_order(app, launch_browser, viewport):
     """The whole chapter, paragraph by paragraph, as chapter_002.xhtml has it: no sentence
     moved into another paragraph, no paragraph repeated, no lone quote on its own."""
-    page = open_alice(launch_browser(), app, viewport)
+    page = open_alice_at(launch_browser(), app, viewport)
     open_chapter(page, 2)
     expected = alice_paragraphs(2)
     expect(page.locator(".reader-text p")).to_have_count(len(expected))
@@ -237,7 +232,7 @@ def test_alice_chapter_2_reads_in_the_documents_order(app, launch_browser, viewp
 def test_switching_chapters_replaces_the_text_scrolls_up_and_highlights_one_sentence(
     app, launch_browser, viewport
 ):
-    page = open_alice(launch_browser(), app, viewport)
+    page = open_alice_at(launch_browser(), app, viewport)
     for number in (2, 1, 2, 1):
         # Read down the chapter before switching.
         assert page.evaluate("window.scrollTo(0, document.body.scrollHeight), window.scrollY") > 0

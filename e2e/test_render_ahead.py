@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import (
-    SHARED_DATA,
+    add_alice,
     chapter_buttons,
     choose_voice,
     is_compact,
@@ -192,7 +192,6 @@ def test_whole_book_shows_progress_survives_reload_and_cancels(app, launch_brows
 
 # --- issue 11: one bad sentence never fails a job ------------------------------------------
 
-ALICE = SHARED_DATA / "books" / "alice.epub"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
@@ -210,18 +209,7 @@ def test_prepare_finishes_alice_chapter_2_with_the_stock_voice(app, launch_brows
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, app)
-    added = page.request.post(
-        "/api/books",
-        multipart={
-            "file": {
-                "name": "alice.epub",
-                "mimeType": "application/epub+zip",
-                "buffer": ALICE.read_bytes(),
-            }
-        },
-    )
-    assert added.status == 201, added.text()
-    book_id = added.json()["id"]
+    book_id = add_alice(page)
     page.goto(f"/reader/{book_id}")
     choose_voice(page, STOCK_VOICE)
     chapter_buttons(page).nth(1).click()
@@ -257,18 +245,7 @@ def test_prepare_finishes_the_whole_of_alice_with_the_stock_voice_on_a_phone(app
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, app)
-    added = page.request.post(
-        "/api/books",
-        multipart={
-            "file": {
-                "name": "alice.epub",
-                "mimeType": "application/epub+zip",
-                "buffer": ALICE.read_bytes(),
-            }
-        },
-    )
-    assert added.status == 201, added.text()
-    book_id = added.json()["id"]
+    book_id = add_alice(page)
     book = page.request.get(f"/api/books/{book_id}").json()
     total = sum(chapter["sentence_count"] for chapter in book["chapters"])
     page.goto(f"/reader/{book_id}")
