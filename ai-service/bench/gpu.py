@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tokens", type=int, default=96, help="audio codes per sentence (96: 4.5 s)"
     )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64])
-    parser.add_argument("--sentences", type=int, default=64, help="sentences per rendering run")
+    parser.add_argument(
+        "--sentences", type=int, default=8, help="sentences per rendering run (at least the batch)"
+    )
     parser.add_argument("--out", type=Path, default=AI_SERVICE_DIR / "bench-results" / "gpu.json")
     args = parser.parse_args(argv)
     import torch
