@@ -130,12 +130,13 @@ def worker_environment() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    checkpoint = ensure_checkpoint(args.checkpoint)  # a wrong path fails before torch loads
+
     from tqdm import tqdm
 
     from ownvoice_ai.optimize import available_cores, cpu_supports_bf16
 
     sizes = Sizes.for_run(args.quick, args.tokens, args.repeats)
-    checkpoint = ensure_checkpoint(args.checkpoint)
     paths = [p for p in PATHS if p in (args.paths or DEFAULT_PATHS)]
     skipped = {}
     if device_of(args.device) != "cpu":

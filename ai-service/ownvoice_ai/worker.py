@@ -180,8 +180,10 @@ class DeviceWorker:
         return self._jobs.get_nowait()[2]
 
     def _run_job(self, job: _Job) -> None:
-        if job.stop.reason() is not None:  # the client left (or gave up) while it waited
-            self.stats.cancelled += 1
+        if (
+            reason := job.stop.reason()
+        ) is not None:  # the client left (or gave up) while it waited
+            self._count_stop(reason)
             self._deliver(job, "item", _END)
             return
         job.stop.start_clock(job.timeout_s)
@@ -194,10 +196,7 @@ class DeviceWorker:
                     self._run_waiting_interactive()
                 job.stop.start_clock(job.timeout_s)  # progress: the stall clock starts again
         except GenerationStopped as stopped:
-            if stopped.reason == "timeout":
-                self.stats.timed_out += 1
-            else:
-                self.stats.cancelled += 1
+            self._count_stop(stopped.reason)
             self._deliver(job, "error", stopped)
         except Exception as error:  # handed to the request, which turns it into an HTTP error
             self.stats.failed += 1
@@ -206,6 +205,14 @@ class DeviceWorker:
         else:
             self.stats.completed += 1
             self._deliver(job, "item", _END)
+
+    def _count_stop(self, reason: str) -> None:
+        """A stopped job counts once, by why it stopped, whether or not it had started: a request
+        that gave up waiting for its first item timed out even if the job was still queued."""
+        if reason == "timeout":
+            self.stats.timed_out += 1
+        else:
+            self.stats.cancelled += 1
 
     @staticmethod
     def _deliver(job: _Job, kind: str, value: Any) -> None:

@@ -144,6 +144,28 @@ def test_a_job_cancelled_while_it_waits_never_runs():
     assert (stats.completed, stats.cancelled) == (1, 1)
 
 
+def test_a_job_whose_request_timed_out_while_it_waited_counts_as_timed_out():
+    """The request gave up waiting (it answered generation_timeout) before the job started: the
+    worker counts a timeout, as when the stall happens mid-generation (no race with the queue)."""
+    ran: list[str] = []
+    gate = Gate()
+
+    async def scenario(worker: DeviceWorker):
+        first = worker.submit(job("first", ran, gate))
+        await gate.until_running()
+        stop = StopSignal()
+        waiting = worker.submit(job("stalled", ran), stop, priority=Priority.BATCH)
+        stop.cancel("timeout")  # what JobHandle.next does when nothing came in time
+        gate.open()
+        await drain(first)
+        assert await drain(waiting) == []
+        return worker.stats
+
+    stats = run_with_worker(scenario)
+    assert ran == ["first"]
+    assert (stats.completed, stats.timed_out, stats.cancelled) == (1, 1, 0)
+
+
 def test_a_running_batch_steps_aside_for_waiting_listeners_between_two_items():
     """Listeners queued while the batch works on an item run right after that item, before the next."""
     ran: list[str] = []
