@@ -85,6 +85,8 @@ def make_settings(data_dir: Path, **overrides):
         "xtts_fixed_tokens": 24,
         "torch_threads": 1,
         "load_piper": False,
+        # not this machine's speed: tests of `auto` pass it and a clock (test_precision.py)
+        "xtts_precision": "fp32",
     }
     values.update(overrides)
     return Settings(**values)
@@ -132,6 +134,7 @@ class LiveServer:
             "OWNVOICE_DEMO_MODEL": "tiny",
             "OWNVOICE_TORCH_THREADS": "1",
             "OWNVOICE_LOAD_PIPER": "0",
+            "OWNVOICE_XTTS_PRECISION": "fp32",
             **env,
         }
         self.process = subprocess.Popen(

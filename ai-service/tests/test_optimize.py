@@ -55,7 +55,7 @@ def make_engine(checkpoint: Path, tokens: int, int8: bool = False) -> XttsEngine
         ModelSource(checkpoint, "tiny-test", "test"),
         "cpu",
         StreamTuning(fixed_tokens=tokens),
-        int8=int8,
+        precision="int8" if int8 else "fp32",
     )
     status = engine.load()
     assert status.available, status.reason

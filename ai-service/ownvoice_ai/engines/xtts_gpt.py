@@ -86,10 +86,13 @@ def generate_latents(
     history = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
     inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
     cache = PreallocatedCache(inputs.shape[1] + limit)
-    with torch.inference_mode():
-        for step in range(limit):
-            if should_stop is not None and (reason := should_stop()):
-                raise GenerationStopped(reason)
+    # Inference mode is entered per step, never held across a `yield`: the device worker
+    # interleaves several of these generators on one thread (worker.py), and a mode held open by
+    # one would be switched off under another when the first one ends.
+    for step in range(limit):
+        if should_stop is not None and (reason := should_stop()):
+            raise GenerationStopped(reason)
+        with torch.inference_mode():
             out = gpt.gpt(
                 inputs_embeds=inputs, past_key_values=cache, use_cache=True, return_dict=True
             )
@@ -100,9 +103,10 @@ def generate_latents(
                 logits[:, gpt.stop_audio_token] = -float("inf")
             # transformers annotates input_ids as the legacy LongTensor class; history is int64.
             token = _pick(processors(history, logits), settings.do_sample, generator)  # type: ignore[arg-type]
-            if token == gpt.stop_audio_token:
-                return
-            yield token, latent[0]
+        if token == gpt.stop_audio_token:
+            return
+        yield token, latent[0]
+        with torch.inference_mode():
             next_id = torch.tensor([[token]], device=text_tokens.device)
             history = torch.cat([history, next_id], dim=1)
             inputs = gpt.mel_embedding(next_id) + gpt.mel_pos_embedding.get_fixed_embedding(
