@@ -16,11 +16,15 @@ from ownvoice_ai.synthesis.options import with_stop
 from ownvoice_ai.synthesis.text import xtts_chunks
 from tests.conftest import AUTH
 from tests.test_api import put_voice, voice_bytes  # noqa: F401 (a fixture)
-from tests.test_worker import Gate, drain
+from tests.test_worker import Gate
 
 TEXT = "Four listeners arrive together, and each of them wants to hear the story now."
 LISTENERS = 4
 DEADLINE_S = 600  # bounds a failing test only (a loaded 2-core machine is slow)
+
+
+async def drain(handle) -> list:
+    return [item async for item in handle.items(DEADLINE_S)]
 
 
 def recorded(name: str, produce, record: list[str]):
