@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import targets
 from .config import (
     AI_SERVICE_DIR,
     BASELINES,
@@ -28,7 +29,6 @@ from .config import (
     Sizes,
     WorkerSpec,
 )
-from . import targets
 from .paths.base import device_of
 from .paths.service import LISTENER_COUNTS
 from .probes import measure_bandwidth

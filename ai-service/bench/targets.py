@@ -87,7 +87,9 @@ def targets(results: dict[str, dict[str, Any]], extensions: dict[str, bool]) -> 
     )
     on = f"{tier}, default settings ({precision or 'not run'})"
     return [
-        Target(f"streaming RTF [{on}]", default.get("rtf"), limits.streaming_rtf, True, note=versus),
+        Target(
+            f"streaming RTF [{on}]", default.get("rtf"), limits.streaming_rtf, True, note=versus
+        ),
         Target(f"first audio [{on}]", default.get("ttfa_s"), limits.first_audio_s, True, " s"),
         _book_target(results, precision, limits, tier),
         Target(
@@ -127,7 +129,12 @@ def _listeners_target(default: dict[str, Any]) -> Target:
         else ""
     )
     return Target(
-        "p95 first audio at 8 listeners / single listener", ratio, LISTENERS_P95_RATIO, True, "x", note
+        "p95 first audio at 8 listeners / single listener",
+        ratio,
+        LISTENERS_P95_RATIO,
+        True,
+        "x",
+        note,
     )
 
 

@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from ownvoice_ai.engines.base import AudioChunk, StopSignal, SynthesisOptions
 from ownvoice_ai.synthesis import jobs
 from ownvoice_ai.synthesis.options import with_stop
 from ownvoice_ai.synthesis.text import xtts_chunks
 from tests.conftest import AUTH
-from tests.test_api import put_voice, voice_bytes  # noqa: F401 (a fixture)
+from tests.test_api import put_voice
 from tests.test_worker import Gate
 
 TEXT = "Four listeners arrive together, and each of them wants to hear the story now."
 LISTENERS = 4
 DEADLINE_S = 600  # bounds a failing test only (a loaded 2-core machine is slow)
+
+
+@pytest.fixture
+def voice_bytes(ljspeech_wavs) -> bytes:
+    return ljspeech_wavs[0].read_bytes()
 
 
 async def drain(handle) -> list:

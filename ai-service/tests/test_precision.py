@@ -37,7 +37,10 @@ def never_measured() -> SpeedSample:
 def test_auto_takes_int8_when_fp32_is_slower_than_real_time():
     choice = choose_precision("auto", "cpu", lambda: SpeedSample(110.0, 20.0))
     assert choice.chosen == "int8" and choice.measured_ms_per_token == 130.0
-    assert "fp32 130 ms/token (GPT 110 + vocoder 20) > 46 ms/token needed for real time" in choice.reason
+    assert (
+        "fp32 130 ms/token (GPT 110 + vocoder 20) > 46 ms/token needed for real time"
+        in choice.reason
+    )
 
 
 def test_auto_keeps_fp32_when_it_keeps_real_time():

@@ -54,7 +54,9 @@ def choose_precision(
         return PrecisionChoice("fp32", "OWNVOICE_XTTS_PRECISION=fp32")
     if device != "cpu":
         why = "the int8 fast path runs on CPUs only"
-        return PrecisionChoice("fp32", f"{why}; {device} runs fp32 (OWNVOICE_XTTS_PRECISION={requested})")
+        return PrecisionChoice(
+            "fp32", f"{why}; {device} runs fp32 (OWNVOICE_XTTS_PRECISION={requested})"
+        )
     if requested == "int8":
         return PrecisionChoice("int8", "OWNVOICE_XTTS_PRECISION=int8")
     sample = measure()

@@ -281,7 +281,9 @@ class XttsEngine:
         started = self.clock()
         full_decode(model.hifigan_decoder, torch.stack(latents[SPEED_TEST_WARM_UP:]), speaker)
         vocoder_ms = (self.clock() - started) / SPEED_TEST_TIMED * 1000
-        logger.info("xtts fp32 speed: GPT %.1f ms/token, vocoder %.1f ms/token", decode_ms, vocoder_ms)
+        logger.info(
+            "xtts fp32 speed: GPT %.1f ms/token, vocoder %.1f ms/token", decode_ms, vocoder_ms
+        )
         return SpeedSample(decode_ms, vocoder_ms)
 
     @property
