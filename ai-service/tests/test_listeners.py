@@ -97,3 +97,31 @@ def test_listeners_started_together_each_hear_a_first_chunk_before_any_hears_a_t
     for name in names:  # turns change when a listener hears a chunk, not what it hears
         np.testing.assert_array_equal(together[name], alone["alone"])
     assert client.get("/ready", headers=AUTH).json()["worker"]["completed"] >= LISTENERS + 2
+
+
+def test_token_loops_of_different_lengths_can_take_turns_on_one_thread(tiny_model):
+    """The worker steps several token loops on its one thread; one ending (and leaving torch's
+    inference mode) must not switch the mode off under another still running."""
+    import torch
+
+    from ownvoice_ai.engines.xtts_gpt import SamplingSettings, generate_latents
+
+    gpt = tiny_model.gpt
+    cond = torch.zeros(1, 32, gpt.model_dim)
+    text = torch.tensor([tiny_model.tokenizer.encode("turns", lang="en")], dtype=torch.int32)
+
+    def loop(tokens: int):
+        settings = SamplingSettings(fixed_tokens=tokens)
+        return generate_latents(gpt, cond, text, settings, torch.Generator().manual_seed(0))
+
+    def alone(tokens: int) -> list[int]:
+        return [token for token, _ in loop(tokens)]
+
+    short, long = loop(2), loop(6)
+    taken: dict[str, list[int]] = {"short": [], "long": []}
+    # the short loop starts first (its mode is the outer one) and ends first
+    for name, tokens in (("short", short), ("long", long), ("short", short), ("long", long)):
+        taken[name].append(next(tokens)[0])
+    assert next(short, None) is None  # the short loop ends while the long one is paused
+    taken["long"] += [token for token, _ in long]
+    assert taken == {"short": alone(2), "long": alone(6)}
