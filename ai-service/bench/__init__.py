@@ -26,8 +26,8 @@ throughput relative to the baselines, int8's numerical difference from fp32, the
 extensions and issue 16's targets, one line each ending in met or missed (targets.py).
 Prints a table and writes JSON (default bench-results/bench.json).
 
-Modules: config (paragraph, paths, sizes), targets (the targets, the CPU's extensions), probes (timing, memory, bandwidth), reference (the
-voice's recording), numerics (differences between variants), paths/ (one class per path: coqui,
-ours, batch, service), worker (one path in its own process), orchestrate (the parent), report (table,
-Markdown, JSON), cli (the command line).
+Modules: config (paragraph, paths, sizes), targets (the targets, the CPU's extensions), probes
+(timing, memory, bandwidth), reference (the voice's recording), numerics (differences between
+variants), paths/ (one class per path: coqui, ours, batch, service), worker (one path in its own
+process), orchestrate (the parent), report (table, Markdown, JSON), cli (the command line).
 """
