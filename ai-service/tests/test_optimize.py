@@ -376,7 +376,7 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         cwd=AI_SERVICE_DIR,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # 10 paths; the service path (k) adds 1, 4 and 8 listeners
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-3000:]
     report = json.loads(out.read_text())
