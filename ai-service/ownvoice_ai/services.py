@@ -48,7 +48,13 @@ def build_services(settings: Settings, clock: Callable[[], float] = time.perf_co
     store = ConditioningStore(
         settings.voices_dir, settings.conditioning_dir, xtts.status().model_id
     )
-    worker = DeviceWorker(xtts.device, settings.queue_size, settings.generation_timeout_s)
+    # CUDA graphs decode every stream in one static KV cache: streams cannot take turns there
+    worker = DeviceWorker(
+        xtts.device,
+        settings.queue_size,
+        settings.generation_timeout_s,
+        interleave=xtts.decoders is None,
+    )
     worker.start()
     return Services(settings, xtts, piper, piper_status, store, worker)
 

@@ -17,7 +17,9 @@ each, and a listener who arrives joins the round at the next turn. Eight listene
 together each hear their first chunk after at most eight first chunks, instead of waiting for
 whole texts in line. Each job's stall clock restarts at its turn, so waiting for the others'
 turns is not stalling. (Jobs must therefore not hold thread-local state, such as torch's
-inference mode, across a `yield`: engines/xtts_gpt.py enters it per step.)
+inference mode, across a `yield`: engines/xtts_gpt.py enters it per step.) An engine whose streams
+share state on the device (CUDA graphs over one static KV cache) runs them one after another
+instead: `interleave=False`.
 """
 
 from __future__ import annotations
@@ -108,8 +110,11 @@ class JobHandle:
 
 
 class DeviceWorker:
-    def __init__(self, name: str, queue_size: int, timeout_s: float) -> None:
+    def __init__(
+        self, name: str, queue_size: int, timeout_s: float, interleave: bool = True
+    ) -> None:
         self.name = name
+        self.interleave = interleave  # listeners take turns (else each runs to its end)
         self.capacity = queue_size + 1  # the running job plus the waiting ones
         self.timeout_s = timeout_s
         self.stats = WorkerStats()
@@ -192,7 +197,10 @@ class DeviceWorker:
                 return
             job, items = turns.popleft()
             if self._step(job, items):
-                turns.append((job, items))
+                if self.interleave:
+                    turns.append((job, items))
+                else:
+                    turns.appendleft((job, items))
             arrived = self._take_interactive()
 
     def _take_interactive(self) -> _Job | None:
