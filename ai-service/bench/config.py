@@ -36,6 +36,7 @@ PATHS = {
     "ours-fp16": "(h) ours, fp16 GPT + vocoder (GPU)",
     "ours-batch": "(i) ours, fp32, the 3 sentences as one batch",
     "ours-fast-batch": "(j) ours, fast option, 3 sentences as one batch",
+    "ours-default": "(k) the service, default settings (auto precision)",
 }
 # Book rendering (POST /generate/batch): the batched paths also render BATCH_SENTENCES sentences
 # at each of these batch sizes; aggregate throughput is what a long book needs.
@@ -56,6 +57,7 @@ DEFAULT_PATHS = [
     "ours-fp16",
     "ours-batch",
     "ours-fast-batch",
+    "ours-default",
 ]
 BASELINES = ("coqui-inference", "coqui-stream")
 

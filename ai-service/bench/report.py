@@ -21,7 +21,7 @@ def format_table(report: dict[str, Any]) -> str:
         ratios = result["throughput_vs"]
         lines.append(
             f"{result['label']:<48} {result['ttfa_s']:>7.2f} {result['total_s']:>8.2f} {result['audio_s']:>8.2f} "
-            f"{result['rtf']:>6.2f} {result['decode_ms_per_token']:>7.1f} "
+            f"{result['rtf']:>6.2f} {_num(result.get('decode_ms_per_token'), 7, 1)} "
             f"{_num(result.get('decode_bound_ms_per_token'), 6, 1)} {peak / 1e9:>8.2f} "
             f"{_num(ratios.get('coqui-inference'), 6, 2)} {_num(ratios.get('coqui-stream'), 6, 2)}"
         )
@@ -83,17 +83,33 @@ def format_table(report: dict[str, Any]) -> str:
             f"ours fp32 vs coqui: latents max abs diff {same['latents_max_abs_vs_coqui_second_pass']:.1e}, "
             f"streamed vs full vocoder decode max abs diff {same['streamed_vs_full_decode_max_abs']:.1e}"
         )
-    for path, checks in report["targets"].items():
-        verdicts = ", ".join(
-            f"{name} {check['value']:.2f} {'met' if check['met'] else 'MISSED'}"
-            for name, check in checks.items()
-        )
-        lines.append(f"targets {path}: {verdicts}")
+    lines += format_listeners(report)
+    extensions = report["machine"].get("cpu_extensions", {})
+    lines.append(
+        "CPU vector extensions: "
+        + ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in extensions.items())
+    )
+    lines += [target["line"] for target in report["targets"]]
     for path, why in report.get("skipped", {}).items():
         lines.append(f"skipped {path}: {why}")
     for failure in report["failures"]:
         lines.append(f"FAILED {failure['path']}: {failure['message']}")
     return "\n".join(lines)
+
+
+def format_listeners(report: dict[str, Any]) -> list[str]:
+    """Listeners arriving together on the service's worker: first audio and aggregate RTF."""
+    default = report["paths"].get("ours-default", {})
+    lines = []
+    precision = default.get("precision")
+    if precision:
+        lines.append(f"default settings: {precision['chosen']} ({precision['reason']})")
+    for count, run in (default.get("listeners") or {}).items():
+        lines.append(
+            f"{count} listener(s) together: first audio p50 {run['first_audio_p50_s']:.2f} s, "
+            f"p95 {run['first_audio_p95_s']:.2f} s; aggregate RTF {run['aggregate_rtf']:.2f}"
+        )
+    return lines
 
 
 def format_batching(report: dict[str, Any]) -> list[str]:
@@ -157,10 +173,11 @@ def format_markdown(report: dict[str, Any]) -> str:
         bound = result.get("decode_bound_ms_per_token")
         rows.append(
             f"| {result['label']} | {result['ttfa_s']:.2f} | {result['total_s']:.1f} | {result['rtf']:.2f} "
-            f"| {result['decode_ms_per_token']:.0f} ({bound:.0f}) | {peak / 1e9:.2f} "
+            f"| {_num(result.get('decode_ms_per_token'), 0, 0)} ({_num(bound, 0, 0)}) | {peak / 1e9:.2f} "
             f"| {ratios.get('coqui-inference', float('nan')):.2f}x | {ratios.get('coqui-stream', float('nan')):.2f}x |"
         )
-    notes = format_batching(report) + format_verification(report)
+    notes = format_batching(report) + format_listeners(report) + format_verification(report)
+    notes += [target["line"] for target in report.get("targets", [])]
     if notes:
         rows += ["", *(f"- {line}" for line in notes)]
     return "\n".join(rows)

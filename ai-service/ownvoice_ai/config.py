@@ -39,12 +39,13 @@ class Settings(BaseSettings):
     # Compute
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     torch_threads: int = Field(default_factory=physical_cores, ge=1)
-    # The fast CPU option: int8 dynamic quantisation of the GPT, the vocoder overlapped on a second
-    # thread, and a bf16 vocoder on CPUs with native bf16 (RTF 0.56-0.68 vs 2.14 fp32 on 2 cores;
-    # the output changes slightly: see the README's Performance section).
-    xtts_int8: bool = False
     # On a CUDA device the GPT decode step is replayed as a CUDA graph (engines/xtts_static.py).
     cuda_graphs: bool = True
+    # fp32, or the fast CPU path: int8 dynamic quantisation of the GPT, the vocoder overlapped on a
+    # second thread, and a bf16 vocoder on CPUs with native bf16 (the output changes slightly: see
+    # the README's Performance section). auto measures fp32 at load and takes int8 on a CPU where
+    # fp32 is slower than real time (engines/precision.py); /ready says which and why.
+    xtts_precision: Literal["auto", "fp32", "int8"] = "auto"
     mps_self_test_tokens: int = 8
 
     # Generation

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,7 +19,10 @@ from .services import build_services
 logger = logging.getLogger("ownvoice_ai")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], float] = time.perf_counter
+) -> FastAPI:
+    """`clock` times the load-time speed measurement (tests pass their own)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -26,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.token = resolve_token(settings.inference_token, settings.secrets_dir)
         # Loading takes seconds (minutes for a first download); keep the event loop free meanwhile.
-        app.state.services = await run_in_threadpool(build_services, settings)
+        app.state.services = await run_in_threadpool(build_services, settings, clock)
         try:
             yield
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,25 +37,31 @@ class Services:
         self.worker.close()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, clock: Callable[[], float] = time.perf_counter) -> Services:
+    """`clock` times the load-time speed measurement (engines/precision.py; tests pass their own)."""
     for directory in (settings.voices_dir, settings.conditioning_dir, settings.models_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    # The fast CPU option runs the GPT and the vocoder side by side: each gets half the cores.
-    configure_threads(
-        overlap_threads(settings.torch_threads) if settings.xtts_int8 else settings.torch_threads
-    )
-    xtts = _load_xtts(settings)
+    configure_threads(settings.torch_threads)
+    xtts = _load_xtts(settings, clock)
+    if xtts.int8:  # the fast path runs the GPT and the vocoder side by side: half the cores each
+        configure_threads(overlap_threads(settings.torch_threads))
     piper, piper_status = _load_piper(settings)
     store = ConditioningStore(
         settings.voices_dir, settings.conditioning_dir, xtts.status().model_id
     )
     asr.configure(settings)  # the recognizer loads on first use, on the worker thread
-    worker = DeviceWorker(xtts.device, settings.queue_size, settings.generation_timeout_s)
+    # CUDA graphs decode every stream in one static KV cache: streams cannot take turns there
+    worker = DeviceWorker(
+        xtts.device,
+        settings.queue_size,
+        settings.generation_timeout_s,
+        interleave=xtts.decoders is None,
+    )
     worker.start()
     return Services(settings, xtts, piper, piper_status, store, worker)
 
 
-def _load_xtts(settings: Settings) -> XttsEngine:
+def _load_xtts(settings: Settings, clock: Callable[[], float]) -> XttsEngine:
     if settings.load_xtts:
         source = resolve_model_source(settings)
     else:
@@ -70,12 +78,12 @@ def _load_xtts(settings: Settings) -> XttsEngine:
             speaking_rate_tokens=source.origin.startswith(
                 "demo-"
             ),  # random weights never say [STOP]
-            overlap_vocoder=settings.xtts_int8,
         ),
-        int8=settings.xtts_int8,
+        precision=settings.xtts_precision,
         self_test_tokens=settings.mps_self_test_tokens,
         batch_size=settings.xtts_batch_size,
         cuda_graphs=settings.cuda_graphs,
+        clock=clock,
     )
     status = engine.load()
     logger.info("xtts: %s", status)

@@ -11,6 +11,15 @@ Waiting jobs run by priority, then in arrival order: someone listening (/generat
 behind a book being rendered ahead (/generate/batch). A running batch job steps aside too: between
 two of its items (the XTTS batch yields a heartbeat every fraction of a second) the worker runs
 every waiting interactive job to the end, then resumes the batch where its generator paused.
+
+Listeners share the device: interactive jobs run round-robin, one item (an audio chunk) per turn
+each, and a listener who arrives joins the round at the next turn. Eight listeners arriving
+together each hear their first chunk after at most eight first chunks, instead of waiting for
+whole texts in line. Each job's stall clock restarts at its turn, so waiting for the others'
+turns is not stalling. (Jobs must therefore not hold thread-local state, such as torch's
+inference mode, across a `yield`: engines/xtts_gpt.py enters it per step.) An engine whose streams
+share state on the device (CUDA graphs over one static KV cache) runs them one after another
+instead: `interleave=False`.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import itertools
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -100,8 +110,11 @@ class JobHandle:
 
 
 class DeviceWorker:
-    def __init__(self, name: str, queue_size: int, timeout_s: float) -> None:
+    def __init__(
+        self, name: str, queue_size: int, timeout_s: float, interleave: bool = True
+    ) -> None:
         self.name = name
+        self.interleave = interleave  # listeners take turns (else each runs to its end)
         self.capacity = queue_size + 1  # the running job plus the waiting ones
         self.timeout_s = timeout_s
         self.stats = WorkerStats()
@@ -154,22 +167,41 @@ class DeviceWorker:
 
     def _run(self) -> None:
         while (job := self._jobs.get()[2]) is not None:
+            self._running = True
             try:
-                self._running = True
-                self._run_job(job)
+                if job.priority == Priority.INTERACTIVE:
+                    self._serve_interactive(job)
+                else:
+                    self._run_batch(job)
             finally:
                 self._running = False
-                with self._lock:
-                    self._in_flight -= 1
 
-    def _run_waiting_interactive(self) -> None:
-        """Run the interactive jobs waiting now (a batch job is paused meanwhile)."""
-        while (job := self._take_interactive()) is not None:
-            try:
-                self._run_job(job)
-            finally:
-                with self._lock:
-                    self._in_flight -= 1
+    def _run_batch(self, job: _Job) -> None:
+        """A batch job to its end, running every waiting listener between two of its items."""
+        items = self._begin(job)
+        while items is not None and self._step(job, items):
+            self._serve_interactive(None)
+
+    def _serve_interactive(self, first: _Job | None) -> None:
+        """Interactive jobs round-robin, one item per turn each, admitting the ones that arrive,
+        until none is running or waiting."""
+        turns: deque[tuple[_Job, Iterator[Any]]] = deque()
+        arrived = first if first is not None else self._take_interactive()
+        while True:
+            while arrived is not None:
+                items = self._begin(arrived)
+                if items is not None:
+                    turns.append((arrived, items))
+                arrived = self._take_interactive()
+            if not turns:
+                return
+            job, items = turns.popleft()
+            if self._step(job, items):
+                if self.interleave:
+                    turns.append((job, items))
+                else:
+                    turns.appendleft((job, items))
+            arrived = self._take_interactive()
 
     def _take_interactive(self) -> _Job | None:
         with self._jobs.mutex:
@@ -179,32 +211,43 @@ class DeviceWorker:
         # Only this thread takes jobs, and others only add: the head is still interactive.
         return self._jobs.get_nowait()[2]
 
-    def _run_job(self, job: _Job) -> None:
-        if (
-            reason := job.stop.reason()
-        ) is not None:  # the client left (or gave up) while it waited
+    def _begin(self, job: _Job) -> Iterator[Any] | None:
+        """The job's items, or None when it was cancelled while it waited (then it is over)."""
+        if (reason := job.stop.reason()) is not None:  # the client left (or gave up) while waiting
             self._count_stop(reason)
-            self._deliver(job, "item", _END)
-            return
-        job.stop.start_clock(job.timeout_s)
+            self._end(job, None, "item", _END)
+            return None
+        return iter(job.produce())
+
+    def _step(self, job: _Job, items: Iterator[Any]) -> bool:
+        """Run the job until its next item and deliver it; False once the job is over."""
+        job.stop.start_clock(job.timeout_s)  # its turn: the stall clock starts again
         try:
-            for item in job.produce():
-                if reason := job.stop.reason():
-                    raise GenerationStopped(reason)
-                self._deliver(job, "item", item)
-                if job.priority != Priority.INTERACTIVE:
-                    self._run_waiting_interactive()
-                job.stop.start_clock(job.timeout_s)  # progress: the stall clock starts again
+            item = next(items)
+            if reason := job.stop.reason():
+                raise GenerationStopped(reason)
+        except StopIteration:
+            self.stats.completed += 1
+            self._end(job, items, "item", _END)
         except GenerationStopped as stopped:
             self._count_stop(stopped.reason)
-            self._deliver(job, "error", stopped)
+            self._end(job, items, "error", stopped)
         except Exception as error:  # handed to the request, which turns it into an HTTP error
             self.stats.failed += 1
             logger.exception("inference job failed")
-            self._deliver(job, "error", error)
+            self._end(job, items, "error", error)
         else:
-            self.stats.completed += 1
-            self._deliver(job, "item", _END)
+            self._deliver(job, "item", item)
+            return True
+        return False
+
+    def _end(self, job: _Job, items: Iterator[Any] | None, kind: str, value: Any) -> None:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # a generator stopped early runs its cleanup (the vocoder thread) now
+        self._deliver(job, kind, value)
+        with self._lock:
+            self._in_flight -= 1
 
     def _count_stop(self, reason: str) -> None:
         """A stopped job counts once, by why it stopped, whether or not it had started: a request

@@ -86,6 +86,8 @@ def make_settings(data_dir: Path, **overrides):
         "torch_threads": 1,
         "load_piper": False,
         "verify": False,  # speech recognition of every batch item: on in test_verify*.py
+        # not this machine's speed: tests of `auto` pass it and a clock (test_precision.py)
+        "xtts_precision": "fp32",
     }
     values.update(overrides)
     return Settings(**values)
@@ -134,6 +136,7 @@ class LiveServer:
             "OWNVOICE_TORCH_THREADS": "1",
             "OWNVOICE_LOAD_PIPER": "0",
             "OWNVOICE_VERIFY": "off",
+            "OWNVOICE_XTTS_PRECISION": "fp32",
             **env,
         }
         self.process = subprocess.Popen(

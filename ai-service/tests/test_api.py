@@ -349,7 +349,7 @@ def test_demo_model_speaks_for_as_long_as_the_text_would_take(client_factory, vo
 def test_the_fast_cpu_option_quantises_and_overlaps_the_vocoder(client_factory, voice_bytes):
     from tests.test_streaming_server import expected_seconds
 
-    client = client_factory(xtts_int8=True, xtts_fixed_tokens=40)
+    client = client_factory(xtts_precision="int8", xtts_fixed_tokens=40)
     engine = client.app.state.services.xtts
     from ownvoice_ai.optimize import cpu_supports_bf16
 

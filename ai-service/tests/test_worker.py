@@ -251,3 +251,49 @@ def test_steady_progress_restarts_the_stall_clock():
     items, stats = run_with_worker(scenario)
     assert items == [0, 1, 2, 3, 4]
     assert (stats.completed, stats.timed_out) == (1, 0)
+
+
+def stepping(name: str, ran: list[str], steps: int, gate: Gate | None = None):
+    """A job of `steps` items, noting each one (held at `gate` before the first, when given)."""
+
+    def produce():
+        if gate is not None:
+            gate.hold()
+        for step in range(steps):
+            ran.append(f"{name} {step}")
+            yield step
+
+    return produce
+
+
+def listeners_queued_together(interleave: bool) -> list[str]:
+    ran: list[str] = []
+    gate = Gate()
+
+    async def scenario(worker: DeviceWorker):
+        held = worker.submit(stepping("held", ran, 1, gate))
+        await gate.until_running()
+        handles = [worker.submit(stepping(name, ran, 2)) for name in ("a", "b", "c")]
+        gate.open()
+        for handle in (held, *handles):
+            await drain(handle)
+
+    worker = DeviceWorker("test", queue_size=8, timeout_s=STALL_LIMIT_S, interleave=interleave)
+    worker.start()
+    try:
+        asyncio.run(scenario(worker))
+    finally:
+        worker.close()
+    return ran
+
+
+def test_listeners_queued_together_take_turns_one_item_each():
+    assert listeners_queued_together(interleave=True) == [
+        "held 0", "a 0", "b 0", "c 0", "a 1", "b 1", "c 1",
+    ]  # fmt: skip
+
+
+def test_without_interleaving_each_listener_runs_to_its_end_in_arrival_order():
+    assert listeners_queued_together(interleave=False) == [
+        "held 0", "a 0", "a 1", "b 0", "b 1", "c 0", "c 1",
+    ]  # fmt: skip

@@ -6,6 +6,7 @@ from .base import SynthesisPath
 from .batch import BatchRendering, OursFastBatch
 from .coqui import CoquiInference, CoquiStream
 from .ours import OursFast, OursFp32, OursFp32Overlap, OursHalf, OursInt8, OursInt8Overlap
+from .service import ServiceDefault
 
 WORKERS: dict[str, type[SynthesisPath]] = {
     "coqui-inference": CoquiInference,
@@ -18,4 +19,5 @@ WORKERS: dict[str, type[SynthesisPath]] = {
     "ours-fp16": OursHalf,
     "ours-batch": BatchRendering,
     "ours-fast-batch": OursFastBatch,
+    "ours-default": ServiceDefault,
 }

@@ -31,7 +31,9 @@ class OursPath(SynthesisPath):
         source = ModelSource(checkpoint, model_id_for(checkpoint, prefix="bench"), "bench")
         tuning = StreamTuning(fixed_tokens=spec.sizes.tokens_per_sentence)
         # The int8 path loads fp32 first, measures the fp32 reference, then quantises (numerics).
-        self.engine = XttsEngine(source, requested_device=spec.device, tuning=tuning, int8=False)
+        self.engine = XttsEngine(
+            source, requested_device=spec.device, tuning=tuning, precision="fp32"
+        )
         status = self.engine.load()
         if not status.available:
             raise RuntimeError(status.reason)

@@ -26,7 +26,11 @@ def _engine_dict(status: EngineStatus) -> dict:
         "reason": status.reason,
         **({"note": status.extra["device_note"]} if status.extra.get("device_note") else {}),
         # what the fast CPU option changed (XTTS only)
-        **{key: status.extra[key] for key in ("int8", "vocoder_dtype") if key in status.extra},
+        **{
+            key: status.extra[key]
+            for key in ("int8", "vocoder_dtype", "precision")
+            if key in status.extra
+        },
     }
 
 
@@ -44,6 +48,8 @@ def ready(services: ServicesDep) -> dict:
         "cloning_available": xtts.available,
         "reason": xtts.reason,
         "device_note": xtts.extra.get("device_note"),
+        # fp32 or the int8 fast path, and why (OWNVOICE_XTTS_PRECISION; engines/precision.py)
+        "precision": xtts.extra.get("precision"),
         "worker": {
             "busy": worker.busy,
             "in_flight": worker.in_flight,

@@ -19,7 +19,7 @@ import secrets
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from .base import (
     SynthesisOptions,
 )
 from .device import DeviceChoice, pick_device, verify_accelerator
+from .precision import PrecisionChoice, Requested, SpeedSample, choose_precision
 from .xtts_gpt import (
     BatchRow,
     SamplingSettings,
@@ -141,6 +142,10 @@ class StreamTuning:
         return None, budget
 
 
+# The load-time fp32 speed measurement (precision `auto`): steps discarded, then steps timed.
+SPEED_TEST_WARM_UP = 3
+SPEED_TEST_TIMED = 8
+
 # Often enough that the device worker can slip a listener's /generate in between (worker.py).
 PROGRESS_EVERY_S = 0.25
 
@@ -169,15 +174,19 @@ class XttsEngine:
         source: ModelSource,
         requested_device: str = "auto",
         tuning: StreamTuning | None = None,
-        int8: bool = False,
+        precision: Requested = "fp32",
         self_test_tokens: int = 8,
         batch_size: int = 8,
         cuda_graphs: bool = True,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.source = source
         self.requested_device = requested_device
         self.tuning = tuning or StreamTuning()
-        self.int8 = int8
+        self.requested_precision = precision
+        self.precision: PrecisionChoice | None = None  # decided in load()
+        self.int8 = False
+        self.clock = clock  # times the fp32 speed measurement (tests pass their own)
         self.self_test_tokens = self_test_tokens
         self.batch_size = batch_size
         self.cuda_graphs = cuda_graphs
@@ -199,7 +208,10 @@ class XttsEngine:
                 choice = self._verify_mps()
             self.device = choice.device
             self.model.to(self.device)
-            if self.int8 and self.device == "cpu":
+            self.precision = choose_precision(
+                self.requested_precision, self.device, self._measure_fp32_speed
+            )
+            if self.precision.chosen == "int8":
                 self._apply_fast_cpu_option()
             self.use_cuda_graphs(self.cuda_graphs)
             release_freed_memory()  # the checkpoint's state dict (and fp32 weights, with int8)
@@ -225,6 +237,7 @@ class XttsEngine:
                 "int8": self.int8,
                 "vocoder_dtype": self.vocoder_dtype,
                 "cuda_graphs": self.decoders is not None,
+                "precision": self.precision.as_dict(),
             },
         )
         return self._status
@@ -243,10 +256,38 @@ class XttsEngine:
         return generate_latents(gpt, cond_latent, tokens, settings, generator, should_stop)
 
     def _apply_fast_cpu_option(self) -> None:
-        """int8 GPT, plus a bf16 HiFi-GAN where the CPU does bf16 natively (benchmark paths f, g)."""
+        """int8 GPT, the vocoder overlapped on a second thread, plus a bf16 HiFi-GAN where the CPU
+        does bf16 natively (benchmark paths f, g)."""
         quantize_gpt_int8(self.model)
         if cpu_supports_bf16():
             half_precision_vocoder(self.model, torch.bfloat16)
+        self.tuning = replace(self.tuning, overlap_vocoder=True)
+        self.int8 = True
+
+    def _measure_fp32_speed(self) -> SpeedSample:
+        """fp32 ms per audio token here: SPEED_TEST_TIMED GPT steps after SPEED_TEST_WARM_UP
+        (one clock reading per token), then the vocoder (warmed up on the first steps' latents)
+        on the timed steps' latents."""
+        model = self.model
+        tokens = self.encode_text("Speed test.", SynthesisOptions().language)
+        settings = SamplingSettings(fixed_tokens=SPEED_TEST_WARM_UP + SPEED_TEST_TIMED)
+        generator = torch.Generator(device=self.device).manual_seed(0)
+        cond_latent = torch.zeros(1, 32, model.gpt.model_dim, device=self.device)
+        stamps, latents = [], []
+        for _token, latent in generate_latents(model.gpt, cond_latent, tokens, settings, generator):
+            stamps.append(self.clock())
+            latents.append(latent)
+        decode_ms = (stamps[-1] - stamps[SPEED_TEST_WARM_UP - 1]) / SPEED_TEST_TIMED * 1000
+        speaker = torch.zeros(1, 512, 1, device=self.device)
+        # the first call of the vocoder builds its kernels (several times slower): not timed
+        full_decode(model.hifigan_decoder, torch.stack(latents[:SPEED_TEST_WARM_UP]), speaker)
+        started = self.clock()
+        full_decode(model.hifigan_decoder, torch.stack(latents[SPEED_TEST_WARM_UP:]), speaker)
+        vocoder_ms = (self.clock() - started) / SPEED_TEST_TIMED * 1000
+        logger.info(
+            "xtts fp32 speed: GPT %.1f ms/token, vocoder %.1f ms/token", decode_ms, vocoder_ms
+        )
+        return SpeedSample(decode_ms, vocoder_ms)
 
     @property
     def vocoder_dtype(self) -> str:

@@ -86,10 +86,13 @@ def generate_latents(
     history = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
     inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
     cache = PreallocatedCache(inputs.shape[1] + limit)
-    with torch.inference_mode():
-        for step in range(limit):
-            if should_stop is not None and (reason := should_stop()):
-                raise GenerationStopped(reason)
+    # Inference mode is entered per step, never held across a `yield`: the device worker
+    # interleaves several of these generators on one thread (worker.py), and a mode held open by
+    # one would be switched off under another when the first one ends.
+    for step in range(limit):
+        if should_stop is not None and (reason := should_stop()):
+            raise GenerationStopped(reason)
+        with torch.inference_mode():
             out = gpt.gpt(
                 inputs_embeds=inputs, past_key_values=cache, use_cache=True, return_dict=True
             )
@@ -100,9 +103,10 @@ def generate_latents(
                 logits[:, gpt.stop_audio_token] = -float("inf")
             # transformers annotates input_ids as the legacy LongTensor class; history is int64.
             token = _pick(processors(history, logits), settings.do_sample, generator)  # type: ignore[arg-type]
-            if token == gpt.stop_audio_token:
-                return
-            yield token, latent[0]
+        if token == gpt.stop_audio_token:
+            return
+        yield token, latent[0]
+        with torch.inference_mode():
             next_id = torch.tensor([[token]], device=text_tokens.device)
             history = torch.cat([history, next_id], dim=1)
             inputs = gpt.mel_embedding(next_id) + gpt.mel_pos_embedding.get_fixed_embedding(
@@ -187,51 +191,62 @@ def generate_latents_batch(
     alive = list(range(len(rows)))
     inputs, mask = _left_padded_prefixes(gpt, rows)
     cache = PreallocatedCache(inputs.shape[1] + max(state.limit for state in states))
-    with torch.inference_mode():
-        for step in range(max(state.limit for state in states)):
-            if should_stop is not None and (reason := should_stop()):
-                raise GenerationStopped(reason)
-            out = gpt.gpt(
-                inputs_embeds=inputs,
-                attention_mask=mask,
-                past_key_values=cache,
-                use_cache=True,
-                return_dict=True,
+    # per step, never across a `yield` (see generate_latents)
+    for step in range(max(state.limit for state in states)):
+        if should_stop is not None and (reason := should_stop()):
+            raise GenerationStopped(reason)
+        with torch.inference_mode():
+            cache, alive, mask, inputs, step_result, done = _batch_step(
+                gpt, rows, states, processors, alive, inputs, mask, cache, step, device
             )
-            cache = out.past_key_values
-            latents = gpt.final_norm(out.last_hidden_state[:, -1])
-            logits = gpt.mel_head(latents).float()
-            kept, tokens, ended = [], [], []
-            for position, index in enumerate(alive):
-                token = _next_token(
-                    gpt, rows[index], states[index], processors, logits[position : position + 1]
-                )
-                state = states[index]
-                if token != gpt.stop_audio_token:
-                    state.latents.append(latents[position])
-                if token == gpt.stop_audio_token or len(state.latents) >= state.limit:
-                    ended.append(index)
-                    continue
-                state.history = torch.cat(
-                    [state.history, torch.tensor([[token]], device=device)], dim=1
-                )
-                kept.append(position)
-                tokens.append(token)
-            yield BatchStep(
-                len(tokens) + len(ended), [(i, _stacked(states[i].latents, latents)) for i in ended]
-            )
-            if not kept:
-                return
-            if len(kept) < len(alive):
-                keep = torch.tensor(kept, device=device)
-                cache.batch_select_indices(keep)
-                mask = mask[keep]
-            alive = [alive[position] for position in kept]
-            next_ids = torch.tensor(tokens, device=device).unsqueeze(1)
-            inputs = gpt.mel_embedding(next_ids) + gpt.mel_pos_embedding.get_fixed_embedding(
-                step + 1, device
-            )
-            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+        yield step_result
+        if done:
+            return
+
+
+def _batch_step(gpt, rows, states, processors, alive, inputs, mask, cache, step, device):
+    """One decoding step of `generate_latents_batch`: (cache, alive, mask, next inputs, the
+    BatchStep, whether every row has ended)."""
+    out = gpt.gpt(
+        inputs_embeds=inputs,
+        attention_mask=mask,
+        past_key_values=cache,
+        use_cache=True,
+        return_dict=True,
+    )
+    cache = out.past_key_values
+    latents = gpt.final_norm(out.last_hidden_state[:, -1])
+    logits = gpt.mel_head(latents).float()
+    kept, tokens, ended = [], [], []
+    for position, index in enumerate(alive):
+        token = _next_token(
+            gpt, rows[index], states[index], processors, logits[position : position + 1]
+        )
+        state = states[index]
+        if token != gpt.stop_audio_token:
+            state.latents.append(latents[position])
+        if token == gpt.stop_audio_token or len(state.latents) >= state.limit:
+            ended.append(index)
+            continue
+        state.history = torch.cat([state.history, torch.tensor([[token]], device=device)], dim=1)
+        kept.append(position)
+        tokens.append(token)
+    result = BatchStep(
+        len(tokens) + len(ended), [(i, _stacked(states[i].latents, latents)) for i in ended]
+    )
+    if not kept:
+        return cache, [], mask, inputs, result, True
+    if len(kept) < len(alive):
+        keep = torch.tensor(kept, device=device)
+        cache.batch_select_indices(keep)
+        mask = mask[keep]
+    alive = [alive[position] for position in kept]
+    next_ids = torch.tensor(tokens, device=device).unsqueeze(1)
+    inputs = gpt.mel_embedding(next_ids) + gpt.mel_pos_embedding.get_fixed_embedding(
+        step + 1, device
+    )
+    mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+    return cache, alive, mask, inputs, result, False
 
 
 def _sampling_only(settings: SamplingSettings) -> SamplingSettings:

@@ -1,0 +1,127 @@
+"""Concurrent listeners on the real engine (tiny checkpoint): round-robin turns on the device worker.
+
+Four listeners queued together must each hear a first chunk before any hears a third, and taking
+turns must not change what anyone hears (same seed, same samples as a run alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from ownvoice_ai.engines.base import AudioChunk, StopSignal, SynthesisOptions
+from ownvoice_ai.synthesis import jobs
+from ownvoice_ai.synthesis.options import with_stop
+from ownvoice_ai.synthesis.text import xtts_chunks
+from tests.conftest import AUTH
+from tests.test_api import put_voice
+from tests.test_worker import Gate
+
+TEXT = "Four listeners arrive together, and each of them wants to hear the story now."
+LISTENERS = 4
+DEADLINE_S = 600  # bounds a failing test only (a loaded 2-core machine is slow)
+
+
+@pytest.fixture
+def voice_bytes(ljspeech_wavs) -> bytes:
+    return ljspeech_wavs[0].read_bytes()
+
+
+async def drain(handle) -> list:
+    return [item async for item in handle.items(DEADLINE_S)]
+
+
+def recorded(name: str, produce, record: list[str]):
+    """`produce`, noting `name` (on the worker thread) each time it yields an audio chunk."""
+
+    def run():
+        for item in produce():
+            if isinstance(item, AudioChunk):
+                record.append(name)
+            yield item
+
+    return run
+
+
+def held(gate: Gate):
+    def produce():
+        gate.hold()
+        yield "held"
+
+    return produce
+
+
+async def listen_together(services, names: list[str], record: list[str]) -> dict[str, np.ndarray]:
+    """Queue one stream per name while the worker is held, then let them all run."""
+    gate = Gate()
+    blocker = services.worker.submit(held(gate))
+    await gate.until_running()
+    [tokenized] = await xtts_chunks(services, [TEXT], "en")
+    handles = {}
+    for name in names:
+        stop = StopSignal()
+        options = with_stop(SynthesisOptions(language="en", seed=7), stop)
+        produce = jobs.xtts_stream_job(services, "reader", tokenized, options)
+        handles[name] = services.worker.submit(recorded(name, produce, record), stop)
+    gate.open()
+    await drain(blocker)
+    audio = {}
+    for name, handle in handles.items():
+        items = await drain(handle)
+        audio[name] = np.concatenate([i.samples for i in items if isinstance(i, AudioChunk)])
+    return audio
+
+
+def test_listeners_started_together_each_hear_a_first_chunk_before_any_hears_a_third(
+    client_factory, voice_bytes
+):
+    # 80 tokens: chunks after 8, 32, 56 and 80 tokens, then the tail
+    client = client_factory(xtts_fixed_tokens=80)
+    assert put_voice(client, "reader", voice_bytes).status_code in (200, 201)
+    services = client.app.state.services
+    record: list[str] = []
+    names = [f"listener {n}" for n in range(LISTENERS)]
+    together = asyncio.run(asyncio.wait_for(listen_together(services, names, record), DEADLINE_S))
+
+    def position(name: str, nth: int) -> int:
+        return [i for i, who in enumerate(record) if who == name][nth - 1]
+
+    assert all(record.count(name) >= 3 for name in names), record
+    last_first = max(position(name, 1) for name in names)
+    first_third = min(position(name, 3) for name in names)
+    assert last_first < first_third, record
+
+    alone = asyncio.run(asyncio.wait_for(listen_together(services, ["alone"], []), DEADLINE_S))
+    for name in names:  # turns change when a listener hears a chunk, not what it hears
+        np.testing.assert_array_equal(together[name], alone["alone"])
+    assert client.get("/ready", headers=AUTH).json()["worker"]["completed"] >= LISTENERS + 2
+
+
+def test_token_loops_of_different_lengths_can_take_turns_on_one_thread(tiny_model):
+    """The worker steps several token loops on its one thread; one ending (and leaving torch's
+    inference mode) must not switch the mode off under another still running."""
+    import torch
+
+    from ownvoice_ai.engines.xtts_gpt import SamplingSettings, generate_latents
+
+    gpt = tiny_model.gpt
+    cond = torch.zeros(1, 32, gpt.model_dim)
+    text = torch.tensor([tiny_model.tokenizer.encode("turns", lang="en")], dtype=torch.int32)
+
+    def loop(tokens: int):
+        settings = SamplingSettings(fixed_tokens=tokens)
+        return generate_latents(gpt, cond, text, settings, torch.Generator().manual_seed(0))
+
+    def alone(tokens: int) -> list[int]:
+        return [token for token, _ in loop(tokens)]
+
+    short, long = loop(2), loop(6)
+    taken: dict[str, list[int]] = {"short": [], "long": []}
+    # the short loop starts first (its mode is the outer one) and ends first
+    for name, tokens in (("short", short), ("long", long), ("short", short), ("long", long)):
+        taken[name].append(next(tokens)[0])
+    assert next(short, None) is None  # the short loop ends while the long one is paused
+    taken["long"] += [token for token, _ in long]
+    assert taken == {"short": alone(2), "long": alone(6)}
