@@ -81,6 +81,12 @@ def _first_meta(book: epub.EpubBook, name: str) -> str | None:
     return None
 
 
+def dc_metadata(path: Path, *names: str) -> dict[str, str | None]:
+    """Dublin Core fields of a stored EPUB (date, description, ...), for exports' tags."""
+    book = read_book(path)
+    return {name: _first_meta(book, name) for name in names}
+
+
 def _authors(book: epub.EpubBook) -> str | None:
     names = [" ".join(v.split()) for v, _ in book.get_metadata("DC", "creator") if v and v.strip()]
     return ", ".join(dict.fromkeys(names)) or None

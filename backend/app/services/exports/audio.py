@@ -7,18 +7,21 @@ Both take the chapters' timelines (assemble.py), stream their PCM through one `L
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import av
 import av.stream
 
 from app.services.exports.assemble import SAMPLE_RATE, ChapterTimeline, pcm_chunks
 from app.services.exports.loudness import Leveller
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter
 
 AAC_BITRATE = 64_000  # mono speech: transparent enough, about 29 MB per hour
 MP3_BITRATE = 64_000
@@ -86,21 +89,6 @@ def _image_size(cover: Cover) -> tuple[int, int]:
     return 1, 1
 
 
-def as_jpeg(cover: Cover) -> Cover:
-    """The cover as a JPEG (an iPod/M4B file takes no PNG); unreadable images raise av.FFmpegError."""
-    if cover.media_type == "image/jpeg":
-        return cover
-    with av.open(io.BytesIO(cover.data)) as source:
-        frame = next(source.decode(video=0))
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = frame.width, frame.height
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = Fraction(1, 25)
-    image = frame.reformat(format="yuvj420p")
-    packets = [*encoder.encode(image), *encoder.encode(None)]
-    return Cover("image/jpeg", b"".join(bytes(p) for p in packets))
-
-
 def _add_cover(container: av.container.OutputContainer, cover: Cover | None) -> None:
     """The cover as an attached picture (MP4 `covr`, ID3 `APIC`); call before muxing audio."""
     if cover is None or cover.media_type not in ("image/jpeg", "image/png"):
@@ -117,8 +105,10 @@ def _add_cover(container: av.container.OutputContainer, cover: Cover | None) -> 
     container.mux(packet)
 
 
-def _audio_stream(container: av.container.OutputContainer, codec: str, bitrate: int) -> av.AudioStream:
-    stream = container.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
+def _audio_stream(
+    container: av.container.OutputContainer, codec: str, bitrate: int
+) -> av.AudioStream:
+    stream = cast(av.AudioStream, container.add_stream(codec, rate=SAMPLE_RATE, layout="mono"))
     stream.bit_rate = bitrate
     return stream
 
@@ -140,10 +130,11 @@ def _encode(
     container.mux(stream.encode(None))
 
 
-def chapter_marks(chapters: list[ChapterTimeline]) -> list[dict]:
+def chapter_marks(chapters: list[ChapterTimeline]) -> list[Chapter]:
     """One mark per chapter, from its first sample (where its first sentence starts) to the
     next chapter's, in samples."""
-    marks, start = [], 0
+    marks: list[Chapter] = []
+    start = 0
     for n, chapter in enumerate(chapters):
         marks.append(
             {

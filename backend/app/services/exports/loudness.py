@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import av.filter
@@ -40,7 +41,7 @@ class Loudness:
 def _graph(filters: list[tuple[str, str]]) -> av.filter.Graph:
     graph = av.filter.Graph()
     node = graph.add_abuffer(
-        format="s16", sample_rate=SAMPLE_RATE, layout="mono", time_base=f"1/{SAMPLE_RATE}"
+        format="s16", sample_rate=SAMPLE_RATE, layout="mono", time_base=Fraction(1, SAMPLE_RATE)
     )
     for name, args in filters:
         nxt = graph.add(name, args)
@@ -74,9 +75,11 @@ class _Pipe:
     def _pull(self) -> Iterator[av.AudioFrame]:
         while True:
             try:
-                yield self._graph.pull()
+                frame = self._graph.pull()
             except (av.BlockingIOError, av.EOFError):
                 return
+            assert isinstance(frame, av.AudioFrame)
+            yield frame
 
 
 def _db(linear: float) -> float:
