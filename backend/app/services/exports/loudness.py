@@ -1,17 +1,17 @@
 """Loudness to an audiobook target, with FFmpeg's filters through PyAV (no numpy here).
 
-Two passes over the same PCM: `measure` runs FFmpeg's EBU R128 meter (`ebur128`, with true
-peak) over the whole export; `Leveller` then applies the one gain that brings the integrated
-loudness to the target and a look-ahead limiter (`alimiter`, latency-compensated, so no
-sample moves) that keeps the peaks under the ceiling. One gain for the whole book keeps
-chapters as loud as each other.
+`measure` runs FFmpeg's EBU R128 meter (`ebur128`, with true peak) over the whole export;
+`target_gain` finds the one gain that brings it to the target once a look-ahead limiter
+(`alimiter`, latency-compensated, so no sample moves) has kept the peaks under the ceiling
+(a pass or two more, measuring the levelled audio); `Leveller` applies both while encoding. One gain for
+the whole book keeps chapters as loud as each other.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -86,9 +86,19 @@ def _db(linear: float) -> float:
     return 20 * math.log10(linear) if linear > 0 else -math.inf
 
 
-def measure(chunks: Iterable[bytes]) -> Loudness:
-    """The integrated loudness and true peak of the PCM `chunks` (s16 mono 24 kHz)."""
-    pipe = _Pipe([("ebur128", "metadata=1:peak=true")])
+def _levelling(gain_db: float, ceiling_dbtp: float) -> list[tuple[str, str]]:
+    limit = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
+    return [
+        ("volume", f"volume={gain_db:.3f}dB:precision=double"),
+        ("alimiter", f"limit={limit:.5f}:attack=5:release=50:level=0:latency=1"),
+    ]
+
+
+def measure(chunks: Iterable[bytes], gain_db: float | None = None) -> Loudness:
+    """The integrated loudness and true peak of the PCM `chunks` (s16 mono 24 kHz); with
+    `gain_db`, of what a `Leveller(gain_db)` makes of them."""
+    levelling = [] if gain_db is None else _levelling(gain_db, CEILING_DBTP)
+    pipe = _Pipe([*levelling, ("ebur128", "metadata=1:peak=true")])
     totals: dict[str, str] = {}
     for chunk in itertools.chain(chunks, [None]):
         for frame in pipe.push(chunk) if chunk is not None else pipe.flush():
@@ -100,19 +110,27 @@ def measure(chunks: Iterable[bytes]) -> Loudness:
     )
 
 
+def target_gain(chunks: Callable[[], Iterable[bytes]], passes: int = 2) -> float:
+    """The gain that brings the PCM `chunks()` to TARGET_LUFS after the limiter: the limiter
+    takes some loudness off the peaks, so the gain is corrected by what a levelled pass
+    measures (each pass reads the audio again; memory stays flat)."""
+    gain = measure(chunks()).gain_db()
+    if gain == 0.0:
+        return gain  # silence
+    for _ in range(passes):
+        levelled = measure(chunks(), gain)
+        if abs(levelled.integrated - TARGET_LUFS) < 0.1:
+            break
+        gain += levelled.gain_db()
+    return gain
+
+
 class Leveller:
     """Applies `gain_db` and limits the peaks; frames come out as float planar for the
     encoders, exactly as many samples as went in."""
 
     def __init__(self, gain_db: float, ceiling_dbtp: float = CEILING_DBTP) -> None:
-        limit = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
-        self._pipe = _Pipe(
-            [
-                ("volume", f"volume={gain_db:.3f}dB:precision=double"),
-                ("alimiter", f"limit={limit:.5f}:attack=5:release=50:level=0:latency=1"),
-                ("aformat", "sample_fmts=fltp"),
-            ]
-        )
+        self._pipe = _Pipe([*_levelling(gain_db, ceiling_dbtp), ("aformat", "sample_fmts=fltp")])
 
     def push(self, pcm: bytes) -> Iterator[av.AudioFrame]:
         return self._pipe.push(pcm)

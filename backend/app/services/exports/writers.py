@@ -22,7 +22,7 @@ from app.services.books.parsed import BookImportError
 from app.services.exports import audio, subtitles
 from app.services.exports.assemble import ChapterTimeline, pcm_chunks
 from app.services.exports.audio import BookTags, Cover, Stop
-from app.services.exports.loudness import measure
+from app.services.exports.loudness import target_gain
 from app.services.exports.timeline import ChapterAudio
 
 PARTIAL = ".partial-"
@@ -60,7 +60,7 @@ def _chapter_name(n: int, chapter: ChapterTimeline, suffix: str) -> str:
 
 
 def _book_gain(timelines: list[ChapterTimeline]) -> float:
-    return measure(chunk for t in timelines for chunk in pcm_chunks(t)).gain_db()
+    return target_gain(lambda: (chunk for t in timelines for chunk in pcm_chunks(t)))
 
 
 def write_m4b(
