@@ -181,7 +181,9 @@ def test_m4b_carries_tags_and_cover(client: httpx.Client, m4b: tuple[dict, bytes
     with av.open(io.BytesIO(m4b[1])) as container:
         tags = dict(container.metadata)
         assert container.format.name.startswith("mov") and tags["major_brand"] == "M4B "
-        pictures = [s for s in container.streams.video if s.disposition & s.disposition.attached_pic]
+        pictures = [
+            s for s in container.streams.video if s.disposition & s.disposition.attached_pic
+        ]
         assert len(pictures) == 1
         cover = next(container.demux(pictures[0]))
         assert bytes(cover) == PNG_1X1
