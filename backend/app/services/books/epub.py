@@ -140,7 +140,7 @@ def _is_front_matter(
     )
 
 
-def _spine_documents(book: epub.EpubBook) -> list[epub.EpubItem]:
+def spine_documents(book: epub.EpubBook) -> list[epub.EpubItem]:
     """Linear spine items that are (X)HTML documents, in reading order."""
     documents = []
     for idref, linear in book.spine:
@@ -193,7 +193,7 @@ def _chapters(book: epub.EpubBook, book_title: str | None, budget: _Budget) -> l
     toc = _toc_entries(book)
     guide = _guide_front_matter(book)
     chapters: list[ParsedChapter] = []
-    for item in _spine_documents(book):
+    for item in spine_documents(book):
         budget.check_time()
         entries = toc.get(item.get_name(), [])
         anchors = [fragment for fragment, _ in entries if fragment]

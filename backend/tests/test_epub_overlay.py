@@ -1,0 +1,299 @@
+"""The EPUB 3 read-along writer: real books (a built EPUB 2 and Alice), real chapter audio encoded
+with PyAV, sentences from the real import code, and the result checked by EPUBCheck itself."""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import shutil
+import struct
+import subprocess
+import wave
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from audio_files import reencode
+from books_fixtures import ALICE_EPUB, build_epub2
+from lxml import etree
+
+from app.services.books.epub import parse_epub
+from app.services.books.html_text import _clean
+from app.services.books.store import book_rows
+from app.services.exports.epub_overlay import write_read_along_epub
+from app.services.exports.epub_text import ReadAlongError
+from app.services.exports.timeline import ChapterAudio, SentenceTiming
+
+OPF_NS = "http://www.idpf.org/2007/opf"
+SMIL_NS = "http://www.w3.org/ns/SMIL"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+RATE = 16000
+SENTENCE_S = 0.25  # each sentence's slot in the tone; 0.2 s of it is the sentence
+NARRATOR = "Ada's voice"
+
+
+@dataclass
+class Case:
+    source: Path
+    out: Path
+    chapters: list[ChapterAudio]
+
+
+def _tone(path: Path, seconds: float, container: str, codec: str) -> None:
+    """A quiet 440 Hz tone of `seconds`, encoded by PyAV (AAC in M4A, or MP3)."""
+    wav = path.with_suffix(".wav")
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        count = round(seconds * RATE)
+        samples = (round(3000 * math.sin(2 * math.pi * 440 * i / RATE)) for i in range(count))
+        out.writeframes(struct.pack(f"<{count}h", *samples))
+    path.write_bytes(reencode(wav, container, codec, rate=RATE))
+
+
+def _imported_chapters(source: Path) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(chapter id, title, [(sentence id, text)]) as the app's import stores them."""
+    rows = book_rows(parse_epub(source))
+    chapters = []
+    for chapter in rows.chapters:
+        if chapter["front_matter"]:
+            continue
+        sentences = sorted(
+            (s for s in rows.sentences if s["chapter_id"] == chapter["id"]),
+            key=lambda s: s["position"],
+        )
+        chapters.append(
+            (chapter["id"], chapter["title"], [(s["id"], s["text"]) for s in sentences])
+        )
+    return chapters
+
+
+def _chapter_audio(
+    folder: Path, number: int, chapter: tuple[str, str, list[tuple[str, str]]], mp3: bool
+) -> ChapterAudio:
+    chapter_id, title, sentences = chapter
+    timings = [
+        SentenceTiming(sid, text, round(i * SENTENCE_S + 0.05, 3), round(i * SENTENCE_S + 0.25, 3))
+        for i, (sid, text) in enumerate(sentences)
+    ]
+    duration = len(sentences) * SENTENCE_S + 0.5
+    path = folder / f"{number}.{'mp3' if mp3 else 'm4a'}"
+    _tone(path, duration, "mp3" if mp3 else "ipod", "libmp3lame" if mp3 else "aac")
+    return ChapterAudio(chapter_id, title, path, duration, timings)
+
+
+def _make_case(folder: Path, source: Path, pick: slice, mp3_last: bool) -> Case:
+    folder.mkdir()
+    imported = _imported_chapters(source)[pick]
+    chapters = [
+        _chapter_audio(folder, n, chapter, mp3=mp3_last and n == len(imported) - 1)
+        for n, chapter in enumerate(imported)
+    ]
+    out = folder / "read-along.epub"
+    write_read_along_epub(source, chapters, out, narrator=NARRATOR, language="en")
+    return Case(source, out, chapters)
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    root = tmp_path_factory.mktemp("read-along")
+    epub2 = root / "story.epub"
+    epub2.write_bytes(build_epub2())
+    return {
+        # the EPUB 2 (no nav document, XHTML 1.1 doctype, entities, a footnote): every chapter
+        "epub2": _make_case(root / "epub2", epub2, slice(None), mp3_last=True),
+        # Alice (EPUB 3): its second and third chapters
+        "alice": _make_case(root / "alice", ALICE_EPUB, slice(1, 3), mp3_last=False),
+    }
+
+
+# ---------- reading the result ----------
+
+
+def _opf(archive: zipfile.ZipFile) -> tuple[str, etree._Element]:
+    container = etree.fromstring(archive.read("META-INF/container.xml"))
+    path = container.find(".//{*}rootfile").get("full-path")
+    return path, etree.fromstring(archive.read(path))
+
+
+def _manifest(archive: zipfile.ZipFile) -> dict[str, tuple[str, etree._Element]]:
+    """Manifest id → (archive path, item element)."""
+    opf_path, opf = _opf(archive)
+    base = posixpath.dirname(opf_path)
+    return {
+        item.get("id"): (posixpath.normpath(posixpath.join(base, unquote(item.get("href")))), item)
+        for item in opf.iter(f"{{{OPF_NS}}}item")
+    }
+
+
+def _spine_pages(archive: zipfile.ZipFile) -> list[str]:
+    _, opf = _opf(archive)
+    manifest = _manifest(archive)
+    return [manifest[ref.get("idref")][0] for ref in opf.iter(f"{{{OPF_NS}}}itemref")]
+
+
+def _seconds(clock: str) -> float:
+    if clock.endswith("s"):
+        return float(clock[:-1])
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _wrapped_sentences(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """Every id'd sentence element in reading order: (id, its text, whitespace collapsed)."""
+    found = []
+    for page in _spine_pages(archive):
+        root = etree.fromstring(archive.read(page))
+        for element in root.iter(f"{{{XHTML_NS}}}span", f"{{{XHTML_NS}}}div"):
+            if element.get("id", "").startswith("ov-"):
+                found.append((element.get("id"), _clean("".join(element.itertext()))))
+    return found
+
+
+# ---------- the tests ----------
+
+
+def _epubcheck_command() -> list[str] | None:
+    binary, java = shutil.which("epubcheck"), shutil.which("java")
+    if binary is None or java is None:
+        return None
+    # Debian's /usr/bin/epubcheck is the jar itself (run through binfmt_misc, which containers
+    # often lack), so it is started with java -jar.
+    return [java, "-jar", str(Path(binary).resolve())]
+
+
+def test_epubcheck_finds_no_errors(cases: dict[str, Case], tmp_path: Path) -> None:
+    command = _epubcheck_command()
+    if command is None:
+        pytest.skip("epubcheck is not installed: run scripts/install_system.sh test (apt epubcheck)")
+    runs = {
+        name: subprocess.Popen(
+            [*command, str(case.out), "--json", str(tmp_path / f"{name}.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, case in cases.items()
+    }
+    problems = []
+    for name, run in runs.items():
+        output, _ = run.communicate(timeout=120)
+        report = json.loads((tmp_path / f"{name}.json").read_text())
+        errors = [m for m in report["messages"] if m["severity"] in ("ERROR", "FATAL")]
+        problems += [f"{name}: {m['ID']} {m['message']} {m['locations'][:1]}" for m in errors]
+        if run.returncode != 0 and not errors:
+            problems.append(f"{name}: epubcheck exited {run.returncode}:\n{output}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", ["epub2", "alice"])
+def test_every_sentence_is_one_element_with_its_text(cases: dict[str, Case], name: str) -> None:
+    case = cases[name]
+    expected = [(f"ov-{s.sentence_id}", s.text) for c in case.chapters for s in c.sentences]
+    with zipfile.ZipFile(case.out) as archive:
+        assert _wrapped_sentences(archive) == expected
+
+
+@pytest.mark.parametrize("name", ["epub2", "alice"])
+def test_one_par_per_sentence_with_its_clip(cases: dict[str, Case], name: str) -> None:
+    case = cases[name]
+    timings = {f"ov-{s.sentence_id}": s for c in case.chapters for s in c.sentences}
+    audio_of = {f"ov-{s.sentence_id}": n for n, c in enumerate(case.chapters) for s in c.sentences}
+    seen = []
+    with zipfile.ZipFile(case.out) as archive:
+        manifest = _manifest(archive)
+        for page in _spine_pages(archive):
+            item = next(i for p, i in manifest.values() if p == page)
+            if item.get("media-overlay") is None:
+                continue
+            smil_path, smil_item = manifest[item.get("media-overlay")]
+            assert smil_item.get("media-type") == "application/smil+xml"
+            smil = etree.fromstring(archive.read(smil_path))
+            page_ids = set(etree.fromstring(archive.read(page)).xpath("//@id"))
+            audio_files = {}
+            for par in smil.iter(f"{{{SMIL_NS}}}par"):
+                text, audio = par.find(f"{{{SMIL_NS}}}text"), par.find(f"{{{SMIL_NS}}}audio")
+                target, _, element_id = text.get("src").partition("#")
+                assert posixpath.normpath(posixpath.join(posixpath.dirname(smil_path), target)) == page
+                assert element_id in page_ids
+                timing = timings[element_id]
+                assert _seconds(audio.get("clipBegin")) == pytest.approx(timing.start, abs=1e-9)
+                assert _seconds(audio.get("clipEnd")) == pytest.approx(timing.end, abs=1e-9)
+                audio_path = posixpath.normpath(
+                    posixpath.join(posixpath.dirname(smil_path), unquote(audio.get("src")))
+                )
+                audio_files.setdefault(audio_of[element_id], audio_path)
+                assert audio_files[audio_of[element_id]] == audio_path
+                seen.append(element_id)
+            for number, audio_path in audio_files.items():
+                source = case.chapters[number].audio_path
+                assert archive.read(audio_path) == source.read_bytes()
+                media_type = "audio/mpeg" if source.suffix == ".mp3" else "audio/mp4"
+                assert next(i for p, i in manifest.values() if p == audio_path).get(
+                    "media-type"
+                ) == media_type
+    assert seen == list(timings)
+
+
+@pytest.mark.parametrize("name", ["epub2", "alice"])
+def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None:
+    case = cases[name]
+    with zipfile.ZipFile(case.out) as archive:
+        _, opf = _opf(archive)
+        manifest = _manifest(archive)
+        metas = opf.findall(f"{{{OPF_NS}}}metadata/{{{OPF_NS}}}meta")
+        durations = {m.get("refines"): _seconds(m.text) for m in metas if m.get("property") == "media:duration"}
+        overlays = {f"#{i.get('media-overlay')}" for _, i in manifest.values() if i.get("media-overlay")}
+        props = {m.get("property"): m.text for m in metas if m.get("property")}
+        nav = [p for p, i in manifest.values() if "nav" in (i.get("properties") or "").split()]
+        css = [archive.read(p).decode() for p, i in manifest.values() if i.get("media-type") == "text/css"]
+    assert opf.get("version") == "3.0"
+    assert set(durations) - {None} == overlays
+    total = sum(round(c.duration * 1000) for c in case.chapters) / 1000
+    assert durations[None] == pytest.approx(total, abs=1e-9)
+    assert sum(v for k, v in durations.items() if k) == pytest.approx(total, abs=1e-9)
+    assert props["media:narrator"] == NARRATOR
+    assert any(f".{props['media:active-class']} " in sheet for sheet in css)
+    assert len(nav) == 1
+
+
+def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None:
+    with zipfile.ZipFile(cases["epub2"].out) as archive:
+        names = archive.namelist()
+        nav = etree.fromstring(archive.read("OEBPS/ownvoice-nav.xhtml"))
+        chapter = archive.read("OEBPS/chap1.html").decode()
+        assert archive.read("OEBPS/cover.png") == zipfile.ZipFile(cases["epub2"].source).read(
+            "OEBPS/cover.png"
+        )
+    assert names[0] == "mimetype"
+    assert [a.text for a in nav.iter(f"{{{XHTML_NS}}}a")] == [
+        "The First Morning",
+        "Second Thoughts",
+        "The Last Word",
+    ]
+    assert "<!DOCTYPE html>" in chapter and 'id="fn1"' in chapter and "1. A footnote." in chapter
+
+
+def test_a_sentence_not_in_the_book_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter_id, title, sentences = _imported_chapters(source)[1]
+    sentences = [*sentences[:1], ("x" * 32, "A sentence this book never had.")]
+    chapter = _chapter_audio(tmp_path, 0, (chapter_id, title, sentences), mp3=False)
+    out = tmp_path / "out.epub"
+    with pytest.raises(ReadAlongError, match="never had.*import it again"):
+        write_read_along_epub(source, [chapter], out, narrator=NARRATOR)
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_timings_past_the_audio_are_refused(tmp_path: Path) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    late = ChapterAudio(chapter.chapter_id, chapter.title, chapter.audio_path, 0.1, chapter.sentences)
+    with pytest.raises(ReadAlongError, match="after the chapter's audio"):
+        write_read_along_epub(source, [late], tmp_path / "out.epub", narrator=NARRATOR)
