@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 import time
 import uuid
 import zipfile
@@ -270,6 +272,39 @@ def test_subtitles_have_a_cue_per_sentence_on_the_audio_timeline(
         for (_, start, end), (_, want_start, want_end) in zip(cues, expected, strict=True):
             assert abs(start - want_start / RATE) <= 0.0005
             assert abs(end - want_end / RATE) <= 0.0005
+
+
+def test_epub_read_along_has_an_overlay_clip_per_sentence(
+    client: httpx.Client, book: dict, story: list[dict], tmp_path: Path
+) -> None:
+    job, data = finished(client, book, story, "epub")
+    assert job["file_name"].endswith(".epub")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert (
+            archive.namelist()[0] == "mimetype"
+            and archive.read("mimetype") == b"application/epub+zip"
+        )
+        smil = [archive.read(n).decode() for n in archive.namelist() if n.endswith(".smil")]
+        audio = [n for n in archive.namelist() if n.endswith(".mp3")]
+        opf = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".opf"))
+    assert len(audio) == 2 and "media:narrator" in opf and "media:active-class" in opf
+    clips = [re.findall(r'clipBegin="([^"]+)"', text) for text in smil]
+    assert sum(len(c) for c in clips) == job["total"] == 5
+    command = [shutil.which("java"), "-jar", "/usr/share/java/epubcheck.jar"]
+    if command[0] is None or not Path(command[2]).exists():
+        pytest.skip("epubcheck is not installed (apt epubcheck)")
+    book_file = tmp_path / "read-along.epub"
+    book_file.write_bytes(data)
+    run = subprocess.run([*command, str(book_file)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "0 errors" in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_epub_of_a_pasted_book_is_refused(client: httpx.Client) -> None:
+    pasted = client.post(
+        "/api/books", json={"title": "Pasted", "text": "One. Two.", "language": "en"}
+    ).json()
+    refused = export(client, pasted, format="epub", voiceId=VOICE)
+    assert refused.status_code == 422 and "EPUB" in refused.json()["detail"]
 
 
 # --- the job's life -----------------------------------------------------------------------

@@ -51,12 +51,6 @@ class UnsupportedMediaType(DomainError):
     status_code = 415
 
 
-class NotAvailable(DomainError):
-    """A feature this server does not have (yet)."""
-
-    status_code = 501
-
-
 class TooMany(DomainError):
     """Too many audio streams open, or render jobs queued, at once (with Retry-After)."""
 

@@ -47,7 +47,7 @@ def _owned_job(db: Session, user_id: str, job_id: str) -> ExportJob:
 @router.post(
     "/books/{book_id}/exports",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={400: {}, 409: {}, 422: {}, 429: {}, 501: {"description": "Format not available"}},
+    responses={400: {}, 409: {}, 422: {}, 429: {}},
 )
 async def create_export(
     book: OwnedBook, body: ExportRequest, request: Request, user: CurrentUser, db: SessionDep

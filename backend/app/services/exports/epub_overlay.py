@@ -155,9 +155,7 @@ def _check_timings(chapter: ChapterAudio) -> None:
         previous = sentence.end
 
 
-def _locate(
-    streams: list[TextStream], chapters: list[ChapterAudio]
-) -> list[list[Found]]:
+def _locate(streams: list[TextStream], chapters: list[ChapterAudio]) -> list[list[Found]]:
     """Every sentence's place, chapter by chapter, in reading order."""
     cursor = (0, 0)
     located = []
@@ -469,7 +467,9 @@ def _package(
         item.element.attrib.pop("media-overlay", None)
     for number, path in enumerate(dict.fromkeys(audio), start=1):
         media_type = AUDIO_TYPES[posixpath.splitext(path)[1]]
-        _manifest_item(manifest, f"ownvoice-audio-{number:04d}", _href(source.opf_path, path), media_type)
+        _manifest_item(
+            manifest, f"ownvoice-audio-{number:04d}", _href(source.opf_path, path), media_type
+        )
     _manifest_item(manifest, "ownvoice-css", _href(source.opf_path, css_path), "text/css")
     for overlay in overlays:
         href = _href(source.opf_path, overlay.path)
@@ -497,7 +497,9 @@ def _write_archive(source: _Source, parts: _Parts, out: Path) -> None:
                 if info.filename in written or info.is_dir():
                     continue
                 data = parts.files.get(info.filename)
-                target.writestr(info.filename, data if data is not None else source.read(info.filename))
+                target.writestr(
+                    info.filename, data if data is not None else source.read(info.filename)
+                )
                 written.add(info.filename)
             for path, data in parts.files.items():
                 if path not in written:

@@ -12,7 +12,6 @@ rename; cancelling or deleting a job removes that directory.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import re
 import shutil
@@ -29,7 +28,7 @@ from app.models.export_job import ExportJob
 from app.models.user import User
 from app.models.voice import Voice
 from app.services.elevenlabs import ElevenLabsClient
-from app.services.errors import InvalidInput, NotAvailable, NotFound
+from app.services.errors import InvalidInput, NotFound
 from app.services.exports import writers
 from app.services.exports.assemble import Pauses, SentenceAudio, lay_out
 from app.services.exports.audio import BookTags
@@ -51,23 +50,16 @@ from app.services.speech import Synthesizer, VoiceTarget, speech_cache_key
 log = logging.getLogger("ownvoice.exports")
 
 CHAPTER_NOT_FOUND = "No such chapter in this book: {}. Reload the book's chapter list."
-EPUB_MISSING = (
-    "EPUB 3 read-along export is not available on this server yet: export as m4b, mp3, srt "
-    "or vtt instead."
-)
 NOT_AN_EPUB = (
     "Only a book imported from an EPUB file can be exported as an EPUB read-along: export "
     "this one as m4b, mp3, srt or vtt."
 )
+NOTHING_TO_SAY = "These chapters have no text to speak: choose other chapters, then export."
 EVICTED = (
     "Some sentences left the audio cache before they were written (the cache is too small "
     "for this export): raise OWNVOICE_AUDIO_CACHE_MAX_BYTES or export fewer chapters, then "
     "export again."
 )
-
-
-def epub_available() -> bool:
-    return importlib.util.find_spec("app.services.exports.epub_overlay") is not None
 
 
 def export_dir(root: Path, job_id: str) -> Path:
@@ -109,8 +101,6 @@ async def queue_export(
 ) -> ExportJob:
     """Queue an export: the voice routed as for render jobs (never ElevenLabs), the chapters
     checked, the user's queue room checked."""
-    if new.format == "epub" and not epub_available():
-        raise NotAvailable(EPUB_MISSING)
     if new.format == "epub" and new.book.source_format != "epub":
         raise InvalidInput(NOT_AN_EPUB)
     chapters = _chosen_chapters(db, new.book, new.chapter_ids)
@@ -298,6 +288,9 @@ class ExportRunner(RenderRunner):
         missing = len(source.rows) - sum(len(t.sentences) for t in timelines)
         if missing > skipped:  # more than the sentences with nothing to say
             raise RenderFailed(EVICTED)
+        timelines = [t for t in timelines if t.sentences]  # a cover page has nothing to hear
+        if not timelines:
+            raise RenderFailed(NOTHING_TO_SAY)
         directory = export_dir(self.root, source.job_id)
         directory.mkdir(parents=True, exist_ok=True)
         stem = _file_stem(source.tags.title)

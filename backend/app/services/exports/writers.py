@@ -22,10 +22,14 @@ from app.services.books.parsed import BookImportError
 from app.services.exports import audio, subtitles
 from app.services.exports.assemble import ChapterTimeline, pcm_chunks
 from app.services.exports.audio import BookTags, Cover, Stop
+from app.services.exports.epub_overlay import write_read_along_epub
+from app.services.exports.epub_text import ReadAlongError
 from app.services.exports.loudness import target_gain
 from app.services.exports.timeline import ChapterAudio
+from app.services.renders import RenderFailed
 
 PARTIAL = ".partial-"
+EPUB_GONE = "The book's EPUB file is gone from the server: import the book again, then export."
 
 
 def book_tags(book: Book, narrator: str, original: Path | None) -> BookTags:
@@ -138,19 +142,22 @@ def write_epub(
     original: Path | None,
     stop: Stop,
 ) -> str:
-    from app.services.exports.epub_overlay import write_read_along_epub  # written separately
-
+    """The book's own EPUB with one MP3 per chapter and a SMIL overlay per page
+    (epub_overlay.py writes it, atomically)."""
     if original is None or not original.exists():
-        raise FileNotFoundError("the book's EPUB is gone")
+        raise RenderFailed(EPUB_GONE)
     chapters = chapter_mp3s(timelines, tags, directory, stop)
-    temp = _temp(directory, ".epub")
+    target = directory / f"{stem} (read-along).epub"
     try:
-        write_read_along_epub(original, chapters, temp, tags.narrator)
-        return _publish(temp, directory / f"{stem} (read-along).epub")
+        write_read_along_epub(
+            original, chapters, target, narrator=tags.narrator, language=tags.language
+        )
+    except ReadAlongError as exc:
+        raise RenderFailed(str(exc)) from exc
     finally:
-        temp.unlink(missing_ok=True)
         for chapter in chapters:
             chapter.audio_path.unlink(missing_ok=True)
+    return target.name
 
 
 def write(
