@@ -121,8 +121,8 @@ def _encode(
     stop: Stop,
 ) -> None:
     for chapter in chapters:
-        stop()
         for chunk in pcm_chunks(chapter):
+            stop()
             for frame in leveller.push(chunk):
                 container.mux(stream.encode(frame))
     for frame in leveller.flush():

@@ -12,6 +12,7 @@ rename; cancelling or deleting a job removes that directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.files import DISK_FULL_MESSAGE, is_disk_full
 from app.models.book import Book, Chapter, Sentence
 from app.models.export_job import ExportJob
 from app.models.user import User
@@ -224,7 +226,16 @@ class ExportRunner(RenderRunner):
             model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
             narrator = await self._narrator(plan.target)
             source = await asyncio.to_thread(self._source, job_id, narrator)
-            name = await asyncio.to_thread(self._write, source, plan, model_id, tally.skipped, stop)
+            writing = asyncio.ensure_future(
+                asyncio.to_thread(self._write, source, plan, model_id, tally.skipped, stop)
+            )
+            try:
+                name = await asyncio.shield(writing)
+            except asyncio.CancelledError:  # a thread cannot be cancelled: tell it, wait for it
+                stop.set()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await writing
+                raise
             size = (export_dir(self.root, job_id) / name).stat().st_size
             return {"done": tally.done, "skipped": tally.skipped, "file_name": name, "bytes": size}
         except BaseException:
@@ -294,9 +305,14 @@ class ExportRunner(RenderRunner):
         directory = export_dir(self.root, source.job_id)
         directory.mkdir(parents=True, exist_ok=True)
         stem = _file_stem(source.tags.title)
-        return writers.write(
-            source.format, timelines, source.tags, directory, stem, source.original, stop
-        )
+        try:
+            return writers.write(
+                source.format, timelines, source.tags, directory, stem, source.original, stop
+            )
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise RenderFailed(DISK_FULL_MESSAGE) from exc
+            raise
 
     def _pcm(self, plan: Plan, model_id: str | None, text: str) -> Path | None:
         key = speech_cache_key(plan.target, replace(plan.request, text=text), model_id)

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.core.files import fsync_replace
@@ -63,14 +63,21 @@ def _chapter_name(n: int, chapter: ChapterTimeline, suffix: str) -> str:
     return f"{n:02d} {title}{suffix}"
 
 
-def _book_gain(timelines: list[ChapterTimeline]) -> float:
-    return target_gain(lambda: (chunk for t in timelines for chunk in pcm_chunks(t)))
+def _chunks(timelines: list[ChapterTimeline], stop: Stop) -> Iterator[bytes]:
+    for timeline in timelines:
+        for chunk in pcm_chunks(timeline):
+            stop()
+            yield chunk
+
+
+def _book_gain(timelines: list[ChapterTimeline], stop: Stop) -> float:
+    return target_gain(lambda: _chunks(timelines, stop))
 
 
 def write_m4b(
     timelines: list[ChapterTimeline], tags: BookTags, directory: Path, stem: str, stop: Stop
 ) -> str:
-    gain = _book_gain(timelines)
+    gain = _book_gain(timelines, stop)
     temp = _temp(directory, ".m4b")
     try:
         audio.write_m4b(timelines, gain, tags, temp, stop)
@@ -83,7 +90,7 @@ def chapter_mp3s(
     timelines: list[ChapterTimeline], tags: BookTags, directory: Path, stop: Stop
 ) -> list[ChapterAudio]:
     """One MP3 per chapter in `directory`, at one gain for the whole book."""
-    gain = _book_gain(timelines)
+    gain = _book_gain(timelines, stop)
     made = []
     for n, timeline in enumerate(timelines, start=1):
         path = directory / f"{PARTIAL}{n:03d}.mp3"
