@@ -23,7 +23,9 @@ from app.services.exports.loudness import Leveller
 if TYPE_CHECKING:
     from av.container.core import Chapter
 
-AAC_BITRATE = 64_000  # mono speech: transparent enough, about 29 MB per hour
+# FFmpeg's AAC encoder at 64 kb/s mono overshot a -3 dBFS limited voice onset to 0 dBFS
+# (measured on Piper speech); at 96 kb/s it stays within 0.1 dB. About 43 MB per hour.
+AAC_BITRATE = 96_000
 MP3_BITRATE = 64_000
 # ISO 639-2 codes for MP4's language field, for the languages the voices speak.
 ISO639_2 = {
