@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import posixpath
 import zipfile
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,9 +154,7 @@ def _check_timings(chapter: ChapterAudio) -> None:
         previous = sentence.end
 
 
-def _locate(
-    streams: list[TextStream], chapters: list[ChapterAudio]
-) -> list[list[Found]]:
+def _locate(streams: list[TextStream], chapters: list[ChapterAudio]) -> list[list[Found]]:
     """Every sentence's place, chapter by chapter, in reading order."""
     cursor = (0, 0)
     located = []
@@ -326,6 +323,18 @@ def _meta(metadata: etree._Element, prop: str, text: str, refines: str | None = 
     meta.text = text
 
 
+def _without_opf_prefix(metadata: etree._Element) -> etree._Element:
+    """The metadata element again, minus an EPUB 2 `xmlns:opf` declaration, so that the <meta>
+    elements added to it are written <meta>, not <opf:meta>."""
+    nsmap = {k: v for k, v in metadata.nsmap.items() if k is None or v != OPF_NS}
+    fresh = etree.Element(metadata.tag, dict(metadata.attrib), nsmap=nsmap)
+    fresh.text = metadata.text
+    fresh.extend(list(metadata))
+    fresh.tail = metadata.tail
+    metadata.getparent().replace(metadata, fresh)
+    return fresh
+
+
 def _epub3_metadata(metadata: etree._Element, language: str | None) -> None:
     """EPUB 2 metadata → EPUB 3: opf: attributes become refinements; dcterms:modified is set;
     any media overlay metadata the book already had is replaced."""
@@ -424,10 +433,14 @@ def _build(
     for page, tree in zip(source.pages, trees, strict=True):
         if page.path in overlaid:
             _link_css(tree, page.path, css_path)
+    parsed = {page.path: tree for page, tree in zip(source.pages, trees, strict=True)}
     for item in source.items.values():  # every page: the EPUB 3 doctype, manifest properties
         if item.media_type == XHTML_TYPE:
-            tree = next((t for p, t in zip(source.pages, trees) if p is item), None)
-            tree = tree or parse_xhtml(source.read(item.path), item.path)
+            tree = (
+                parsed[item.path]
+                if item.path in parsed
+                else parse_xhtml(source.read(item.path), item.path)
+            )
             _page_properties(item, tree)
             files[item.path] = serialize_xhtml(tree)
     for overlay in overlays:
@@ -469,7 +482,9 @@ def _package(
         item.element.attrib.pop("media-overlay", None)
     for number, path in enumerate(dict.fromkeys(audio), start=1):
         media_type = AUDIO_TYPES[posixpath.splitext(path)[1]]
-        _manifest_item(manifest, f"ownvoice-audio-{number:04d}", _href(source.opf_path, path), media_type)
+        _manifest_item(
+            manifest, f"ownvoice-audio-{number:04d}", _href(source.opf_path, path), media_type
+        )
     _manifest_item(manifest, "ownvoice-css", _href(source.opf_path, css_path), "text/css")
     for overlay in overlays:
         href = _href(source.opf_path, overlay.path)
@@ -479,6 +494,7 @@ def _package(
     _meta(metadata, "media:duration", _clock(sum(o.duration_ms for o in overlays)))
     _meta(metadata, "media:narrator", narrator)
     _meta(metadata, "media:active-class", ACTIVE_CLASS)
+    _without_opf_prefix(metadata)
     added[source.opf_path] = etree.tostring(
         source.opf, xml_declaration=True, encoding="utf-8", pretty_print=True
     )
@@ -497,7 +513,9 @@ def _write_archive(source: _Source, parts: _Parts, out: Path) -> None:
                 if info.filename in written or info.is_dir():
                     continue
                 data = parts.files.get(info.filename)
-                target.writestr(info.filename, data if data is not None else source.read(info.filename))
+                target.writestr(
+                    info.filename, data if data is not None else source.read(info.filename)
+                )
                 written.add(info.filename)
             for path, data in parts.files.items():
                 if path not in written:

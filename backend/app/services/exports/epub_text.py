@@ -44,8 +44,10 @@ def _numeric_entities(data: bytes) -> bytes:
         if name in _XML_ENTITIES:
             return match.group(0)
         char = html.unescape(match.group(0))
-        return match.group(0) if char == match.group(0) else f"&#{ord(char[0])};" + (
-            "".join(f"&#{ord(c)};" for c in char[1:])
+        return (
+            match.group(0)
+            if char == match.group(0)
+            else f"&#{ord(char[0])};" + ("".join(f"&#{ord(c)};" for c in char[1:]))
         )
 
     return _NAMED_ENTITY.sub(numeric, data.decode("utf-8")).encode("utf-8")
@@ -171,9 +173,7 @@ class Found:
     last: int
 
 
-def find_sentence(
-    streams: list[TextStream], cursor: tuple[int, int], text: str
-) -> Found | None:
+def find_sentence(streams: list[TextStream], cursor: tuple[int, int], text: str) -> Found | None:
     """The sentence's place at or after `cursor` (document, position): right at the cursor, or
     at the first block start after it whose text matches."""
     wanted = skeleton(text)
