@@ -315,11 +315,14 @@ def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None
 def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None:
     with zipfile.ZipFile(cases["epub2"].out) as archive:
         names = archive.namelist()
+        manifest = _manifest(archive)
         nav = etree.fromstring(archive.read("OEBPS/ownvoice-nav.xhtml"))
         chapter = archive.read("OEBPS/chap1.html").decode()
         assert archive.read("OEBPS/cover.png") == zipfile.ZipFile(cases["epub2"].source).read(
             "OEBPS/cover.png"
         )
+    cover = next(i for p, i in manifest.values() if p == "OEBPS/cover.png")
+    assert cover.get("properties") == "cover-image"
     assert names[0] == "mimetype"
     assert [a.text for a in nav.iter(f"{{{XHTML_NS}}}a")] == [
         "The First Morning",

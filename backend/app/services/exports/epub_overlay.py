@@ -298,7 +298,10 @@ def _nav_list(parent: Iterable[etree._Element], ncx_path: str, nav_path: str) ->
     for point in parent:
         if etree.QName(point).localname != "navPoint":
             continue
-        label = " ".join("".join(point.find(f"{{{NCX_NS}}}navLabel").itertext()).split())
+        label_element = point.find(f"{{{NCX_NS}}}navLabel")
+        label = (
+            " ".join("".join(label_element.itertext()).split()) if label_element is not None else ""
+        )
         content = point.find(f"{{{NCX_NS}}}content")
         src = content.get("src", "") if content is not None else ""
         target, _, fragment = src.partition("#")
@@ -388,6 +391,18 @@ def _page_properties(item: _Item, tree: etree._ElementTree) -> None:
         _add_property(item.element, "scripted")
 
 
+def _mark_cover_image(source: _Source) -> None:
+    """EPUB 2 names its cover image in <meta name="cover">; EPUB 3 by a manifest property."""
+    items = source.items.values()
+    if any("cover-image" in i.element.get("properties", "").split() for i in items):
+        return
+    for meta in source.metadata.iterfind(f"{{{OPF_NS}}}meta[@name='cover']"):
+        item = source.items.get(meta.get("content", ""))
+        if item is not None and item.media_type.startswith("image/"):
+            _add_property(item.element, "cover-image")
+            return
+
+
 # ---------- the whole book ----------
 
 
@@ -402,6 +417,7 @@ def write_read_along_epub(
     """Write `out` (atomically): the source EPUB as an EPUB 3 whose chapters play `chapters`'
     audio with each sentence highlighted. `chapters` are in book order, their sentences the
     ones the app imported from this very EPUB."""
+    chapters = [chapter for chapter in chapters if chapter.sentences]  # nothing to highlight
     for chapter in chapters:
         _check_timings(chapter)
     with zipfile.ZipFile(source_epub) as archive:
@@ -480,6 +496,7 @@ def _package(
         manifest[-1].set("properties", "nav")
     for item in source.items.values():
         item.element.attrib.pop("media-overlay", None)
+    _mark_cover_image(source)
     for number, path in enumerate(dict.fromkeys(audio), start=1):
         media_type = AUDIO_TYPES[posixpath.splitext(path)[1]]
         _manifest_item(
