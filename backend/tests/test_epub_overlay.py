@@ -47,8 +47,22 @@ SPLIT_PAGES = [
         '<h2 id="b">Part B</h2><p>Beta <a href="chap2.html">one. <b>Beta two</b></a>, done.</p>',
     ),
     ("chap5.html", "", "<p>Gamma <i>continues</i> here.</p>"),
+    # EPUB 2's presentational markup, which an EPUB 3 may not have: made CSS, its text kept
+    (
+        "chap6.html",
+        "",
+        '<p align="center"><a name="pg1"></a>It was fine.</p><table summary="x" border="1" '
+        'cellpadding="2" width="100%"><tr><td valign="top" align="left">Cell text.</td></tr>'
+        '</table><br clear="all"/><center>Centered text.</center><p><font size="2" color="red">'
+        'Small text.</font></p><img src="cover.png" alt="" border="0" align="left"/>'
+        '<hr noshade="noshade" size="1"/><ul type="disc"><li>Item.</li></ul>',
+    ),
 ]
-SPLIT_TOC = [("chap4.html#a", "Part A", ""), ("chap4.html#b", "Part B", "")]
+SPLIT_TOC = [
+    ("chap4.html#a", "Part A", ""),
+    ("chap4.html#b", "Part B", ""),
+    ("chap6.html", "Old Markup", ""),
+]
 
 
 def _epub2_with_split_pages() -> bytes:
@@ -330,6 +344,7 @@ def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None
         "The Last Word",
         "Part A",
         "Part B",
+        "Old Markup",
     ]
     assert "<!DOCTYPE html>" in chapter and 'id="fn1"' in chapter and "1. A footnote." in chapter
 
@@ -374,6 +389,33 @@ def test_chapters_split_and_shared_across_pages(cases: dict[str, Case]) -> None:
         f'<p><span id="{ids[2]}">Beta <a href="chap2.html">one.</a></span>'
         f'<a href="chap2.html"> </a><span id="{ids[3]}"><a href="chap2.html"><b>Beta two</b>'
         "</a>, done.</span></p>",
+    ]
+
+
+def test_epub2_presentational_markup_becomes_css(cases: dict[str, Case]) -> None:
+    with zipfile.ZipFile(cases["epub2"].out) as archive:
+        page = etree.fromstring(archive.read("OEBPS/chap6.html"))
+    body = page.find(f"{{{XHTML_NS}}}body")
+    styled = [
+        (etree.QName(e).localname, dict(e.attrib))
+        for e in body.iter()
+        if not e.get("id", "").startswith("ov-")
+    ]
+    assert styled == [
+        ("body", {}),
+        ("p", {"style": "text-align: center"}),
+        ("a", {"name": "pg1"}),
+        ("table", {"border": "1", "style": "width: 100%"}),
+        ("tr", {}),
+        ("td", {"style": "vertical-align: top; text-align: left"}),
+        ("br", {"style": "clear: both"}),
+        ("div", {"style": "text-align: center"}),
+        ("p", {}),
+        ("span", {"style": "font-size: small; color: red"}),
+        ("img", {"src": "cover.png", "alt": "", "style": "border: 0px solid; float: left"}),
+        ("hr", {"style": "height: 1px"}),
+        ("ul", {"style": "list-style-type: disc"}),
+        ("li", {}),
     ]
 
 

@@ -39,6 +39,7 @@ from app.services.exports.epub_text import (
     wrap,
 )
 from app.services.exports.timeline import ChapterAudio, SentenceTiming
+from app.services.exports.xhtml5 import modernize
 
 OPF_NS = "http://www.idpf.org/2007/opf"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -437,7 +438,14 @@ class _Parts:
 def _build(
     source: _Source, chapters: list[ChapterAudio], *, narrator: str, language: str | None
 ) -> _Parts:
-    trees = [parse_xhtml(source.read(page.path), page.path) for page in source.pages]
+    documents = {
+        item.path: parse_xhtml(source.read(item.path), item.path)
+        for item in [*source.items.values(), *source.pages]
+        if item.media_type in (XHTML_TYPE, "text/html") or item in source.pages
+    }
+    for tree in documents.values():
+        modernize(tree.getroot())  # before the sentences are found: wrapping sees the new names
+    trees = [documents[page.path] for page in source.pages]
     streams = [text_stream(_body(tree)) for tree in trees]
     located = _locate(streams, chapters)
     audio = [_audio_path(source, n, chapter) for n, chapter in enumerate(chapters)]
@@ -449,16 +457,11 @@ def _build(
     for page, tree in zip(source.pages, trees, strict=True):
         if page.path in overlaid:
             _link_css(tree, page.path, css_path)
-    parsed = {page.path: tree for page, tree in zip(source.pages, trees, strict=True)}
     for item in source.items.values():  # every page: the EPUB 3 doctype, manifest properties
-        if item.media_type == XHTML_TYPE:
-            tree = (
-                parsed[item.path]
-                if item.path in parsed
-                else parse_xhtml(source.read(item.path), item.path)
-            )
-            _page_properties(item, tree)
-            files[item.path] = serialize_xhtml(tree)
+        if item.path in documents:
+            item.element.set("media-type", XHTML_TYPE)
+            _page_properties(item, documents[item.path])
+            files[item.path] = serialize_xhtml(documents[item.path])
     for overlay in overlays:
         files[overlay.path] = _smil(overlay)
     files.update(_package(source, overlays, audio, css_path, narrator, language, files))
