@@ -201,19 +201,15 @@ def _wrapped_sentences(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 
 def _epubcheck_command() -> list[str] | None:
-    binary, java = shutil.which("epubcheck"), shutil.which("java")
-    if binary is None or java is None:
+    binary = shutil.which("epubcheck")
+    if binary is None:
         return None
-    # Debian's /usr/bin/epubcheck is the jar itself (run through binfmt_misc, which containers
-    # often lack), so it is started with java -jar.
-    # A short run: the quick JIT and the serial collector halve its time.
-    return [
-        java,
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-jar",
-        str(Path(binary).resolve()),
-    ]
+    jar, java = Path(binary).resolve(), shutil.which("java")
+    if jar.suffix != ".jar" or java is None:
+        return [binary]  # a launcher script (Homebrew)
+    # Debian's /usr/bin/epubcheck is the jar itself, run through binfmt_misc, which containers
+    # often lack: start it with java. The quick JIT and the serial collector halve a short run.
+    return [java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar)]
 
 
 def test_epubcheck_finds_no_errors(cases: dict[str, Case], tmp_path: Path) -> None:

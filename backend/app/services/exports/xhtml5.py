@@ -88,6 +88,14 @@ def _size_rule(name: str, attribute: str, value: str) -> str | None:
     return f"{attribute}: {_length(value)}"
 
 
+def _applies(attribute: str, name: str) -> bool:
+    """Whether `attribute` is obsolete on element `name` (and has a rule here)."""
+    if attribute not in _ATTRIBUTES:
+        return False
+    elements = _ATTRIBUTES[attribute][0]
+    return elements is None or name in elements
+
+
 def _styles(element: etree._Element, name: str) -> list[str]:
     styles = []
     for attribute in list(element.attrib):
@@ -98,9 +106,7 @@ def _styles(element: etree._Element, name: str) -> list[str]:
             css: str | None = _FONT[attribute](value)
         elif attribute in ("width", "height"):
             css = _size_rule(name, attribute, value)
-        elif attribute in _ATTRIBUTES and (
-            _ATTRIBUTES[attribute][0] is None or name in _ATTRIBUTES[attribute][0]
-        ):
+        elif _applies(attribute, name):
             css = _ATTRIBUTES[attribute][1](name, value)
         else:
             continue
