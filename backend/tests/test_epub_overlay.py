@@ -46,7 +46,8 @@ SPLIT_PAGES = [
         '<h2 id="a">Part A</h2><p>Alpha <em>one. Alpha</em> two.</p>'
         '<h2 id="b">Part B</h2><p>Beta <a href="chap2.html">one. <b>Beta two</b></a>, done.</p>',
     ),
-    ("chap5.html", "", "<p>Gamma <i>continues</i> here.</p>"),
+    # "* * *" has nothing to say: the import joins it to the sentence before, across paragraphs
+    ("chap5.html", "", "<p>Gamma <i>continues</i> here.</p>\n<p>* * *</p>"),
     # EPUB 2's presentational markup, which an EPUB 3 may not have: made CSS, its text kept
     (
         "chap6.html",
@@ -354,7 +355,7 @@ def test_chapters_split_and_shared_across_pages(cases: dict[str, Case]) -> None:
     assert [s.text for s in part_b.sentences] == [
         "Beta one.",
         "Beta two, done.",
-        "Gamma continues here.",
+        "Gamma continues here. * * *",
     ]
     with zipfile.ZipFile(case.out) as archive:
         manifest = _manifest(archive)
@@ -366,6 +367,7 @@ def test_chapters_split_and_shared_across_pages(cases: dict[str, Case]) -> None:
             if m.get("property") == "media:duration"
         }
         page4 = etree.fromstring(archive.read("OEBPS/chap4.html"))
+        page5 = etree.fromstring(archive.read("OEBPS/chap5.html"))
     gamma = part_b.sentences[2].start
     assert durations[f"#{overlay['OEBPS/chap4.html']}"] == pytest.approx(
         part_a.duration + gamma, abs=1e-9
@@ -373,6 +375,10 @@ def test_chapters_split_and_shared_across_pages(cases: dict[str, Case]) -> None:
     assert durations[f"#{overlay['OEBPS/chap5.html']}"] == pytest.approx(
         part_b.duration - gamma, abs=1e-9
     )
+    # a sentence over two paragraphs is one <div> around both
+    wrapper = page5.find(f".//*[@id='ov-{part_b.sentences[2].sentence_id}']")
+    assert etree.QName(wrapper).localname == "div"
+    assert [etree.QName(p).localname for p in wrapper] == ["p", "p"]
     # the inline elements a sentence boundary cut through are split, their markup kept
     paragraphs = [
         re.sub(r' xmlns(:\w+)?="[^"]*"', "", etree.tostring(p, encoding="unicode"))
