@@ -442,3 +442,31 @@ def test_timings_past_the_audio_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ReadAlongError, match="after the chapter's audio"):
         write_read_along_epub(source, [late], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+def test_audio_shorter_than_its_timings_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    short = tmp_path / "short.m4a"
+    _tone(short, chapter.duration - 0.5, "ipod", "aac")
+    cut = ChapterAudio(
+        chapter.chapter_id, chapter.title, short, chapter.duration, chapter.sentences
+    )
+    with pytest.raises(ReadAlongError, match="less than the .* its timings need"):
+        write_read_along_epub(source, [cut], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+@pytest.mark.parametrize("content", [None, b"not audio at all"])
+def test_missing_or_broken_audio_is_refused(tmp_path: Path, content: bytes | None) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    broken = tmp_path / "broken.m4a"
+    if content is not None:
+        broken.write_bytes(content)
+    bad = ChapterAudio(
+        chapter.chapter_id, chapter.title, broken, chapter.duration, chapter.sentences
+    )
+    with pytest.raises(ReadAlongError, match="cannot be read .*render it again"):
+        write_read_along_epub(source, [bad], tmp_path / "out.epub", narrator=NARRATOR)

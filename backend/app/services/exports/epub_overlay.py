@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import av
 from lxml import etree
 
 from app.services.books.epub import read_book, spine_documents
@@ -51,6 +52,7 @@ AUDIO_TYPES = {".m4a": "audio/mp4", ".mp4": "audio/mp4", ".mp3": "audio/mpeg"}
 XHTML_TYPE = "application/xhtml+xml"
 CSS_RULE = f".{ACTIVE_CLASS} {{ background-color: #fde68a; color: inherit; }}\n"
 TIME_TOLERANCE_S = 0.0005  # clip times are written to the millisecond
+AUDIO_SLACK_S = 0.1  # an encoder's padding, or an MP3's duration estimated from its bitrate
 
 
 @dataclass
@@ -153,6 +155,22 @@ def _check_timings(chapter: ChapterAudio) -> None:
                 f"{sentence.end} s, after the chapter's audio ({chapter.duration} s)."
             )
         previous = sentence.end
+
+
+def _check_audio(chapter: ChapterAudio) -> None:
+    """The audio file must be there, be audio, and last as long as the chapter says."""
+    try:
+        with av.open(str(chapter.audio_path)) as container:
+            seconds = (container.duration or 0) / av.time_base
+    except (OSError, av.FFmpegError) as exc:
+        raise ReadAlongError(
+            f"The audio of chapter {chapter.title!r} cannot be read ({exc}); render it again."
+        ) from exc
+    if chapter.duration > seconds + AUDIO_SLACK_S:
+        raise ReadAlongError(
+            f"The audio of chapter {chapter.title!r} lasts {seconds:.3f} s, less than the "
+            f"{chapter.duration:.3f} s its timings need; render the chapter again."
+        )
 
 
 def _locate(streams: list[TextStream], chapters: list[ChapterAudio]) -> list[list[Found]]:
@@ -421,6 +439,7 @@ def write_read_along_epub(
     chapters = [chapter for chapter in chapters if chapter.sentences]  # nothing to highlight
     for chapter in chapters:
         _check_timings(chapter)
+        _check_audio(chapter)
     with zipfile.ZipFile(source_epub) as archive:
         source = _Source(archive, source_epub)
         parts = _build(source, chapters, narrator=narrator, language=language)
