@@ -66,17 +66,21 @@ SPLIT_TOC = [
 ]
 
 
-def _epub2_with_split_pages() -> bytes:
-    """build_epub2 with SPLIT_PAGES, its NCX pointing into chap4 and not at chap5."""
-    built = zipfile.ZipFile(io.BytesIO(build_epub2(chapters=EPUB2_CHAPTERS + SPLIT_PAGES)))
+def _replaced(epub: bytes, members: dict[str, str]) -> bytes:
+    """The EPUB with some members' contents replaced."""
+    built = zipfile.ZipFile(io.BytesIO(epub))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for info in built.infolist():
-            data = built.read(info)
-            if info.filename == "OEBPS/toc.ncx":
-                data = _ncx(EPUB2_CHAPTERS + SPLIT_TOC).encode()
+            data = members[info.filename].encode() if info.filename in members else built.read(info)
             archive.writestr(info, data, compress_type=info.compress_type)
     return out.getvalue()
+
+
+def _epub2_with_split_pages() -> bytes:
+    """build_epub2 with SPLIT_PAGES, its NCX pointing into chap4 and not at chap5."""
+    built = build_epub2(chapters=EPUB2_CHAPTERS + SPLIT_PAGES)
+    return _replaced(built, {"OEBPS/toc.ncx": _ncx(EPUB2_CHAPTERS + SPLIT_TOC)})
 
 
 @dataclass
@@ -470,3 +474,22 @@ def test_missing_or_broken_audio_is_refused(tmp_path: Path, content: bytes | Non
     )
     with pytest.raises(ReadAlongError, match="cannot be read .*render it again"):
         write_read_along_epub(source, [bad], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+def test_a_page_reaching_for_a_server_file_is_refused(tmp_path: Path) -> None:
+    """An external entity would copy a file of the server into the user's export."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("server secret")
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<!DOCTYPE html [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
+        f'<html xmlns="{XHTML_NS}"><head><title>x</title></head>'
+        "<body><p>The end came quietly. &leak;</p></body></html>"
+    )
+    source = tmp_path / "story.epub"
+    source.write_bytes(_replaced(build_epub2(), {"OEBPS/chap3.html": page}))
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    out = tmp_path / "out.epub"
+    with pytest.raises(ReadAlongError, match="chap3.html is not well-formed XML.*leak"):
+        write_read_along_epub(source, [chapter], out, narrator=NARRATOR)
+    assert not out.exists()

@@ -35,6 +35,7 @@ from app.services.exports.epub_text import (
     TextStream,
     find_sentence,
     parse_xhtml,
+    parse_xml,
     serialize_xhtml,
     text_stream,
     wrap,
@@ -106,13 +107,13 @@ class _Source:
 
     def __init__(self, archive: zipfile.ZipFile, source: Path) -> None:
         self.archive = archive
-        container = etree.fromstring(archive.read("META-INF/container.xml"))
+        container = parse_xml(archive.read("META-INF/container.xml"), "META-INF/container.xml")
         rootfile = container.find(f".//{{{CONTAINER_NS}}}rootfile")
         if rootfile is None:
             raise ReadAlongError("This EPUB has no package document; import a valid EPUB.")
         self.opf_path = rootfile.get("full-path", "")
         self.opf_dir = posixpath.dirname(self.opf_path)
-        self.opf = etree.ElementTree(etree.fromstring(archive.read(self.opf_path)))
+        self.opf = etree.ElementTree(parse_xml(archive.read(self.opf_path), self.opf_path))
         self.items: dict[str, _Item] = {}
         for element in self.opf.getroot().iterfind(f"{{{OPF_NS}}}manifest/{{{OPF_NS}}}item"):
             path = posixpath.normpath(
@@ -216,8 +217,7 @@ def _overlays(
         pieces: list[tuple[int, float]] = []  # (page, time the piece starts)
         for sentence, found in zip(chapter.sentences, places, strict=True):
             overlay = overlays.setdefault(found.document, _Overlay(source.pages[found.document]))
-            element_id = f"ov-{sentence.sentence_id}"
-            overlay.clips.append(_Clip(sentence, audio[number], element_id))
+            overlay.clips.append(_Clip(sentence, audio[number], _element_id(sentence)))
             if not pieces or pieces[-1][0] != found.document:
                 pieces.append((found.document, 0.0 if not pieces else sentence.start))
         bounds = [start for _, start in pieces[1:]] + [chapter.duration]
@@ -241,22 +241,28 @@ def _wrapped_pages(
 ) -> None:
     """Wrap every located sentence, last to first (see epub_text.wrap)."""
     todo = [
-        (found, f"ov-{sentence.sentence_id}")
+        (found, sentence)
         for chapter, places in zip(chapters, located, strict=True)
         for sentence, found in zip(chapter.sentences, places, strict=True)
     ]
     taken = {i for tree in trees for i in tree.getroot().xpath("//@id")}
-    for found, element_id in reversed(todo):
+    for found, sentence in reversed(todo):
+        element_id = _element_id(sentence)
         if element_id in taken:
             raise ReadAlongError(f"The id {element_id} is twice in the book; export again.")
         taken.add(element_id)
-        wrapper = wrap(streams[found.document], found, element_id)
-        _nest_words(wrapper, element_id)
+        _nest_words(wrap(streams[found.document], found, element_id), sentence)
 
 
-def _nest_words(wrapper: etree._Element, element_id: str) -> None:
-    """The hook for word timings: when a sentence has them, its words get <span id> elements
-    here, and its <par> a nested <seq> of word <par>s (see _smil). Sentence timings only today."""
+def _element_id(sentence: SentenceTiming) -> str:
+    """Stable across exports: the sentence's own id in the library."""
+    return f"ov-{sentence.sentence_id}"
+
+
+def _nest_words(wrapper: etree._Element, sentence: SentenceTiming) -> None:
+    """The hook for word timings: once a sentence carries them, its words get <span id>s here
+    (found in `wrapper` the way epub_text finds sentences in a page) and its <par> in _smil
+    becomes a <seq> of word <par>s. Sentence timings only today, so nothing to nest."""
 
 
 def _link_css(tree: etree._ElementTree, page_path: str, css_path: str) -> None:
@@ -294,7 +300,7 @@ def _nav_from_ncx(source: _Source, nav_path: str, language: str) -> bytes | None
     ncx = next((i for i in source.items.values() if i.media_type.endswith("dtbncx+xml")), None)
     if ncx is None:
         return None
-    points = etree.fromstring(source.read(ncx.path)).find(f"{{{NCX_NS}}}navMap")
+    points = parse_xml(source.read(ncx.path), ncx.path).find(f"{{{NCX_NS}}}navMap")
     html = etree.Element(f"{{{XHTML_NS}}}html", nsmap={None: XHTML_NS, "epub": EPUB_NS})
     html.set("lang", language)
     html.set("{http://www.w3.org/XML/1998/namespace}lang", language)

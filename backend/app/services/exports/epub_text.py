@@ -52,15 +52,21 @@ def _numeric_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(numeric, data)
 
 
-def parse_xhtml(data: bytes, name: str) -> etree._ElementTree:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+def parse_xml(data: bytes, name: str) -> etree._Element:
+    """A book's XML, never reaching outside it: no network, no DTD loading, and only entities the
+    document itself defines (an external entity, such as a server file, is a syntax error)."""
+    parser = etree.XMLParser(resolve_entities="internal", no_network=True, load_dtd=False)
     try:
-        return etree.ElementTree(etree.fromstring(_numeric_entities(data), parser))
+        return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise ReadAlongError(
-            f"The book's page {name} is not well-formed XHTML ({exc}), so no read-along EPUB "
-            "can be made from it. Check the book with EPUBCheck."
+            f"The book's file {name} is not well-formed XML ({exc}), so no read-along EPUB can "
+            "be made from it. Check the book with EPUBCheck."
         ) from exc
+
+
+def parse_xhtml(data: bytes, name: str) -> etree._ElementTree:
+    return etree.ElementTree(parse_xml(_numeric_entities(data), name))
 
 
 def serialize_xhtml(tree: etree._ElementTree) -> bytes:
