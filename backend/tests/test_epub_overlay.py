@@ -3,9 +3,11 @@ with PyAV, sentences from the real import code, and the result checked by EPUBCh
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import posixpath
+import re
 import shutil
 import struct
 import subprocess
@@ -17,7 +19,7 @@ from urllib.parse import unquote
 
 import pytest
 from audio_files import reencode
-from books_fixtures import ALICE_EPUB, build_epub2
+from books_fixtures import ALICE_EPUB, EPUB2_CHAPTERS, _ncx, build_epub2
 from lxml import etree
 
 from app.services.books.epub import parse_epub
@@ -33,6 +35,52 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 RATE = 16000
 SENTENCE_S = 0.25  # each sentence's slot in the tone; 0.2 s of it is the sentence
 NARRATOR = "Ada's voice"
+
+
+# Two more pages for the EPUB 2: one page with two chapters (the NCX points at its anchors), whose
+# sentences cross inline elements, and a page with no NCX entry that continues the second chapter.
+SPLIT_PAGES = [
+    (
+        "chap4.html",
+        "",
+        '<h2 id="a">Part A</h2><p>Alpha <em>one. Alpha</em> two.</p>'
+        '<h2 id="b">Part B</h2><p>Beta <a href="chap2.html">one. <b>Beta two</b></a>, done.</p>',
+    ),
+    # "* * *" has nothing to say: the import joins it to the sentence before, across paragraphs
+    ("chap5.html", "", "<p>Gamma <i>continues</i> here.</p>\n<p>* * *</p>"),
+    # EPUB 2's presentational markup, which an EPUB 3 may not have: made CSS, its text kept
+    (
+        "chap6.html",
+        "",
+        '<p align="center"><a name="pg1"></a>It was fine.</p><table summary="x" border="1" '
+        'cellpadding="2" width="100%"><tr><td valign="top" align="left">Cell text.</td></tr>'
+        '</table><br clear="all"/><center>Centered text.</center><p><font size="2" color="red">'
+        'Small text.</font></p><img src="cover.png" alt="" border="0" align="left"/>'
+        '<hr noshade="noshade" size="1"/><ul type="disc"><li>Item.</li></ul>',
+    ),
+]
+SPLIT_TOC = [
+    ("chap4.html#a", "Part A", ""),
+    ("chap4.html#b", "Part B", ""),
+    ("chap6.html", "Old Markup", ""),
+]
+
+
+def _replaced(epub: bytes, members: dict[str, str]) -> bytes:
+    """The EPUB with some members' contents replaced."""
+    built = zipfile.ZipFile(io.BytesIO(epub))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in built.infolist():
+            data = members[info.filename].encode() if info.filename in members else built.read(info)
+            archive.writestr(info, data, compress_type=info.compress_type)
+    return out.getvalue()
+
+
+def _epub2_with_split_pages() -> bytes:
+    """build_epub2 with SPLIT_PAGES, its NCX pointing into chap4 and not at chap5."""
+    built = build_epub2(chapters=EPUB2_CHAPTERS + SPLIT_PAGES)
+    return _replaced(built, {"OEBPS/toc.ncx": _ncx(EPUB2_CHAPTERS + SPLIT_TOC)})
 
 
 @dataclass
@@ -102,7 +150,7 @@ def _make_case(folder: Path, source: Path, pick: slice, mp3_last: bool) -> Case:
 def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     root = tmp_path_factory.mktemp("read-along")
     epub2 = root / "story.epub"
-    epub2.write_bytes(build_epub2())
+    epub2.write_bytes(_epub2_with_split_pages())
     return {
         # the EPUB 2 (no nav document, XHTML 1.1 doctype, entities, a footnote): every chapter
         "epub2": _make_case(root / "epub2", epub2, slice(None), mp3_last=True),
@@ -158,18 +206,23 @@ def _wrapped_sentences(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 
 def _epubcheck_command() -> list[str] | None:
-    binary, java = shutil.which("epubcheck"), shutil.which("java")
-    if binary is None or java is None:
+    binary = shutil.which("epubcheck")
+    if binary is None:
         return None
-    # Debian's /usr/bin/epubcheck is the jar itself (run through binfmt_misc, which containers
-    # often lack), so it is started with java -jar.
-    return [java, "-jar", str(Path(binary).resolve())]
+    jar, java = Path(binary).resolve(), shutil.which("java")
+    if jar.suffix != ".jar" or java is None:
+        return [binary]  # a launcher script (Homebrew)
+    # Debian's /usr/bin/epubcheck is the jar itself, run through binfmt_misc, which containers
+    # often lack: start it with java. The quick JIT and the serial collector halve a short run.
+    return [java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(jar)]
 
 
 def test_epubcheck_finds_no_errors(cases: dict[str, Case], tmp_path: Path) -> None:
     command = _epubcheck_command()
     if command is None:
-        pytest.skip("epubcheck is not installed: run scripts/install_system.sh test (apt epubcheck)")
+        pytest.skip(
+            "epubcheck is not installed: run scripts/install_system.sh test (apt epubcheck)"
+        )
     runs = {
         name: subprocess.Popen(
             [*command, str(case.out), "--json", str(tmp_path / f"{name}.json")],
@@ -218,7 +271,9 @@ def test_one_par_per_sentence_with_its_clip(cases: dict[str, Case], name: str) -
             for par in smil.iter(f"{{{SMIL_NS}}}par"):
                 text, audio = par.find(f"{{{SMIL_NS}}}text"), par.find(f"{{{SMIL_NS}}}audio")
                 target, _, element_id = text.get("src").partition("#")
-                assert posixpath.normpath(posixpath.join(posixpath.dirname(smil_path), target)) == page
+                assert (
+                    posixpath.normpath(posixpath.join(posixpath.dirname(smil_path), target)) == page
+                )
                 assert element_id in page_ids
                 timing = timings[element_id]
                 assert _seconds(audio.get("clipBegin")) == pytest.approx(timing.start, abs=1e-9)
@@ -233,9 +288,10 @@ def test_one_par_per_sentence_with_its_clip(cases: dict[str, Case], name: str) -
                 source = case.chapters[number].audio_path
                 assert archive.read(audio_path) == source.read_bytes()
                 media_type = "audio/mpeg" if source.suffix == ".mp3" else "audio/mp4"
-                assert next(i for p, i in manifest.values() if p == audio_path).get(
-                    "media-type"
-                ) == media_type
+                assert (
+                    next(i for p, i in manifest.values() if p == audio_path).get("media-type")
+                    == media_type
+                )
     assert seen == list(timings)
 
 
@@ -246,11 +302,21 @@ def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None
         _, opf = _opf(archive)
         manifest = _manifest(archive)
         metas = opf.findall(f"{{{OPF_NS}}}metadata/{{{OPF_NS}}}meta")
-        durations = {m.get("refines"): _seconds(m.text) for m in metas if m.get("property") == "media:duration"}
-        overlays = {f"#{i.get('media-overlay')}" for _, i in manifest.values() if i.get("media-overlay")}
+        durations = {
+            m.get("refines"): _seconds(m.text)
+            for m in metas
+            if m.get("property") == "media:duration"
+        }
+        overlays = {
+            f"#{i.get('media-overlay')}" for _, i in manifest.values() if i.get("media-overlay")
+        }
         props = {m.get("property"): m.text for m in metas if m.get("property")}
         nav = [p for p, i in manifest.values() if "nav" in (i.get("properties") or "").split()]
-        css = [archive.read(p).decode() for p, i in manifest.values() if i.get("media-type") == "text/css"]
+        css = [
+            archive.read(p).decode()
+            for p, i in manifest.values()
+            if i.get("media-type") == "text/css"
+        ]
     assert opf.get("version") == "3.0"
     assert set(durations) - {None} == overlays
     total = sum(round(c.duration * 1000) for c in case.chapters) / 1000
@@ -264,18 +330,99 @@ def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None
 def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None:
     with zipfile.ZipFile(cases["epub2"].out) as archive:
         names = archive.namelist()
+        manifest = _manifest(archive)
         nav = etree.fromstring(archive.read("OEBPS/ownvoice-nav.xhtml"))
         chapter = archive.read("OEBPS/chap1.html").decode()
         assert archive.read("OEBPS/cover.png") == zipfile.ZipFile(cases["epub2"].source).read(
             "OEBPS/cover.png"
         )
+    cover = next(i for p, i in manifest.values() if p == "OEBPS/cover.png")
+    assert cover.get("properties") == "cover-image"
     assert names[0] == "mimetype"
     assert [a.text for a in nav.iter(f"{{{XHTML_NS}}}a")] == [
         "The First Morning",
         "Second Thoughts",
         "The Last Word",
+        "Part A",
+        "Part B",
+        "Old Markup",
     ]
     assert "<!DOCTYPE html>" in chapter and 'id="fn1"' in chapter and "1. A footnote." in chapter
+
+
+def test_chapters_split_and_shared_across_pages(cases: dict[str, Case]) -> None:
+    """Part A and B share chap4's overlay; Part B goes on in chap5 with an overlay of its own,
+    and its duration is shared out at the clip where chap5 starts."""
+    case = cases["epub2"]
+    part_a, part_b = case.chapters[3], case.chapters[4]
+    assert [s.text for s in part_a.sentences] == ["Alpha one.", "Alpha two."]
+    assert [s.text for s in part_b.sentences] == [
+        "Beta one.",
+        "Beta two, done.",
+        "Gamma continues here. * * *",
+    ]
+    with zipfile.ZipFile(case.out) as archive:
+        manifest = _manifest(archive)
+        _, opf = _opf(archive)
+        overlay = {p: i.get("media-overlay") for p, i in manifest.values()}
+        durations = {
+            m.get("refines"): _seconds(m.text)
+            for m in opf.iter(f"{{{OPF_NS}}}meta")
+            if m.get("property") == "media:duration"
+        }
+        page4 = etree.fromstring(archive.read("OEBPS/chap4.html"))
+        page5 = etree.fromstring(archive.read("OEBPS/chap5.html"))
+    gamma = part_b.sentences[2].start
+    assert durations[f"#{overlay['OEBPS/chap4.html']}"] == pytest.approx(
+        part_a.duration + gamma, abs=1e-9
+    )
+    assert durations[f"#{overlay['OEBPS/chap5.html']}"] == pytest.approx(
+        part_b.duration - gamma, abs=1e-9
+    )
+    # a sentence over two paragraphs is one <div> around both
+    wrapper = page5.find(f".//*[@id='ov-{part_b.sentences[2].sentence_id}']")
+    assert etree.QName(wrapper).localname == "div"
+    assert [etree.QName(p).localname for p in wrapper] == ["p", "p"]
+    # the inline elements a sentence boundary cut through are split, their markup kept
+    paragraphs = [
+        re.sub(r' xmlns(:\w+)?="[^"]*"', "", etree.tostring(p, encoding="unicode"))
+        for p in page4.iter(f"{{{XHTML_NS}}}p")
+    ]
+    ids = [f"ov-{s.sentence_id}" for s in (*part_a.sentences, *part_b.sentences)]
+    assert paragraphs == [
+        f'<p><span id="{ids[0]}">Alpha <em>one.</em></span><em> </em>'
+        f'<span id="{ids[1]}"><em>Alpha</em> two.</span></p>',
+        f'<p><span id="{ids[2]}">Beta <a href="chap2.html">one.</a></span>'
+        f'<a href="chap2.html"> </a><span id="{ids[3]}"><a href="chap2.html"><b>Beta two</b>'
+        "</a>, done.</span></p>",
+    ]
+
+
+def test_epub2_presentational_markup_becomes_css(cases: dict[str, Case]) -> None:
+    with zipfile.ZipFile(cases["epub2"].out) as archive:
+        page = etree.fromstring(archive.read("OEBPS/chap6.html"))
+    body = page.find(f"{{{XHTML_NS}}}body")
+    styled = [
+        (etree.QName(e).localname, dict(e.attrib))
+        for e in body.iter()
+        if not e.get("id", "").startswith("ov-")
+    ]
+    assert styled == [
+        ("body", {}),
+        ("p", {"style": "text-align: center"}),
+        ("a", {"name": "pg1"}),
+        ("table", {"border": "1", "style": "width: 100%"}),
+        ("tr", {}),
+        ("td", {"style": "vertical-align: top; text-align: left"}),
+        ("br", {"style": "clear: both"}),
+        ("div", {"style": "text-align: center"}),
+        ("p", {}),
+        ("span", {"style": "font-size: small; color: red"}),
+        ("img", {"src": "cover.png", "alt": "", "style": "border: 0px solid; float: left"}),
+        ("hr", {"style": "height: 1px"}),
+        ("ul", {"style": "list-style-type: disc"}),
+        ("li", {}),
+    ]
 
 
 def test_a_sentence_not_in_the_book_is_refused(tmp_path: Path) -> None:
@@ -294,6 +441,55 @@ def test_timings_past_the_audio_are_refused(tmp_path: Path) -> None:
     source = tmp_path / "story.epub"
     source.write_bytes(build_epub2())
     chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
-    late = ChapterAudio(chapter.chapter_id, chapter.title, chapter.audio_path, 0.1, chapter.sentences)
+    late = ChapterAudio(
+        chapter.chapter_id, chapter.title, chapter.audio_path, 0.1, chapter.sentences
+    )
     with pytest.raises(ReadAlongError, match="after the chapter's audio"):
         write_read_along_epub(source, [late], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+def test_audio_shorter_than_its_timings_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    short = tmp_path / "short.m4a"
+    _tone(short, chapter.duration - 0.5, "ipod", "aac")
+    cut = ChapterAudio(
+        chapter.chapter_id, chapter.title, short, chapter.duration, chapter.sentences
+    )
+    with pytest.raises(ReadAlongError, match="less than the .* its timings need"):
+        write_read_along_epub(source, [cut], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+@pytest.mark.parametrize("content", [None, b"not audio at all"])
+def test_missing_or_broken_audio_is_refused(tmp_path: Path, content: bytes | None) -> None:
+    source = tmp_path / "story.epub"
+    source.write_bytes(build_epub2())
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    broken = tmp_path / "broken.m4a"
+    if content is not None:
+        broken.write_bytes(content)
+    bad = ChapterAudio(
+        chapter.chapter_id, chapter.title, broken, chapter.duration, chapter.sentences
+    )
+    with pytest.raises(ReadAlongError, match="cannot be read .*render it again"):
+        write_read_along_epub(source, [bad], tmp_path / "out.epub", narrator=NARRATOR)
+
+
+def test_a_page_reaching_for_a_server_file_is_refused(tmp_path: Path) -> None:
+    """An external entity would copy a file of the server into the user's export."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("server secret")
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<!DOCTYPE html [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
+        f'<html xmlns="{XHTML_NS}"><head><title>x</title></head>'
+        "<body><p>The end came quietly. &leak;</p></body></html>"
+    )
+    source = tmp_path / "story.epub"
+    source.write_bytes(_replaced(build_epub2(), {"OEBPS/chap3.html": page}))
+    chapter = _chapter_audio(tmp_path, 0, _imported_chapters(source)[0], mp3=False)
+    out = tmp_path / "out.epub"
+    with pytest.raises(ReadAlongError, match="chap3.html is not well-formed XML.*leak"):
+        write_read_along_epub(source, [chapter], out, narrator=NARRATOR)
+    assert not out.exists()

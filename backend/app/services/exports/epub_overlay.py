@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import posixpath
 import zipfile
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import av
 from lxml import etree
 
 from app.services.books.epub import read_book, spine_documents
@@ -35,11 +35,13 @@ from app.services.exports.epub_text import (
     TextStream,
     find_sentence,
     parse_xhtml,
+    parse_xml,
     serialize_xhtml,
     text_stream,
     wrap,
 )
 from app.services.exports.timeline import ChapterAudio, SentenceTiming
+from app.services.exports.xhtml5 import modernize
 
 OPF_NS = "http://www.idpf.org/2007/opf"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -51,6 +53,7 @@ AUDIO_TYPES = {".m4a": "audio/mp4", ".mp4": "audio/mp4", ".mp3": "audio/mpeg"}
 XHTML_TYPE = "application/xhtml+xml"
 CSS_RULE = f".{ACTIVE_CLASS} {{ background-color: #fde68a; color: inherit; }}\n"
 TIME_TOLERANCE_S = 0.0005  # clip times are written to the millisecond
+AUDIO_SLACK_S = 0.1  # an encoder's padding, or an MP3's duration estimated from its bitrate
 
 
 @dataclass
@@ -104,13 +107,13 @@ class _Source:
 
     def __init__(self, archive: zipfile.ZipFile, source: Path) -> None:
         self.archive = archive
-        container = etree.fromstring(archive.read("META-INF/container.xml"))
+        container = parse_xml(archive.read("META-INF/container.xml"), "META-INF/container.xml")
         rootfile = container.find(f".//{{{CONTAINER_NS}}}rootfile")
         if rootfile is None:
             raise ReadAlongError("This EPUB has no package document; import a valid EPUB.")
         self.opf_path = rootfile.get("full-path", "")
         self.opf_dir = posixpath.dirname(self.opf_path)
-        self.opf = etree.ElementTree(etree.fromstring(archive.read(self.opf_path)))
+        self.opf = etree.ElementTree(parse_xml(archive.read(self.opf_path), self.opf_path))
         self.items: dict[str, _Item] = {}
         for element in self.opf.getroot().iterfind(f"{{{OPF_NS}}}manifest/{{{OPF_NS}}}item"):
             path = posixpath.normpath(
@@ -153,6 +156,22 @@ def _check_timings(chapter: ChapterAudio) -> None:
                 f"{sentence.end} s, after the chapter's audio ({chapter.duration} s)."
             )
         previous = sentence.end
+
+
+def _check_audio(chapter: ChapterAudio) -> None:
+    """The audio file must be there, be audio, and last as long as the chapter says."""
+    try:
+        with av.open(str(chapter.audio_path)) as container:
+            seconds = (container.duration or 0) / av.time_base
+    except (OSError, av.FFmpegError) as exc:
+        raise ReadAlongError(
+            f"The audio of chapter {chapter.title!r} cannot be read ({exc}); render it again."
+        ) from exc
+    if chapter.duration > seconds + AUDIO_SLACK_S:
+        raise ReadAlongError(
+            f"The audio of chapter {chapter.title!r} lasts {seconds:.3f} s, less than the "
+            f"{chapter.duration:.3f} s its timings need; render the chapter again."
+        )
 
 
 def _locate(streams: list[TextStream], chapters: list[ChapterAudio]) -> list[list[Found]]:
@@ -198,8 +217,7 @@ def _overlays(
         pieces: list[tuple[int, float]] = []  # (page, time the piece starts)
         for sentence, found in zip(chapter.sentences, places, strict=True):
             overlay = overlays.setdefault(found.document, _Overlay(source.pages[found.document]))
-            element_id = f"ov-{sentence.sentence_id}"
-            overlay.clips.append(_Clip(sentence, audio[number], element_id))
+            overlay.clips.append(_Clip(sentence, audio[number], _element_id(sentence)))
             if not pieces or pieces[-1][0] != found.document:
                 pieces.append((found.document, 0.0 if not pieces else sentence.start))
         bounds = [start for _, start in pieces[1:]] + [chapter.duration]
@@ -223,22 +241,28 @@ def _wrapped_pages(
 ) -> None:
     """Wrap every located sentence, last to first (see epub_text.wrap)."""
     todo = [
-        (found, f"ov-{sentence.sentence_id}")
+        (found, sentence)
         for chapter, places in zip(chapters, located, strict=True)
         for sentence, found in zip(chapter.sentences, places, strict=True)
     ]
     taken = {i for tree in trees for i in tree.getroot().xpath("//@id")}
-    for found, element_id in reversed(todo):
+    for found, sentence in reversed(todo):
+        element_id = _element_id(sentence)
         if element_id in taken:
             raise ReadAlongError(f"The id {element_id} is twice in the book; export again.")
         taken.add(element_id)
-        wrapper = wrap(streams[found.document], found, element_id)
-        _nest_words(wrapper, element_id)
+        _nest_words(wrap(streams[found.document], found, element_id), sentence)
 
 
-def _nest_words(wrapper: etree._Element, element_id: str) -> None:
-    """The hook for word timings: when a sentence has them, its words get <span id> elements
-    here, and its <par> a nested <seq> of word <par>s (see _smil). Sentence timings only today."""
+def _element_id(sentence: SentenceTiming) -> str:
+    """Stable across exports: the sentence's own id in the library."""
+    return f"ov-{sentence.sentence_id}"
+
+
+def _nest_words(wrapper: etree._Element, sentence: SentenceTiming) -> None:
+    """The hook for word timings: once a sentence carries them, its words get <span id>s here
+    (found in `wrapper` the way epub_text finds sentences in a page) and its <par> in _smil
+    becomes a <seq> of word <par>s. Sentence timings only today, so nothing to nest."""
 
 
 def _link_css(tree: etree._ElementTree, page_path: str, css_path: str) -> None:
@@ -276,7 +300,7 @@ def _nav_from_ncx(source: _Source, nav_path: str, language: str) -> bytes | None
     ncx = next((i for i in source.items.values() if i.media_type.endswith("dtbncx+xml")), None)
     if ncx is None:
         return None
-    points = etree.fromstring(source.read(ncx.path)).find(f"{{{NCX_NS}}}navMap")
+    points = parse_xml(source.read(ncx.path), ncx.path).find(f"{{{NCX_NS}}}navMap")
     html = etree.Element(f"{{{XHTML_NS}}}html", nsmap={None: XHTML_NS, "epub": EPUB_NS})
     html.set("lang", language)
     html.set("{http://www.w3.org/XML/1998/namespace}lang", language)
@@ -299,7 +323,10 @@ def _nav_list(parent: Iterable[etree._Element], ncx_path: str, nav_path: str) ->
     for point in parent:
         if etree.QName(point).localname != "navPoint":
             continue
-        label = " ".join("".join(point.find(f"{{{NCX_NS}}}navLabel").itertext()).split())
+        label_element = point.find(f"{{{NCX_NS}}}navLabel")
+        label = (
+            " ".join("".join(label_element.itertext()).split()) if label_element is not None else ""
+        )
         content = point.find(f"{{{NCX_NS}}}content")
         src = content.get("src", "") if content is not None else ""
         target, _, fragment = src.partition("#")
@@ -322,6 +349,18 @@ def _meta(metadata: etree._Element, prop: str, text: str, refines: str | None = 
     if refines:
         meta.set("refines", refines)
     meta.text = text
+
+
+def _without_opf_prefix(metadata: etree._Element) -> etree._Element:
+    """The metadata element again, minus an EPUB 2 `xmlns:opf` declaration, so that the <meta>
+    elements added to it are written <meta>, not <opf:meta>."""
+    nsmap = {k: v for k, v in metadata.nsmap.items() if k is None or v != OPF_NS}
+    fresh = etree.Element(metadata.tag, dict(metadata.attrib), nsmap=nsmap)
+    fresh.text = metadata.text
+    fresh.extend(list(metadata))
+    fresh.tail = metadata.tail
+    metadata.getparent().replace(metadata, fresh)
+    return fresh
 
 
 def _epub3_metadata(metadata: etree._Element, language: str | None) -> None:
@@ -377,6 +416,18 @@ def _page_properties(item: _Item, tree: etree._ElementTree) -> None:
         _add_property(item.element, "scripted")
 
 
+def _mark_cover_image(source: _Source) -> None:
+    """EPUB 2 names its cover image in <meta name="cover">; EPUB 3 by a manifest property."""
+    items = source.items.values()
+    if any("cover-image" in i.element.get("properties", "").split() for i in items):
+        return
+    for meta in source.metadata.iterfind(f"{{{OPF_NS}}}meta[@name='cover']"):
+        item = source.items.get(meta.get("content", ""))
+        if item is not None and item.media_type.startswith("image/"):
+            _add_property(item.element, "cover-image")
+            return
+
+
 # ---------- the whole book ----------
 
 
@@ -391,8 +442,10 @@ def write_read_along_epub(
     """Write `out` (atomically): the source EPUB as an EPUB 3 whose chapters play `chapters`'
     audio with each sentence highlighted. `chapters` are in book order, their sentences the
     ones the app imported from this very EPUB."""
+    chapters = [chapter for chapter in chapters if chapter.sentences]  # nothing to highlight
     for chapter in chapters:
         _check_timings(chapter)
+        _check_audio(chapter)
     with zipfile.ZipFile(source_epub) as archive:
         source = _Source(archive, source_epub)
         parts = _build(source, chapters, narrator=narrator, language=language)
@@ -410,7 +463,14 @@ class _Parts:
 def _build(
     source: _Source, chapters: list[ChapterAudio], *, narrator: str, language: str | None
 ) -> _Parts:
-    trees = [parse_xhtml(source.read(page.path), page.path) for page in source.pages]
+    documents = {
+        item.path: parse_xhtml(source.read(item.path), item.path)
+        for item in [*source.items.values(), *source.pages]
+        if item.media_type in (XHTML_TYPE, "text/html") or item in source.pages
+    }
+    for tree in documents.values():
+        modernize(tree.getroot())  # before the sentences are found: wrapping sees the new names
+    trees = [documents[page.path] for page in source.pages]
     streams = [text_stream(_body(tree)) for tree in trees]
     located = _locate(streams, chapters)
     audio = [_audio_path(source, n, chapter) for n, chapter in enumerate(chapters)]
@@ -423,11 +483,10 @@ def _build(
         if page.path in overlaid:
             _link_css(tree, page.path, css_path)
     for item in source.items.values():  # every page: the EPUB 3 doctype, manifest properties
-        if item.media_type == XHTML_TYPE:
-            tree = next((t for p, t in zip(source.pages, trees) if p is item), None)
-            tree = tree or parse_xhtml(source.read(item.path), item.path)
-            _page_properties(item, tree)
-            files[item.path] = serialize_xhtml(tree)
+        if item.path in documents:
+            item.element.set("media-type", XHTML_TYPE)
+            _page_properties(item, documents[item.path])
+            files[item.path] = serialize_xhtml(documents[item.path])
     for overlay in overlays:
         files[overlay.path] = _smil(overlay)
     files.update(_package(source, overlays, audio, css_path, narrator, language, files))
@@ -465,6 +524,7 @@ def _package(
         manifest[-1].set("properties", "nav")
     for item in source.items.values():
         item.element.attrib.pop("media-overlay", None)
+    _mark_cover_image(source)
     for number, path in enumerate(dict.fromkeys(audio), start=1):
         media_type = AUDIO_TYPES[posixpath.splitext(path)[1]]
         _manifest_item(
@@ -479,6 +539,7 @@ def _package(
     _meta(metadata, "media:duration", _clock(sum(o.duration_ms for o in overlays)))
     _meta(metadata, "media:narrator", narrator)
     _meta(metadata, "media:active-class", ACTIVE_CLASS)
+    _without_opf_prefix(metadata)
     added[source.opf_path] = etree.tostring(
         source.opf, xml_declaration=True, encoding="utf-8", pretty_print=True
     )

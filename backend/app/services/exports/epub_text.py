@@ -15,6 +15,7 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 
 from lxml import etree
 
@@ -23,8 +24,8 @@ from app.services.errors import InvalidInput
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
-_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
-_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = {b"amp", b"lt", b"gt", b"quot", b"apos"}
+_NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
 _MARK = "ownvoice-mark"
 
 
@@ -37,31 +38,35 @@ def _local(element: etree._Element) -> str:
 
 
 def _numeric_entities(data: bytes) -> bytes:
-    """XHTML 1.1 books use HTML's named entities (&nbsp;), which plain XML does not know."""
+    """XHTML 1.1 books use HTML's named entities (&nbsp;), which plain XML does not know: they
+    become character references. Bytes in, bytes out: any ASCII-compatible encoding stays."""
 
-    def numeric(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in _XML_ENTITIES:
+    def numeric(match: re.Match[bytes]) -> bytes:
+        if match.group(1) in _XML_ENTITIES:
             return match.group(0)
-        char = html.unescape(match.group(0))
-        return (
-            match.group(0)
-            if char == match.group(0)
-            else f"&#{ord(char[0])};" + ("".join(f"&#{ord(c)};" for c in char[1:]))
-        )
+        chars = html.unescape(match.group(0).decode("ascii"))
+        if chars == match.group(0).decode("ascii"):
+            return match.group(0)  # not an HTML entity either: the parser will say so
+        return "".join(f"&#{ord(c)};" for c in chars).encode("ascii")
 
-    return _NAMED_ENTITY.sub(numeric, data.decode("utf-8")).encode("utf-8")
+    return _NAMED_ENTITY.sub(numeric, data)
+
+
+def parse_xml(data: bytes, name: str) -> etree._Element:
+    """A book's XML, never reaching outside it: no network, no DTD loading, and only entities the
+    document itself defines (an external entity, such as a server file, is a syntax error)."""
+    parser = etree.XMLParser(resolve_entities="internal", no_network=True, load_dtd=False)
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ReadAlongError(
+            f"The book's file {name} is not well-formed XML ({exc}), so no read-along EPUB can "
+            "be made from it. Check the book with EPUBCheck."
+        ) from exc
 
 
 def parse_xhtml(data: bytes, name: str) -> etree._ElementTree:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        return etree.ElementTree(etree.fromstring(_numeric_entities(data), parser))
-    except (etree.XMLSyntaxError, UnicodeDecodeError) as exc:
-        raise ReadAlongError(
-            f"The book's page {name} is not well-formed XHTML ({exc}), so no read-along EPUB "
-            "can be made from it. Check the book with EPUBCheck."
-        ) from exc
+    return etree.ElementTree(parse_xml(_numeric_entities(data), name))
 
 
 def serialize_xhtml(tree: etree._ElementTree) -> bytes:
@@ -254,8 +259,7 @@ def wrap(stream: TextStream, found: Found, element_id: str) -> etree._Element:
         _lift(start)
     while end.getparent() is not common:
         _lift(end)
-    inside = list(start.itersiblings())
-    inside = inside[: inside.index(end)]
+    inside = list(takewhile(lambda sibling: sibling is not end, start.itersiblings()))
     crosses_blocks = any(_local(x) in BLOCK_TAGS for el in inside for x in el.iter())
     wrapper = etree.Element(f"{{{XHTML_NS}}}{'div' if crosses_blocks else 'span'}")
     wrapper.set("id", element_id)
