@@ -20,7 +20,9 @@ def test_export_subtitles_download_and_delete(app, launch_browser):
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("tab", name="Paste text").click()
     dialog.get_by_label("Title").fill("Export me")
-    dialog.get_by_label("Text").fill("The kettle sang on the stove. A robin watched from the fence.")
+    dialog.get_by_label("Text").fill(
+        "The kettle sang on the stove. A robin watched from the fence."
+    )
     dialog.get_by_role("button", name="Add book").click()
     page.wait_for_url(re.compile(r"/reader/[^/]+$"), timeout=60_000)
     page.locator("#voice-picker").select_option(STOCK_VOICE)
