@@ -12,6 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from books_fixtures import CONTAINER_XML, PNG_1X1, _epub2_opf, _ncx, _xhtml, upl
 from conftest import create_user
 from servers import AppServer, closed_port_url, start_app
 
+from app.models.user import utcnow
+from app.schemas.exports import ExportJob
 from app.services.exports.loudness import measure
 
 VOICE = "stock-joe"
@@ -383,3 +386,28 @@ def test_bad_requests_are_refused(
     with create_user(export_server, f"stranger-{uuid.uuid4().hex[:6]}") as stranger:
         assert export(stranger, book, format="m4b", voiceId=VOICE).status_code == 404
     assert client.get("/api/exports/nosuchexport").status_code == 404
+
+
+def test_eta_is_the_rendering_left_at_the_rate_so_far() -> None:
+    now = utcnow()
+    fields = {
+        "id": "e1",
+        "book_id": "b1",
+        "format": "m4b",
+        "voice_id": VOICE,
+        "speed": 1.0,
+        "status": "running",
+        "total": 9,
+        "done": 5,
+        "cached": 1,  # 4 rendered in about 20 s: 5 s each, 4 left
+        "skipped": 0,
+        "bytes": 0,
+        "file_name": None,
+        "error": None,
+        "created_at": now,
+        "started_at": now - timedelta(seconds=20),
+        "finished_at": None,
+    }
+    assert 19.5 <= ExportJob(**fields).eta_s <= 21.0
+    assert ExportJob(**{**fields, "done": 1}).eta_s is None  # nothing rendered yet
+    assert ExportJob(**{**fields, "status": "done"}).eta_s is None
