@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("cached", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
-        sa.Column("bytes", sa.Integer(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
         sa.Column("file_name", sa.String(200), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", TZ, nullable=False),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -36,7 +36,7 @@ class ExportJob(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)  # of them with audio in the cache
     cached: Mapped[int] = mapped_column(Integer, default=0)  # of them cached before it ran
     skipped: Mapped[int] = mapped_column(Integer, default=0)  # of them with nothing to say
-    bytes: Mapped[int] = mapped_column(Integer, default=0)  # the finished file's size
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # the finished file's size
     file_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
