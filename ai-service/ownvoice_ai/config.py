@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # thread, and a bf16 vocoder on CPUs with native bf16 (RTF 0.56-0.68 vs 2.14 fp32 on 2 cores;
     # the output changes slightly: see the README's Performance section).
     xtts_int8: bool = False
+    # On a CUDA device the GPT decode step is replayed as a CUDA graph (engines/xtts_static.py).
+    cuda_graphs: bool = True
     mps_self_test_tokens: int = 8
 
     # Generation

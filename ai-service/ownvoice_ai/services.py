@@ -73,6 +73,7 @@ def _load_xtts(settings: Settings) -> XttsEngine:
         int8=settings.xtts_int8,
         self_test_tokens=settings.mps_self_test_tokens,
         batch_size=settings.xtts_batch_size,
+        cuda_graphs=settings.cuda_graphs,
     )
     status = engine.load()
     logger.info("xtts: %s", status)

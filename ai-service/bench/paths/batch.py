@@ -72,8 +72,12 @@ class BatchRendering(OursPath):
         torch = self.torch
         heads = gpt.gpt.config.n_head
         shape = (KV_BATCH, heads, KV_POSITION, gpt.model_dim // heads)
-        contents = [(torch.randn(shape), torch.randn(shape)) for _ in range(len(gpt.gpt.h))]
-        steps = torch.randn(KV_BATCH, KV_STEPS, gpt.model_dim)
+        weight = next(gpt.gpt.parameters())
+        like = {"device": weight.device, "dtype": weight.dtype}
+        contents = [
+            (torch.randn(shape, **like), torch.randn(shape, **like)) for _ in range(len(gpt.gpt.h))
+        ]
+        steps = torch.randn(KV_BATCH, KV_STEPS, gpt.model_dim, **like)
 
         def ms_per_step(cache) -> float:
             with torch.inference_mode():

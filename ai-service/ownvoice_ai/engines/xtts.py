@@ -49,6 +49,7 @@ from .xtts_gpt import (
     generate_latents,
     generate_latents_batch,
 )
+from .xtts_static import DecoderPool, generate_latents_batch_static, generate_latents_static
 from .xtts_vocoder import VocoderStream, full_decode
 
 logger = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class XttsEngine:
         int8: bool = False,
         self_test_tokens: int = 8,
         batch_size: int = 8,
+        cuda_graphs: bool = True,
     ) -> None:
         self.source = source
         self.requested_device = requested_device
@@ -178,6 +180,9 @@ class XttsEngine:
         self.int8 = int8
         self.self_test_tokens = self_test_tokens
         self.batch_size = batch_size
+        self.cuda_graphs = cuda_graphs
+        # On CUDA: fixed-shape decoders replayed as CUDA graphs (engines/xtts_static.py)
+        self.decoders: DecoderPool | None = None
         self.model: Any = None  # coqui's Xtts once loaded (untyped)
         self.device = "cpu"
         self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
@@ -196,6 +201,7 @@ class XttsEngine:
             self.model.to(self.device)
             if self.int8 and self.device == "cpu":
                 self._apply_fast_cpu_option()
+            self.use_cuda_graphs(self.cuda_graphs)
             release_freed_memory()  # the checkpoint's state dict (and fp32 weights, with int8)
         except Exception as error:
             logger.exception("loading XTTS from %s failed", self.source.path)
@@ -218,9 +224,23 @@ class XttsEngine:
                 "device_note": choice.note,
                 "int8": self.int8,
                 "vocoder_dtype": self.vocoder_dtype,
+                "cuda_graphs": self.decoders is not None,
             },
         )
         return self._status
+
+    def use_cuda_graphs(self, enabled: bool) -> None:
+        """Decode with CUDA graphs (on a CUDA device only); call again after changing the GPT's
+        dtype, since a graph keeps the buffers it was captured with."""
+        on_cuda = self.model is not None and self.device == "cuda"
+        self.decoders = DecoderPool(self.model.gpt, graphs=True) if enabled and on_cuda else None
+
+    def _latents(self, gpt: Any, cond_latent, tokens, settings, generator, should_stop):
+        if self.decoders is not None:
+            return generate_latents_static(
+                gpt, self.decoders, cond_latent, tokens, settings, generator, should_stop
+            )
+        return generate_latents(gpt, cond_latent, tokens, settings, generator, should_stop)
 
     def _apply_fast_cpu_option(self) -> None:
         """int8 GPT, plus a bf16 HiFi-GAN where the CPU does bf16 natively (benchmark paths f, g)."""
@@ -375,13 +395,8 @@ class XttsEngine:
             length_scale=1.0 / max(options.speed, 0.05),
         )
         stop = options.stop.reason if options.stop is not None else None
-        latents = generate_latents(
-            model.gpt,
-            voice.gpt_cond_latent.to(device),
-            tokens,
-            settings,
-            generator=generator,
-            should_stop=stop,
+        latents = self._latents(
+            model.gpt, voice.gpt_cond_latent.to(device), tokens, settings, generator, stop
         )
         if tuning.overlap_vocoder:
             pieces = overlapped_vocoder_chunks(
@@ -425,7 +440,12 @@ class XttsEngine:
                 self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed)
                 for i in batch
             ]
-            for step in generate_latents_batch(model.gpt, rows, should_stop=stop):
+            steps = (
+                generate_latents_batch_static(model.gpt, self.decoders, rows, should_stop=stop)
+                if self.decoders is not None
+                else generate_latents_batch(model.gpt, rows, should_stop=stop)
+            )
+            for step in steps:
                 for row, latents in step.ended:
                     samples = full_decode(
                         model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05)
