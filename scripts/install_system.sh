@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Install the system packages Ownvoice needs, only those that are missing.
 #   scripts/install_system.sh start   # running the app
-#   scripts/install_system.sh test    # running the test suites (adds Chromium for browser tests)
+#   scripts/install_system.sh test    # running the test suites (adds Chromium for browser tests,
+#                                     # EPUBCheck and its Java runtime for the read-along EPUB export)
 # Debian/Ubuntu: apt-get. macOS: prints the Homebrew equivalent (nothing is needed there to run the app).
 set -euo pipefail
 purpose=${1:-start}
 
 # Python wheels bundle FFmpeg (PyAV), espeak-ng (piper-tts) and libsndfile, so the app itself needs
 # nothing beyond Python 3.11 and Node 20. Browser tests drive Debian's Chromium; the backend suite
-# also runs on a PostgreSQL server that it starts itself (Debian's postgresql binaries).
+# also runs on a PostgreSQL server that it starts itself (Debian's postgresql binaries); the EPUB
+# export tests validate with Debian's EPUBCheck.
 debian_start=()
-debian_test=(chromium fonts-dejavu-core postgresql)
+debian_test=(chromium fonts-dejavu-core postgresql epubcheck)
 
 if [[ "$(uname -s)" == "Darwin" ]]; then
   if [[ "$purpose" == "test" ]] && ! ls /Applications/Chromium.app >/dev/null 2>&1; then
     echo "ownvoice: on macOS install Chromium for the browser tests: brew install --cask chromium" >&2
+  fi
+  if [[ "$purpose" == "test" ]] && ! command -v epubcheck >/dev/null 2>&1; then
+    echo "ownvoice: on macOS install EPUBCheck for the EPUB export tests: brew install epubcheck" >&2
   fi
   exit 0
 fi

@@ -48,6 +48,9 @@ from app.services.books import store as books_store
 from app.services.books.store import INCOMING_PREFIX
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.errors import DomainError
+from app.services.exports.assemble import Pauses
+from app.services.exports.jobs import ExportRunner
+from app.services.exports.writers import PARTIAL as EXPORT_TEMP_PREFIX
 from app.services.inference_client import InferenceClient, read_or_create_token
 from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
@@ -117,6 +120,7 @@ def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
         data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX), recursive=True
     )
     removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
+    removed += sweep_temp_files(data_dir / "exports", (EXPORT_TEMP_PREFIX,), recursive=True)
     if removed:
         log.info("removed temporary files left by a crash", extra={"count": removed})
 
@@ -158,6 +162,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
     )
     app.state.renders.start()
+    app.state.exports = ExportRunner(
+        app.state.session_factory,
+        Synthesizer(app.state.inference, None, app.state.audio_cache),
+        settings.render_batch_size,
+        settings.resolved_data_dir / "exports",
+        books_store.books_dir(settings),
+        Pauses(
+            settings.export_sentence_pause_s,
+            settings.export_paragraph_pause_s,
+            settings.export_chapter_pause_s,
+        ),
+        ready_patience_s=settings.render_ready_patience_s,
+    )
+    app.state.exports.start()
     resuming = asyncio.create_task(
         voice_service.resume_interrupted_voices(
             app.state.session_factory, app.state.inference, settings.resolved_data_dir
@@ -171,6 +189,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await resuming
         await app.state.renders.stop()
+        await app.state.exports.stop()
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
             await app.state.elevenlabs.aclose()

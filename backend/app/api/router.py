@@ -6,6 +6,7 @@ from app.api.routes import (
     auth,
     books,
     elevenlabs,
+    exports,
     health,
     keys,
     openai_compat,
@@ -32,3 +33,4 @@ api_router.include_router(openai_compat.router)  # before elevenlabs: /v1/audio/
 api_router.include_router(elevenlabs.router)
 api_router.include_router(books.router)
 api_router.include_router(renders.router)
+api_router.include_router(exports.router)

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     render_ready_patience_s: float = Field(
         default=600.0, ge=0, alias="OWNVOICE_RENDER_READY_PATIENCE_SECONDS"
     )
+    # Silence in exported audiobooks, in seconds: after a sentence, a paragraph, a chapter.
+    export_sentence_pause_s: float = Field(
+        default=0.4, ge=0, le=10, alias="OWNVOICE_EXPORT_SENTENCE_PAUSE_S"
+    )
+    export_paragraph_pause_s: float = Field(
+        default=0.9, ge=0, le=10, alias="OWNVOICE_EXPORT_PARAGRAPH_PAUSE_S"
+    )
+    export_chapter_pause_s: float = Field(
+        default=2.0, ge=0, le=30, alias="OWNVOICE_EXPORT_CHAPTER_PAUSE_S"
+    )
     # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000

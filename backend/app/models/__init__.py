@@ -2,6 +2,7 @@
 
 from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
+from app.models.export_job import ExportJob
 from app.models.render_job import RenderJob
 from app.models.user import ApiKey, AuthSession, User, UserPreferences
 from app.models.voice import Voice
@@ -10,6 +11,7 @@ __all__ = [
     "Book",
     "BookCover",
     "Chapter",
+    "ExportJob",
     "Paragraph",
     "ReadingProgress",
     "RenderJob",

@@ -22,7 +22,7 @@ import binascii
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,33 +124,37 @@ class Tally:
 # --- database steps (run in worker threads) -------------------------------------------
 
 
-def requeue_interrupted(factory: sessionmaker[Session]) -> int:
+# Render and export jobs share these steps: `model` is the job table (RenderJob, ExportJob).
+JobModel = Any
+
+
+def requeue_interrupted(factory: sessionmaker[Session], model: JobModel = RenderJob) -> int:
     """At start: the jobs a stopped app server left running are queued again."""
     with factory() as db:
         result = db.execute(
-            update(RenderJob)
-            .where(RenderJob.status == RENDER_RUNNING)
+            update(model)
+            .where(model.status == RENDER_RUNNING)
             .values(status=RENDER_QUEUED, started_at=None)
         )
         db.commit()
         return affected_rows(result)
 
 
-def claim_next(factory: sessionmaker[Session]) -> str | None:
+def claim_next(factory: sessionmaker[Session], model: JobModel = RenderJob) -> str | None:
     """The oldest queued job, now marked running; None when the queue is empty."""
     with factory() as db:
         while True:
             job_id = db.scalar(
-                select(RenderJob.id)
-                .where(RenderJob.status == RENDER_QUEUED)
-                .order_by(RenderJob.created_at, RenderJob.id)
+                select(model.id)
+                .where(model.status == RENDER_QUEUED)
+                .order_by(model.created_at, model.id)
                 .limit(1)
             )
             if job_id is None:
                 return None
             claimed = db.execute(
-                update(RenderJob)
-                .where(RenderJob.id == job_id, RenderJob.status == RENDER_QUEUED)
+                update(model)
+                .where(model.id == job_id, model.status == RENDER_QUEUED)
                 .values(status=RENDER_RUNNING, started_at=utcnow(), error=None)
             )
             db.commit()
@@ -158,23 +162,24 @@ def claim_next(factory: sessionmaker[Session]) -> str | None:
                 return job_id
 
 
-def update_running(factory: sessionmaker[Session], job_id: str, **values: Any) -> bool:
+def update_running(
+    factory: sessionmaker[Session], job_id: str, model: JobModel = RenderJob, **values: Any
+) -> bool:
     """Write to a job only while it is running; False once it was cancelled or deleted."""
     with factory() as db:
         result = db.execute(
-            update(RenderJob)
-            .where(RenderJob.id == job_id, RenderJob.status == RENDER_RUNNING)
-            .values(**values)
+            update(model).where(model.id == job_id, model.status == RENDER_RUNNING).values(**values)
         )
         db.commit()
         return affected_rows(result) == 1
 
 
-def cancel_job(db: Session, job: RenderJob) -> RenderJob:
+def cancel_job(db: Session, job: JobModel) -> JobModel:
     """Queued or running → cancelled; a finished job stays as it is."""
+    model = type(job)
     db.execute(
-        update(RenderJob)
-        .where(RenderJob.id == job.id, RenderJob.status.in_((RENDER_QUEUED, RENDER_RUNNING)))
+        update(model)
+        .where(model.id == job.id, model.status.in_((RENDER_QUEUED, RENDER_RUNNING)))
         .values(status=RENDER_CANCELLED, finished_at=utcnow())
     )
     db.commit()
@@ -206,24 +211,35 @@ def load_spec(factory: sessionmaker[Session], job_id: str) -> JobSpec:
             if job.chapter_id
             else query.where(Sentence.book_id == job.book_id)
         )
-        # Language, format and speed as the reader sends them to POST /api/tts.
-        request = SpeechRequest(
-            text="", language=book.language or "en", native_format=RENDER_FORMAT, speed=job.speed
-        )
-        try:
-            own = own_voice_target(db, user, job.voice_id)
-        except VoiceNotFound as exc:
-            raise RenderFailed(VOICE_DELETED) from exc
-        except DomainError as exc:  # e.g. the voice is being prepared again
-            raise RenderFailed(exc.message) from exc
-        return JobSpec(user, job.voice_id, request, list(db.scalars(query)), own)
+        return job_spec(db, user, book, job, list(db.scalars(query)))
+
+
+def job_spec(db: Session, user: User, book: Book, job: JobModel, texts: list[str]) -> JobSpec:
+    """The spec of a job (render or export) that speaks `texts` of `book`."""
+    # Language, format and speed as the reader sends them to POST /api/tts.
+    request = SpeechRequest(
+        text="", language=book.language or "en", native_format=RENDER_FORMAT, speed=job.speed
+    )
+    try:
+        own = own_voice_target(db, user, job.voice_id)
+    except VoiceNotFound as exc:
+        raise RenderFailed(VOICE_DELETED) from exc
+    except DomainError as exc:  # e.g. the voice is being prepared again
+        raise RenderFailed(exc.message) from exc
+    return JobSpec(user, job.voice_id, request, texts, own)
+
+
+SpecLoader = Callable[[sessionmaker[Session], str], JobSpec]
 
 
 async def load_plan(
-    factory: sessionmaker[Session], inference: InferenceClient, job_id: str
+    factory: sessionmaker[Session],
+    inference: InferenceClient,
+    job_id: str,
+    loader: SpecLoader = load_spec,
 ) -> Plan:
     """The job's plan, its voice routed as POST /api/tts would route it (no ElevenLabs)."""
-    spec = await asyncio.to_thread(load_spec, factory, job_id)
+    spec = await asyncio.to_thread(loader, factory, job_id)
     target = spec.own
     if target is None:
         try:
@@ -281,16 +297,18 @@ def active_twin(db: Session, job: RenderJob) -> RenderJob | None:
     )
 
 
-def check_queue_room(db: Session, user: User, limit: int) -> None:
+def check_queue_room(
+    db: Session, user: User, limit: int, model: JobModel = RenderJob, kind: str = "render"
+) -> None:
     active = db.scalar(
         select(func.count())
-        .select_from(RenderJob)
-        .where(RenderJob.user_id == user.id, RenderJob.status.in_(RENDER_ACTIVE))
+        .select_from(model)
+        .where(model.user_id == user.id, model.status.in_(RENDER_ACTIVE))
     )
     if active is not None and active >= limit:
         raise TooMany(
-            f"You already have {active} render jobs queued or running, the most one "
-            "user may have: wait for one to finish or cancel one, then render again.",
+            f"You already have {active} {kind} jobs queued or running, the most one "
+            f"user may have: wait for one to finish or cancel one, then {kind} again.",
             retry_after=RENDER_RETRY_SECONDS,
         )
 
@@ -440,7 +458,13 @@ def _worth_waiting_for(exc: InferenceError) -> bool:
 
 
 class RenderRunner:
-    """One asyncio task that works through the queue, one job at a time, oldest first."""
+    """One asyncio task that works through the queue, one job at a time, oldest first.
+
+    Export jobs run on a subclass (app.services.exports.jobs): `model` is the job table,
+    `_load_spec` what a job speaks, and `_work` what a claimed job does."""
+
+    model: JobModel = RenderJob
+    kind = "render"
 
     def __init__(
         self,
@@ -461,11 +485,11 @@ class RenderRunner:
         self._job_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        requeued = requeue_interrupted(self._factory)
+        requeued = requeue_interrupted(self._factory, self.model)
         if requeued:
-            log.info("render jobs queued again after a restart", extra={"count": requeued})
+            log.info(f"{self.kind} jobs queued again after a restart", extra={"count": requeued})
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="render-runner")
+        self._task = asyncio.create_task(self._run(), name=f"{self.kind}-runner")
 
     async def stop(self) -> None:
         """Stop working; a running job stays `running` and is queued again at the next start."""
@@ -497,7 +521,7 @@ class RenderRunner:
         while True:
             self._wake.clear()  # before looking, so a job queued meanwhile is not missed
             try:
-                job_id = await asyncio.to_thread(claim_next, self._factory)
+                job_id = await asyncio.to_thread(claim_next, self._factory, self.model)
             except Exception:
                 log.exception("cannot read the render queue")
                 job_id = None
@@ -509,7 +533,7 @@ class RenderRunner:
 
     async def _run_job(self, job_id: str) -> None:
         self._job_id = job_id
-        self._job_task = asyncio.create_task(self._render(job_id), name=f"render-{job_id}")
+        self._job_task = asyncio.create_task(self._render(job_id), name=f"{self.kind}-{job_id}")
         try:
             await self._job_task
         except asyncio.CancelledError:
@@ -526,7 +550,7 @@ class RenderRunner:
         """Run one job to its end, recording how it ended unless it was cancelled."""
         started = time.monotonic()
         try:
-            tally = await self._render_when_ready(job_id)
+            values = await self._work(job_id)
         except JobStopped:
             log.info("render job stopped: cancelled or deleted", extra={"job_id": job_id})
             return
@@ -544,26 +568,36 @@ class RenderRunner:
             )
             await self._finish(job_id, RENDER_FAILED, error=error)
             return
-        await self._finish(job_id, RENDER_DONE, done=tally.done, skipped=tally.skipped)
+        await self._finish(job_id, RENDER_DONE, **values)
         log.info(
-            "render job done",
-            extra={
-                "job_id": job_id,
-                "seconds": round(time.monotonic() - started, 1),
-                "skipped": tally.skipped,
-            },
+            f"{self.kind} job done",
+            extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 1), **values},
         )
+
+    async def _work(self, job_id: str) -> dict[str, Any]:
+        """Do a claimed job; the values its row takes when it is done."""
+        tally = await self._render_when_ready(job_id)
+        return {"done": tally.done, "skipped": tally.skipped}
 
     async def _finish(self, job_id: str, status: str, **values: Any) -> None:
         if status == RENDER_FAILED:
             log.info("render job failed", extra={"job_id": job_id, "error": values.get("error")})
         await asyncio.to_thread(
-            update_running, self._factory, job_id, status=status, finished_at=utcnow(), **values
+            update_running,
+            self._factory,
+            job_id,
+            self.model,
+            status=status,
+            finished_at=utcnow(),
+            **values,
         )
 
     async def _progress(self, job_id: str, **values: Any) -> None:
-        if not await asyncio.to_thread(update_running, self._factory, job_id, **values):
+        if not await asyncio.to_thread(update_running, self._factory, job_id, self.model, **values):
             raise JobStopped
+
+    def _load_spec(self, factory: sessionmaker[Session], job_id: str) -> JobSpec:
+        return load_spec(factory, job_id)
 
     async def _render_when_ready(self, job_id: str) -> Tally:
         """Render the job once the inference service is ready; if it goes away meanwhile (a
@@ -585,7 +619,7 @@ class RenderRunner:
     async def _render_job(self, job_id: str) -> Tally:
         """Render what is missing; how many of the job's sentences are now in the cache, and
         how many were passed over."""
-        plan = await load_plan(self._factory, self._synthesizer.inference, job_id)
+        plan = await load_plan(self._factory, self._synthesizer.inference, job_id, self._load_spec)
         model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
         pending, cached = await asyncio.to_thread(pending_texts, self._cache, plan, model_id)
         tally = Tally(done=cached)

@@ -81,6 +81,12 @@ def _first_meta(book: epub.EpubBook, name: str) -> str | None:
     return None
 
 
+def dc_metadata(path: Path, *names: str) -> dict[str, str | None]:
+    """Dublin Core fields of a stored EPUB (date, description, ...), for exports' tags."""
+    book = read_book(path)
+    return {name: _first_meta(book, name) for name in names}
+
+
 def _authors(book: epub.EpubBook) -> str | None:
     names = [" ".join(v.split()) for v, _ in book.get_metadata("DC", "creator") if v and v.strip()]
     return ", ".join(dict.fromkeys(names)) or None
@@ -134,7 +140,7 @@ def _is_front_matter(
     )
 
 
-def _spine_documents(book: epub.EpubBook) -> list[epub.EpubItem]:
+def spine_documents(book: epub.EpubBook) -> list[epub.EpubItem]:
     """Linear spine items that are (X)HTML documents, in reading order."""
     documents = []
     for idref, linear in book.spine:
@@ -187,7 +193,7 @@ def _chapters(book: epub.EpubBook, book_title: str | None, budget: _Budget) -> l
     toc = _toc_entries(book)
     guide = _guide_front_matter(book)
     chapters: list[ParsedChapter] = []
-    for item in _spine_documents(book):
+    for item in spine_documents(book):
         budget.check_time()
         entries = toc.get(item.get_name(), [])
         anchors = [fragment for fragment, _ in entries if fragment]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
@@ -137,18 +138,36 @@ _BLOCKISH = [*BLOCK_TAGS, SPLIT_MARKER]
 
 
 def _types_of(tag: Tag) -> set[str]:
-    values = f"{tag.get('epub:type', '')} {tag.get('role', '')}".split()
-    return {v.removeprefix("doc-").lower() for v in values}
+    return types_of(str(tag.get("epub:type", "")), str(tag.get("role", "")))
+
+
+def types_of(epub_type: str, role: str) -> set[str]:
+    """The structural types an element declares (epub:type and role values, "doc-" dropped)."""
+    return {v.removeprefix("doc-").lower() for v in f"{epub_type} {role}".split()}
+
+
+def is_note_machinery(
+    name: str,
+    attrs: dict[str, str],
+    text: Callable[[], str],
+    has_link: Callable[[], bool],
+) -> bool:
+    """Whether an element is footnote machinery, not text to read. `attrs` holds "epub:type",
+    "role" and "href"; `text` and `has_link` (an <a> inside) are asked only when needed. The one
+    rule for both the importer (BeautifulSoup) and the read-along export (lxml)."""
+    role = attrs.get("role", "")
+    if types_of(attrs.get("epub:type", ""), role) & NOTE_TYPES or set(role.split()) & NOTE_ROLES:
+        return True
+    if name == "sup" and (has_link() or _NOTE_MARKER.match(text())):
+        return True  # a superscript link or number is a footnote marker, not text to read
+    # A bare in-document link labelled "12" or "*" points at a note.
+    in_document_link = name == "a" and attrs.get("href", "").startswith("#")
+    return in_document_link and bool(_NOTE_MARKER.match(text()))
 
 
 def _is_note_machinery(tag: Tag) -> bool:
-    if _types_of(tag) & NOTE_TYPES or set(str(tag.get("role", "")).split()) & NOTE_ROLES:
-        return True
-    if tag.name == "sup" and (tag.find("a") is not None or _NOTE_MARKER.match(tag.get_text())):
-        return True  # a superscript link or number is a footnote marker, not text to read
-    # A bare in-document link labelled "12" or "*" points at a note.
-    in_document_link = tag.name == "a" and str(tag.get("href", "")).startswith("#")
-    return in_document_link and bool(_NOTE_MARKER.match(tag.get_text()))
+    attrs = {key: str(tag.get(key, "")) for key in ("epub:type", "role", "href")}
+    return is_note_machinery(tag.name, attrs, tag.get_text, lambda: tag.find("a") is not None)
 
 
 def _strip_unreadable(body: Tag) -> None:

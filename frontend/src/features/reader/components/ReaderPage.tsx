@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
 import { Modal } from "@/components/Modal";
+import { ExportBook } from "@/features/exports/components/ExportBook";
 import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
 import { PrepareAudio } from "@/features/renders/components/PrepareAudio";
 import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
@@ -128,6 +129,13 @@ function Reader({ bookId }: { bookId: string }) {
         chapters={book.data.chapters}
         activeIndex={shownIndex}
         onChoose={chooseChapter}
+      />
+      <ExportBook
+        bookId={bookId}
+        chapters={book.data.chapters}
+        chapterIndex={shownIndex}
+        voiceId={voiceId}
+        speed={prefs.speed}
       />
     </>
   );
