@@ -4,7 +4,7 @@ from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
 from app.models.render_job import RenderJob
 from app.models.user import ApiKey, AuthSession, User, UserPreferences
-from app.models.voice import Voice
+from app.models.voice import Voice, VoiceConsent
 
 __all__ = [
     "Book",
@@ -20,4 +20,5 @@ __all__ = [
     "User",
     "UserPreferences",
     "Voice",
+    "VoiceConsent",
 ]

@@ -1,0 +1,65 @@
+"""Listening to audio: the consent check of a voice recording, and word timings of a text in
+audio of it (for the app server's ElevenLabs `with-timestamps` routes)."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from ..consent import check_consent
+from ..prepare import REFERENCE_SAMPLE_RATE, VoiceRejected, _decode_or_reject
+from ..security import Authorized
+from ..timings import map_words
+from ..verify import asr
+from .deps import ServicesDep
+from .voices import read_limited
+
+router = APIRouter(dependencies=[Authorized])
+
+MAX_ALIGN_SECONDS = 15 * 60
+
+
+@router.post("/consent/check")
+async def consent_check(
+    request: Request,
+    services: ServicesDep,
+    name: str = Query(min_length=1, max_length=100),
+    language: str = Query("en", max_length=16),
+) -> dict:
+    """Body: the recording (any common format). Answers {passed, problem, transcript,
+    speaker_similarity, segment}; problem is sentence_not_heard, name_not_heard or
+    different_speaker."""
+    data = await read_limited(request, services.settings.max_upload_bytes)
+
+    def run() -> dict:
+        audio = _decode_or_reject(data)  # VoiceRejected: 413/415 as for PUT /voices
+        return check_consent(audio, REFERENCE_SAMPLE_RATE, name, language).to_dict()
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/align")
+async def align(
+    request: Request,
+    services: ServicesDep,
+    text: str = Query(min_length=1, max_length=1000),
+    language: str = Query("en", max_length=16),
+    sample_rate: int = Query(24000, ge=8000, le=48000),
+) -> dict:
+    """Body: s16le mono PCM at `sample_rate` of `text` being said. Answers {duration, words:
+    [{text, char_start, char_end, start, end}]}: every word of `text`, in order."""
+    limit = MAX_ALIGN_SECONDS * sample_rate * 2
+    data = await read_limited(request, limit)
+    if len(data) % 2:
+        raise VoiceRejected("unreadable_audio", "PCM must be whole 16-bit samples.", 415)
+
+    def run() -> dict:
+        audio = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        duration = len(audio) / sample_rate
+        heard = asr.transcribe(audio, sample_rate, language=language)
+        said = [(w.text, w.start, w.end) for w in heard.words]
+        words = map_words(text, said, duration)
+        return {"duration": duration, "words": [w.to_dict() for w in words]}
+
+    return await run_in_threadpool(run)
