@@ -14,7 +14,6 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from .timings import normalise
-from .verify import asr, speaker
 
 # The sentence after the name: "Ownvoice" may be heard as "own voice", so spaces are ignored.
 CONSENT_TAIL = "agree that ownvoice may create a synthetic copy of my voice"
@@ -106,6 +105,8 @@ def _cut(
 def check_consent(
     audio: np.ndarray, sample_rate: int, name: str, language: str = "en"
 ) -> ConsentCheck:
+    from .verify import asr, speaker  # noqa: PLC0415 - the recogniser loads on first use
+
     transcript = asr.transcribe(audio, sample_rate, language=language)
     words = transcript.words
     located = locate([w.text for w in words], name)

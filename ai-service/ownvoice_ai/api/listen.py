@@ -11,7 +11,6 @@ from ..consent import check_consent
 from ..prepare import REFERENCE_SAMPLE_RATE, VoiceRejected, _decode_or_reject
 from ..security import Authorized
 from ..timings import map_words
-from ..verify import asr
 from .deps import ServicesDep
 from .voices import read_limited
 
@@ -55,6 +54,8 @@ async def align(
         raise VoiceRejected("unreadable_audio", "PCM must be whole 16-bit samples.", 415)
 
     def run() -> dict:
+        from ..verify import asr  # noqa: PLC0415 - the recogniser loads on first use
+
         audio = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
         duration = len(audio) / sample_rate
         heard = asr.transcribe(audio, sample_rate, language=language)
