@@ -7,13 +7,13 @@ is cut by those timings and compared with the rest by speaker similarity (resemb
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz
 
-from .timings import normalise
 
 # The sentence after the name: "Ownvoice" may be heard as "own voice", so spaces are ignored.
 CONSENT_TAIL = "agree that ownvoice may create a synthetic copy of my voice"
@@ -55,6 +55,11 @@ class ConsentCheck:
             "speaker_similarity": self.speaker_similarity,
             "segment": list(self.segment) if self.segment else None,
         }
+
+
+def normalise(word: str) -> str:
+    """A word as compared: lower case, letters and digits only ("Ownvoice," is "ownvoice")."""
+    return re.sub(r"[^\w]", "", word.lower())
 
 
 def _joined(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
@@ -105,9 +110,9 @@ def _cut(
 def check_consent(
     audio: np.ndarray, sample_rate: int, name: str, language: str = "en"
 ) -> ConsentCheck:
-    from .verify import asr, speaker  # noqa: PLC0415 - the recogniser loads on first use
+    from .verify import speaker_similarity, transcribe  # noqa: PLC0415 - loads on first use
 
-    transcript = asr.transcribe(audio, sample_rate, language=language)
+    transcript = transcribe(audio, sample_rate, language=language)
     words = transcript.words
     located = locate([w.text for w in words], name)
     if located is None:
@@ -116,7 +121,7 @@ def check_consent(
         return ConsentCheck(False, NAME_NOT_HEARD, transcript.text)
     start, end = words[located.first].start, words[located.last].end
     segment, rest = _cut(audio, sample_rate, start, end)
-    similarity = float(speaker.speaker_similarity(segment, sample_rate, rest, sample_rate))
+    similarity = float(speaker_similarity(segment, sample_rate, rest, sample_rate))
     same = similarity >= SAME_SPEAKER_MIN
     return ConsentCheck(
         same, None if same else DIFFERENT_SPEAKER, transcript.text, similarity, (start, end)

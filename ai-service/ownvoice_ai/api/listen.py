@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from ..consent import check_consent
 from ..prepare import REFERENCE_SAMPLE_RATE, VoiceRejected, _decode_or_reject
 from ..security import Authorized
-from ..timings import map_words
 from .deps import ServicesDep
 from .voices import read_limited
 
@@ -47,20 +46,32 @@ async def align(
     sample_rate: int = Query(24000, ge=8000, le=48000),
 ) -> dict:
     """Body: s16le mono PCM at `sample_rate` of `text` being said. Answers {duration, words:
-    [{text, char_start, char_end, start, end}]}: every word of `text`, in order."""
+    [{text, char_start, char_end, start, end, heard}]}: every word of `text` (punctuation
+    around it dropped), in order, timed as heard (verify.align_words)."""
     limit = MAX_ALIGN_SECONDS * sample_rate * 2
     data = await read_limited(request, limit)
     if len(data) % 2:
         raise VoiceRejected("unreadable_audio", "PCM must be whole 16-bit samples.", 415)
 
     def run() -> dict:
-        from ..verify import asr  # noqa: PLC0415 - the recogniser loads on first use
+        from ..verify import align_words, transcribe  # noqa: PLC0415 - loads on first use
 
         audio = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
         duration = len(audio) / sample_rate
-        heard = asr.transcribe(audio, sample_rate, language=language)
-        said = [(w.text, w.start, w.end) for w in heard.words]
-        words = map_words(text, said, duration)
-        return {"duration": duration, "words": [w.to_dict() for w in words]}
+        heard = transcribe(audio, sample_rate, language=language).words
+        words = align_words(text, heard, language, duration)
+        return {"duration": duration, "words": [_word(w) for w in words]}
 
     return await run_in_threadpool(run)
+
+
+def _word(word) -> dict:
+    """A timed word with its characters in the text: [char_start, char_end)."""
+    return {
+        "text": word.text,
+        "char_start": word.offset,
+        "char_end": word.offset + len(word.text),
+        "start": round(word.start, 3),
+        "end": round(word.end, 3),
+        "heard": word.heard,
+    }
