@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz
 
-
 # The sentence after the name: "Ownvoice" may be heard as "own voice", so spaces are ignored.
 CONSENT_TAIL = "agree that ownvoice may create a synthetic copy of my voice"
 SENTENCE_MIN_SCORE = 80.0  # rapidfuzz partial ratio, 0-100, of the tail in the transcript
@@ -95,8 +94,14 @@ def locate(words: list[str], name: str) -> Located | None:
         fuzz.partial_ratio("".join(name_words), "".join(window)) >= NAME_MIN_SCORE
     )
     if name_heard:
-        first -= len(window)
+        first = _name_start(normal, first - len(window), first, name_words[0])
     return Located(first, last, name_heard)
+
+
+def _name_start(normal: list[str], lo: int, hi: int, first_name: str) -> int:
+    """The word in normal[lo:hi] most like the name's first word, with the "I" before it."""
+    at = max(range(lo, hi), key=lambda i: fuzz.ratio(normal[i], first_name))
+    return at - 1 if at > 0 and normal[at - 1] == "i" else at
 
 
 def _cut(
