@@ -19,9 +19,10 @@ CONSENT_TAIL = "agree that ownvoice may create a synthetic copy of my voice"
 SENTENCE_MIN_SCORE = 80.0  # rapidfuzz partial ratio, 0-100, of the tail in the transcript
 NAME_MIN_SCORE = 75.0  # of the name in the words just before the tail
 NAME_SLACK_WORDS = 2  # "I" and a word Whisper may split the name into
-# resemblyzer: the same speaker scores 0.83-0.96, different speakers 0.45-0.72 on the shared
-# clips (DESIGN.md); a 4 s consent segment scores lower than whole clips, hence the margin.
-SAME_SPEAKER_MIN = 0.75
+# resemblyzer, measured on the shared LibriSpeech clips (6 speakers): a clip's first 4 s (as
+# long as the consent sentence) against the rest of that speaker's speech scored 0.75-0.92;
+# against another speaker 0.45-0.72. The threshold sits between the two.
+SAME_SPEAKER_MIN = 0.73
 
 NOT_HEARD = "sentence_not_heard"
 NAME_NOT_HEARD = "name_not_heard"
