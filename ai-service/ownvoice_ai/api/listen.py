@@ -3,17 +3,42 @@ audio of it (for the app server's ElevenLabs `with-timestamps` routes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from ..consent import check_consent
+from ..engines.base import GenerationStopped
+from ..errors import Busy, GenerationFailed
 from ..prepare import REFERENCE_SAMPLE_RATE, VoiceRejected, _decode_or_reject
 from ..security import Authorized
+from ..services import Services
+from ..worker import QueueFull
 from .deps import ServicesDep
 from .voices import read_limited
 
 router = APIRouter(dependencies=[Authorized])
+
+
+async def _on_worker(services: Services, work: Callable[[], dict]) -> dict:
+    """Run `work` on the device worker: recognition never runs beside a generation."""
+
+    def produce() -> Iterator[dict]:
+        yield work()
+
+    try:
+        handle = services.worker.submit(produce)
+    except QueueFull as full:
+        raise Busy(
+            f"The voice service is busy ({full}); retry shortly.",
+            retry_after_s=services.settings.retry_after_s,
+        ) from full
+    try:
+        return await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
+    except GenerationStopped as stopped:
+        raise GenerationFailed("Listening to the audio took too long; try again.") from stopped
+
 
 MAX_ALIGN_SECONDS = 15 * 60
 
@@ -34,7 +59,7 @@ async def consent_check(
         audio = _decode_or_reject(data)  # VoiceRejected: 413/415 as for PUT /voices
         return check_consent(audio, REFERENCE_SAMPLE_RATE, name, language).to_dict()
 
-    return await run_in_threadpool(run)
+    return await _on_worker(services, run)
 
 
 @router.post("/align")
@@ -62,7 +87,7 @@ async def align(
         words = align_words(text, heard, language, duration)
         return {"duration": duration, "words": [_word(w) for w in words]}
 
-    return await run_in_threadpool(run)
+    return await _on_worker(services, run)
 
 
 def _word(word) -> dict:

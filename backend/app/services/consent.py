@@ -83,15 +83,14 @@ def _refusal(check: dict[str, Any], name: str) -> ConsentRefused:
     return ConsentRefused(f'{message} (Heard: "{heard[-300:]}")', code=str(problem))
 
 
-async def gather(
-    inference: InferenceClient, recording: Path, method: str, name: str, language: str
-) -> Consent:
+async def gather(inference: InferenceClient, recording: Path, method: str, name: str) -> Consent:
     """The consent record for `recording`; a spoken one must pass the inference service's
     check (ConsentRefused, 422, saying what was not heard)."""
     digest = await asyncio.to_thread(_sha256, recording)
     if method == CONSENT_ATTESTED:
         return Consent(method, name, digest)
-    check = await inference.check_consent(recording, name, language)
+    # The recorder's passage and its consent sentence are English, whatever the voice's language.
+    check = await inference.check_consent(recording, name, "en")
     if not check.get("passed"):
         raise _refusal(check, name)
     return Consent(

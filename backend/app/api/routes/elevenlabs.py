@@ -185,9 +185,7 @@ async def add_voice_v1(
         sample = max(form.files, key=lambda f: f.size)
         inference = request.app.state.inference
         # An API client cannot record the consent sentence: the key's owner attests it.
-        consent = await consent_service.gather(
-            inference, sample.path, CONSENT_ATTESTED, name, language
-        )
+        consent = await consent_service.gather(inference, sample.path, CONSENT_ATTESTED, name)
         voice = await voice_service.create_voice(
             db, inference, data_dir, user, sample, name, language, consent
         )

@@ -103,9 +103,7 @@ async def upload_voice(
         language = voice_service.validate_language(form.fields.get("language"))
         method = consent_service.parse_method(form.fields.get("consent"))
         inference = request.app.state.inference
-        consent = await consent_service.gather(
-            inference, form.files[0].path, method, name, language
-        )
+        consent = await consent_service.gather(inference, form.files[0].path, method, name)
         voice = await voice_service.create_voice(
             db, inference, data_dir, user, form.files[0], name, language, consent
         )
