@@ -12,13 +12,14 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import E2E_API_KEY, login, new_page, screenshot
+from conftest import E2E_API_KEY, SHARED_DATA, login, new_page, screenshot
 from playwright.sync_api import expect
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # stdlib up to Python 3.12; resampling a test fixture needs nothing more
 
+UPLOADED = SHARED_DATA / "speech" / "ljspeech" / "LJ001-0001.wav"
 MIC_RATE = 48_000
 RECORD_SECONDS = 22
 SPEAKER = "Linda Johnson"
@@ -190,6 +191,26 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
 
     expect(page.get_by_test_id("voice-card")).to_have_count(before)
     expect(page.get_by_test_id("voice-card").filter(has_text="Not a voice")).to_have_count(0)
+
+
+def test_an_uploaded_recording_is_stored_with_the_uploaders_attestation(app, launch_browser):
+    page = new_page(launch_browser(), app.base_url)
+    login(page, app)
+    page.get_by_role("link", name="Voices").click()
+    page.get_by_role("button", name="Upload a recording").click()
+    dialog = page.get_by_role("dialog", name="Upload a recording")
+    dialog.get_by_test_id("voice-file").set_input_files(str(UPLOADED))
+    dialog.get_by_label("Voice name").fill("Uploaded with consent")
+    upload = dialog.get_by_role("button", name="Upload and prepare")
+    expect(upload).to_be_disabled()  # until the uploader confirms the speaker's consent
+    dialog.get_by_role("checkbox").check()
+    upload.click()
+    expect(page.get_by_role("heading", name="“Uploaded with consent” is ready")).to_be_visible(
+        timeout=180_000
+    )
+    voices = page.request.get("/api/voices").json()["voices"]
+    consent = next(v for v in voices if v["name"] == "Uploaded with consent")["consent"]
+    assert consent["method"] == "attested" and consent["transcript"] is None, consent
 
 
 @pytest.mark.skipif(
