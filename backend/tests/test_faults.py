@@ -304,7 +304,11 @@ def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
         server.process.kill()
 
     headers, body = multipart(
-        {"name": "Half", "consent": "attested"}, "audio", "me.wav", CLEAN_WAV.read_bytes(), kill_once_the_temp_file_exists
+        {"name": "Half", "consent": "attested"},
+        "audio",
+        "me.wav",
+        CLEAN_WAV.read_bytes(),
+        kill_once_the_temp_file_exists,
     )
     with pytest.raises(httpx.TransportError):
         client.post("/api/voice/upload", content=body, headers=headers)
