@@ -115,6 +115,17 @@ async def _pcm(synth: Synthesizer, target: VoiceTarget, request: SpeechRequest) 
     return b"".join([part async for part in audio.body])
 
 
+async def _words(
+    inference: InferenceClient, pcm: bytes, piece: str, language: str
+) -> list[dict[str, Any]]:
+    """The words of `piece` timed in `pcm`, their characters counted in `piece`."""
+    lead = len(piece) - len(piece.lstrip())
+    words = (await inference.align(pcm, SOURCE_RATE, piece.strip(), language))["words"]
+    return [
+        {**w, "char_start": w["char_start"] + lead, "char_end": w["char_end"] + lead} for w in words
+    ]
+
+
 async def timed_chunks(
     synth: Synthesizer,
     inference: InferenceClient,
@@ -133,7 +144,7 @@ async def timed_chunks(
         )
         pcm = await _pcm(synth, target, sentence) if sentence.text else b""
         duration = len(pcm) / BYTES_PER_SAMPLE / SOURCE_RATE
-        words = (await inference.align(pcm, SOURCE_RATE, piece, language))["words"] if pcm else []
+        words = await _words(inference, pcm, piece, language) if pcm else []
         audio = pcm
         if encoder is not None:
             audio = encoder.feed(pcm) + (encoder.flush() if index == len(pieces) - 1 else b"")
