@@ -151,6 +151,7 @@ def test_playback_waits_for_the_engine_and_resumes_by_itself(stack: Stack, launc
         multipart={
             "name": "Made while down",
             "language": "en",
+            "consent": "attested",
             "audio": {"name": "me.wav", "mimeType": "audio/wav", "buffer": RECORDING.read_bytes()},
         },
     )

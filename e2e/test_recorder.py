@@ -1,57 +1,68 @@
-"""Issue 3: record a voice in Chromium with a WAV file as the microphone, save, see the report."""
+"""Issue 3: record a voice in Chromium with a WAV file as the microphone, save, see the report.
+Issue 15: the take ends with the consent sentence, which the server hears (consent=spoken)."""
 
 from __future__ import annotations
 
+import json
 import re
-import secrets
 import sys
+import urllib.request
 import warnings
 import wave
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, login, new_page, screenshot
+from conftest import E2E_API_KEY, SHARED_DATA, login, new_page, screenshot
 from playwright.sync_api import expect
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # stdlib up to Python 3.12; resampling a test fixture needs nothing more
 
-LJSPEECH = SHARED_DATA / "speech" / "ljspeech"
+UPLOADED = SHARED_DATA / "speech" / "ljspeech" / "LJ001-0001.wav"
 MIC_RATE = 48_000
-TARGET_SECONDS = 25.0
 RECORD_SECONDS = 22
+SPEAKER = "Linda Johnson"
+# The microphone file loops: at most half a take long, so every take holds one whole loop.
+LOOP_SECONDS = RECORD_SECONDS / 2
+MIC_TEXTS = [
+    "She laughed and pointed past the harbour, where fishing boats bobbed by the jetty.",
+    f"I, {SPEAKER}, agree that Ownvoice may create a synthetic copy of my voice.",
+]
 
 
-def make_microphone_wav(path: Path) -> float:
-    """Concatenates LJ Speech clips to ~25 s of 48 kHz mono 16-bit speech."""
+def spoken(app, text: str) -> tuple[bytes, int]:
+    """`text` read by the stock Piper voice through the app: (s16le mono PCM, its rate)."""
+    request = urllib.request.Request(
+        f"{app.base_url}/api/tts",
+        data=json.dumps({"text": text, "voiceId": "stock-joe", "format": "pcm_24000"}).encode(),
+        headers={"Authorization": f"Bearer {E2E_API_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.read(), 24_000
+
+
+def make_microphone_wav(app, path: Path) -> float:
+    """One speaker (Piper) reading a sentence of the passage and the consent sentence, with
+    pauses, at 48 kHz mono 16-bit: what the server must hear for consent=spoken."""
     frames = bytearray()
-    state = None
-    seconds = 0.0
-    for clip in sorted(LJSPEECH.glob("*.wav")):
-        with wave.open(str(clip)) as source:
-            assert source.getsampwidth() == 2, clip
-            audio = source.readframes(source.getnframes())
-            if source.getnchannels() == 2:
-                audio = audioop.tomono(audio, 2, 0.5, 0.5)
-            audio, state = audioop.ratecv(audio, 2, 1, source.getframerate(), MIC_RATE, state)
-        frames += audio
-        seconds = len(frames) / 2 / MIC_RATE
-        if seconds >= TARGET_SECONDS:
-            break
+    for text in MIC_TEXTS:
+        audio, rate = spoken(app, text)
+        audio, _ = audioop.ratecv(audio, 2, 1, rate, MIC_RATE, None)
+        frames += audio + bytes(MIC_RATE)  # half a second of silence after each
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(MIC_RATE)
         out.writeframes(bytes(frames))
-    return seconds
+    return len(frames) / 2 / MIC_RATE
 
 
 @pytest.fixture(scope="module")
-def microphone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def microphone_wav(app, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("mic") / "speech-48k.wav"
-    seconds = make_microphone_wav(path)
-    assert seconds >= 20, f"only {seconds:.1f} s of test speech"
+    seconds = make_microphone_wav(app, path)
+    assert 6 <= seconds <= LOOP_SECONDS, f"{seconds:.1f} s of test speech"
     return path
 
 
@@ -77,7 +88,7 @@ def test_record_with_fake_microphone_save_and_see_report(app, launch_browser, mi
     dialog = page.get_by_role("dialog", name="Record a voice")
     record = dialog.get_by_role("button", name="Record")
     expect(record).to_be_disabled()  # the consent sentence needs a name
-    name = f"Linda Johnson {secrets.token_hex(3)}"
+    name = SPEAKER
     dialog.get_by_label("Your name").fill(name)
     record.click()
 
@@ -116,6 +127,11 @@ def test_record_with_fake_microphone_save_and_see_report(app, launch_browser, mi
 
     card = page.get_by_test_id("voice-card").filter(has_text=name)
     expect(card).to_contain_text("Ready")
+    # The server heard the consent sentence in the take, in the same voice, and keeps a record.
+    voices = page.request.get("/api/voices").json()["voices"]
+    consent = next(v for v in voices if v["name"] == name)["consent"]
+    assert consent["method"] == "spoken", consent
+    assert "synthetic copy of my voice" in consent["transcript"].lower(), consent
     # One of the user's voices (the first one made) is the default for "Use My Voice".
     expect(page.locator(".voice-card .badge-accent")).to_have_count(1)
     screenshot(page, "voices-list")
@@ -175,6 +191,26 @@ def test_bad_upload_is_refused_and_existing_voices_stay(app, launch_browser, tmp
 
     expect(page.get_by_test_id("voice-card")).to_have_count(before)
     expect(page.get_by_test_id("voice-card").filter(has_text="Not a voice")).to_have_count(0)
+
+
+def test_an_uploaded_recording_is_stored_with_the_uploaders_attestation(app, launch_browser):
+    page = new_page(launch_browser(), app.base_url)
+    login(page, app)
+    page.get_by_role("link", name="Voices").click()
+    page.get_by_role("button", name="Upload a recording").click()
+    dialog = page.get_by_role("dialog", name="Upload a recording")
+    dialog.get_by_test_id("voice-file").set_input_files(str(UPLOADED))
+    dialog.get_by_label("Voice name").fill("Uploaded with consent")
+    upload = dialog.get_by_role("button", name="Upload and prepare")
+    expect(upload).to_be_disabled()  # until the uploader confirms the speaker's consent
+    dialog.get_by_role("checkbox").check()
+    upload.click()
+    expect(page.get_by_role("heading", name="“Uploaded with consent” is ready")).to_be_visible(
+        timeout=180_000
+    )
+    voices = page.request.get("/api/voices").json()["voices"]
+    consent = next(v for v in voices if v["name"] == "Uploaded with consent")["consent"]
+    assert consent["method"] == "attested" and consent["transcript"] is None, consent
 
 
 @pytest.mark.skipif(

@@ -89,7 +89,7 @@ def create_user_with_voice(server: AppServer, username: str) -> httpx.Client:
     client = create_user(server, username)
     response = client.post(
         "/api/voice/upload",
-        data={"name": "Me", "language": "en"},
+        data={"name": "Me", "language": "en", "consent": "attested"},
         files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
     )
     assert response.status_code == 201, response.text

@@ -95,7 +95,7 @@ def test_a_route_class_with_a_larger_cap_reads_a_body_the_json_cap_refuses(
     with server.admin() as admin:
         upload = admin.post(
             "/api/voice/upload",
-            data={"name": "Big", "language": "en"},
+            data={"name": "Big", "language": "en", "consent": "attested"},
             files={"audio": ("big.wav", padded, "audio/wav")},
         )
         assert upload.status_code == 503, upload.text

@@ -3,6 +3,7 @@ the real app server (base URL and key only), with the real inference service beh
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 
@@ -228,3 +229,74 @@ def test_openai_errors_are_openai_shaped(stack: AppServer, oai: openai.OpenAI) -
     with pytest.raises(openai.BadRequestError) as bad:
         oai.audio.speech.create(model="tts-1", voice="alloy", input="x", speed=3.0)
     assert bad.value.body["type"] == "invalid_request_error"
+
+
+# --- the account, and speech with character timings (issue 15, item 6) -------------------
+
+
+def test_user_and_subscription_answer_for_the_keys_account(
+    stack: AppServer, api_key: str, eleven: ElevenLabs, cloned_voice_id: str
+) -> None:
+    me = httpx.get(f"{stack.url}/api/auth/me", headers={"Authorization": f"Bearer {api_key}"})
+    raw = httpx.get(f"{stack.url}/v1/user", headers={"xi-api-key": api_key})
+    assert raw.status_code == 200 and raw.json()["user_id"] == me.json()["id"]
+    raw_subscription = httpx.get(
+        f"{stack.url}/v1/user/subscription", headers={"xi-api-key": api_key}
+    )
+    assert raw_subscription.status_code == 200
+    assert raw_subscription.json() == raw.json()["subscription"]
+    user = eleven.user.get()
+    assert user.user_id == me.json()["id"] and user.first_name == me.json()["username"]
+    subscription = eleven.user.subscription.get()
+    assert subscription.character_limit == 2**31 - 1 and subscription.character_count == 0
+    assert subscription.voice_slots_used == 1 and subscription.status == "active"
+    wrong = httpx.get(f"{stack.url}/v1/user", headers={"xi-api-key": "ov_wrong"})
+    assert wrong.status_code == 401 and wrong.json()["detail"]["status"] == "invalid_api_key"
+
+
+TIMED_TEXT = "The lighthouse stood on the cliff.  Maya counted 243 steps!"
+
+
+def assert_timed(characters: list[str], starts: list[float], ends: list[float], seconds: float):
+    assert "".join(characters) == TIMED_TEXT
+    assert len(starts) == len(ends) == len(TIMED_TEXT)
+    assert all(a <= b for a, b in zip(starts, ends, strict=True))
+    assert all(b <= a + 1e-3 for a, b in zip(starts[1:], ends, strict=False))  # never back
+    assert starts[0] >= 0 and ends[-1] <= seconds + 0.01
+    # Each sentence's words are heard in its own half of the audio.
+    second = TIMED_TEXT.index("Maya")
+    assert ends[second - 3] < starts[second] < ends[-1] and starts[second] > 1.0
+
+
+def test_convert_with_timestamps_spells_the_text_with_times(eleven: ElevenLabs) -> None:
+    answer = eleven.text_to_speech.convert_with_timestamps(
+        "stock-joe", text=TIMED_TEXT, output_format="pcm_24000"
+    )
+    audio = base64.b64decode(answer.audio_base_64)
+    seconds = len(audio) / 2 / 24000
+    alignment = answer.alignment
+    assert alignment is not None and answer.normalized_alignment is not None
+    assert_timed(
+        alignment.characters,
+        alignment.character_start_times_seconds,
+        alignment.character_end_times_seconds,
+        seconds,
+    )
+
+
+def test_stream_with_timestamps_sends_a_chunk_per_sentence(eleven: ElevenLabs) -> None:
+    chunks = list(
+        eleven.text_to_speech.stream_with_timestamps(
+            "stock-joe", text=TIMED_TEXT, output_format="mp3_44100_128"
+        )
+    )
+    assert len(chunks) == 2
+    audio = b"".join(base64.b64decode(chunk.audio_base_64) for chunk in chunks)
+    rate, seconds = decode(audio)
+    assert rate == 44100
+    assert_timed(
+        [c for chunk in chunks for c in chunk.alignment.characters],
+        [t for chunk in chunks for t in chunk.alignment.character_start_times_seconds],
+        [t for chunk in chunks for t in chunk.alignment.character_end_times_seconds],
+        seconds + 0.1,  # the MP3 encoder pads its last frame
+    )

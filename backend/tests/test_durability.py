@@ -171,7 +171,7 @@ def test_a_full_disk_is_a_507_for_uploads_while_cached_audio_plays(
 
             upload = client.post(
                 "/api/voice/upload",
-                data={"name": "Full", "language": "en"},
+                data={"name": "Full", "language": "en", "consent": "attested"},
                 files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
             )
             assert upload.status_code == 507, upload.text

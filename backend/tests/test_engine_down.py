@@ -41,7 +41,7 @@ def client(server: AppServer, proxy: CuttableProxy) -> Iterator[httpx.Client]:
 def upload(client: httpx.Client, audio: Path, name: str) -> httpx.Response:
     return client.post(
         "/api/voice/upload",
-        data={"name": name, "language": "en"},
+        data={"name": name, "language": "en", "consent": "attested"},
         files={"audio": ("me.wav", audio.read_bytes(), "audio/wav")},
     )
 

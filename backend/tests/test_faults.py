@@ -258,7 +258,7 @@ def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
         client,
         server,
         "/api/voice/upload",
-        {"name": "Half", "language": "en"},
+        {"name": "Half", "language": "en", "consent": "attested"},
         "audio",
         "me.wav",
         CLEAN_WAV.read_bytes(),
@@ -280,7 +280,7 @@ def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     # And the same uploads, sent whole, work.
     voice = client.post(
         "/api/voice/upload",
-        data={"name": "Whole", "language": "en"},
+        data={"name": "Whole", "language": "en", "consent": "attested"},
         files={"audio": ("me.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
     )
     assert voice.status_code == 201, voice.text
@@ -304,7 +304,11 @@ def test_kill_9_during_a_voice_upload_leaves_no_partial_file_after_restart(
         server.process.kill()
 
     headers, body = multipart(
-        {"name": "Half"}, "audio", "me.wav", CLEAN_WAV.read_bytes(), kill_once_the_temp_file_exists
+        {"name": "Half", "consent": "attested"},
+        "audio",
+        "me.wav",
+        CLEAN_WAV.read_bytes(),
+        kill_once_the_temp_file_exists,
     )
     with pytest.raises(httpx.TransportError):
         client.post("/api/voice/upload", content=body, headers=headers)

@@ -290,7 +290,7 @@ def test_bad_requests_are_refused_with_what_to_do(
 
     failed = listener.post(
         "/api/voice/upload",
-        data={"name": "too short", "language": "en"},
+        data={"name": "too short", "language": "en", "consent": "attested"},
         files={"audio": ("short.wav", SHORT_WAV.read_bytes(), "audio/wav")},
     )
     assert failed.status_code == 422

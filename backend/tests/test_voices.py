@@ -25,10 +25,11 @@ def upload(
     filename: str = "me.wav",
     content_type: str = "audio/wav",
     language: str = "en",
+    consent: str = "attested",
 ) -> httpx.Response:
     return client.post(
         "/api/voice/upload",
-        data={"name": name, "language": language},
+        data={"name": name, "language": language, "consent": consent},
         files={"audio": (filename, data, content_type)},
     )
 

@@ -95,7 +95,7 @@ def test_a_write_from_another_origin_is_refused_and_changes_nothing(
         assert "another site" in book.json()["detail"]
         voice = victim.post(
             "/api/voice/upload",
-            data={"name": "Forged", "language": "en"},
+            data={"name": "Forged", "language": "en", "consent": "attested"},
             files={"audio": ("x.wav", CLEAN_WAV.read_bytes(), "audio/wav")},
             headers=forged,
         )

@@ -49,7 +49,7 @@ def audio_response(audio: AudioStream, slot: StreamSlot) -> StreamingResponse:
 STREAM_RETRY_SECONDS = 5
 
 
-def _stream_slot(request: Request, user: User) -> StreamSlot:
+def hold_stream_slot(request: Request, user: User) -> StreamSlot:
     limiter = request.app.state.stream_limiter
     slot = limiter.acquire(user.id)
     if slot is None:
@@ -67,7 +67,7 @@ async def stream_speech(
 ) -> StreamingResponse:
     """The audio for `speech` in `target`'s voice, streamed within the user's stream limit.
     The route's database session is closed when the route returns, before the stream."""
-    slot = _stream_slot(request, user)
+    slot = hold_stream_slot(request, user)
     try:
         audio = await synthesizer(request).speak(target, speech)
     except BaseException:
@@ -96,7 +96,7 @@ VOICE_UPLOAD_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["audio", "name"],
+                    "required": ["audio", "name", "consent"],
                     "properties": {
                         "audio": {
                             "type": "string",
@@ -105,6 +105,13 @@ VOICE_UPLOAD_BODY = {
                         },
                         "name": {"type": "string", "maxLength": 100},
                         "language": {"type": "string", "default": "en"},
+                        "consent": {
+                            "type": "string",
+                            "enum": ["spoken", "attested"],
+                            "description": "spoken: the recording ends with 'I, <name>, agree "
+                            "that Ownvoice may create a synthetic copy of my voice.' (checked); "
+                            "attested: the uploader confirms the speaker's consent",
+                        },
                     },
                 }
             }

@@ -5,7 +5,7 @@ from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress
 from app.models.export_job import ExportJob
 from app.models.render_job import RenderJob
 from app.models.user import ApiKey, AuthSession, User, UserPreferences
-from app.models.voice import Voice
+from app.models.voice import Voice, VoiceConsent
 
 __all__ = [
     "Book",
@@ -22,4 +22,5 @@ __all__ = [
     "User",
     "UserPreferences",
     "Voice",
+    "VoiceConsent",
 ]

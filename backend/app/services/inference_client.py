@@ -136,6 +136,13 @@ def generate_payload(
     }
 
 
+async def _file_body(path: Path) -> AsyncIterator[bytes]:
+    """Stream a file: uploads may be 25 MB and we keep memory flat."""
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, 256 * 1024):
+            yield chunk
+
+
 class InferenceClient:
     READY_TTL_SECONDS = 5.0
 
@@ -213,17 +220,37 @@ class InferenceClient:
         return voices if isinstance(voices, list) else None
 
     async def put_voice(self, voice_id: str, audio: Path, language: str) -> dict[str, Any]:
-        async def body() -> AsyncIterator[bytes]:
-            # Stream the file: uploads may be 25 MB and we keep memory flat.
-            with audio.open("rb") as handle:
-                while chunk := await asyncio.to_thread(handle.read, 256 * 1024):
-                    yield chunk
-
         response = await self._request(
             "PUT",
             f"/voices/{voice_id}",
             params={"language": language},
-            content=body(),
+            content=_file_body(audio),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=600.0,
+        )
+        return response.json()
+
+    async def check_consent(self, audio: Path, name: str, language: str) -> dict[str, Any]:
+        """POST /consent/check: is the consent sentence, with `name`, heard in the recording,
+        in the voice of the rest of it? The answer says `passed`, else the `problem`."""
+        response = await self._request(
+            "POST",
+            "/consent/check",
+            params={"name": name, "language": language},
+            content=_file_body(audio),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=600.0,
+        )
+        return response.json()
+
+    async def align(self, audio: bytes, sample_rate: int, text: str, language: str) -> dict:
+        """POST /align: the words of `text` with their start/end seconds in `audio` (s16le
+        mono PCM at `sample_rate`), as the inference service hears them."""
+        response = await self._request(
+            "POST",
+            "/align",
+            params={"text": text, "sample_rate": sample_rate, "language": language},
+            content=audio,
             headers={"Content-Type": "application/octet-stream"},
             timeout=600.0,
         )

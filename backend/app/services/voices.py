@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.files import fsync_replace
 from app.models.user import User, new_id
 from app.models.voice import VOICE_FAILED, VOICE_PROCESSING, VOICE_READY, Voice
+from app.services.consent import Consent, consent_out, record_consent
 from app.services.errors import Conflict, InvalidInput, VoiceNotFound
 from app.services.inference_client import InferenceClient, InferenceError
 from app.services.uploads import UploadedFile
@@ -41,6 +42,7 @@ def voice_out(voice: Voice) -> dict[str, Any]:
         "is_default": voice.is_default,
         "report": voice.report,
         "can_retry": can_retry(voice),
+        "consent": consent_out(voice.consent),
         "created_at": voice.created_at,
     }
 
@@ -150,8 +152,10 @@ async def create_voice(
     upload: UploadedFile,
     name: str,
     language: str,
+    consent: Consent,
 ) -> Voice:
-    """Store the upload, create the voice (processing) and have the inference service prepare it."""
+    """Store the upload, create the voice (processing) with its consent record, and have the
+    inference service prepare it."""
     voice = Voice(
         id=new_id(),
         user_id=user.id,
@@ -162,6 +166,7 @@ async def create_voice(
     )
     voice.upload_name = _store_upload(upload, data_dir, user, voice.id)
     db.add(voice)
+    record_consent(db, user, voice.id, consent)
     db.commit()
     return await _prepare(db, inference, data_dir, user, voice)
 

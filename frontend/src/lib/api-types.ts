@@ -628,6 +628,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/text-to-speech/{voice_id}/stream/with-timestamps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Text To Speech Stream With Timestamps V1
+         * @description Newline-delimited JSON, one object per sentence as it is spoken: {audio_base64,
+         *     alignment, normalized_alignment}, times counted from the start of the whole audio.
+         */
+        post: operations["text_to_speech_stream_with_timestamps_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/text-to-speech/{voice_id}/with-timestamps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Text To Speech With Timestamps V1
+         * @description {audio_base64, alignment, normalized_alignment}: the whole audio and each character of
+         *     the text with its start and end seconds.
+         */
+        post: operations["text_to_speech_with_timestamps_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get User V1
+         * @description The key's account, so that integrations can check a key and its quota.
+         */
+        get: operations["get_user_v1_v1_user_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/user/subscription": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Subscription V1
+         * @description The key's account as an ElevenLabs subscription: characters unlimited.
+         */
+        get: operations["get_subscription_v1_v1_user_subscription_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/voices": {
         parameters: {
             query?: never;
@@ -792,6 +874,33 @@ export interface components {
             sentence_count: number;
             /** Title */
             title: string;
+        };
+        /**
+         * ConsentOut
+         * @description How the speaker consented to the cloning: `spoken` (the consent sentence was heard in
+         *     the recording, in the speaker's voice) or `attested` (the uploader confirmed it).
+         */
+        ConsentOut: {
+            /** Audio Sha256 */
+            audio_sha256: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "spoken" | "attested";
+            /** Name */
+            name: string;
+            /** Speaker Similarity */
+            speaker_similarity: number | null;
+            /** Transcript */
+            transcript: string | null;
+            /** User Id */
+            user_id: string;
         };
         /** ElevenLabsVoiceOut */
         ElevenLabsVoiceOut: {
@@ -1244,6 +1353,7 @@ export interface components {
              * @default false
              */
             can_retry: boolean;
+            consent?: components["schemas"]["ConsentOut"] | null;
             /**
              * Created At
              * Format: date-time
@@ -2733,6 +2843,11 @@ export interface operations {
                      * @description wav, mp3, m4a, webm, ogg or flac; at most 25 MB
                      */
                     audio: string;
+                    /**
+                     * @description spoken: the recording ends with 'I, <name>, agree that Ownvoice may create a synthetic copy of my voice.' (checked); attested: the uploader confirms the speaker's consent
+                     * @enum {string}
+                     */
+                    consent: "spoken" | "attested";
                     /** @default en */
                     language?: string;
                     name: string;
@@ -3262,6 +3377,159 @@ export interface operations {
             };
         };
     };
+    text_to_speech_stream_with_timestamps_v1: {
+        parameters: {
+            query?: {
+                /** @description e.g. mp3_44100_128, pcm_16000 */
+                output_format?: string;
+            };
+            header?: never;
+            path: {
+                voice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TextToSpeechIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    text_to_speech_with_timestamps_v1: {
+        parameters: {
+            query?: {
+                /** @description e.g. mp3_44100_128, pcm_16000 */
+                output_format?: string;
+            };
+            header?: never;
+            path: {
+                voice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TextToSpeechIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_user_v1_v1_user_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    get_subscription_v1_v1_user_subscription_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     list_voices_v1_v1_voices_get: {
         parameters: {
             query?: never;
@@ -3294,13 +3562,9 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
-                    /**
-                     * Format: binary
-                     * @description wav, mp3, m4a, webm, ogg or flac; at most 25 MB
-                     */
-                    audio: string;
-                    /** @default en */
-                    language?: string;
+                    files: string[];
+                    /** @description JSON, e.g. {"language":"en"} */
+                    labels?: string;
                     name: string;
                 };
             };

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -15,14 +16,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.api.audio import AUDIO_RESPONSES, VOICE_UPLOAD_BODY, stream_speech
+from app.api.audio import AUDIO_RESPONSES, hold_stream_slot, stream_speech, synthesizer
 from app.api.deps import SessionDep, SettingsDep, api_key_user, bearer_token
 from app.core.limits import UPLOADS
 from app.models.user import User
-from app.models.voice import Voice
+from app.models.voice import CONSENT_ATTESTED, Voice
+from app.services import consent as consent_service
 from app.services import voices as voice_service
 from app.services.inference_client import InferenceError
 from app.services.speech import SpeechRequest, resolve_voice
+from app.services.timestamps import TimedChunk, join_chunks, timed_chunks
 from app.services.transcode import parse_output_format, supported_output_formats
 from app.services.uploads import receive_multipart
 
@@ -141,7 +144,27 @@ async def get_voice_v1(
     raise el_error(404, "voice_not_found", f"A voice with id '{voice_id}' was not found.")
 
 
-@router.post("/v1/voices/add", openapi_extra=VOICE_UPLOAD_BODY)
+ADD_VOICE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files", "name"],
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "name": {"type": "string", "maxLength": 100},
+                        "labels": {"type": "string", "description": 'JSON, e.g. {"language":"en"}'},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/v1/voices/add", openapi_extra=ADD_VOICE_BODY)
 async def add_voice_v1(
     request: Request, user: XiUser, db: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -160,8 +183,11 @@ async def add_voice_v1(
         language = voice_service.validate_language(_language_from(form.fields))
         # The inference service conditions on one recording: the longest sample carries most.
         sample = max(form.files, key=lambda f: f.size)
+        inference = request.app.state.inference
+        # An API client cannot record the consent sentence: the key's owner attests it.
+        consent = await consent_service.gather(inference, sample.path, CONSENT_ATTESTED, name)
         voice = await voice_service.create_voice(
-            db, request.app.state.inference, data_dir, user, sample, name, language
+            db, inference, data_dir, user, sample, name, language, consent
         )
     finally:
         form.discard()
@@ -305,3 +331,153 @@ async def text_to_speech_v1(
     output_format: OutputFormatQuery = "mp3_44100_128",
 ) -> StreamingResponse:
     return await _text_to_speech(voice_id, body, output_format, request, user, db)
+
+
+# --- text to speech with character timings --------------------------------------------
+
+
+async def _timed_chunks(
+    voice_id: str,
+    body: TextToSpeechIn,
+    output_format: str,
+    request: Request,
+    user: User,
+    db: Session,
+) -> AsyncGenerator[TimedChunk, None]:
+    state = request.app.state
+    target = await resolve_voice(db, user, voice_id, state.inference, state.elevenlabs)
+    if target.engine == "elevenlabs":
+        raise el_error(
+            400,
+            "timestamps_unavailable",
+            "Timestamps are available for Ownvoice voices (your clones and the stock voices); "
+            "ask ElevenLabs itself for this voice's timestamps.",
+        )
+    speech = _speech_request(body, output_format, local=True)
+    output = speech.transcode_to or parse_output_format("pcm_24000")
+    assert output is not None  # a valid name
+    return timed_chunks(synthesizer(request), state.inference, target, speech, output)
+
+
+@router.post(
+    "/v1/text-to-speech/{voice_id}/with-timestamps",
+    responses={400: {}, 404: {}, 422: {}, 503: {}},
+    operation_id="text_to_speech_with_timestamps_v1",
+)
+async def text_to_speech_with_timestamps_v1(
+    voice_id: str,
+    body: TextToSpeechIn,
+    request: Request,
+    user: XiUser,
+    db: SessionDep,
+    output_format: OutputFormatQuery = "mp3_44100_128",
+) -> dict[str, Any]:
+    """{audio_base64, alignment, normalized_alignment}: the whole audio and each character of
+    the text with its start and end seconds."""
+    slot = hold_stream_slot(request, user)
+    try:
+        chunks = await _timed_chunks(voice_id, body, output_format, request, user, db)
+        return join_chunks([chunk async for chunk in chunks]).to_json()
+    finally:
+        slot.release()
+
+
+@router.post(
+    "/v1/text-to-speech/{voice_id}/stream/with-timestamps",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}}, 400: {}, 404: {}, 422: {}},
+    operation_id="text_to_speech_stream_with_timestamps_v1",
+)
+async def text_to_speech_stream_with_timestamps_v1(
+    voice_id: str,
+    body: TextToSpeechIn,
+    request: Request,
+    user: XiUser,
+    db: SessionDep,
+    output_format: OutputFormatQuery = "mp3_44100_128",
+) -> StreamingResponse:
+    """Newline-delimited JSON, one object per sentence as it is spoken: {audio_base64,
+    alignment, normalized_alignment}, times counted from the start of the whole audio."""
+    slot = hold_stream_slot(request, user)
+    try:
+        chunks = await _timed_chunks(voice_id, body, output_format, request, user, db)
+        # The first sentence before the answer starts: its errors still get their status.
+        first = await anext(chunks)
+    except BaseException:
+        slot.release()
+        raise
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            yield json.dumps(first.to_json()).encode() + b"\n"
+            async for chunk in chunks:
+                yield json.dumps(chunk.to_json()).encode() + b"\n"
+        finally:
+            await chunks.aclose()
+            slot.release()
+
+    return StreamingResponse(lines(), media_type="application/json")
+
+
+# --- the account --------------------------------------------------------------------------
+
+# No quota is kept per account: the character limit is "unlimited" (the largest 32-bit int,
+# since ElevenLabs clients expect an integer and compute `limit - count`).
+UNLIMITED = 2**31 - 1
+
+
+def _subscription(db: Session, user: User) -> dict[str, Any]:
+    clones = len(voice_service.user_voices(db, user))
+    return {
+        "tier": "ownvoice",
+        "character_count": 0,
+        "character_limit": UNLIMITED,
+        "max_character_limit_extension": None,
+        "max_credit_limit_extension": 0,
+        "can_extend_character_limit": False,
+        "allowed_to_extend_character_limit": False,
+        "next_character_count_reset_unix": None,
+        "voice_slots_used": clones,
+        "professional_voice_slots_used": 0,
+        "professional_voice_slots_used_in_workspace": 0,
+        "voice_limit": UNLIMITED,
+        "max_voice_add_edits": None,
+        "voice_add_edit_counter": 0,
+        "professional_voice_limit": 0,
+        "can_extend_voice_limit": False,
+        "can_use_instant_voice_cloning": True,
+        "can_use_professional_voice_cloning": False,
+        "currency": None,
+        "current_overage": {"amount": "0", "currency": "usd"},
+        "status": "active",
+        "billing_period": None,
+        "character_refresh_period": None,
+        "next_invoice": None,
+        "open_invoices": [],
+        "has_open_invoices": False,
+    }
+
+
+@router.get("/v1/user/subscription")
+def get_subscription_v1(user: XiUser, db: SessionDep) -> dict[str, Any]:
+    """The key's account as an ElevenLabs subscription: characters unlimited."""
+    return _subscription(db, user)
+
+
+@router.get("/v1/user")
+def get_user_v1(request: Request, user: XiUser, db: SessionDep) -> dict[str, Any]:
+    """The key's account, so that integrations can check a key and its quota."""
+    return {
+        "user_id": user.id,
+        "workspace_id": user.id,
+        "subscription": _subscription(db, user),
+        "is_new_user": False,
+        "can_use_delayed_payment_methods": False,
+        "is_onboarding_completed": True,
+        "is_onboarding_checklist_completed": True,
+        "first_name": user.username,
+        "is_api_key_hashed": True,
+        "xi_api_key_preview": None,
+        "created_at": int(user.created_at.timestamp()),
+        "seat_type": "workspace_admin" if user.is_admin else "workspace_member",
+    }

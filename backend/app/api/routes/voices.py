@@ -12,12 +12,26 @@ from pydantic import BaseModel, Field
 from app.api.audio import VOICE_UPLOAD_BODY
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.core.limits import UPLOADS
+from app.services import consent as consent_service
 from app.services import voices as voice_service
 from app.services.inference_client import InferenceError
 from app.services.uploads import receive_multipart
 
 log = logging.getLogger("ownvoice.voices")
 router = APIRouter(prefix="/api", tags=["voices"])
+
+
+class ConsentOut(BaseModel):
+    """How the speaker consented to the cloning: `spoken` (the consent sentence was heard in
+    the recording, in the speaker's voice) or `attested` (the uploader confirmed it)."""
+
+    method: Literal["spoken", "attested"]
+    user_id: str  # the account that uploaded the recording
+    name: str
+    transcript: str | None  # spoken: what was heard
+    speaker_similarity: float | None  # spoken: consent sentence vs the rest of the recording
+    audio_sha256: str
+    created_at: datetime
 
 
 class VoiceOut(BaseModel):
@@ -30,6 +44,7 @@ class VoiceOut(BaseModel):
     report: dict[str, Any] | None
     # A failed voice whose recording was kept: POST /api/voices/{id}/retry prepares it again.
     can_retry: bool = False
+    consent: ConsentOut | None = None  # None only for voices made before consent was recorded
     created_at: datetime
 
 
@@ -86,8 +101,11 @@ async def upload_voice(
             )
         name = voice_service.validate_name(form.fields.get("name"))
         language = voice_service.validate_language(form.fields.get("language"))
+        method = consent_service.parse_method(form.fields.get("consent"))
+        inference = request.app.state.inference
+        consent = await consent_service.gather(inference, form.files[0].path, method, name)
         voice = await voice_service.create_voice(
-            db, request.app.state.inference, data_dir, user, form.files[0], name, language
+            db, inference, data_dir, user, form.files[0], name, language, consent
         )
     finally:
         form.discard()  # whatever was not moved into place

@@ -23,6 +23,9 @@ export interface UploadVoiceInput {
   filename: string;
   name: string;
   language: string;
+  /** spoken: recorded here, ending with the consent sentence (the server listens for it);
+   * attested: an existing recording whose uploader confirms the speaker's consent. */
+  consent: "spoken" | "attested";
 }
 
 export function uploadVoice(input: UploadVoiceInput): Promise<VoiceUploadResponse> {
@@ -30,6 +33,7 @@ export function uploadVoice(input: UploadVoiceInput): Promise<VoiceUploadRespons
   form.append("audio", input.audio, input.filename);
   form.append("name", input.name);
   form.append("language", input.language);
+  form.append("consent", input.consent);
   return api.json<VoiceUploadResponse>("/api/voice/upload", { form });
 }
 

@@ -21,7 +21,13 @@ export function UploadVoiceDialog({ onClose }: { onClose: () => void }) {
       return;
     }
     setLocalError(null);
-    upload.mutate({ audio: file, filename: file.name, name: name.trim(), language });
+    upload.mutate({
+      audio: file,
+      filename: file.name,
+      name: name.trim(),
+      language,
+      consent: "attested",
+    });
   }
 
   return (

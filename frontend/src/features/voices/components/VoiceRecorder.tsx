@@ -75,6 +75,7 @@ export function VoiceRecorder({ onClose }: { onClose: () => void }) {
       filename: `recording.${extensionFor(take.mimeType)}`,
       name: name.trim(),
       language,
+      consent: "spoken",
     });
   }
 
