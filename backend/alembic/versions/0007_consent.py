@@ -1,7 +1,7 @@
 """Consent: one record per cloned voice (who, when, how, transcript, audio hash).
 
 Revision ID: 0007_consent
-Revises: 0005_accounts
+Revises: 0006_export
 """
 
 from __future__ import annotations
