@@ -270,8 +270,9 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
     try:
         server.stop()
         data = server.data_dir
-        _stage_a_book(data)
-        assert _table_counts(data) == [0, 1, 50, 100]
+        if not postgres.ENABLED:  # only SQLite stages an import's rows (store.stage_rows)
+            _stage_a_book(data)
+            assert _table_counts(data) == [0, 1, 50, 100]
         orphans = [
             data / "uploads" / "voices" / ".upload-abc123",
             data / "uploads" / "books" / ".incoming-def456.part",

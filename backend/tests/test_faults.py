@@ -349,17 +349,31 @@ def staged_only(data_dir: Path) -> int:
 
 
 def hold_write_lock_while_staged(data_dir: Path) -> Connection:
-    """Lock the database at a moment when an import's rows are staged and its book row is not
-    committed: holding the lock, the import cannot publish the book. SQLite: its write lock
-    (BEGIN IMMEDIATE); PostgreSQL: an exclusive lock on the books table."""
+    """Lock the database while an import is half done, so that it cannot publish the book.
+
+    SQLite: take its write lock (BEGIN IMMEDIATE) at a moment when the import's rows are staged
+    and its book row is not committed (store.stage_rows). PostgreSQL imports in one transaction:
+    lock the books table against inserts and wait until the import is blocked on it, its rows
+    written but not committed."""
     engine = create_engine(database.url_for(data_dir), isolation_level="AUTOCOMMIT")
     connection = engine.connect()
-    take = "LOCK TABLE books IN EXCLUSIVE MODE" if postgres.ENABLED else None
+    if postgres.ENABLED:
+        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("LOCK TABLE books IN EXCLUSIVE MODE")
+        waiting = (
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON l.relation = c.oid "
+            "WHERE c.relname = 'books' AND NOT l.granted"
+        )
+        wait_until(
+            lambda: bool(connection.exec_driver_sql(waiting).scalar()),
+            "the import never reached its book row",
+            timeout=300,
+            every=0.01,
+        )
+        return connection
 
     def locked_while_staged() -> bool:
-        connection.exec_driver_sql("BEGIN" if take else "BEGIN IMMEDIATE")
-        if take:
-            connection.exec_driver_sql(take)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
         if connection.exec_driver_sql(STAGED_ONLY).scalar():
             return True
         connection.exec_driver_sql("ROLLBACK")
