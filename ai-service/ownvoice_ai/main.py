@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from .api import batch, generate, health, voices
+from .api import batch, generate, health, verify, voices
 from .api.errors import install_error_handlers
 from .config import Settings
 from .security import resolve_token
@@ -40,4 +40,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voices.router)
     app.include_router(generate.router)
     app.include_router(batch.router)
+    app.include_router(verify.router)
     return app

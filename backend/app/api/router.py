@@ -10,6 +10,7 @@ from app.api.routes import (
     keys,
     openai_compat,
     preferences,
+    quality,
     renders,
     server,
     tts,
@@ -32,3 +33,4 @@ api_router.include_router(openai_compat.router)  # before elevenlabs: /v1/audio/
 api_router.include_router(elevenlabs.router)
 api_router.include_router(books.router)
 api_router.include_router(renders.router)
+api_router.include_router(quality.router)
