@@ -134,7 +134,7 @@ def test_a_live_sentence_is_heard_after_it_played(reader: httpx.Client) -> None:
     live = tts(reader, sentence["text"], "stock-joe", 1.0)
     assert live.status_code == 200 and live.headers["x-cache"] == "miss"
     answer = heard_eventually(reader, book, sentence, "stock-joe", lambda a: bool(a["words"]))
-    assert answer["verification"]["checked"] and answer["verification"]["passed"], answer
+    assert answer["verification"]["checked"] and answer["verification"]["passed"], answer["verification"]
     assert answer["verification"]["takes"] == 1
 
     again = tts(reader, sentence["text"], "stock-joe", 1.0)
