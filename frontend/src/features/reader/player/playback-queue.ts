@@ -366,6 +366,17 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     return Math.min(this.cursor, Math.max(0, this.track.length - 1));
   }
 
+  /**
+   * How far into its own audio the sentence now sounding is, in seconds (what its word timings
+   * count from); null when nothing is sounding (buffering, paused before it began, ended).
+   */
+  soundingPosition(): { item: TrackItem; seconds: number } | null {
+    const now = this.deps.now();
+    const sounding = this.scheduled.find((s) => s.start <= now && now < s.end);
+    const item = sounding ? this.track[sounding.index] : undefined;
+    return sounding && item ? { item, seconds: now - sounding.start } : null;
+  }
+
   private currentItem(): TrackItem | null {
     return this.track[this.currentIndex()] ?? null;
   }
