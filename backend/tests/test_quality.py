@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from conftest import create_user_with_voice
+from conftest import create_user, create_user_with_voice
 from servers import AppServer
 from test_renders import import_book, render, tts, unique, wait_for
 
@@ -125,16 +125,30 @@ def test_a_render_job_counts_what_was_heard_and_caches_word_timings(
     assert other["checked"] == 0
 
 
-def test_a_live_sentence_is_heard_after_it_played(reader: httpx.Client) -> None:
-    # Texts of their own: the cache is shared by every book of the user.
-    book = import_book(reader, "# Live\n\nThe heron waited by the cold river.\n", "Live")
+@pytest.fixture
+def fresh(server: AppServer) -> Iterator[httpx.Client]:
+    """A user of their own: a stock voice's cache entries are the user's, so nothing of another
+    test's is cached for them."""
+    client = create_user(server, unique("fresh"))
+    yield client
+    client.close()
+
+
+# Said by the stock Piper voice, this is heard right (the render job test shows it); "The heron
+# waited by the cold river." is not (a false alarm of tiny.en, which the batch path retakes).
+HEARD_RIGHT = "# Heard\n\nThe fox ran across the frozen field.\n"
+
+
+def test_a_live_sentence_is_heard_after_it_played(fresh: httpx.Client) -> None:
+    reader = fresh
+    book = import_book(reader, HEARD_RIGHT, "Live")
     (sentence,) = chapter_sentences(reader, book, book["chapters"][0])
     assert timings(reader, book, sentence, "stock-joe")["cached"] is False
 
     live = tts(reader, sentence["text"], "stock-joe", 1.0)
     assert live.status_code == 200 and live.headers["x-cache"] == "miss"
     answer = heard_eventually(reader, book, sentence, "stock-joe", lambda a: bool(a["words"]))
-    assert answer["verification"]["checked"] and answer["verification"]["passed"], answer["verification"]
+    assert answer["verification"]["checked"] and answer["verification"]["passed"], answer
     assert answer["verification"]["takes"] == 1
 
     again = tts(reader, sentence["text"], "stock-joe", 1.0)
@@ -146,8 +160,9 @@ def test_a_live_sentence_is_heard_after_it_played(reader: httpx.Client) -> None:
     assert (quality["checked"], quality["passed_first_take"]) == (1, 1)
 
 
-def test_verify_true_answers_with_a_heard_take(reader: httpx.Client) -> None:
-    book = import_book(reader, "# Verified\n\nThe lamps were lit at nine.\n", "Verified")
+def test_verify_true_answers_with_a_heard_take(fresh: httpx.Client) -> None:
+    reader = fresh
+    book = import_book(reader, HEARD_RIGHT, "Verified")
     (sentence,) = chapter_sentences(reader, book, book["chapters"][0])
     answer = reader.post(
         "/api/tts",

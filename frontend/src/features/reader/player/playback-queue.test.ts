@@ -219,6 +219,25 @@ describe("PlaybackQueue", () => {
     expect(queue.soundingPosition()?.seconds).toBeCloseTo(0.5);
   });
 
+  it("fetches a forgotten (regenerated) sentence again when it is next played", async () => {
+    const { queue } = makeQueue(world, 0, 1);
+    await queue.open(0);
+    queue.play();
+    world.succeed("A0", 1);
+    await flush();
+    world.time = 2;
+    queue.tick();
+    await queue.open(0, "c0s0");
+    queue.play();
+    await flush();
+    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(1); // from memory
+    queue.forget("c0s0");
+    await queue.open(0, "c0s0");
+    queue.play();
+    await flush();
+    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(2);
+  });
+
   it("schedules a late sentence at once when it arrives after an underrun", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);
