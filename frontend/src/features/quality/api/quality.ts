@@ -1,5 +1,5 @@
-import { api } from "@/lib/api-client";
 import type { TimedWord } from "@/features/reader/player/word-highlight";
+import { api } from "@/lib/api-client";
 
 /** What speech recognition heard of a sentence's cached audio (docs/API.md, "Verification"). */
 export interface SentenceHeard {

@@ -43,7 +43,9 @@ export function QualityNotice({
       regenerateSentence(bookId, sentence.sentence_id, voiceId ?? "", speed),
     onSuccess: (_answer, sentence) => {
       onReplaced(sentence.sentence_id);
-      void queryClient.invalidateQueries({ queryKey: qualityQueryKey(bookId, voiceId ?? "", speed) });
+      void queryClient.invalidateQueries({
+        queryKey: qualityQueryKey(bookId, voiceId ?? "", speed),
+      });
       void queryClient.invalidateQueries({
         queryKey: timingsQueryKey(bookId, sentence.sentence_id, voiceId ?? "", speed),
       });
@@ -60,7 +62,11 @@ export function QualityNotice({
         {failed.map((sentence) => (
           <li key={sentence.sentence_id}>
             <span className="quality-text">{sentence.text}</span>
-            <button type="button" className="btn btn-ghost" onClick={() => onPlay(sentence.sentence_id)}>
+            <button
+              type="button"
+              className="btn btn-ghost"
+              onClick={() => onPlay(sentence.sentence_id)}
+            >
               Play
             </button>
             <button

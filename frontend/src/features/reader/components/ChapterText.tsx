@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Icon } from "@/components/Icon";
-import type { Chapter } from "@/lib/models";
 import type { CurrentWord } from "@/features/quality/hooks/use-current-word";
+import type { Chapter } from "@/lib/models";
 import { sentenceKey } from "../player/playback-queue";
 import { textPieces } from "../player/word-highlight";
 import { movedFocusKey, tabStopKey } from "./sentence-focus";
