@@ -61,10 +61,16 @@ class Settings(BaseSettings):
     # Sentences generated together by POST /generate/batch (book rendering): one GPT pass per
     # audio token serves the whole batch. The KV cache grows by about 250 kB per row and token.
     xtts_batch_size: int = Field(8, ge=1, le=64)
+    # Verification (ownvoice_ai/verify): every sentence of POST /generate/batch is heard by speech
+    # recognition and taken again (new seed, a little cooler) when it fails, up to `verify_takes`
+    # takes. `asr_model` names a local CTranslate2 Whisper directory instead of the bundled tiny.en.
+    verify: bool = True
+    verify_takes: int = Field(3, ge=1, le=10)
+    asr_model: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_text_chars: int = 100_000
 
-    @field_validator("demo_model", "xtts_model_dir", "inference_token", mode="before")
+    @field_validator("demo_model", "xtts_model_dir", "inference_token", "asr_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

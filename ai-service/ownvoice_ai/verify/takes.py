@@ -1,0 +1,93 @@
+"""One take checked end to end, and the best-of-N rules: which take to keep, how to take again.
+
+check_take: transcribe → align words onto the source text → trim (silence, babble after the last
+word) → CER of what is left against the text → speaker similarity to the voice's reference →
+verdict. The kept audio, its word timings and the verdict are one `CheckedTake`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engines.base import SynthesisOptions
+from .asr import transcribe
+from .check import (
+    TimedWord,
+    Verdict,
+    align_words,
+    character_error_rate,
+    judge,
+    spoken_form,
+)
+from .speaker import cosine, speaker_embedding
+from .trim import Cut, apply_cut, find_cut
+
+# Each take after the first samples a little cooler (temperature times this, per take): fewer of
+# the unlikely tokens that turn into garble, at some cost in expressiveness.
+RETAKE_COOLING = 0.85
+_SEED_SPACE = 2**63
+
+
+@dataclass(frozen=True)
+class CheckedTake:
+    samples: np.ndarray  # trimmed, float32 mono at sample_rate
+    sample_rate: int
+    words: list[TimedWord]  # the source text's words, seconds into `samples`
+    verdict: Verdict
+    heard: str  # what the recognizer heard in the kept audio
+    take: int = 1  # which take this was (1 = the first)
+
+    def better_than(self, other: CheckedTake | None) -> bool:
+        return other is None or self.verdict.score() < other.verdict.score()
+
+
+def check_take(
+    text: str,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    language: str = "en",
+    speed: float = 1.0,
+    reference: np.ndarray | None = None,
+    take: int = 1,
+) -> CheckedTake:
+    """Verify one take of `text`; `reference` is the voice's speaker embedding (None: not checked)."""
+    samples = np.asarray(audio, dtype=np.float32)
+    transcript = transcribe(samples, sample_rate, language)
+    timed = align_words(text, transcript.words, language, len(samples) / sample_rate)
+    last_heard = max((word.end for word in timed if word.heard), default=None)
+    cut = find_cut(samples, sample_rate, last_heard)
+    kept = apply_cut(samples, sample_rate, cut)
+    # Babble that was cut away is not held against the take: only the words left in are.
+    heard = " ".join(word.text for word in transcript.words if word.start < cut.end)
+    reference_form = spoken_form(text, language)
+    cer = character_error_rate(reference_form, spoken_form(heard, language))
+    similarity = (
+        cosine(reference, speaker_embedding(kept, sample_rate)) if reference is not None else None
+    )
+    verdict = judge(reference_form, cer, similarity, len(kept) / sample_rate, speed)
+    return CheckedTake(kept, sample_rate, shifted(timed, cut, len(kept) / sample_rate), verdict, heard, take)
+
+
+def shifted(words: list[TimedWord], cut: Cut, duration: float) -> list[TimedWord]:
+    """Timings in the trimmed audio: moved by the leading cut, kept inside it."""
+
+    def inside(seconds: float) -> float:
+        return min(max(seconds - cut.start, 0.0), duration)
+
+    return [
+        dataclasses.replace(word, start=inside(word.start), end=inside(word.end)) for word in words
+    ]
+
+
+def retake_options(options: SynthesisOptions, take: int) -> SynthesisOptions:
+    """The options of take number `take` (1 = as asked): a new seed, a little cooler each time."""
+    if take <= 1:
+        return options
+    seed = None if options.seed is None else (options.seed + take - 1) % _SEED_SPACE
+    return dataclasses.replace(
+        options, seed=seed, temperature=options.temperature * RETAKE_COOLING ** (take - 1)
+    )
