@@ -12,6 +12,7 @@ from .engines.base import EngineStatus
 from .engines.xtts import StreamTuning, XttsEngine
 from .model_source import ModelSource, resolve_model_source
 from .optimize import configure_threads, overlap_threads
+from .verify import asr
 from .worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def build_services(settings: Settings) -> Services:
     store = ConditioningStore(
         settings.voices_dir, settings.conditioning_dir, xtts.status().model_id
     )
+    asr.configure(settings)  # the recognizer loads on first use, on the worker thread
     worker = DeviceWorker(xtts.device, settings.queue_size, settings.generation_timeout_s)
     worker.start()
     return Services(settings, xtts, piper, piper_status, store, worker)

@@ -85,6 +85,7 @@ def make_settings(data_dir: Path, **overrides):
         "xtts_fixed_tokens": 24,
         "torch_threads": 1,
         "load_piper": False,
+        "verify": False,  # speech recognition of every batch item: on in test_verify*.py
     }
     values.update(overrides)
     return Settings(**values)
@@ -132,6 +133,7 @@ class LiveServer:
             "OWNVOICE_DEMO_MODEL": "tiny",
             "OWNVOICE_TORCH_THREADS": "1",
             "OWNVOICE_LOAD_PIPER": "0",
+            "OWNVOICE_VERIFY": "off",
             **env,
         }
         self.process = subprocess.Popen(

@@ -91,14 +91,7 @@ async def batch_events(
             if isinstance(event, TextAudio):
                 # Encoding a long text takes a while: off the event loop, and off the device thread.
                 data = await run_in_threadpool(encode_whole, format_name, event.samples)
-                yield ndjson(
-                    {
-                        "type": "item",
-                        "index": event.index,
-                        "audio": base64.b64encode(data).decode("ascii"),
-                        "seconds": round(len(event.samples) / OUTPUT_SAMPLE_RATE, 3),
-                    }
-                )
+                yield ndjson(item_event(event, data))
             elif (
                 isinstance(event, BatchProgress)
                 and time.monotonic() - last_progress >= PROGRESS_EVERY_S
@@ -124,6 +117,21 @@ async def batch_events(
         )
     finally:
         handle.cancel()  # client gone, error, or done: the worker stops at its next token
+
+
+def item_event(audio: TextAudio, data: bytes) -> dict:
+    """One text's item: its encoded audio and, with verification on, the verdict and word times."""
+    event = {
+        "type": "item",
+        "index": audio.index,
+        "audio": base64.b64encode(data).decode("ascii"),
+        "seconds": round(len(audio.samples) / OUTPUT_SAMPLE_RATE, 3),
+    }
+    if audio.verification is not None:
+        event["verification"] = audio.verification.to_dict()
+    if audio.words is not None:
+        event["words"] = [word.to_dict() for word in audio.words]
+    return event
 
 
 def error_event(code: str, message: str) -> bytes:

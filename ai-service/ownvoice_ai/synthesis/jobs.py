@@ -8,16 +8,19 @@ already split (and tokenized for XTTS): jobs only speak.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..conditioning import Conditioning
+from ..conditioning import Conditioning, read_wav
 from ..engines.base import BatchProgress, RenderedChunk, SynthesisOptions
-from ..engines.xtts import TokenizedChunk
+from ..engines.xtts import TokenizedChunk, XttsEngine
 from ..services import Services
+from ..verify.check import TimedWord
+from ..verify.takes import TakeReport
 from .audio import OUTPUT_SAMPLE_RATE, at_output_rate, at_output_rate_stream, joined
 
 Job = Callable[[], Iterator[Any]]
@@ -35,10 +38,31 @@ class Meta:
 
 @dataclass(frozen=True)
 class TextAudio:
-    """The whole audio of texts[index], at OUTPUT_SAMPLE_RATE."""
+    """The whole audio of texts[index], at OUTPUT_SAMPLE_RATE; with verification on, what it
+    found and the text's words timed in `samples`."""
 
     index: int
     samples: np.ndarray
+    verification: TakeReport | None = None
+    words: list[TimedWord] | None = None
+
+
+# Renders texts[i] for the i given, with the options given: TextAudio (index into all the texts)
+# as each is done, progress events between. A batch job hands its Render to its `Takes`.
+Render = Callable[[list[int], SynthesisOptions], Iterator[Any]]
+# The voice's speaker embedding, computed when first asked for (None: nothing to compare with).
+Reference = Callable[[], "np.ndarray | None"]
+# How a batch job takes its texts: once (`one_take`), or best of N (synthesis.verified).
+Takes = Callable[[Render, SynthesisOptions, Reference], Iterator[Any]]
+
+
+def one_take(count: int) -> Takes:
+    """Every text rendered once, as asked: no verification."""
+
+    def takes(render: Render, options: SynthesisOptions, reference: Reference) -> Iterator[Any]:
+        return render(list(range(count)), options)
+
+    return takes
 
 
 @dataclass(frozen=True)
@@ -68,23 +92,49 @@ def xtts_batch_job(
     voice_id: str,
     per_text: list[list[TokenizedChunk]],
     options: SynthesisOptions,
+    takes: Takes,
 ) -> Job:
-    """All chunks of all texts through `render_batch` together; a text leaves when its last chunk does."""
+    """All chunks of the texts through `render_batch` together; a text leaves when its last chunk does."""
     engine = services.xtts
 
     def produce() -> Iterator[Any]:
         conditioning = services.store.get(voice_id, engine.compute_conditioning)
         yield Meta.of(conditioning)
-        assembly = TextAssembly([len(chunks) for chunks in per_text])
-        flat = [chunk for chunks in per_text for chunk in chunks]
-        for event in engine.render_batch(flat, conditioning, options):
-            if isinstance(event, BatchProgress):
-                yield event
-            else:  # a chunk that finishes no text yet is still progress for the stall clock
-                yield assembly.add(event) or Heartbeat()
-        assembly.check_complete()
+
+        def render(indices: list[int], take_options: SynthesisOptions) -> Iterator[Any]:
+            return xtts_render(engine, conditioning, per_text, indices, take_options)
+
+        def reference() -> np.ndarray:
+            from ..verify.speaker import cached_embedding
+
+            path = services.store.reference_path(voice_id)
+            return cached_embedding(
+                conditioning.conditioning_hash, lambda: read_wav(path.read_bytes())
+            )
+
+        yield from takes(render, options, reference)
 
     return produce
+
+
+def xtts_render(
+    engine: XttsEngine,
+    conditioning: Conditioning,
+    per_text: list[list[TokenizedChunk]],
+    indices: list[int],
+    options: SynthesisOptions,
+) -> Iterator[Any]:
+    """texts[i] for i in `indices` through `render_batch` together."""
+    assembly = TextAssembly([len(per_text[index]) for index in indices])
+    flat = [chunk for index in indices for chunk in per_text[index]]
+    for event in engine.render_batch(flat, conditioning, options):
+        if isinstance(event, BatchProgress):
+            yield event
+        elif (done := assembly.add(event)) is not None:
+            yield dataclasses.replace(done, index=indices[done.index])
+        else:  # a chunk that finishes no text yet is still progress for the stall clock
+            yield Heartbeat()
+    assembly.check_complete()
 
 
 class TextAssembly:
@@ -150,21 +200,39 @@ def stock_stream_job(
 
 
 def stock_batch_job(
-    services: Services, voice_id: str, per_text: list[list[str]], options: SynthesisOptions
+    services: Services,
+    voice_id: str,
+    per_text: list[list[str]],
+    options: SynthesisOptions,
+    takes: Takes,
 ) -> Job:
     """Stock voices render one text after another."""
     meta = stock_meta(services, voice_id)
 
     def produce() -> Iterator[Any]:
         yield meta
-        for index, chunks in enumerate(per_text):
-            pieces = []
-            for audio in stock_audio(services, voice_id, chunks, options):
-                pieces.append(audio.samples)
-                yield Heartbeat()
-            yield TextAudio(index, joined(pieces))
+
+        def render(indices: list[int], take_options: SynthesisOptions) -> Iterator[Any]:
+            for index in indices:
+                pieces = []
+                for audio in stock_audio(services, voice_id, per_text[index], take_options):
+                    pieces.append(audio.samples)
+                    yield Heartbeat()
+                yield TextAudio(index, joined(pieces))
+
+        yield from takes(render, options, lambda: None)  # a stock voice has no reference
 
     return produce
 
 
-__all__ = ["OUTPUT_SAMPLE_RATE", "Heartbeat", "Job", "Meta", "TextAssembly", "TextAudio"]
+__all__ = [
+    "OUTPUT_SAMPLE_RATE",
+    "Heartbeat",
+    "Job",
+    "Meta",
+    "Render",
+    "Takes",
+    "TextAssembly",
+    "TextAudio",
+    "one_take",
+]

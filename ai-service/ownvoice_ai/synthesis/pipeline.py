@@ -28,6 +28,7 @@ from . import jobs
 from .jobs import Job, Meta
 from .options import with_stop
 from .text import stock_chunks, xtts_chunks
+from .verified import BestOf
 from .voices import Voice, VoiceKind, known_voice, resolve_voice
 
 logger = logging.getLogger(__name__)
@@ -71,13 +72,21 @@ async def start_batch(
     """Many texts rendered ahead (batch priority): whole audio per text, in any order."""
     voice: Voice = known_voice(services, voice_id)
     options = with_stop(options, StopSignal())
+    takes = batch_takes(services, texts)
     if voice.kind is VoiceKind.STOCK:
         per_text = await stock_chunks(services, voice.voice_id, texts)
-        produce = jobs.stock_batch_job(services, voice.voice_id, per_text, options)
+        produce = jobs.stock_batch_job(services, voice.voice_id, per_text, options, takes)
     else:
         tokenized = await xtts_chunks(services, texts, options.language)
-        produce = jobs.xtts_batch_job(services, voice.voice_id, tokenized, options)
+        produce = jobs.xtts_batch_job(services, voice.voice_id, tokenized, options, takes)
     return await _start(services, produce, options, Priority.BATCH)
+
+
+def batch_takes(services: Services, texts: list[str]) -> jobs.Takes:
+    """Best of OWNVOICE_VERIFY_TAKES verified takes, or one take when OWNVOICE_VERIFY is off."""
+    if services.settings.verify:
+        return BestOf(texts, services.settings.verify_takes)
+    return jobs.one_take(len(texts))
 
 
 async def _start(

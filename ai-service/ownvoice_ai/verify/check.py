@@ -126,16 +126,33 @@ def character_error_rate(reference: str, heard: str) -> float:
 # --- word timings -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Alignment:
+    words: list[TimedWord]  # every source word, timed
+    last_matched: int | None  # the last heard word matched to a source word (None: none was)
+
+
 def align_words(text: str, heard: list[Word], language: str, duration: float) -> list[TimedWord]:
-    """Each source word of `text` with the time it is heard in audio of `duration` seconds.
+    """Each source word of `text` with the time it is heard in audio of `duration` seconds."""
+    return align(text, heard, language, duration).words
+
+
+def align(text: str, heard: list[Word], language: str, duration: float) -> Alignment:
+    """Source words timed by the heard words (see `align_words`), and the last heard word matched.
 
     Tokens of the source's spoken form are aligned to the heard tokens; a source word takes the
     span of the heard words its tokens align to. Unheard words are placed between their
-    neighbours. The result is monotonic and inside [0, duration].
+    neighbours. The times are monotonic and inside [0, duration].
     """
     words = source_words(text)
-    ref = [(i, token) for i, word in enumerate(words) for token in spoken_tokens(word.written, language)]
-    hyp = [(j, token) for j, word in enumerate(heard) for token in spoken_tokens(word.text, language)]
+    ref = [
+        (i, token)
+        for i, word in enumerate(words)
+        for token in spoken_tokens(word.written, language)
+    ]
+    hyp = [
+        (j, token) for j, word in enumerate(heard) for token in spoken_tokens(word.text, language)
+    ]
     spans: list[list[int]] = [[] for _ in words]
     for r, h in matched_pairs([token for _, token in ref], [token for _, token in hyp]):
         spans[ref[r][0]].append(hyp[h][0])
@@ -143,7 +160,8 @@ def align_words(text: str, heard: list[Word], language: str, duration: float) ->
         (min(heard[j].start for j in span), max(heard[j].end for j in span)) if span else None
         for span in spans
     ]
-    return _monotonic(words, timed, duration)
+    last = max((j for span in spans for j in span), default=None)
+    return Alignment(_monotonic(words, timed, duration), last)
 
 
 def matched_pairs(reference: list[str], hypothesis: list[str]) -> list[tuple[int, int]]:
@@ -215,9 +233,7 @@ def judge(
     if cer > limit:
         reasons.append(f"character error rate {cer:.2f} is above {limit:.2f}")
     if similarity is not None and similarity < SIMILARITY_THRESHOLD:
-        reasons.append(
-            f"speaker similarity {similarity:.2f} is below {SIMILARITY_THRESHOLD:.2f}"
-        )
+        reasons.append(f"speaker similarity {similarity:.2f} is below {SIMILARITY_THRESHOLD:.2f}")
     if ratio > MAX_DURATION_RATIO:
         reasons.append(f"the take is {ratio:.1f} times its expected length")
     return Verdict(cer, similarity, ratio, not reasons, reasons)

@@ -8,6 +8,8 @@ the service configured, one call at a time.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import soxr
@@ -53,3 +55,23 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 def speaker_similarity(a: np.ndarray, a_rate: int, b: np.ndarray, b_rate: int) -> float:
     """How alike the voices in `a` and `b` sound: 1 the same, below about 0.75 different people."""
     return cosine(speaker_embedding(a, a_rate), speaker_embedding(b, b_rate))
+
+
+_CACHED = 32
+_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached_embedding(key: str, load: Callable[[], tuple[np.ndarray, int]]) -> np.ndarray:
+    """The embedding of the audio `load` returns (samples, rate), kept under `key`: a voice's
+    reference is embedded once per conditioning hash (which changes when the reference does)."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    embedding = speaker_embedding(*load())
+    with _cache_lock:
+        _cache[key] = embedding
+        while len(_cache) > _CACHED:
+            _cache.popitem(last=False)
+    return embedding

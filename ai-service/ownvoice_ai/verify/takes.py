@@ -17,7 +17,7 @@ from .asr import transcribe
 from .check import (
     TimedWord,
     Verdict,
-    align_words,
+    align,
     character_error_rate,
     judge,
     spoken_form,
@@ -57,19 +57,24 @@ def check_take(
     """Verify one take of `text`; `reference` is the voice's speaker embedding (None: not checked)."""
     samples = np.asarray(audio, dtype=np.float32)
     transcript = transcribe(samples, sample_rate, language)
-    timed = align_words(text, transcript.words, language, len(samples) / sample_rate)
+    alignment = align(text, transcript.words, language, len(samples) / sample_rate)
+    timed = alignment.words
     last_heard = max((word.end for word in timed if word.heard), default=None)
     cut = find_cut(samples, sample_rate, last_heard)
     kept = apply_cut(samples, sample_rate, cut)
-    # Babble that was cut away is not held against the take: only the words left in are.
-    heard = " ".join(word.text for word in transcript.words if word.start < cut.end)
+    # What was heard after the last word of the text is cut away (babble), or was never there
+    # (Whisper's "Thank you." in trailing silence): it is not held against the take.
+    last = len(transcript.words) - 1 if alignment.last_matched is None else alignment.last_matched
+    heard = " ".join(word.text for word in transcript.words[: last + 1])
     reference_form = spoken_form(text, language)
     cer = character_error_rate(reference_form, spoken_form(heard, language))
     similarity = (
         cosine(reference, speaker_embedding(kept, sample_rate)) if reference is not None else None
     )
     verdict = judge(reference_form, cer, similarity, len(kept) / sample_rate, speed)
-    return CheckedTake(kept, sample_rate, shifted(timed, cut, len(kept) / sample_rate), verdict, heard, take)
+    return CheckedTake(
+        kept, sample_rate, shifted(timed, cut, len(kept) / sample_rate), verdict, heard, take
+    )
 
 
 def shifted(words: list[TimedWord], cut: Cut, duration: float) -> list[TimedWord]:
@@ -91,3 +96,42 @@ def retake_options(options: SynthesisOptions, take: int) -> SynthesisOptions:
     return dataclasses.replace(
         options, seed=seed, temperature=options.temperature * RETAKE_COOLING ** (take - 1)
     )
+
+
+@dataclass(frozen=True)
+class TakeReport:
+    """What verification says about the audio a batch item carries."""
+
+    checked: bool
+    takes: int = 0
+    passed: bool | None = None
+    cer: float | None = None
+    similarity: float | None = None
+    duration_ratio: float | None = None
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, best: CheckedTake, takes: int) -> TakeReport:
+        verdict = best.verdict
+        return cls(
+            True,
+            takes,
+            verdict.passed,
+            verdict.cer,
+            verdict.similarity,
+            verdict.duration_ratio,
+            tuple(verdict.reasons),
+        )
+
+    def to_dict(self) -> dict:
+        if not self.checked:
+            return {"checked": False, "reasons": list(self.reasons)}
+        return {
+            "checked": True,
+            "passed": self.passed,
+            "takes": self.takes,
+            "cer": round(self.cer or 0.0, 4),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "duration_ratio": round(self.duration_ratio or 0.0, 3),
+            "reasons": list(self.reasons),
+        }

@@ -71,8 +71,10 @@ def _end_of_speech(sound: np.ndarray, last_word_end: float) -> float:
             stop = index
             break
     pause_end = stop
-    while pause_end < len(sound) and not sound[pause_end] and pause_end - stop < int(
-        TAIL_PAUSE_SECONDS / FRAME_SECONDS
+    while (
+        pause_end < len(sound)
+        and not sound[pause_end]
+        and pause_end - stop < int(TAIL_PAUSE_SECONDS / FRAME_SECONDS)
     ):
         pause_end += 1
     return min(pause_end * FRAME_SECONDS, last_word_end + MAX_AFTER_LAST_WORD)
