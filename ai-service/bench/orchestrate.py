@@ -31,6 +31,7 @@ from .config import (
 from .paths.base import device_of
 from .probes import measure_bandwidth
 from .reference import reference_wav
+from .verification import measure_verification, with_batch
 
 
 def ensure_checkpoint(name: str) -> Path:
@@ -159,7 +160,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with tqdm(total=total, unit="tok", file=sys.stderr, dynamic_ncols=True) as bar:
             for path in paths:
                 bench.run_path(path, checkpoint, reference, workdir, bar)
+        print("bench: measuring verification (speech recognition) ...", flush=True)
+        threads = args.threads or available_cores()
+        verification = measure_verification(threads, clips=2 if args.quick else 8)
     report = summarise(bench, bandwidth, checkpoint, reference_note, time.perf_counter() - started)
+    if verification is not None:
+        verification["with_batch"] = with_batch(verification, report["paths"])
+    report["verification"] = verification
     report["skipped"] = skipped
     report["machine"]["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
     return report

@@ -41,6 +41,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"machine load (1-min average): {load['start']:.1f} at the start, {load['end']:.1f} at the end"
         )
     lines += format_batching(report)
+    lines += format_verification(report)
     for name in ("ours-int8", "ours-int8-overlap", "ours-fast", "ours-fp16", "ours-fast-batch"):
         diff = report["paths"].get(name, {}).get("vs_fp32")
         if diff:
@@ -122,6 +123,27 @@ def format_batching(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def format_verification(report: dict[str, Any]) -> list[str]:
+    """Recognition cost per second of audio, and what it takes from book rendering."""
+    verification = report.get("verification")
+    if not verification:
+        return []
+    lines = [
+        f"verification on {verification['audio_s']:.1f} s of real speech, "
+        f"{verification['threads']} thread(s): recognition "
+        f"{verification['recognition_s_per_audio_s']:.3f} s per audio second, speaker similarity "
+        f"{verification['speaker_s_per_audio_s']:.3f}"
+    ]
+    batch = verification.get("with_batch")
+    if batch:
+        lines.append(
+            f"{batch['path']} batch {batch['batch_size']}: {batch['x_real_time_off']:.2f}x real "
+            f"time with verification off, {batch['x_real_time_on']:.2f}x on "
+            f"({batch['throughput_cost']:.0%} of the throughput)"
+        )
+    return lines
+
+
 def format_markdown(report: dict[str, Any]) -> str:
     """The table for the README's Performance section."""
     rows = [
@@ -138,9 +160,9 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {result['decode_ms_per_token']:.0f} ({bound:.0f}) | {peak / 1e9:.2f} "
             f"| {ratios.get('coqui-inference', float('nan')):.2f}x | {ratios.get('coqui-stream', float('nan')):.2f}x |"
         )
-    batching = format_batching(report)
-    if batching:
-        rows += ["", *(f"- {line}" for line in batching)]
+    notes = format_batching(report) + format_verification(report)
+    if notes:
+        rows += ["", *(f"- {line}" for line in notes)]
     return "\n".join(rows)
 
 

@@ -412,6 +412,12 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
         )
         assert result["threads"] == 1
     assert tokens > 0
+    # verification: recognition cost per audio second, and book rendering with it on and off
+    verification = report["verification"]
+    assert verification["clips"] == 2 and verification["recognition_s_per_audio_s"] > 0
+    assert verification["mean_cer"] < 0.2  # real speech, heard
+    with_batch = verification["with_batch"]
+    assert 0 < with_batch["x_real_time_on"] < with_batch["x_real_time_off"]
     # book rendering: every batch size renders the same sentences, and the KV caches compare
     for name in ("ours-batch", "ours-fast-batch"):
         batching = paths[name]["batching"]
