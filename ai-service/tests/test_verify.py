@@ -82,6 +82,53 @@ def test_timings_never_go_back_and_stay_inside_the_audio() -> None:
     assert [(w.start, w.end) for w in words] == [(0.5, 0.9), (0.9, 0.9), (2.8, 3.0)]
 
 
+# --- several takes heard in one recognition window (no model) ----------------------------------
+
+
+def test_takes_are_packed_into_windows_in_order() -> None:
+    from ownvoice_ai.verify.asr import PACK_GAP_SECONDS, PACK_WINDOW_SECONDS, packs
+
+    fits = (PACK_WINDOW_SECONDS - PACK_GAP_SECONDS) / 2
+    assert packs([fits, fits, 3.0, 40.0, 1.0]) == [[0, 1], [2], [3], [4]]
+    assert packs([1.0] * 5) == [[0, 1, 2, 3, 4]]
+
+
+def test_a_windows_words_go_back_to_their_takes_with_their_own_times() -> None:
+    from ownvoice_ai.verify.asr import PACK_GAP_SECONDS, unpack
+
+    second = 2.0 + PACK_GAP_SECONDS  # where the second take starts in the window
+    heard = [
+        Word("one", 0.1, 0.5, 0.9),
+        Word("two", 0.6, 1.9, 0.9),
+        Word("you.", 2.2, 2.6, 0.5),  # heard in the gap: the first take's
+        Word("three", second + 0.2, second + 0.6, 0.9),
+        Word("four", second + 0.7, second + 1.8, 0.9),  # runs past the take's end: clamped
+    ]
+    first, last = unpack(heard, [2.0, 1.5])
+    assert [(w.text, w.start, w.end) for w in first.words] == [
+        ("one", 0.1, 0.5),
+        ("two", 0.6, 1.9),
+        ("you.", 2.0, 2.0),
+    ]
+    assert [(w.text, round(w.start, 3), round(w.end, 3)) for w in last.words] == [
+        ("three", 0.2, 0.6),
+        ("four", 0.7, 1.5),
+    ]
+    assert last.text == "three four"
+
+
+def test_takes_heard_together_are_judged_like_takes_heard_alone(piper) -> None:
+    from ownvoice_ai.verify.takes import check_takes
+
+    other = "Reading aloud every evening helps children learn new words."
+    together = check_takes(
+        [(SENTENCE, _speak(piper, SENTENCE)), (other, _speak(piper, other))], RATE
+    )
+    assert [take.verdict.passed for take in together] == [True, True], [t.heard for t in together]
+    assert [w.text for w in together[1].words] == [w.text for w in source_words(other)]
+    assert together[1].words[0].start < 0.5  # its own times, not the window's
+
+
 # --- verdicts and retakes ---------------------------------------------------------------------
 
 

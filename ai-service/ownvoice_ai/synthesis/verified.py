@@ -1,10 +1,11 @@
 """Best of N takes for a batch: every text's audio heard, failing texts rendered again.
 
 A batch job renders its texts (`Render`: the engine's job for some of the texts, with options);
-with verification on, each finished text is checked (verify.check_take) on the worker thread,
-between two renders, never beside one. A text that passes leaves at once; the texts that fail
-are rendered again together with the next take's options (a new seed, a little cooler), up to
-`takes` takes. A text that fails every take leaves with its best take, marked as failed.
+with verification on, finished texts are checked (verify.check_takes) on the worker thread,
+between two renders, never beside one, a recognition window (about 28 s of audio) at a time:
+Whisper's cost is per window, so a window holds as many texts as fit. A text that passes leaves
+at once; the texts that fail are rendered again together with the next take's options (a new
+seed, a little cooler), up to `takes` takes. A text that fails every take leaves with its best take, marked as failed.
 
 Verification runs where the recognizer hears the language (the bundled tiny.en: English); other
 languages' items say they were not checked, and why.
@@ -20,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..engines.base import SynthesisOptions
-from ..verify import CheckedTake, check_take, retake_options
-from ..verify.asr import recognizer
-from ..verify.takes import TakeReport
+from ..verify import CheckedTake, retake_options
+from ..verify.asr import PACK_GAP_SECONDS, PACK_WINDOW_SECONDS, recognizer
+from ..verify.takes import TakeReport, check_takes
 from .audio import OUTPUT_SAMPLE_RATE
 from .jobs import Heartbeat, Reference, Render, TextAudio
 
@@ -48,35 +49,60 @@ class BestOf:
         best: dict[int, CheckedTake] = {}
         pending = list(range(len(self.texts)))
         for take in range(1, self.takes + 1):
-            failed = []
+            failed: list[int] = []
+            heard = _Take(self, options, embedding, take, best, failed)
+            waiting: list[TextAudio] = []
             for event in render(pending, retake_options(options, take)):
                 if not isinstance(event, TextAudio):
                     yield event
                     continue
-                checked = self._check(event, options, embedding, take)
-                if checked.better_than(best.get(event.index)):
-                    best[event.index] = checked
-                if checked.verdict.passed or take == self.takes:
-                    yield verified_audio(event.index, best[event.index], take)
-                else:
-                    failed.append(event.index)
-                    yield Heartbeat()
+                waiting.append(event)
+                if packed_seconds(waiting) >= PACK_WINDOW_SECONDS:  # a recognition window is full
+                    yield from heard.settle(waiting)
+                    waiting = []
+            yield from heard.settle(waiting)
             pending = failed
             if not pending:
                 return
 
-    def _check(
-        self, audio: TextAudio, options: SynthesisOptions, reference: np.ndarray | None, take: int
-    ) -> CheckedTake:
-        return check_take(
-            self.texts[audio.index],
-            audio.samples,
+
+@dataclass
+class _Take:
+    """One take of a batch: its finished texts are checked a window at a time; a text that passes
+    (or is on its last take) leaves with its best take, the others are noted in `failed`."""
+
+    best_of: BestOf
+    options: SynthesisOptions
+    reference: np.ndarray | None
+    take: int
+    best: dict[int, CheckedTake]
+    failed: list[int]
+
+    def settle(self, finished: list[TextAudio]) -> Iterator[Any]:
+        if not finished:
+            return
+        checked = check_takes(
+            [(self.best_of.texts[audio.index], audio.samples) for audio in finished],
             OUTPUT_SAMPLE_RATE,
-            language=options.language,
-            speed=options.speed,
-            reference=reference,
-            take=take,
+            language=self.options.language,
+            speed=self.options.speed,
+            reference=self.reference,
+            take=self.take,
         )
+        for audio, result in zip(finished, checked, strict=True):
+            if result.better_than(self.best.get(audio.index)):
+                self.best[audio.index] = result
+            if result.verdict.passed or self.take == self.best_of.takes:
+                yield verified_audio(audio.index, self.best[audio.index], self.take)
+            else:
+                self.failed.append(audio.index)
+        yield Heartbeat()  # a window heard: the stall clock restarts, a listener may slip in
+
+
+def packed_seconds(finished: list[TextAudio]) -> float:
+    """The length of a recognition window holding these texts' audio, gaps included."""
+    audio = sum(len(item.samples) for item in finished) / OUTPUT_SAMPLE_RATE
+    return audio + PACK_GAP_SECONDS * (len(finished) - 1)
 
 
 def verified_audio(index: int, best: CheckedTake, takes: int) -> TextAudio:

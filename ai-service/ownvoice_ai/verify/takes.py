@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engines.base import SynthesisOptions
-from .asr import transcribe
+from .asr import Transcript, transcribe, transcribe_many
 from .check import (
     TimedWord,
     Verdict,
@@ -57,6 +57,38 @@ def check_take(
     """Verify one take of `text`; `reference` is the voice's speaker embedding (None: not checked)."""
     samples = np.asarray(audio, dtype=np.float32)
     transcript = transcribe(samples, sample_rate, language)
+    return judge_take(text, samples, sample_rate, transcript, language, speed, reference, take)
+
+
+def check_takes(
+    takes: list[tuple[str, np.ndarray]],
+    sample_rate: int,
+    *,
+    language: str = "en",
+    speed: float = 1.0,
+    reference: np.ndarray | None = None,
+    take: int = 1,
+) -> list[CheckedTake]:
+    """`check_take` for many (text, audio) takes, heard together in shared windows (cheaper)."""
+    clips = [np.asarray(audio, dtype=np.float32) for _, audio in takes]
+    transcripts = transcribe_many(clips, sample_rate, language)
+    return [
+        judge_take(text, clip, sample_rate, transcript, language, speed, reference, take)
+        for (text, _), clip, transcript in zip(takes, clips, transcripts, strict=True)
+    ]
+
+
+def judge_take(
+    text: str,
+    samples: np.ndarray,
+    sample_rate: int,
+    transcript: Transcript,
+    language: str,
+    speed: float,
+    reference: np.ndarray | None,
+    take: int,
+) -> CheckedTake:
+    """align → trim → CER of what is left → speaker similarity → verdict."""
     alignment = align(text, transcript.words, language, len(samples) / sample_rate)
     timed = alignment.words
     last_heard = max((word.end for word in timed if word.heard), default=None)
@@ -72,9 +104,8 @@ def check_take(
         cosine(reference, speaker_embedding(kept, sample_rate)) if reference is not None else None
     )
     verdict = judge(reference_form, cer, similarity, len(kept) / sample_rate, speed)
-    return CheckedTake(
-        kept, sample_rate, shifted(timed, cut, len(kept) / sample_rate), verdict, heard, take
-    )
+    duration = len(kept) / sample_rate
+    return CheckedTake(kept, sample_rate, shifted(timed, cut, duration), verdict, heard, take)
 
 
 def shifted(words: list[TimedWord], cut: Cut, duration: float) -> list[TimedWord]:
