@@ -6,7 +6,7 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-lint lint test-ai test-backend test-frontend test-e2e test-book bench soak audit clean-install help
+.PHONY: start install test test-lint lint test-ai test-backend test-backend-pg test-frontend test-e2e test-book bench soak audit clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
@@ -56,7 +56,7 @@ frontend/dist/index.html: $(STAMPS)/frontend-deps $(FRONTEND_SOURCES)
 	@cd frontend && npm run build --silent
 
 test: install $(STAMPS)/system-test
-	@$(MAKE) -k --no-print-directory test-lint test-ai test-backend test-frontend test-e2e
+	@$(MAKE) -k --no-print-directory test-lint test-ai test-backend test-backend-pg test-frontend test-e2e
 
 # Lint: one ruff configuration (ruff.toml) and one mypy configuration (mypy.ini) for both services;
 # ruff and mypy are pinned in backend/requirements.txt. mypy checks each service against its own venv.
@@ -73,6 +73,10 @@ test-ai: $(STAMPS)/ai-venv
 
 test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 	cd backend && .venv/bin/python -m pytest -q
+
+# The same backend suite on a real PostgreSQL server that the tests start (tests/postgres.py).
+test-backend-pg: $(STAMPS)/backend-venv $(STAMPS)/ai-venv $(STAMPS)/system-test
+	cd backend && OWNVOICE_TEST_DATABASE=postgresql .venv/bin/python -m pytest -q
 
 test-frontend: $(STAMPS)/frontend-deps
 	cd frontend && npm test --silent

@@ -7,9 +7,10 @@ set -euo pipefail
 purpose=${1:-start}
 
 # Python wheels bundle FFmpeg (PyAV), espeak-ng (piper-tts) and libsndfile, so the app itself needs
-# nothing beyond Python 3.11 and Node 20. Browser tests drive Debian's Chromium.
+# nothing beyond Python 3.11 and Node 20. Browser tests drive Debian's Chromium; the backend suite
+# also runs on a PostgreSQL server that it starts itself (Debian's postgresql binaries).
 debian_start=()
-debian_test=(chromium fonts-dejavu-core)
+debian_test=(chromium fonts-dejavu-core postgresql)
 
 if [[ "$(uname -s)" == "Darwin" ]]; then
   if [[ "$purpose" == "test" ]] && ! ls /Applications/Chromium.app >/dev/null 2>&1; then

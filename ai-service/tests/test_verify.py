@@ -221,8 +221,8 @@ def test_a_correct_take_passes_and_1851_is_timed_where_it_is_said(piper) -> None
     assert [w.text for w in take.words] == [w.text for w in source_words(SENTENCE)]
     assert all(w.heard for w in take.words)
     by_text = {w.text: w for w in take.words}
-    # "eighteen fifty-one" takes longer to say than one short word
-    assert by_text["1851"].end - by_text["1851"].start > 0.5
+    # "eighteen fifty-one" takes longer to say than one short word (about 0.75 s here)
+    assert by_text["1851"].end - by_text["1851"].start > 0.3, take.words
     assert by_text["in"].end <= by_text["1851"].start < by_text["and"].start
     duration = len(take.samples) / RATE
     ends = [edge for w in take.words for edge in (w.start, w.end)]

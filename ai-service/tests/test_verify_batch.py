@@ -80,7 +80,7 @@ def test_piper_items_pass_on_the_first_take_with_word_timings(client) -> None:
         assert all(w["heard"] for w in words)
         assert decoded_seconds(item) == pytest.approx(item["seconds"], abs=0.05)
     year = next(w for w in items[0]["words"] if w["word"] == "1851")
-    assert year["end"] - year["start"] > 0.5  # "eighteen fifty-one", all of it
+    assert year["end"] - year["start"] > 0.3, year  # "eighteen fifty-one", about 0.75 s
 
 
 def test_noise_from_the_tiny_xtts_fails_every_take_and_is_marked_failed(

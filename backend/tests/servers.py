@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import postgres
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = BACKEND_DIR.parent
@@ -108,6 +109,9 @@ def base_env(data_dir: Path) -> dict[str, str]:
         if not k.startswith(("OWNVOICE_", "ELEVENLABS_")) and k != "DATABASE_URL"
     }
     env.update(OWNVOICE_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    database = postgres.database_url(data_dir)  # the suite's PostgreSQL run; None on SQLite
+    if database:
+        env["DATABASE_URL"] = database
     return env
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 
+import database
 from conftest import create_user, login
 from servers import ADMIN_API_KEY, ADMIN_PASSWORD, AppServer
 
@@ -27,9 +27,9 @@ def test_login_sets_an_httponly_samesite_cookie_and_me_answers(app_server: AppSe
 def test_session_token_is_stored_hashed(app_server: AppServer) -> None:
     with login(app_server) as client:
         token = client.cookies["ownvoice_session"]
-    db = sqlite3.connect(app_server.data_dir / "ownvoice.db")
-    hashes = [row[0] for row in db.execute("SELECT token_hash FROM auth_sessions")]
-    db.close()
+    hashes = [
+        row[0] for row in database.rows(app_server.data_dir, "SELECT token_hash FROM auth_sessions")
+    ]
     assert token not in hashes and len(hashes) >= 1
 
 
@@ -111,9 +111,7 @@ def test_api_keys_are_shown_once_usable_and_revocable(app_server: AppServer) -> 
             assert client.get("/api/keys").json()[0]["last_used_at"] is not None
             assert client.delete(f"/api/keys/{created.json()['id']}").status_code == 204
             assert bot.get("/api/auth/me").status_code == 401
-    db = sqlite3.connect(app_server.data_dir / "ownvoice.db")
-    stored = [row[0] for row in db.execute("SELECT key_hash FROM api_keys")]
-    db.close()
+    stored = [row[0] for row in database.rows(app_server.data_dir, "SELECT key_hash FROM api_keys")]
     assert key not in stored
 
 

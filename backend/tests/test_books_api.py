@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import select
 import socket
-import sqlite3
 import time
 from urllib.parse import urlsplit
 
+import database
 import httpx
 import pytest
 from books_fixtures import ALICE_EPUB, PNG_1X1, build_epub2, build_zero_bomb, upload
@@ -336,19 +336,18 @@ def test_oversized_streamed_upload_is_refused_while_streaming(
 
 
 def _rows(server: AppServer, book_id: str) -> int:
-    """Rows that belong to a book, read straight from the SQLite file."""
-    with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
-        return sum(
-            db.execute(query, (book_id,)).fetchone()[0]
-            for query in (
-                "SELECT count(*) FROM books WHERE id = ?",
-                "SELECT count(*) FROM chapters WHERE book_id = ?",
-                "SELECT count(*) FROM paragraphs WHERE chapter_id IN "
-                "(SELECT id FROM chapters WHERE book_id = ?)",
-                "SELECT count(*) FROM sentences WHERE book_id = ?",
-                "SELECT count(*) FROM book_covers WHERE book_id = ?",
-            )
+    """Rows that belong to a book, read straight from the database."""
+    return sum(
+        database.rows(server.data_dir, query, book=book_id)[0][0]
+        for query in (
+            "SELECT count(*) FROM books WHERE id = :book",
+            "SELECT count(*) FROM chapters WHERE book_id = :book",
+            "SELECT count(*) FROM paragraphs WHERE chapter_id IN "
+            "(SELECT id FROM chapters WHERE book_id = :book)",
+            "SELECT count(*) FROM sentences WHERE book_id = :book",
+            "SELECT count(*) FROM book_covers WHERE book_id = :book",
         )
+    )
 
 
 def test_library_lists_books_with_progress_and_delete_removes_them(
@@ -367,10 +366,10 @@ def test_library_lists_books_with_progress_and_delete_removes_them(
     assert reader.delete(f"/api/books/{book['id']}").status_code == 204
     assert _rows(live_server, book["id"]) == 0  # chapters, paragraphs, sentences, cover: cascaded
     assert _rows(live_server, pasted["id"]) > 0
-    with sqlite3.connect(live_server.data_dir / "ownvoice.db") as db:
-        orphans = db.execute(
-            "SELECT count(*) FROM paragraphs WHERE chapter_id NOT IN (SELECT id FROM chapters)"
-        ).fetchone()[0]
+    orphans = database.rows(
+        live_server.data_dir,
+        "SELECT count(*) FROM paragraphs WHERE chapter_id NOT IN (SELECT id FROM chapters)",
+    )[0][0]
     assert orphans == 0
     assert [b["id"] for b in _library(reader)] == [pasted["id"]]
     assert reader.get(f"/api/books/{book['id']}").status_code == 404

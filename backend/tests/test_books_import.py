@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import database
 import pytest
 from books_fixtures import (
     ALICE_EPUB,
@@ -460,10 +461,9 @@ def test_alice_first_paragraphs_match_the_epub_source() -> None:
 
 
 def test_books_with_too_much_text_are_refused_before_splitting(tmp_path: Path) -> None:
-    from app.core.config import Settings
     from app.services.books.store import save_book
 
-    settings = Settings(OWNVOICE_DATA_DIR=tmp_path, max_book_text_chars=1000)
+    settings = database.settings(tmp_path, max_book_text_chars=1000)
     parsed = parse_text("Words here. " * 200, "Long", "en", "x")
     with pytest.raises(BookImportError, match="at most 1,000") as err:
         save_book(None, "user", parsed, "paste", None, settings)  # type: ignore[arg-type]

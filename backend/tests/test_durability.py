@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
@@ -14,7 +13,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import database
 import httpx
+import postgres
 import pytest
 from audio_files import CLEAN_WAV, decode
 from conftest import create_user, login
@@ -23,7 +24,6 @@ from servers import AppServer, InferenceServer, start_app, start_app_on
 from sqlalchemy import event, func, select
 
 from app.core import files
-from app.core.config import Settings
 from app.core.db import session_factory
 from app.core.security import create_api_key, user_for_api_key
 from app.main import prepare_database
@@ -197,7 +197,7 @@ def test_a_full_disk_is_a_507_for_uploads_while_cached_audio_plays(
 
 def _add_interrupted_voice(data_dir: Path, username: str, recording: bytes | None) -> str:
     """A voice as a crash mid-preparation leaves it: `processing`, its recording stored."""
-    engine = prepare_database(Settings(OWNVOICE_DATA_DIR=data_dir))
+    engine = prepare_database(database.settings(data_dir))
     try:
         with session_factory(engine)() as db:
             user = db.scalar(select(User).where(User.username == username))
@@ -251,7 +251,7 @@ def test_voices_left_processing_by_a_crash_are_resumed_or_failed_at_start(
 
 def _stage_a_book(data_dir: Path) -> None:
     """What a crash in the middle of storing a book leaves: its rows, but no `books` row."""
-    engine = prepare_database(Settings(OWNVOICE_DATA_DIR=data_dir))
+    engine = prepare_database(database.settings(data_dir))
     try:
         store.stage_rows(engine, store.book_rows(_parsed_book(50)))
     finally:
@@ -259,11 +259,10 @@ def _stage_a_book(data_dir: Path) -> None:
 
 
 def _table_counts(data_dir: Path) -> list[int]:
-    with sqlite3.connect(data_dir / "ownvoice.db") as db:
-        return [
-            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("books", "chapters", "paragraphs", "sentences")
-        ]
+    return [
+        database.rows(data_dir, f"SELECT count(*) FROM {table}")[0][0]
+        for table in ("books", "chapters", "paragraphs", "sentences")
+    ]
 
 
 def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
@@ -296,7 +295,7 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
 
 
 def test_api_key_use_is_recorded_at_most_once_a_minute(tmp_path: Path) -> None:
-    engine = prepare_database(Settings(OWNVOICE_DATA_DIR=tmp_path / "data"))
+    engine = prepare_database(database.settings(tmp_path / "data"))
     updates: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -335,7 +334,7 @@ def _parsed_book(paragraphs: int) -> ParsedBook:
 def test_other_writes_go_through_while_a_book_is_being_stored(tmp_path: Path) -> None:
     """The moment the import starts writing sentences, another write runs to the end (the
     import waits for it): it must neither wait for the whole import nor see half a book."""
-    settings = Settings(OWNVOICE_DATA_DIR=tmp_path / "data")
+    settings = database.settings(tmp_path / "data")
     engine = prepare_database(settings)
     factory = session_factory(engine)
     seen: dict[str, object] = {}
@@ -368,8 +367,8 @@ def test_other_writes_go_through_while_a_book_is_being_stored(tmp_path: Path) ->
             3 * store.STAGE_ROWS,
             book.sentence_count,
         ]
-        with sqlite3.connect(settings.resolved_data_dir / "ownvoice.db") as db:
-            assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        if not postgres.ENABLED:  # PostgreSQL enforces foreign keys on every write
+            assert database.rows(settings.resolved_data_dir, "PRAGMA foreign_key_check") == []
     finally:
         engine.dispose()
 

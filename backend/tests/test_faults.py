@@ -18,7 +18,6 @@ took is printed (README.md, "Faults and soak").
 from __future__ import annotations
 
 import io
-import sqlite3
 import threading
 import time
 import uuid
@@ -26,12 +25,15 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import database
 import httpx
+import postgres
 import pytest
 from audio_files import CLEAN_WAV
 from books_fixtures import build_epub2
 from conftest import create_user, login
 from servers import SHARED_DATA, AppServer, InferenceServer, start_app_on, start_inference
+from sqlalchemy import Connection, create_engine
 from test_chapter_text_order import reader_words
 
 from app.services.uploads import UPLOAD_PREFIX
@@ -103,11 +105,6 @@ def inference_health(server: AppServer) -> dict:
         return admin.get("/api/health").json()["inference"]
 
 
-def integrity(database: Path) -> str:
-    with sqlite3.connect(database) as db:
-        return db.execute("PRAGMA integrity_check").fetchone()[0]
-
-
 def tts(client: httpx.Client, text: str) -> httpx.Response:
     return client.post("/api/tts", json={"text": text, "voiceId": "stock-joe", "format": "wav"})
 
@@ -161,7 +158,7 @@ def test_kill_9_of_the_inference_service_mid_stream_then_of_the_app_server(
     # kill -9 of the app server while the job runs; it comes back before the inference service
     # (as after a reboot): the job is resumed and waits again.
     server.process.kill()
-    assert integrity(server.data_dir / "ownvoice.db") == "ok"
+    assert database.integrity(server.data_dir) == "ok"
     before = waits_logged(server)
     server.start_again()
     wait_until(lambda: waits_logged(server) > before, "the resumed job did not wait", 30)
@@ -234,19 +231,22 @@ def upload_and_kill(
 
 
 def rows_without_files(data_dir: Path) -> list[str]:
-    with sqlite3.connect(data_dir / "ownvoice.db") as db:
-        voices = db.execute("SELECT id, upload_name FROM voices WHERE upload_name IS NOT NULL")
-        missing = [
-            f"voice {vid}"
-            for vid, name in voices
-            if not (data_dir / "uploads" / "voices" / name).is_file()
-        ]
-        books = db.execute("SELECT id, original_file FROM books WHERE original_file IS NOT NULL")
-        missing += [
-            f"book {bid}"
-            for bid, name in books
-            if not (data_dir / "uploads" / "books" / name).is_file()
-        ]
+    voices = database.rows(
+        data_dir, "SELECT id, upload_name FROM voices WHERE upload_name IS NOT NULL"
+    )
+    missing = [
+        f"voice {vid}"
+        for vid, name in voices
+        if not (data_dir / "uploads" / "voices" / name).is_file()
+    ]
+    books = database.rows(
+        data_dir, "SELECT id, original_file FROM books WHERE original_file IS NOT NULL"
+    )
+    missing += [
+        f"book {bid}"
+        for bid, name in books
+        if not (data_dir / "uploads" / "books" / name).is_file()
+    ]
     return missing
 
 
@@ -269,14 +269,14 @@ def test_kill_9_during_uploads_leaves_no_half_written_voice_or_book(
     upload_and_kill(
         client, server, "/api/books", {"title": "Half a book"}, "file", "alice.epub", book
     )
-    assert integrity(server.data_dir / "ownvoice.db") == "ok"
+    assert database.integrity(server.data_dir) == "ok"
     server.start_again()
 
     client = _login_again(server, name)
     assert client.get("/api/voices").json()["voices"] == []
     assert client.get("/api/books").json() == []
     assert rows_without_files(server.data_dir) == []
-    assert integrity(server.data_dir / "ownvoice.db") == "ok"
+    assert database.integrity(server.data_dir) == "ok"
     # And the same uploads, sent whole, work.
     voice = client.post(
         "/api/voice/upload",
@@ -336,26 +336,33 @@ def big_book() -> bytes:
     return build_epub2(chapters=chapters)
 
 
-def staged_only(db: sqlite3.Connection) -> int:
+STAGED_ONLY = "SELECT count(*) FROM chapters WHERE book_id NOT IN (SELECT id FROM books)"
+
+
+def staged_only(data_dir: Path) -> int:
     """Chapters an import staged whose book is not committed (store.stage_rows)."""
-    query = "SELECT count(*) FROM chapters WHERE book_id NOT IN (SELECT id FROM books)"
-    return db.execute(query).fetchone()[0]
+    return database.rows(data_dir, STAGED_ONLY)[0][0]
 
 
-def hold_write_lock_while_staged(database: Path) -> sqlite3.Connection:
-    """Take SQLite's write lock at a moment when an import's rows are staged and its book row
-    is not committed: holding it, the import cannot publish the book (nor stage more)."""
-    db = sqlite3.connect(database, isolation_level=None, timeout=30)
+def hold_write_lock_while_staged(data_dir: Path) -> Connection:
+    """Lock the database at a moment when an import's rows are staged and its book row is not
+    committed: holding the lock, the import cannot publish the book. SQLite: its write lock
+    (BEGIN IMMEDIATE); PostgreSQL: an exclusive lock on the books table."""
+    engine = create_engine(database.url_for(data_dir), isolation_level="AUTOCOMMIT")
+    connection = engine.connect()
+    take = "LOCK TABLE books IN EXCLUSIVE MODE" if postgres.ENABLED else None
 
     def locked_while_staged() -> bool:
-        db.execute("BEGIN IMMEDIATE")
-        if staged_only(db):
+        connection.exec_driver_sql("BEGIN" if take else "BEGIN IMMEDIATE")
+        if take:
+            connection.exec_driver_sql(take)
+        if connection.exec_driver_sql(STAGED_ONLY).scalar():
             return True
-        db.execute("ROLLBACK")
+        connection.exec_driver_sql("ROLLBACK")
         return False
 
     wait_until(locked_while_staged, "the import staged no rows", timeout=300, every=0.005)
-    return db
+    return connection
 
 
 def served_words(client: httpx.Client, book: dict) -> list[list[str]]:
@@ -391,12 +398,13 @@ def test_kill_9_during_a_book_import_leaves_no_half_written_book(
 
     importing = threading.Thread(target=post)
     importing.start()
-    lock = hold_write_lock_while_staged(server.data_dir / "ownvoice.db")
+    lock = hold_write_lock_while_staged(server.data_dir)
     try:
         server.process.kill()
     finally:
-        lock.execute("ROLLBACK")
+        lock.exec_driver_sql("ROLLBACK")
         lock.close()
+        lock.engine.dispose()
     importing.join(timeout=60)
     assert len(failures) == 1  # the connection broke: no answer, no book
     assert list(books.glob(f"{UPLOAD_PREFIX}*")), "the crash left the import's temp file"
@@ -405,10 +413,9 @@ def test_kill_9_during_a_book_import_leaves_no_half_written_book(
     server.start_again()
     client = _login_again(server, name)
     assert client.get("/api/books").json() == []
-    with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
-        assert staged_only(db) == 0
+    assert staged_only(server.data_dir) == 0
     assert list(books.glob(f"{UPLOAD_PREFIX}*")) == []
-    assert integrity(server.data_dir / "ownvoice.db") == "ok"
+    assert database.integrity(server.data_dir) == "ok"
     recovered_after = time.monotonic() - started
 
     whole = client.post("/api/books", files=files)

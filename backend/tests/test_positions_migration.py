@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import database
 import sqlalchemy as sa
 from alembic.config import Config
 from books_fixtures import ALICE_EPUB
@@ -123,7 +124,7 @@ def store_old_library(engine: sa.Engine) -> tuple[str, dict, list[dict]]:
 def test_old_positions_are_renumbered_in_document_order_keeping_ids(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    engine = make_engine(f"sqlite:///{data_dir / 'ownvoice.db'}")
+    engine = make_engine(database.url_for(data_dir))
     upgrade_to(engine, "0003_render_jobs")
     _, book, in_order = store_old_library(engine)
 

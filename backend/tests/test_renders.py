@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import database
 import httpx
 import pytest
 from audio_files import SHORT_WAV
@@ -369,8 +370,8 @@ def test_a_job_interrupted_by_a_restart_runs_again(
 
 
 def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
-    """The runner's startup step on a real, migrated SQLite database."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'ownvoice.db'}")
+    """The runner's startup step on a real, migrated database (SQLite, or the PostgreSQL run's)."""
+    engine = make_engine(database.url_for(tmp_path))
     run_migrations(engine)
     factory = session_factory(engine)
     with factory() as db:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import database
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
@@ -102,7 +103,7 @@ def test_an_account_limit_one_address_could_reach_is_refused() -> None:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Session]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'auth.db'}")
+    engine = make_engine(database.url_for(tmp_path))
     run_migrations(engine)
     with session_factory(engine)() as session:
         session.add(User(username="known", password_hash=hash_password("right-password")))
