@@ -30,8 +30,10 @@ export function useCurrentWord(
   const timings = useQuery({
     queryKey: timingsQueryKey(bookId, sentenceId ?? "", voiceId ?? "", speed),
     queryFn: () => fetchTimings(bookId, sentenceId ?? "", voiceId ?? "", speed),
-    enabled: sentenceId !== null && voiceId !== null,
-    staleTime: Number.POSITIVE_INFINITY,
+    // Asked for once the sentence sounds: before that it may not be rendered (or heard) yet.
+    enabled: playing && sentenceId !== null && voiceId !== null,
+    // Timings, once there, stay as they are; "not heard yet" is asked again (below).
+    staleTime: (query) => (query.state.data?.words ? Number.POSITIVE_INFINITY : 0),
     retry: false,
     refetchInterval: (query) => (playing && !query.state.data?.words ? UNHEARD_RETRY_MS : false),
   });
