@@ -6,15 +6,13 @@ batch item is (verify.check_take: transcript, word timings on the source text, t
 similarity to the voice's reference) on the device worker at batch priority, so it never runs
 beside a generation and a listener's /generate goes first.
 
-Answers `{"verification": {...}, "words": [...], "audio": base64 s16le PCM, "sample_rate"}`:
-the verdict and word timings as a batch item carries them, and the trimmed audio those timings
-belong to. For a language the recognizer does not hear: `{"verification": {"checked": false,
-"reasons": [...]}}` only.
+Answers `{"verification": {...}, "words": [...]}`: the verdict as a batch item carries it, and
+the text's word timings in the audio as sent (not trimmed: the listener heard it so). For a
+language the recognizer does not hear: `{"verification": {"checked": false, "reasons": [...]}}`.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,10 +25,10 @@ from ..prepare import VoiceRejected
 from ..security import Authorized
 from ..services import Services
 from ..synthesis.voices import VoiceKind, known_voice
-from ..verify import check_take
+from ..verify import align_words, transcribe
 from ..verify.asr import recognizer
 from ..verify.speaker import cached_embedding
-from ..verify.takes import TakeReport
+from ..verify.takes import TakeReport, judge_take
 from ..worker import Priority, QueueFull
 from .deps import ServicesDep
 from .voices import read_limited
@@ -89,13 +87,14 @@ def hear(
         reason = f"The recognizer does not hear '{language}': set OWNVOICE_ASR_MODEL."
         return {"verification": TakeReport(False, reasons=(reason,)).to_dict()}
     reference = None if kind is VoiceKind.STOCK else reference_embedding(services, voice_id)
-    take = check_take(text, audio, sample_rate, language=language, speed=speed, reference=reference)
-    pcm = (np.clip(take.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    transcript = transcribe(audio, sample_rate, language)
+    # The words in the audio as sent (the listener heard it so, and the cache keeps it as is);
+    # the verdict as a batch item's, on the trimmed take.
+    words = align_words(text, transcript.words, language, len(audio) / sample_rate)
+    take = judge_take(text, audio, sample_rate, transcript, language, speed, reference, 1)
     return {
         "verification": TakeReport.of(take, 1).to_dict(),
-        "words": [word.to_dict() for word in take.words],
-        "audio": base64.b64encode(pcm).decode("ascii"),
-        "sample_rate": take.sample_rate,
+        "words": [word.to_dict() for word in words],
     }
 
 
