@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from .api import batch, generate, health, listen, voices
+from .api import batch, generate, health, listen, verify, voices
 from .api.errors import install_error_handlers
 from .config import Settings
 from .security import resolve_token
@@ -45,4 +45,5 @@ def create_app(
     app.include_router(generate.router)
     app.include_router(batch.router)
     app.include_router(listen.router)
+    app.include_router(verify.router)
     return app

@@ -51,6 +51,7 @@ from app.services.errors import DomainError
 from app.services.exports.assemble import Pauses
 from app.services.exports.jobs import ExportRunner
 from app.services.exports.writers import PARTIAL as EXPORT_TEMP_PREFIX
+from app.services.heard_speech import LiveChecker
 from app.services.inference_client import InferenceClient, read_or_create_token
 from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
@@ -176,6 +177,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
     )
     app.state.exports.start()
+    # Live sentences are heard after they played (app.services.heard_speech).
+    app.state.live_checker = LiveChecker(
+        Synthesizer(app.state.inference, None, app.state.audio_cache)
+    )
+    app.state.live_checker.start()
     resuming = asyncio.create_task(
         voice_service.resume_interrupted_voices(
             app.state.session_factory, app.state.inference, settings.resolved_data_dir
@@ -190,6 +196,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await resuming
         await app.state.renders.stop()
         await app.state.exports.stop()
+        await app.state.live_checker.stop()
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
             await app.state.elevenlabs.aclose()

@@ -19,7 +19,13 @@ from app.services.speech import AudioStream, SpeechRequest, Synthesizer, VoiceTa
 
 def synthesizer(request: Request) -> Synthesizer:
     state = request.app.state
-    return Synthesizer(state.inference, state.elevenlabs, state.audio_cache)
+    checker = getattr(state, "live_checker", None)  # hears live sentences once cached
+    return Synthesizer(
+        state.inference,
+        state.elevenlabs,
+        state.audio_cache,
+        checker.after_cached if checker is not None else None,
+    )
 
 
 class SlotStreamingResponse(StreamingResponse):

@@ -11,6 +11,7 @@ from app.api.routes import (
     keys,
     openai_compat,
     preferences,
+    quality,
     renders,
     server,
     tts,
@@ -34,3 +35,4 @@ api_router.include_router(elevenlabs.router)
 api_router.include_router(books.router)
 api_router.include_router(renders.router)
 api_router.include_router(exports.router)
+api_router.include_router(quality.router)

@@ -45,3 +45,5 @@ class RenderJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # What was heard of the sentences this job rendered (app.services.quality.Tally, as JSON).
+    verification_json: Mapped[str | None] = mapped_column("verification", Text, nullable=True)

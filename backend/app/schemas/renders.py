@@ -23,6 +23,23 @@ class RenderRequest(BaseModel):
     )
 
 
+class FailedSentence(BaseModel):
+    sentence_id: str
+    text: str
+    cer: float | None = Field(description="Character error rate of its best take")
+    takes: int | None = Field(description="Takes rendered before giving up")
+
+
+class Verification(BaseModel):
+    """What speech recognition heard of rendered sentences (docs/API.md, "Verification")."""
+
+    checked: int = Field(0, description="Sentences heard")
+    passed_first_take: int = Field(0, description="Of them, right on the first take")
+    regenerated: int = Field(0, description="Of them, right on a later take")
+    failed: int = Field(0, description="Of them, never right: kept with their best take")
+    failed_sentences: list[FailedSentence] = Field(default_factory=list)
+
+
 class RenderJob(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -40,6 +57,10 @@ class RenderJob(BaseModel):
         "(nothing speakable in the text); the job went on past them",
     )
     error: str | None
+    verification: Verification = Field(
+        default_factory=Verification,
+        description="What was heard of the sentences this job rendered (not those already cached)",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

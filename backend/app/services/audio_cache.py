@@ -1,7 +1,8 @@
 """Content-addressed audio cache on disk (DATA_DIR/audio_cache).
 
-An entry is `<sha256>.audio` plus `<sha256>.json` (media type, headers, and the audio's
-length and SHA-256), stored under a two-character fan-out directory. The key hashes
+An entry is `<sha256>.audio` plus `<sha256>.json` (media type, headers, the audio's
+length and SHA-256, and, once the sentence was heard, its `verification` and `words`: word
+timings in that audio, docs/API.md "Verification"), stored under a two-character fan-out directory. The key hashes
 everything that changes the sound: voice id, conditioning hash, text, settings, model id.
 
 Entries are written through app.core.files (temp file, fsync, rename, directory fsync) and
@@ -42,6 +43,8 @@ class CacheEntry:
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
     size: int = 0
+    verification: dict[str, Any] | None = None
+    words: list[dict[str, Any]] | None = None
 
 
 class CacheWriter:
@@ -51,9 +54,17 @@ class CacheWriter:
     the rest of the stream is passed over, and `commit()` answers False.
     """
 
-    def __init__(self, cache: AudioCache, key: str, media_type: str, headers: dict[str, str]):
+    def __init__(
+        self,
+        cache: AudioCache,
+        key: str,
+        media_type: str,
+        headers: dict[str, str],
+        heard: dict[str, Any] | None = None,
+    ):
         self._cache, self._key = cache, key
-        self._meta: dict[str, Any] = {"media_type": media_type, "headers": headers}
+        # `heard`: the entry's verification and word timings, published with the audio.
+        self._meta: dict[str, Any] = {"media_type": media_type, "headers": headers, **(heard or {})}
         self._hash = hashlib.sha256()
         self._out: AtomicFile | None = None
         self._error: OSError | None = None
@@ -92,6 +103,9 @@ class CacheWriter:
             return False
         out, self._out = self._out, None
         audio, meta = self._cache.paths(self._key)
+        # Replacing an entry (a better take): the old one goes first, so that a reader never
+        # pairs the old audio with the new sidecar; meanwhile it is a miss, never a broken play.
+        self._cache.remove(self._key)
         try:
             atomic_write(
                 meta, json.dumps({**self._meta, "size": out.size, "sha256": self._hash.hexdigest()})
@@ -195,7 +209,37 @@ class AudioCache:
             return None
         with contextlib.suppress(OSError):
             audio.touch()  # a hit makes the entry recently used
-        return CacheEntry(audio, info["media_type"], info.get("headers", {}), size)
+        return CacheEntry(
+            audio,
+            info["media_type"],
+            info.get("headers", {}),
+            size,
+            info.get("verification"),
+            info.get("words"),
+        )
+
+    def heard(self, key: str) -> dict[str, Any] | None:
+        """An entry's verification and words from its sidecar alone (no checksum: cheap, for
+        reports); None when there is no entry."""
+        audio, meta = self.paths(key)
+        if not audio.exists():
+            return None
+        try:
+            info = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(info, dict):
+            return None
+        return {"verification": info.get("verification"), "words": info.get("words")}
+
+    def remove(self, key: str) -> None:
+        """Remove `key`'s entry if there is one."""
+        audio, _ = self.paths(key)
+        try:
+            size = audio.stat().st_size
+        except FileNotFoundError:
+            return
+        self._discard_damaged(audio, size)
 
     def _discard_damaged(self, audio: Path, size: int) -> None:
         with self._lock:
@@ -220,9 +264,13 @@ class AudioCache:
                 atomic_write(self._models_file(), json.dumps(model_ids))
 
     def writer(
-        self, key: str, media_type: str, headers: dict[str, str] | None = None
+        self,
+        key: str,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+        heard: dict[str, Any] | None = None,
     ) -> CacheWriter:
-        return CacheWriter(self, key, media_type, headers or {})
+        return CacheWriter(self, key, media_type, headers or {}, heard)
 
 
 def _remove_entry(audio: Path) -> bool:

@@ -259,6 +259,19 @@ class InferenceClient:
     async def delete_voice(self, voice_id: str) -> None:
         await self._request("DELETE", f"/voices/{voice_id}")
 
+    async def verify(self, pcm: bytes, params: dict[str, Any]) -> dict[str, Any]:
+        """POST /verify: hear s16le PCM of `params["text"]` said in `params["voice_id"]`
+        (with language, speed, sample_rate). Its verdict, words and trimmed audio."""
+        response = await self._request(
+            "POST",
+            "/verify",
+            params=params,
+            content=pcm,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=BATCH_TIMEOUT,
+        )
+        return response.json()
+
     async def _open_stream(self, request: httpx.Request) -> httpx.Response:
         try:
             response = await self._client.send(request, stream=True)

@@ -4,9 +4,10 @@ The runner takes the oldest queued job, lists its sentences in reading order, ke
 exactly as POST /api/tts would key it for the reader (so the reader plays them from the
 cache), and sends the missing ones to the inference service's POST /generate/batch, a batch
 at a time. Each finished sentence is committed to the cache and counted in the job's `done`
-as it lands. A sentence the service refuses to speak (nothing speakable in it) is counted in
-`skipped` and passed over: one bad sentence never fails a job, only a service that is gone or
-broken does.
+as it lands, with what the service heard of it (its verification and word timings, which
+also add up to the job's `verification` summary, app.services.quality). A sentence the
+service refuses to speak (nothing speakable in it) is counted in `skipped` and passed over:
+one bad sentence never fails a job, only a service that is gone or broken does.
 
 The database holds the state. A job is claimed with a conditional UPDATE (queued → running)
 and every later write requires it still to be running, so a DELETE (→ cancelled) always wins:
@@ -23,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -42,6 +43,7 @@ from app.models.render_job import (
     RenderJob,
 )
 from app.models.user import User, utcnow
+from app.services import quality
 from app.services.audio_cache import AudioCache
 from app.services.elevenlabs import ElevenLabsClient
 from app.services.errors import (
@@ -119,6 +121,7 @@ class Tally:
 
     done: int = 0
     skipped: int = 0
+    heard: quality.Tally = field(default_factory=quality.Tally)
 
 
 # --- database steps (run in worker threads) -------------------------------------------
@@ -380,9 +383,14 @@ def split_cached(cache: AudioCache, batch: list[Pending]) -> tuple[list[Pending]
 
 
 def store_audio(
-    cache: AudioCache, key: str, media_type: str, headers: dict[str, str], audio: bytes
+    cache: AudioCache,
+    key: str,
+    media_type: str,
+    headers: dict[str, str],
+    audio: bytes,
+    heard: dict[str, Any] | None = None,
 ) -> None:
-    writer = cache.writer(key, media_type, headers)
+    writer = cache.writer(key, media_type, headers, heard)
     try:
         writer.write(audio)
     except BaseException:
@@ -592,6 +600,14 @@ class RenderRunner:
             **values,
         )
 
+    def _heard_values(self, tally: Tally) -> dict[str, Any]:
+        """The job's verification summary as its row stores it (a job table without the column,
+        such as another kind of job run by a subclass, stores none)."""
+        model = getattr(self, "model", RenderJob)
+        if not hasattr(model, "verification_json"):
+            return {}
+        return {"verification_json": tally.heard.to_json()}
+
     async def _progress(self, job_id: str, **values: Any) -> None:
         if not await asyncio.to_thread(update_running, self._factory, job_id, self.model, **values):
             raise JobStopped
@@ -623,7 +639,14 @@ class RenderRunner:
         model_id = await self._synthesizer.model_id_for(plan.target, plan.request)
         pending, cached = await asyncio.to_thread(pending_texts, self._cache, plan, model_id)
         tally = Tally(done=cached)
-        await self._progress(job_id, total=len(plan.texts), cached=cached, done=cached, skipped=0)
+        await self._progress(
+            job_id,
+            total=len(plan.texts),
+            cached=cached,
+            done=cached,
+            skipped=0,
+            **self._heard_values(tally),
+        )
         for batch in batches(pending, self._batch_size):
             missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
             tally.done += arrived
@@ -682,12 +705,14 @@ class RenderRunner:
                 if kind == "item":
                     item = batch[_item_index(event, remaining)]
                     audio = _item_audio(event)
+                    heard = quality.heard_of(event)
                     await asyncio.to_thread(
-                        store_audio, self._cache, item.key, media_type, headers, audio
+                        store_audio, self._cache, item.key, media_type, headers, audio, heard
                     )
                     remaining.discard(event["index"])
                     tally.done += item.sentences
-                    await self._progress(job_id, done=tally.done)
+                    tally.heard.add(item.text, (heard or {}).get("verification"), item.sentences)
+                    await self._progress(job_id, done=tally.done, **self._heard_values(tally))
                 elif kind == "error":
                     reason = event.get("message") or event.get("code") or "no reason given"
                     raise RenderFailed(

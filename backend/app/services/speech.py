@@ -215,8 +215,10 @@ async def _tee(
     transcoder: PcmTranscoder | None,
     writer: CacheWriter | None,
     close: Callable[[], Awaitable[None]],
+    cached: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Pass chunks through as they come, filling the cache; publish only a complete stream."""
+    """Pass chunks through as they come, filling the cache; publish only a complete stream
+    (and then call `cached`)."""
     complete = False
     try:
         async for chunk in source:
@@ -238,7 +240,10 @@ async def _tee(
         with anyio.CancelScope(shield=True):
             await close()
         if writer is not None:
-            writer.commit() if complete else writer.discard()
+            if not complete:
+                writer.discard()
+            elif writer.commit() and cached is not None:
+                cached()
 
 
 async def _file_chunks(path: Any, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -322,11 +327,21 @@ def speech_payload(
     )
 
 
+# Told of every live sentence the cache now holds complete (the key it is under, and the
+# model id in that key): app.services.heard_speech.LiveChecker hears it off the request path.
+AfterCached = Callable[[VoiceTarget, SpeechRequest, str, str | None], None]
+
+
 class Synthesizer:
     def __init__(
-        self, inference: InferenceClient, elevenlabs: ElevenLabsClient | None, cache: AudioCache
+        self,
+        inference: InferenceClient,
+        elevenlabs: ElevenLabsClient | None,
+        cache: AudioCache,
+        after_cached: AfterCached | None = None,
     ) -> None:
         self.inference, self.elevenlabs, self.cache = inference, elevenlabs, cache
+        self.after_cached = after_cached
 
     async def _current_model_id(self, target: VoiceTarget) -> str | None:
         try:
@@ -353,6 +368,10 @@ class Synthesizer:
         if target.engine == "elevenlabs":
             return request.elevenlabs_model_id
         return await self._current_model_id(target)
+
+    async def key_for(self, target: VoiceTarget, request: SpeechRequest) -> tuple[str, str | None]:
+        """The cache key of `request` in `target`'s voice, and the model id in it."""
+        return await self._key(target, request)
 
     async def _key(self, target: VoiceTarget, request: SpeechRequest) -> tuple[str, str | None]:
         model_id = await self.model_id_for(target, request)
@@ -401,7 +420,9 @@ class Synthesizer:
             )
         writer = self.cache.writer(key, media_type, headers) if consistent else None
         transcoder = PcmTranscoder(request.transcode_to) if request.transcode_to else None
-        body = _tee(response.aiter_raw(), transcoder, writer, response.aclose)
+        after = self.after_cached
+        cached = (lambda: after(target, request, key, expected_model)) if after else None
+        body = _tee(response.aiter_raw(), transcoder, writer, response.aclose, cached)
         return AudioStream(media_type, body, False, headers)
 
     async def _from_elevenlabs(

@@ -12,7 +12,8 @@ from app.api.deps import CurrentUser, OwnedBook, SessionDep
 from app.models.book import Book, Chapter
 from app.models.render_job import RenderJob
 from app.schemas.renders import RenderJob as RenderJobOut
-from app.schemas.renders import RenderRequest
+from app.schemas.renders import RenderRequest, Verification
+from app.services.quality import Tally, job_summary
 from app.services.renders import NewJob, RenderRunner, cancel_job, queue_job
 
 router = APIRouter(prefix="/api", tags=["renders"], responses={401: {}, 404: {}})
@@ -30,6 +31,14 @@ def _owned_job(db: Session, user_id: str, job_id: str) -> RenderJob:
     if job is None or job.user_id != user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=JOB_NOT_FOUND)
     return job
+
+
+def job_out(db: Session, job: RenderJob) -> RenderJobOut:
+    """A job as the API shows it, with its verification summary."""
+    out = RenderJobOut.model_validate(job)
+    summary = job_summary(db, job.book_id, job.chapter_id, Tally.from_json(job.verification_json))
+    out.verification = Verification.model_validate(summary)
+    return out
 
 
 def _chapter_of(db: Session, book: Book, chapter_id: str | None) -> Chapter | None:
@@ -70,7 +79,7 @@ async def create_render(
         state.elevenlabs,
         state.settings.max_render_jobs_per_user,
     )
-    answer = RenderJobOut.model_validate(job)  # as created: read before the runner may claim it
+    answer = job_out(db, job)  # as created: read before the runner may claim it
     if not created:
         response.status_code = status.HTTP_200_OK
         return answer
@@ -86,12 +95,12 @@ def list_renders(book: OwnedBook, db: SessionDep) -> list[RenderJobOut]:
         .where(RenderJob.book_id == book.id)
         .order_by(RenderJob.created_at.desc(), RenderJob.id)
     )
-    return [RenderJobOut.model_validate(job) for job in jobs]
+    return [job_out(db, job) for job in jobs]
 
 
 @router.get("/renders/{job_id}")
 def get_render(job_id: str, user: CurrentUser, db: SessionDep) -> RenderJobOut:
-    return RenderJobOut.model_validate(_owned_job(db, user.id, job_id))
+    return job_out(db, _owned_job(db, user.id, job_id))
 
 
 @router.delete("/renders/{job_id}")
@@ -100,4 +109,4 @@ def cancel_render(job_id: str, request: Request, user: CurrentUser, db: SessionD
     returned unchanged."""
     job = cancel_job(db, _owned_job(db, user.id, job_id))
     _runner(request).cancelled(job.id)
-    return RenderJobOut.model_validate(job)
+    return job_out(db, job)

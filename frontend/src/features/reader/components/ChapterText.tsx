@@ -1,7 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Icon } from "@/components/Icon";
+import type { CurrentWord } from "@/features/quality/hooks/use-current-word";
 import type { Chapter } from "@/lib/models";
 import { sentenceKey } from "../player/playback-queue";
+import { textPieces } from "../player/word-highlight";
 import { movedFocusKey, tabStopKey } from "./sentence-focus";
 
 interface ChapterTextProps {
@@ -10,6 +12,30 @@ interface ChapterTextProps {
   currentKey: string | null;
   failed: ReadonlySet<string>;
   onSentence: (sentenceId: string | number) => void;
+  /** The word being said in the current sentence (its word timings), when known. */
+  currentWord?: CurrentWord | null;
+}
+
+/** A sentence's text as word spans, the one being said marked `current-word`. */
+function SentenceWords({ text, word }: { text: string; word: CurrentWord }) {
+  return (
+    <>
+      {textPieces(text, word.words).map((piece, i) =>
+        piece.word === null ? (
+          // biome-ignore lint/suspicious/noArrayIndexKey: pieces are fixed for a sentence
+          <span key={i}>{piece.text}</span>
+        ) : (
+          <span
+            // biome-ignore lint/suspicious/noArrayIndexKey: pieces are fixed for a sentence
+            key={i}
+            className={`word${piece.word === word.index ? " current-word" : ""}`}
+          >
+            {piece.text}
+          </span>
+        ),
+      )}
+    </>
+  );
 }
 
 /**
@@ -25,6 +51,7 @@ export function ChapterText({
   currentKey,
   failed,
   onSentence,
+  currentWord = null,
 }: ChapterTextProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const [focusedKey, setFocusedKey] = useState<string | null>(null);
@@ -107,7 +134,13 @@ export function ChapterText({
                   onFocus={() => setFocusedKey(key)}
                   onKeyDown={(e) => onSentenceKey(e, key, sentence.id)}
                 >
-                  {sentence.text}
+                  {isCurrent &&
+                  currentWord &&
+                  String(currentWord.sentenceId) === String(sentence.id) ? (
+                    <SentenceWords text={sentence.text} word={currentWord} />
+                  ) : (
+                    sentence.text
+                  )}
                   {isFailed && (
                     <span className="failed-marker">
                       {" "}

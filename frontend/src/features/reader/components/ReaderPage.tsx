@@ -5,6 +5,8 @@ import { EmptyState, ErrorNotice, Spinner } from "@/components/feedback";
 import { Modal } from "@/components/Modal";
 import { ExportBook } from "@/features/exports/components/ExportBook";
 import { fetchChapter, fetchProgress, useBook } from "@/features/library/api/books";
+import { QualityNotice } from "@/features/quality/components/QualityNotice";
+import { useCurrentWord } from "@/features/quality/hooks/use-current-word";
 import { PrepareAudio } from "@/features/renders/components/PrepareAudio";
 import { useReaderPrefs } from "@/features/settings/hooks/use-reader-prefs";
 import { useEffectiveVoiceId } from "@/features/voices/components/VoicePicker";
@@ -90,6 +92,14 @@ function Reader({ bookId }: { bookId: string }) {
     enabled: Boolean(chapterSummary),
     staleTime: Number.POSITIVE_INFINITY,
   });
+  const currentWord = useCurrentWord(
+    queue,
+    bookId,
+    state.current?.sentenceId ?? null,
+    voiceId,
+    prefs.speed,
+    state.status === "playing",
+  );
   const announcement = usePlayerAnnouncement(state, chapter.data, shownIndex, voiceId === null);
 
   if (book.isPending) return <Spinner label="Opening book…" />;
@@ -159,6 +169,16 @@ function Reader({ bookId }: { bookId: string }) {
           {chapter.isPending && <Spinner label="Loading chapter…" />}
           {chapter.error && <ErrorNotice error={chapter.error} />}
           {chapter.data && (
+            <QualityNotice
+              bookId={bookId}
+              chapterId={chapter.data.id}
+              voiceId={voiceId}
+              speed={prefs.speed}
+              onPlay={startAt}
+              onReplaced={(sentenceId) => queue?.forget(sentenceId)}
+            />
+          )}
+          {chapter.data && (
             <ChapterText
               key={String(chapter.data.id)}
               chapter={chapter.data}
@@ -166,6 +186,7 @@ function Reader({ bookId }: { bookId: string }) {
               currentKey={currentKey}
               failed={state.failed}
               onSentence={startAt}
+              currentWord={currentWord}
             />
           )}
           {chapter.data && shownIndex + 1 < book.data.chapters.length && (

@@ -201,6 +201,43 @@ describe("PlaybackQueue", () => {
     expect(last().current?.text).toBe("A1");
   });
 
+  it("tells how far into its own audio the sounding sentence is (for word timings)", async () => {
+    const { queue } = makeQueue(world);
+    await queue.open(0);
+    queue.play();
+    expect(queue.soundingPosition()).toBeNull(); // nothing sounding yet
+    world.succeed("A0", 2);
+    world.succeed("A1", 2);
+    await flush();
+    world.time = 1.05; // A0 began at 0.05 (the start lead)
+    queue.tick();
+    expect(queue.soundingPosition()?.item.text).toBe("A0");
+    expect(queue.soundingPosition()?.seconds).toBeCloseTo(1.0);
+    world.time = 2.55;
+    queue.tick();
+    expect(queue.soundingPosition()?.item.text).toBe("A1");
+    expect(queue.soundingPosition()?.seconds).toBeCloseTo(0.5);
+  });
+
+  it("fetches a forgotten (regenerated) sentence again when it is next played", async () => {
+    const { queue } = makeQueue(world, 0, 1);
+    await queue.open(0);
+    queue.play();
+    world.succeed("A0", 1);
+    await flush();
+    world.time = 2;
+    queue.tick();
+    await queue.open(0, "c0s0");
+    queue.play();
+    await flush();
+    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(1); // from memory
+    queue.forget("c0s0");
+    await queue.open(0, "c0s0");
+    queue.play();
+    await flush();
+    expect(world.requests.filter((r) => r.text === "A0")).toHaveLength(2);
+  });
+
   it("schedules a late sentence at once when it arrives after an underrun", async () => {
     const { queue, last } = makeQueue(world);
     await queue.open(0);

@@ -366,6 +366,25 @@ export class PlaybackQueue<Clip extends DecodedClip = DecodedClip> {
     return Math.min(this.cursor, Math.max(0, this.track.length - 1));
   }
 
+  /** The server's audio of `sentenceId` changed (regenerated): fetch it again when next heard. */
+  forget(sentenceId: string | number): void {
+    for (const [key, entry] of this.cache) {
+      if (!key.endsWith(`:${sentenceId}`) || entry.status !== "ready") continue;
+      this.cache.delete(key);
+    }
+  }
+
+  /**
+   * How far into its own audio the sentence now sounding is, in seconds (what its word timings
+   * count from); null when nothing is sounding (buffering, paused before it began, ended).
+   */
+  soundingPosition(): { item: TrackItem; seconds: number } | null {
+    const now = this.deps.now();
+    const sounding = this.scheduled.find((s) => s.start <= now && now < s.end);
+    const item = sounding ? this.track[sounding.index] : undefined;
+    return sounding && item ? { item, seconds: now - sounding.start } : null;
+  }
+
   private currentItem(): TrackItem | null {
     return this.track[this.currentIndex()] ?? null;
   }
