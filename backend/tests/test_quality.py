@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from conftest import create_user, create_user_with_voice
-from servers import AppServer
+from servers import AppServer, start_app_on, start_inference
 from test_renders import import_book, render, tts, unique, wait_for
 
 # Chapter one: four sentences ("It was late." twice, one cache entry), chapter two: one.
@@ -29,8 +29,17 @@ WORD = re.compile(r"\S+")
 
 
 @pytest.fixture(scope="module")
-def server(app_on_inference: Callable[..., AppServer]) -> AppServer:
-    return app_on_inference("quality")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """An app server on an inference service of its own with verification on (the shared one
+    runs without it: the tiny model's noise would fail every take of every other test)."""
+    root = tmp_path_factory.mktemp("quality")
+    inference = start_inference(root / "ai", OWNVOICE_VERIFY="on")
+    try:
+        app = start_app_on(inference, root / "data")
+        yield app
+        app.stop()
+    finally:
+        inference.stop()
 
 
 @pytest.fixture(scope="module")
