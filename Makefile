@@ -75,7 +75,7 @@ test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 	cd backend && .venv/bin/python -m pytest -q
 
 # The backend suite on a real PostgreSQL server that the tests start (tests/postgres.py). Not yet
-# part of `make test`: 4 tests fail there (README, Tests).
+# part of `make test`: 2 tests fail there (README, Tests).
 test-backend-pg: $(STAMPS)/backend-venv $(STAMPS)/ai-venv $(STAMPS)/system-test
 	cd backend && OWNVOICE_TEST_DATABASE=postgresql .venv/bin/python -m pytest -q
 

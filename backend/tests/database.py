@@ -35,6 +35,16 @@ def rows(data_dir: Path, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
+def execute(data_dir: Path, sql: str, **params: Any) -> int:
+    """Run one statement (`:name` parameters) and commit it; the number of rows it changed."""
+    engine = create_engine(url_for(data_dir))
+    try:
+        with engine.begin() as connection:
+            return connection.execute(text(sql), params).rowcount
+    finally:
+        engine.dispose()
+
+
 def integrity(data_dir: Path) -> str:
     """'ok' when the database is intact: SQLite's integrity_check, or pg_amcheck (heap and btree
     indexes) on PostgreSQL; otherwise what the check reported."""

@@ -5,10 +5,10 @@ closing quote). The job skips it, counts it in `skipped`, renders the rest and e
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import database
 import pytest
 from conftest import create_user
 from servers import AppServer, start_app
@@ -30,11 +30,13 @@ def skip_server(app_on_inference: Callable[..., AppServer]) -> AppServer:
 
 def store_unspeakable(server: AppServer, book: dict, text: str, replaces: str) -> None:
     """Turn one stored sentence into `text`, as the old importer stored a lone quote."""
-    with sqlite3.connect(server.data_dir / "ownvoice.db") as db:
-        changed = db.execute(
-            "UPDATE sentences SET text = ? WHERE book_id = ? AND text = ?",
-            (text, book["id"], replaces),
-        ).rowcount
+    changed = database.execute(
+        server.data_dir,
+        "UPDATE sentences SET text = :text WHERE book_id = :book AND text = :old",
+        text=text,
+        book=book["id"],
+        old=replaces,
+    )
     assert changed == 1
 
 
