@@ -14,21 +14,27 @@ from ..errors import Busy, GenerationFailed
 from ..prepare import REFERENCE_SAMPLE_RATE, VoiceRejected, _decode_or_reject
 from ..security import Authorized
 from ..services import Services
-from ..worker import QueueFull
+from ..worker import Priority, QueueFull
 from .deps import ServicesDep
 from .voices import read_limited
 
 router = APIRouter(dependencies=[Authorized])
 
 
-async def _on_worker(services: Services, work: Callable[[], dict]) -> dict:
+async def run_on_worker(
+    services: Services,
+    work: Callable[[], dict],
+    *,
+    priority: Priority = Priority.INTERACTIVE,
+    too_long: str = "Listening to the audio took too long; try again.",
+) -> dict:
     """Run `work` on the device worker: recognition never runs beside a generation."""
 
     def produce() -> Iterator[dict]:
         yield work()
 
     try:
-        handle = services.worker.submit(produce)
+        handle = services.worker.submit(produce, priority=priority)
     except QueueFull as full:
         raise Busy(
             f"The voice service is busy ({full}); retry shortly.",
@@ -37,7 +43,9 @@ async def _on_worker(services: Services, work: Callable[[], dict]) -> dict:
     try:
         return await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
     except GenerationStopped as stopped:
-        raise GenerationFailed("Listening to the audio took too long; try again.") from stopped
+        raise GenerationFailed(too_long) from stopped
+    finally:
+        handle.cancel()
 
 
 MAX_ALIGN_SECONDS = 15 * 60
@@ -59,7 +67,7 @@ async def consent_check(
         audio = _decode_or_reject(data)  # VoiceRejected: 413/415 as for PUT /voices
         return check_consent(audio, REFERENCE_SAMPLE_RATE, name, language).to_dict()
 
-    return await _on_worker(services, run)
+    return await run_on_worker(services, run)
 
 
 @router.post("/align")
@@ -87,7 +95,7 @@ async def align(
         words = align_words(text, heard, language, duration)
         return {"duration": duration, "words": [_word(w) for w in words]}
 
-    return await _on_worker(services, run)
+    return await run_on_worker(services, run)
 
 
 def _word(word) -> dict:

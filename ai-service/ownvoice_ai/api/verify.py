@@ -13,14 +13,10 @@ language the recognizer does not hear: `{"verification": {"checked": false, "rea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from ..conditioning import read_wav
-from ..engines.base import GenerationStopped
-from ..errors import Busy, GenerationFailed
 from ..prepare import VoiceRejected
 from ..security import Authorized
 from ..services import Services
@@ -29,8 +25,9 @@ from ..verify import align_words, transcribe
 from ..verify.asr import recognizer
 from ..verify.speaker import cached_embedding
 from ..verify.takes import TakeReport, judge_take
-from ..worker import Priority, QueueFull
+from ..worker import Priority
 from .deps import ServicesDep
+from .listen import run_on_worker
 from .voices import read_limited
 
 router = APIRouter(dependencies=[Authorized])
@@ -55,22 +52,15 @@ async def verify_take(
         raise VoiceRejected("unreadable_audio", "PCM must be whole 16-bit samples.", 415)
     audio = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
-    def run() -> Iterator[dict]:
-        yield hear(services, voice.voice_id, voice.kind, text, audio, sample_rate, language, speed)
+    def run() -> dict:
+        return hear(services, voice.voice_id, voice.kind, text, audio, sample_rate, language, speed)
 
-    try:
-        handle = services.worker.submit(run, priority=Priority.BATCH)
-    except QueueFull as full:
-        raise Busy(
-            f"The voice service is busy ({full}); retry shortly.",
-            retry_after_s=services.settings.retry_after_s,
-        ) from full
-    try:
-        return await handle.next(services.settings.generation_timeout_s * services.worker.capacity)
-    except GenerationStopped as stopped:
-        raise GenerationFailed("Hearing the take took too long; try again.") from stopped
-    finally:
-        handle.cancel()
+    return await run_on_worker(
+        services,
+        run,
+        priority=Priority.BATCH,
+        too_long="Hearing the take took too long; try again.",
+    )
 
 
 def hear(
