@@ -21,24 +21,7 @@ from ownvoice_ai.engines.xtts_static import (
     generate_latents_static,
     sequence_capacity,
 )
-
-TEXTS = [
-    "hello world, this is a test.",
-    "a much longer sentence that goes on and on for quite a while, really it does.",
-    "short.",
-]
-
-
-def _text(model, text):
-    return torch.IntTensor(model.tokenizer.encode(text, lang="en")).unsqueeze(0)
-
-
-def _cond(model, seed):
-    return torch.randn(1, 32, model.gpt.model_dim, generator=torch.Generator().manual_seed(seed))
-
-
-def _generator(seed=5):
-    return torch.Generator().manual_seed(seed)
+from tests.test_xtts_batch import TEXTS, _cond, _generator, _text
 
 
 @pytest.fixture(scope="module")
