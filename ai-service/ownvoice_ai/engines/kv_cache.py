@@ -76,3 +76,130 @@ class PreallocatedCache(DynamicCache):
         # transformers annotates a class, but only calls it: a partial with the capacity works.
         layer = functools.partial(PreallocatedLayer, capacity)
         Cache.__init__(self, layer_class_to_replicate=layer)  # type: ignore[arg-type]
+
+
+# Columns added at a time when a RowLayer runs out of room (a reallocation copies the cache).
+_HEADROOM = 128
+
+
+class RowLayer(DynamicLayer):
+    """One layer's keys and values for a batch whose rows come and go (continuous batching).
+
+    The buffers hold `max_rows` rows; `keys`/`values` are views of the live rows and the live
+    columns. A row is inserted right-aligned (its prefix ends at the last column, the columns
+    before it zero and masked by the caller); columns no row needs are dropped from the left by
+    moving the view, and the buffer is reallocated only when the view reaches its end.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        super().__init__()
+        self.max_rows = max_rows
+        self.rows = 0
+        self.start = 0
+        self.length = 0
+
+    def insert(self, key_states: torch.Tensor, value_states: torch.Tensor) -> int:
+        """Add a row ([1, heads, P, dim]); returns how many columns were added on the left."""
+        prefix = key_states.shape[-2]
+        if not self.is_initialized:
+            self.dtype, self.device = key_states.dtype, key_states.device
+            _, heads, _, head_dim = key_states.shape
+            shape = (self.max_rows, heads, prefix + _HEADROOM, head_dim)
+            self._key_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            self._value_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            self.is_initialized = True
+        if self.rows >= self.max_rows:
+            raise ValueError(f"the batch holds {self.max_rows} rows")
+        shift = max(0, prefix - self.length)
+        if shift:
+            self._reallocate(self.length + shift + _HEADROOM, left=shift)
+        end = self.start + self.length
+        for buffer, states in ((self._key_buffer, key_states), (self._value_buffer, value_states)):
+            buffer[self.rows, :, self.start : end - prefix] = 0
+            buffer[self.rows, :, end - prefix : end] = states[0]
+        self.rows += 1
+        self._set_views()
+        return shift
+
+    def update(
+        self,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        cache_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        added = key_states.shape[-2]
+        if self.start + self.length + added > self._key_buffer.shape[-2]:
+            self._reallocate(self.length + added + _HEADROOM, left=0)
+        end = self.start + self.length
+        self._key_buffer[: self.rows, :, end : end + added] = key_states
+        self._value_buffer[: self.rows, :, end : end + added] = value_states
+        self.length += added
+        self._set_views()
+        assert self.keys is not None and self.values is not None  # set by _set_views
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def select_rows(self, indices: torch.Tensor) -> None:
+        count = len(indices)
+        self._key_buffer[:count] = self._key_buffer[indices]
+        self._value_buffer[:count] = self._value_buffer[indices]
+        self.rows = count
+        self._set_views()
+
+    def drop_columns(self, count: int) -> None:
+        self.start += count
+        self.length -= count
+        self._set_views()
+
+    def _reallocate(self, capacity: int, left: int) -> None:
+        """New buffers of `capacity` columns: the live columns copied after `left` zero ones."""
+        for name in ("_key_buffer", "_value_buffer"):
+            old = getattr(self, name)
+            new = old.new_zeros((self.max_rows, old.shape[1], capacity, old.shape[3]))
+            new[:, :, left : left + self.length] = old[:, :, self.start : self.start + self.length]
+            setattr(self, name, new)
+        self.start = 0
+        self.length += left
+
+    def _set_views(self) -> None:
+        end = self.start + self.length
+        self.keys = self._key_buffer[: self.rows, :, self.start : end]
+        self.values = self._value_buffer[: self.rows, :, self.start : end]
+
+
+class RowCache(DynamicCache):
+    """A cache of RowLayers, one per GPT layer, created up front (rows are inserted, not updated)."""
+
+    def __init__(self, layers: int, capacity_rows: int) -> None:
+        Cache.__init__(self, layers=[RowLayer(capacity_rows) for _ in range(layers)])
+        self.max_rows = capacity_rows
+
+    @property
+    def length(self) -> int:
+        return self._row_layers[0].length
+
+    @property
+    def _row_layers(self) -> list[RowLayer]:
+        return self.layers  # type: ignore[return-value]  # built from RowLayers only
+
+    def insert(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """Add a row given each layer's (keys, values) [1, heads, P, dim]; returns the left shift."""
+        shifts = {
+            layer.insert(k, v) for layer, (k, v) in zip(self._row_layers, states, strict=True)
+        }
+        return shifts.pop()
+
+    def select_rows(self, indices: torch.Tensor) -> None:
+        for layer in self._row_layers:
+            layer.select_rows(indices)
+
+    def drop_columns(self, count: int) -> None:
+        for layer in self._row_layers:
+            layer.drop_columns(count)
+
+    def clear(self) -> None:
+        for layer in self._row_layers:
+            layer.rows = layer.start = layer.length = 0
+            layer._set_views()

@@ -44,12 +44,8 @@ from .base import (
 )
 from .device import DeviceChoice, pick_device, verify_accelerator
 from .precision import PrecisionChoice, Requested, SpeedSample, choose_precision
-from .xtts_gpt import (
-    BatchRow,
-    SamplingSettings,
-    generate_latents,
-    generate_latents_batch,
-)
+from .xtts_continuous import generate_latents_continuous
+from .xtts_gpt import BatchRow, BatchStep, SamplingSettings, generate_latents
 from .xtts_static import DecoderPool, generate_latents_batch_static, generate_latents_static
 from .xtts_vocoder import VocoderStream, full_decode
 
@@ -462,7 +458,8 @@ class XttsEngine:
     ) -> Iterator[RenderedChunk | BatchProgress]:
         """Whole audio for many model-sized chunks (book rendering), `batch_size` GPT rows at a time.
 
-        Chunks are batched by token length, so rows in a batch end at about the same step. Every
+        Chunks enter the batch in order of token length, and a row that ends is replaced by the
+        next chunk at the next step (continuous batching, `xtts_continuous`). Every
         row samples as `stream` would with the same seed; each finished row is vocoded whole (as
         coqui's `inference` does) and comes out at once, in whatever order rows end. A
         BatchProgress heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT runs.
@@ -475,25 +472,29 @@ class XttsEngine:
         speaker = voice.speaker_embedding.to(self.device)
         cond_latent = voice.gpt_cond_latent.to(self.device)
         progress = _ProgressClock()
-        for start in range(0, len(by_length), self.batch_size):
-            batch = by_length[start : start + self.batch_size]
-            rows = [
-                self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed)
-                for i in batch
-            ]
-            steps = (
-                generate_latents_batch_static(model.gpt, self.decoders, rows, should_stop=stop)
-                if self.decoders is not None
-                else generate_latents_batch(model.gpt, rows, should_stop=stop)
-            )
-            for step in steps:
-                for row, latents in step.ended:
-                    samples = full_decode(
-                        model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05)
-                    )
-                    yield RenderedChunk(batch[row], samples.float().cpu().numpy(), SAMPLE_RATE)
-                if progress.tick(step.tokens):
-                    yield BatchProgress(progress.tokens)
+        rows = [
+            self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed)
+            for i in by_length
+        ]
+        for step in self._batch_steps(model.gpt, rows, stop):
+            for row, latents in step.ended:
+                samples = full_decode(
+                    model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05)
+                )
+                yield RenderedChunk(by_length[row], samples.float().cpu().numpy(), SAMPLE_RATE)
+            if progress.tick(step.tokens):
+                yield BatchProgress(progress.tokens)
+
+    def _batch_steps(self, gpt: Any, rows: list[BatchRow], stop) -> Iterator[BatchStep]:
+        """The GPT steps of `render_batch`: a continuous batch of `batch_size` rows; on CUDA with
+        graphs, fixed batches of that size (a captured graph has a fixed shape)."""
+        if self.decoders is None:
+            yield from generate_latents_continuous(gpt, rows, self.batch_size, should_stop=stop)
+            return
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            for step in generate_latents_batch_static(gpt, self.decoders, batch, should_stop=stop):
+                yield BatchStep(step.tokens, [(start + i, lat) for i, lat in step.ended])
 
     def _batch_row(
         self,

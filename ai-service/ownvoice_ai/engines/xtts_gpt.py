@@ -220,7 +220,7 @@ def _batch_step(gpt, rows, states, processors, alive, inputs, mask, cache, step,
     kept, tokens, ended = [], [], []
     for position, index in enumerate(alive):
         token = _next_token(
-            gpt, rows[index], states[index], processors, logits[position : position + 1]
+            gpt, rows[index], states[index].history, processors, logits[position : position + 1]
         )
         state = states[index]
         if token != gpt.stop_audio_token:
@@ -253,10 +253,10 @@ def _sampling_only(settings: SamplingSettings) -> SamplingSettings:
     return replace(settings, fixed_tokens=None, max_tokens=None)
 
 
-def _next_token(gpt, row: BatchRow, state: _RowState, processors, logits: torch.Tensor) -> int:
+def _next_token(gpt, row: BatchRow, history: torch.Tensor, processors, logits: torch.Tensor) -> int:
     if row.settings.fixed_tokens is not None:
         logits[:, gpt.stop_audio_token] = -float("inf")
-    return _pick(processors(state.history, logits), row.settings.do_sample, row.generator)
+    return _pick(processors(history, logits), row.settings.do_sample, row.generator)
 
 
 def _stacked(latents: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:

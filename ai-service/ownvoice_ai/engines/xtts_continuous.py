@@ -1,0 +1,186 @@
+"""Continuous batching for book rendering: a row that ends is replaced by the next sentence.
+
+`xtts_gpt.generate_latents_batch` runs a fixed set of rows until the last one ends, so a batch
+of sentences of different lengths runs ever emptier (one long sentence keeps a batch of 8 going
+at batch 1). Here the batch is refilled at every step from a queue of rows, so it stays full
+until the book runs out.
+
+Each row keeps its own state: its audio position (XTTS adds a learned position embedding to each
+input; the GPT itself has none), its sampling history and generator, its latents, and its rows of
+the KV cache (`RowCache`). A new row is prefilled alone, which also samples its first token, and
+its keys and values are written right-aligned into the shared cache, the columns before its
+prefix masked off; so a row's result equals a single run (`generate_latents`) up to the float
+rounding of batched matrix products, whatever ran beside it. Columns that no live row attends to
+any more are dropped from the left of the cache, so its length follows the live rows, not the
+book.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .base import GenerationStopped
+from .kv_cache import PreallocatedCache, RowCache
+from .xtts_gpt import (
+    BatchRow,
+    BatchStep,
+    _logits_processors,
+    _next_token,
+    _sampling_only,
+    _stacked,
+    _token_limit,
+    prefix_embeddings,
+)
+
+
+@dataclass
+class _Live:
+    """A row in the batch: its index among the rows, the next audio position, what it sampled."""
+
+    index: int
+    limit: int
+    history: torch.Tensor
+    latents: list[torch.Tensor] = field(default_factory=list)
+
+    @property
+    def position(self) -> int:
+        return len(self.latents)
+
+
+def generate_latents_continuous(
+    gpt,
+    rows: Sequence[BatchRow],
+    width: int,
+    should_stop: Callable[[], str | None] | None = None,
+) -> Iterator[BatchStep]:
+    """Generate every row, at most `width` at a time, refilling the batch as rows end.
+
+    Rows enter in the order given. Yields a BatchStep per step (tokens sampled in it, and the
+    rows that ended, as (index into `rows`, latents [T, d])), like `generate_latents_batch`.
+    """
+    if not rows:
+        return
+    if width < 1:
+        raise ValueError("a batch needs at least one row")
+    if len({_sampling_only(row.settings) for row in rows}) > 1:
+        raise ValueError(
+            "every row of a batch must use the same sampling settings (limits may differ)"
+        )
+    batch = _ContinuousBatch(gpt, rows, width)
+    while not batch.finished:
+        if should_stop is not None and (reason := should_stop()):
+            raise GenerationStopped(reason)
+        with torch.inference_mode():  # per step, never across a `yield` (see generate_latents)
+            step = batch.step()
+        yield step
+
+
+class _ContinuousBatch:
+    def __init__(self, gpt, rows: Sequence[BatchRow], width: int) -> None:
+        self.gpt = gpt
+        self.rows = rows
+        self.width = width
+        self.processors = _logits_processors(rows[0].settings)
+        self.device = rows[0].text_tokens.device
+        self.waiting = deque(range(len(rows)))
+        self.live: list[_Live] = []
+        self.cache = RowCache(len(gpt.gpt.h), capacity_rows=width)
+        # [live rows, cache columns]: 1 where a row attends to a column
+        self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)
+
+    @property
+    def finished(self) -> bool:
+        return not self.waiting and not self.live
+
+    def step(self) -> BatchStep:
+        tokens, ended = 0, []
+        while self.waiting and len(self.live) < self.width:
+            sampled, done = self._admit(self.waiting.popleft())
+            tokens += sampled
+            ended += done
+        if self.live:
+            sampled, done = self._decode()
+            tokens += sampled
+            ended += done
+        return BatchStep(tokens, ended)
+
+    def _admit(self, index: int) -> tuple[int, list[tuple[int, torch.Tensor]]]:
+        """Prefill one row alone (sampling its first token) and put it in the batch."""
+        row = self.rows[index]
+        prefix = prefix_embeddings(self.gpt, row.cond_latent, row.text_tokens)
+        single = PreallocatedCache(prefix.shape[1])
+        out = self.gpt.gpt(inputs_embeds=prefix, past_key_values=single, use_cache=True)
+        latent = self.gpt.final_norm(out.last_hidden_state[:, -1])
+        start = torch.tensor([[self.gpt.start_audio_token]], device=self.device)
+        state = _Live(index, _token_limit(self.gpt, row.settings), start)
+        if self._sample(state, latent[0], self.gpt.mel_head(latent).float()):
+            return 1, [(index, _stacked(state.latents, latent))]
+        shift = self.cache.insert([(layer.keys, layer.values) for layer in single.layers])
+        row_mask = self.mask.new_zeros((1, self.cache.length))
+        row_mask[0, self.cache.length - prefix.shape[1] :] = 1
+        self.mask = torch.cat([torch.nn.functional.pad(self.mask, (shift, 0)), row_mask])
+        self.live.append(state)
+        return 1, []
+
+    def _decode(self) -> tuple[int, list[tuple[int, torch.Tensor]]]:
+        """One GPT pass for every live row, each at its own audio position."""
+        last = torch.tensor(
+            [[int(state.history[0, -1])] for state in self.live], device=self.device
+        )
+        positions = torch.tensor([state.position for state in self.live], device=self.device)
+        inputs = self.gpt.mel_embedding(last) + self.gpt.mel_pos_embedding.emb(positions).unsqueeze(
+            1
+        )
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.live), 1))], dim=1)
+        out = self.gpt.gpt(
+            inputs_embeds=inputs,
+            attention_mask=self.mask,
+            past_key_values=self.cache,
+            use_cache=True,
+            return_dict=True,
+        )
+        latents = self.gpt.final_norm(out.last_hidden_state[:, -1])
+        logits = self.gpt.mel_head(latents).float()
+        kept, ended = [], []
+        for position, state in enumerate(self.live):
+            if self._sample(state, latents[position], logits[position : position + 1]):
+                ended.append((state.index, _stacked(state.latents, latents)))
+            else:
+                kept.append(position)
+        sampled = len(self.live)
+        if len(kept) < len(self.live):
+            self._keep(kept)
+        return sampled, ended
+
+    def _sample(self, state: _Live, latent: torch.Tensor, logits: torch.Tensor) -> bool:
+        """Sample the row's next token from `logits` (the latent predicted it); True if it ended."""
+        token = _next_token(
+            self.gpt, self.rows[state.index], state.history, self.processors, logits
+        )
+        if token != self.gpt.stop_audio_token:
+            state.latents.append(latent)
+        if token == self.gpt.stop_audio_token or len(state.latents) >= state.limit:
+            return True
+        state.history = torch.cat(
+            [state.history, torch.tensor([[token]], device=self.device)], dim=1
+        )
+        return False
+
+    def _keep(self, kept: list[int]) -> None:
+        """Drop the ended rows from the batch, then the columns no live row attends to."""
+        self.live = [self.live[position] for position in kept]
+        if not kept:
+            self.cache.clear()
+            self.mask = self.mask.new_zeros((0, 0))
+            return
+        keep = torch.tensor(kept, device=self.device)
+        self.cache.select_rows(keep)
+        self.mask = self.mask[keep]
+        unused = int(self.mask.any(dim=0).long().argmax())  # first column some row attends to
+        if unused:
+            self.cache.drop_columns(unused)
+            self.mask = self.mask[:, unused:]
