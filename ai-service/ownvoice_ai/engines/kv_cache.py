@@ -184,11 +184,12 @@ class RowCache(DynamicCache):
     def _row_layers(self) -> list[RowLayer]:
         return self.layers  # type: ignore[return-value]  # built from RowLayers only
 
-    def insert(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Add a row given each layer's (keys, values) [1, heads, P, dim]; returns the left shift."""
-        shifts = {
-            layer.insert(k, v) for layer, (k, v) in zip(self._row_layers, states, strict=True)
-        }
+    def insert(self, prefilled: Cache) -> int:
+        """Add a row from a one-row cache (its prefix prefilled); returns the left shift."""
+        shifts = set()
+        for layer, source in zip(self._row_layers, prefilled.layers, strict=True):
+            assert source.keys is not None and source.values is not None  # prefilled
+            shifts.add(layer.insert(source.keys, source.values))
         return shifts.pop()
 
     def select_rows(self, indices: torch.Tensor) -> None:

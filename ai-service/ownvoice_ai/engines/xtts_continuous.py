@@ -119,7 +119,7 @@ class _ContinuousBatch:
         state = _Live(index, _token_limit(self.gpt, row.settings), start)
         if self._sample(state, latent[0], self.gpt.mel_head(latent).float()):
             return 1, [(index, _stacked(state.latents, latent))]
-        shift = self.cache.insert([(layer.keys, layer.values) for layer in single.layers])
+        shift = self.cache.insert(single)
         row_mask = self.mask.new_zeros((1, self.cache.length))
         row_mask[0, self.cache.length - prefix.shape[1] :] = 1
         self.mask = torch.cat([torch.nn.functional.pad(self.mask, (shift, 0)), row_mask])
