@@ -69,10 +69,10 @@ lint: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 	cd ai-service && ../$(BACKEND_VENV)/bin/mypy --config-file ../mypy.ini --python-executable .venv/bin/python ownvoice_ai
 
 test-ai: $(STAMPS)/ai-venv
-	cd ai-service && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest -q
+	cd ai-service && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest -q --durations=25
 
 test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
-	cd backend && .venv/bin/python -m pytest -q
+	cd backend && .venv/bin/python -m pytest -q --durations=25
 
 # The backend suite on a real PostgreSQL server that the tests start (tests/postgres.py). Not yet
 # part of `make test`: 2 tests fail there (README, Tests).
@@ -83,7 +83,7 @@ test-frontend: $(STAMPS)/frontend-deps
 	cd frontend && npm test --silent
 
 test-e2e: install $(STAMPS)/system-test
-	$(BACKEND_VENV)/bin/python -m pytest -q e2e
+	$(BACKEND_VENV)/bin/python -m pytest -q --durations=25 e2e
 
 # The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes).
 test-book: install $(STAMPS)/system-test
