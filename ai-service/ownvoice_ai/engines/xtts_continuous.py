@@ -97,16 +97,12 @@ class _ContinuousBatch:
         return not self.waiting and not self.live
 
     def step(self) -> BatchStep:
-        tokens, ended = 0, []
-        while self.waiting and len(self.live) < self.width:
-            sampled, done = self._admit(self.waiting.popleft())
-            tokens += sampled
-            ended += done
-        if self.live:
-            sampled, done = self._decode()
-            tokens += sampled
-            ended += done
-        return BatchStep(tokens, ended)
+        """Admit one waiting row if there is room (its prefill is a step of its own, so a stop
+        signal and the progress clock are never kept waiting by a batch's worth of prefills);
+        otherwise one decoding step of every live row."""
+        if self.waiting and len(self.live) < self.width:
+            return BatchStep(*self._admit(self.waiting.popleft()))
+        return BatchStep(*self._decode())
 
     def _admit(self, index: int) -> tuple[int, list[tuple[int, torch.Tensor]]]:
         """Prefill one row alone (sampling its first token) and put it in the batch."""
