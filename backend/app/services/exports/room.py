@@ -30,6 +30,8 @@ CHARS_PER_SECOND = 16.0
 LEAD_S = 0.4  # a short sentence takes longer than its characters say
 MARGIN = 1.25  # slower voices, container overhead, encoder padding
 CUE_BYTES = 64  # a subtitle cue's number, times and line breaks
+SMIL_CLIP_BYTES = 256  # a read-along's <par> for a sentence, and its <span> in the text
+ZIP_ENTRY_BYTES = 256  # a zip member's two headers, its name twice (a chapter's title)
 
 DISK_FULL = (
     "Not enough disk space for this export: it needs about {need} while it is written, and "
@@ -79,14 +81,18 @@ def estimate(
 ) -> SizeEstimate:
     """The size of an export of `fmt`; `extra` is what it carries besides audio and text
     (the cover, in each audio file; for an EPUB, the book itself)."""
+    members = ZIP_ENTRY_BYTES * (stats.chapters + 1)
     if fmt in ("srt", "vtt"):
-        return SizeEstimate(int((stats.chars + stats.sentences * CUE_BYTES) * MARGIN), 0)
+        text = int((stats.chars + stats.sentences * CUE_BYTES) * MARGIN)
+        return SizeEstimate(text + members, 0)
     bitrate = AAC_BITRATE if fmt == "m4b" else MP3_BITRATE
-    audio = int(speech_seconds(stats, speed, pauses) * bitrate / 8 * MARGIN)
+    audio = int(speech_seconds(stats, speed, pauses) * bitrate / 8 * MARGIN) + extra
     if fmt == "m4b":  # written in place under a temporary name, then renamed
-        return SizeEstimate(audio + extra, 0)
+        return SizeEstimate(audio, 0)
+    if fmt == "epub":  # and a media overlay clip, and a span, per sentence
+        members += stats.sentences * SMIL_CLIP_BYTES
     # MP3s and EPUB: chapter files first, then the archive that holds them.
-    return SizeEstimate(audio + extra, audio + extra)
+    return SizeEstimate(audio + members, audio)
 
 
 def text_stats(db: Session, book_id: str, chapter_ids: str | None) -> TextStats:
