@@ -185,7 +185,12 @@ def test_exports_past_the_users_quota_are_refused_until_old_ones_are_deleted(
         assert first["status"] == "done" and 0 < first["bytes"] <= one, (first, one)
         # A quota one byte short of this export and one more like it.
         server.process.env["OWNVOICE_EXPORT_QUOTA_BYTES"] = str(first["bytes"] + one - 1)
+        exports = server.data_dir / "exports"
+        stray = exports / uuid.uuid4().hex  # an export forgotten while the server was down
+        stray.mkdir()
+        (stray / "Lanterns.m4b").write_bytes(b"old")
         server.restart()
+        assert not stray.exists() and (exports / first["id"]).is_dir()
 
         refused = export(client, book, format="srt", voiceId=VOICE)
         assert refused.status_code == 507, refused.text
@@ -202,3 +207,7 @@ def test_exports_past_the_users_quota_are_refused_until_old_ones_are_deleted(
         third = export(client, book, format="srt", voiceId=VOICE)
         assert third.status_code == 507 and third.json()["code"] == "export_quota_exceeded"
         assert wait_for(client, second.json()["id"])["status"] == "done"
+        # Deleting the book deletes its exports' files with their rows.
+        assert (exports / second.json()["id"]).is_dir()
+        assert client.delete(f"/api/books/{book['id']}").status_code == 204
+        assert not (exports / second.json()["id"]).exists()

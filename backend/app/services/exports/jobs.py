@@ -72,6 +72,24 @@ def remove_export_files(root: Path, job_id: str) -> None:
     shutil.rmtree(export_dir(root, job_id), ignore_errors=True)
 
 
+def book_export_ids(db: Session, book_id: str) -> list[str]:
+    """The book's exports, whose files go when the book does (its rows go by cascade)."""
+    return list(db.scalars(select(ExportJob.id).where(ExportJob.book_id == book_id)))
+
+
+def remove_orphan_exports(factory: sessionmaker[Session], root: Path) -> int:
+    """At start: the folders of exports that no longer exist (their book or user was deleted,
+    or the app server stopped before it removed them); how many were removed."""
+    if not root.is_dir():
+        return 0
+    with factory() as db:
+        known = set(db.scalars(select(ExportJob.id)))
+    orphans = [folder for folder in root.iterdir() if folder.is_dir() and folder.name not in known]
+    for folder in orphans:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(orphans)
+
+
 @dataclass
 class NewExport:
     user: User
@@ -205,6 +223,12 @@ class ExportRunner(RenderRunner):
         self._books_root = space.books_root
         self._pauses = space.pauses
         self._stops: dict[str, threading.Event] = {}
+
+    def start(self) -> None:
+        removed = remove_orphan_exports(self._factory, self.root)
+        if removed:
+            log.info("removed the files of deleted exports", extra={"count": removed})
+        super().start()
 
     def _load_spec(self, factory: sessionmaker[Session], job_id: str) -> JobSpec:
         return load_export_spec(factory, job_id)
