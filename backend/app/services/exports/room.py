@@ -12,7 +12,6 @@ setting (OWNVOICE_AUDIO_CACHE_MAX_BYTES).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,17 +126,14 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-FreeBytes = Callable[[Path], int]
-
-
 def free_bytes(path: Path) -> int:
     path.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(path).free
 
 
-def check_disk(need: int, root: Path, reserve: int, free: FreeBytes = free_bytes) -> None:
+def check_disk(need: int, root: Path, reserve: int) -> None:
     """Refuse (507) what would leave less than `reserve` free on the disk that holds `root`."""
-    available = free(root)
+    available = free_bytes(root)
     if need > available - reserve:
         raise InsufficientStorage(
             DISK_FULL.format(need=_size(need), free=_size(available), reserve=_size(reserve)),
