@@ -50,6 +50,7 @@ from app.services.elevenlabs import ElevenLabsClient
 from app.services.errors import DomainError
 from app.services.exports.assemble import Pauses
 from app.services.exports.jobs import ExportRunner
+from app.services.exports.room import Room
 from app.services.exports.writers import PARTIAL as EXPORT_TEMP_PREFIX
 from app.services.heard_speech import LiveChecker
 from app.services.inference_client import InferenceClient, read_or_create_token
@@ -167,12 +168,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.session_factory,
         Synthesizer(app.state.inference, None, app.state.audio_cache),
         settings.render_batch_size,
-        settings.resolved_data_dir / "exports",
-        books_store.books_dir(settings),
-        Pauses(
-            settings.export_sentence_pause_s,
-            settings.export_paragraph_pause_s,
-            settings.export_chapter_pause_s,
+        Room(
+            settings.resolved_data_dir / "exports",
+            books_store.books_dir(settings),
+            Pauses(
+                settings.export_sentence_pause_s,
+                settings.export_paragraph_pause_s,
+                settings.export_chapter_pause_s,
+            ),
+            settings.export_reserve_bytes,
+            settings.export_quota_bytes,
         ),
         ready_patience_s=settings.render_ready_patience_s,
     )

@@ -28,6 +28,7 @@ STATUS_NAMES = {
     429: "too_many_requests",
     502: "upstream_error",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
 OPENAI_TYPES = {
     401: "authentication_error",

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     export_chapter_pause_s: float = Field(
         default=2.0, ge=0, le=30, alias="OWNVOICE_EXPORT_CHAPTER_PAUSE_S"
     )
+    # Exports: disk space that must stay free once an export is written (it is refused, 507,
+    # when its estimated size would eat into this), and the space one user's exports may take.
+    export_reserve_bytes: int = Field(
+        default=512 * 1024**2, ge=0, alias="OWNVOICE_EXPORT_RESERVE_BYTES"
+    )
+    export_quota_bytes: int = Field(default=10 * 1024**3, ge=0, alias="OWNVOICE_EXPORT_QUOTA_BYTES")
     # EPUB zip-bomb limits: what an archive may unpack to, how many files, how compressed.
     max_book_uncompressed_bytes: int = 200 * 1024 * 1024
     max_book_archive_members: int = 5000

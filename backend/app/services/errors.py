@@ -51,6 +51,13 @@ class UnsupportedMediaType(DomainError):
     status_code = 415
 
 
+class InsufficientStorage(DomainError):
+    """Not enough disk space, or the user's quota, for what was asked (RFC 4918 and RFC 4331
+    use 507 for both; `code` tells them apart)."""
+
+    status_code = 507
+
+
 class TooMany(DomainError):
     """Too many audio streams open, or render jobs queued, at once (with Retry-After)."""
 

@@ -33,6 +33,7 @@ from app.schemas.books import (
     SentenceOut,
 )
 from app.services.books import imports, store
+from app.services.exports.jobs import book_export_ids, remove_export_files
 
 router = APIRouter(prefix="/api/books", tags=["books"], responses={401: {}, 404: {}})
 
@@ -191,8 +192,13 @@ def get_book(book: OwnedBook, db: SessionDep) -> BookDetail:
 
 
 @router.delete("/{book_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_book(book: OwnedBook, db: SessionDep, settings: SettingsDep) -> Response:
+def delete_book(
+    book: OwnedBook, request: Request, db: SessionDep, settings: SettingsDep
+) -> Response:
+    exports = book_export_ids(db, book.id)
     store.delete_book(db, book, settings)
+    for job_id in exports:  # a running one stops at its next step: its rows are gone
+        remove_export_files(request.app.state.exports.root, job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -47,12 +47,13 @@ def _owned_job(db: Session, user_id: str, job_id: str) -> ExportJob:
 @router.post(
     "/books/{book_id}/exports",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={400: {}, 409: {}, 422: {}, 429: {}},
+    responses={400: {}, 409: {}, 422: {}, 429: {}, 507: {}},
 )
 async def create_export(
     book: OwnedBook, body: ExportRequest, request: Request, user: CurrentUser, db: SessionDep
 ) -> ExportJobOut:
-    """Queue an export of the book (or of `chapterIds`) in one voice."""
+    """Queue an export of the book (or of `chapterIds`) in one voice; 507 when its estimated
+    size would pass the user's export quota or leave the disk without its reserve."""
     state = request.app.state
     job = await queue_export(
         db,
@@ -60,6 +61,7 @@ async def create_export(
         state.inference,
         state.elevenlabs,
         state.settings.max_render_jobs_per_user,
+        _runner(request).room,
     )
     answer = ExportJobOut.model_validate(job)  # as created: read before the runner claims it
     _runner(request).wake()

@@ -14,7 +14,6 @@ and one page per overlay); a page with several chapters has them in one overlay.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import zipfile
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from urllib.parse import quote, unquote
 import av
 from lxml import etree
 
+from app.core.files import fsync_replace
 from app.services.books.epub import read_book, spine_documents
 from app.services.exports.epub_text import (
     EPUB_NS,
@@ -40,7 +40,7 @@ from app.services.exports.epub_text import (
     text_stream,
     wrap,
 )
-from app.services.exports.timeline import ChapterAudio, SentenceTiming
+from app.services.exports.timeline import PARTIAL, ChapterAudio, SentenceTiming
 from app.services.exports.xhtml5 import modernize
 
 OPF_NS = "http://www.idpf.org/2007/opf"
@@ -549,7 +549,7 @@ def _package(
 def _write_archive(source: _Source, parts: _Parts, out: Path) -> None:
     """mimetype first and stored; the source's files (or their new versions); the new files;
     audio stored (already compressed). Written to a temporary file, fsynced, then renamed."""
-    temporary = out.with_name(f".{out.name}.part")
+    temporary = out.with_name(f"{PARTIAL}{out.name}")  # swept at start if a crash leaves it
     try:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
             target.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
@@ -567,14 +567,7 @@ def _write_archive(source: _Source, parts: _Parts, out: Path) -> None:
                     target.writestr(path, data)
             for path, audio_file in parts.audio.items():
                 target.write(audio_file, path, compress_type=zipfile.ZIP_STORED)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, out)
-        directory = os.open(out.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_replace(temporary, out)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

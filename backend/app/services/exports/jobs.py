@@ -30,9 +30,9 @@ from app.models.export_job import ExportJob
 from app.models.user import User
 from app.models.voice import Voice
 from app.services.elevenlabs import ElevenLabsClient
-from app.services.errors import InvalidInput, NotFound
-from app.services.exports import writers
-from app.services.exports.assemble import Pauses, SentenceAudio, lay_out
+from app.services.errors import InsufficientStorage, InvalidInput, NotFound
+from app.services.exports import room, writers
+from app.services.exports.assemble import SentenceAudio, lay_out
 from app.services.exports.audio import BookTags
 from app.services.inference_client import InferenceClient, InferenceError
 from app.services.renders import (
@@ -72,6 +72,24 @@ def remove_export_files(root: Path, job_id: str) -> None:
     shutil.rmtree(export_dir(root, job_id), ignore_errors=True)
 
 
+def book_export_ids(db: Session, book_id: str) -> list[str]:
+    """The book's exports, whose files go when the book does (its rows go by cascade)."""
+    return list(db.scalars(select(ExportJob.id).where(ExportJob.book_id == book_id)))
+
+
+def remove_orphan_exports(factory: sessionmaker[Session], root: Path) -> int:
+    """At start: the folders of exports that no longer exist (their book or user was deleted,
+    or the app server stopped before it removed them); how many were removed."""
+    if not root.is_dir():
+        return 0
+    with factory() as db:
+        known = set(db.scalars(select(ExportJob.id)))
+    orphans = [folder for folder in root.iterdir() if folder.is_dir() and folder.name not in known]
+    for folder in orphans:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(orphans)
+
+
 @dataclass
 class NewExport:
     user: User
@@ -100,9 +118,10 @@ async def queue_export(
     inference: InferenceClient,
     elevenlabs: ElevenLabsClient | None,
     max_jobs: int,
+    space: room.Room,
 ) -> ExportJob:
     """Queue an export: the voice routed as for render jobs (never ElevenLabs), the chapters
-    checked, the user's queue room checked."""
+    checked, the user's queue room checked, then its quota and the disk (room.py)."""
     if new.format == "epub" and new.book.source_format != "epub":
         raise InvalidInput(NOT_AN_EPUB)
     chapters = _chosen_chapters(db, new.book, new.chapter_ids)
@@ -119,6 +138,7 @@ async def queue_export(
         chapter_ids=chapters,
         total=total,
     )
+    room.check_new_export(db, job, space)
     db.add(job)
     db.commit()
     return job
@@ -194,16 +214,21 @@ class ExportRunner(RenderRunner):
         factory: sessionmaker[Session],
         synthesizer: Synthesizer,
         batch_size: int,
-        root: Path,
-        books_root: Path,
-        pauses: Pauses,
+        space: room.Room,
         ready_patience_s: float = 600.0,
     ) -> None:
         super().__init__(factory, synthesizer, batch_size, ready_patience_s)
-        self.root = root
-        self._books_root = books_root
-        self._pauses = pauses
+        self.room = space
+        self.root = space.root
+        self._books_root = space.books_root
+        self._pauses = space.pauses
         self._stops: dict[str, threading.Event] = {}
+
+    def start(self) -> None:
+        removed = remove_orphan_exports(self._factory, self.root)
+        if removed:
+            log.info("removed the files of deleted exports", extra={"count": removed})
+        super().start()
 
     def _load_spec(self, factory: sessionmaker[Session], job_id: str) -> JobSpec:
         return load_export_spec(factory, job_id)
@@ -219,6 +244,7 @@ class ExportRunner(RenderRunner):
         stop = self._stops.setdefault(job_id, threading.Event())
         try:
             await asyncio.to_thread(remove_export_files, self.root, job_id)  # an earlier try's
+            await asyncio.to_thread(self._check_disk, job_id)  # it may have filled since
             tally = await self._render_when_ready(job_id)
             plan = await load_plan(
                 self._factory, self._synthesizer.inference, job_id, self._load_spec
@@ -243,6 +269,19 @@ class ExportRunner(RenderRunner):
             raise
         finally:
             self._stops.pop(job_id, None)
+
+    def _check_disk(self, job_id: str) -> None:
+        """Before rendering anything: room on the disk for this job (a queued one, or one
+        resumed after a restart) as when it was queued."""
+        with self._factory() as db:
+            job = db.get(ExportJob, job_id)
+            if job is None:
+                raise JobStopped
+            size = room.job_estimate(db, job, self._pauses, self._books_root)
+        try:
+            room.check_disk(size.peak, self.root, self.room.reserve)
+        except InsufficientStorage as exc:
+            raise RenderFailed(exc.message) from exc
 
     async def _finish(self, job_id: str, status: str, **values: Any) -> None:
         if values.get("error"):  # the render path's advice, for an export

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The prefix of every temporary file an export writes (swept at start: app.main).
+PARTIAL = ".partial-"
+
 
 @dataclass(frozen=True)
 class SentenceTiming:

@@ -25,10 +25,9 @@ from app.services.exports.audio import BookTags, Cover, Stop
 from app.services.exports.epub_overlay import write_read_along_epub
 from app.services.exports.epub_text import ReadAlongError
 from app.services.exports.loudness import target_gain
-from app.services.exports.timeline import ChapterAudio
+from app.services.exports.timeline import PARTIAL, ChapterAudio
 from app.services.renders import RenderFailed
 
-PARTIAL = ".partial-"
 EPUB_GONE = "The book's EPUB file is gone from the server: import the book again, then export."
 
 
