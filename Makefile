@@ -85,9 +85,11 @@ test-frontend: $(STAMPS)/frontend-deps
 test-e2e: install $(STAMPS)/system-test
 	$(BACKEND_VENV)/bin/python -m pytest -q --durations=25 e2e
 
-# The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes).
+# The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes),
+# then exported as an M4B and checked.
 test-book: install $(STAMPS)/system-test
 	$(BACKEND_VENV)/bin/python -m pytest -q e2e -m whole_book
+	cd backend && .venv/bin/python -m pytest -q -m whole_book tests/test_export_alice.py
 
 bench: $(STAMPS)/ai-venv $(STAMPS)/backend-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
