@@ -80,16 +80,34 @@ def upload_voice(page: Page, name: str) -> str:
 
 
 def panel_fits(page: Page, panel) -> None:
-    """No control of the Export panel is cut off: each select shows its chosen option whole
-    and stays inside the panel."""
+    """No control of the Export panel is cut off: each select has room for its chosen option's
+    text (measured in the select's own font, besides its padding and arrow) and every control
+    stays inside the panel."""
     clipped = panel.evaluate(
         """(panel) => {
             const box = panel.getBoundingClientRect();
+            const ARROW = 20;  // Chromium's drop-down arrow, px
+            const textWidth = (select) => {
+                const probe = document.createElement("span");
+                probe.style.cssText = "position:absolute;visibility:hidden;white-space:pre";
+                probe.style.font = getComputedStyle(select).font;
+                probe.textContent = select.options[select.selectedIndex]?.text ?? "";
+                document.body.append(probe);
+                const width = probe.getBoundingClientRect().width;
+                probe.remove();
+                return width;
+            };
             return [...panel.querySelectorAll("select, button, label")]
                 .filter((el) => el.offsetParent !== null)
                 .filter((el) => {
                     const r = el.getBoundingClientRect();
-                    const cut = el.tagName === "SELECT" && el.scrollWidth > el.clientWidth + 1;
+                    let cut = false;
+                    if (el.tagName === "SELECT") {
+                        const style = getComputedStyle(el);
+                        const room = el.clientWidth - parseFloat(style.paddingLeft)
+                            - parseFloat(style.paddingRight) - ARROW;
+                        cut = textWidth(el) > room;
+                    }
                     return cut || r.left < box.left - 1 || r.right > box.right + 1;
                 })
                 .map((el) => el.outerHTML.slice(0, 80));
@@ -185,9 +203,11 @@ def test_the_panel_sends_the_reader_to_misread_sentences(app, launch_browser):
     page.reload()  # the quality report is read again
     note = page.get_by_role("region", name="Export").get_by_test_id("export-quality-note")
     expect(note).to_contain_text("1 sentence may be misread in this voice")
+    note.scroll_into_view_if_needed()
     screenshot(page, "export-quality-note")
     note.get_by_role("button", name=re.compile(r"\(1\)$")).click()
     notice = page.get_by_test_id("quality-notice")
     expect(notice).to_have_attribute("open", "")
     expect(notice).to_contain_text(UNSAYABLE)
     expect(notice).not_to_contain_text("The tea was hot.")
+    screenshot(page, "export-quality-note-opened")
