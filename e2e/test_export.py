@@ -200,8 +200,7 @@ def test_the_panel_sends_the_reader_to_misread_sentences(app, launch_browser):
     row = panel.get_by_test_id("export-job")
     expect(row).to_have_attribute("data-status", "done", timeout=240_000)
 
-    page.reload()  # the quality report is read again
-    note = page.get_by_role("region", name="Export").get_by_test_id("export-quality-note")
+    note = panel.get_by_test_id("export-quality-note")  # the report is read again at the end
     expect(note).to_contain_text("1 sentence may be misread in this voice")
     note.scroll_into_view_if_needed()
     screenshot(page, "export-quality-note")

@@ -1,7 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ErrorNotice } from "@/components/feedback";
-import { fetchBookQuality, qualityQueryKey } from "@/features/quality/api/quality";
+import {
+  bookQualityQueryKey,
+  fetchBookQuality,
+  qualityQueryKey,
+} from "@/features/quality/api/quality";
 import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
 import { useVoices } from "@/features/voices/api/voices";
 import type { ChapterSummary } from "@/lib/models";
@@ -72,6 +76,14 @@ export function ExportBook({
     staleTime: 30_000,
     retry: false,
   });
+  // An export that ends has rendered and heard sentences: the quality report may have changed.
+  const active = (exports.data ?? []).filter(isExportActive).length;
+  const wasActive = useRef(active);
+  useEffect(() => {
+    if (active < wasActive.current)
+      void client.invalidateQueries({ queryKey: bookQualityQueryKey(bookId) });
+    wasActive.current = active;
+  }, [active, client, bookId]);
   const failures = failedByChapter(
     quality.data,
     chapters,
