@@ -14,14 +14,14 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import av
 import httpx
 import pytest
 from books_fixtures import ALICE_EPUB, upload
 from conftest import create_user
-from servers import AppServer, InferenceServer
+from servers import InferenceServer, start_app_on, start_inference
 
 VOICE = "stock-joe"
 RATE = 24000
@@ -31,9 +31,25 @@ MAX_CER = 0.2  # Whisper tiny.en on Piper through AAC; a wrong place hears other
 
 
 @pytest.fixture(scope="module")
-def client(app_on_inference: Callable[..., AppServer]) -> Iterator[httpx.Client]:
-    server = app_on_inference(
-        "alice-export",
+def inference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
+    """An inference service of its own that waits longer for a stalled batch than the default
+    60 s: on a 2-core machine shared with other test runs, Piper once took longer than that
+    between two sentences of Alice."""
+    server = start_inference(
+        tmp_path_factory.mktemp("alice-ai") / "data", OWNVOICE_GENERATION_TIMEOUT_S="600"
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
+) -> Iterator[httpx.Client]:
+    server = start_app_on(
+        inference,
+        tmp_path_factory.mktemp("alice-export") / "data",
+        None,
         OWNVOICE_EXPORT_SENTENCE_PAUSE_S=str(PAUSES["sentence"]),
         OWNVOICE_EXPORT_PARAGRAPH_PAUSE_S=str(PAUSES["paragraph"]),
         OWNVOICE_EXPORT_CHAPTER_PAUSE_S=str(PAUSES["chapter"]),
@@ -41,6 +57,7 @@ def client(app_on_inference: Callable[..., AppServer]) -> Iterator[httpx.Client]
     user = create_user(server, f"alice-{uuid.uuid4().hex[:6]}")
     yield user
     user.close()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
