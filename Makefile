@@ -12,7 +12,7 @@ help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
 	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
 	@echo "make lint    ruff and mypy on both Python services (part of make test)"
-	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline"
+	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline, and M4B export speed"
 	@echo "make test-book  prepare the whole sample book in the browser (about ten minutes)"
 	@echo "make soak    8 listeners + a render job for SOAK_SECONDS (300): memory, descriptors, latency"
 	@echo "make audit   check the pinned Python and npm packages for known vulnerabilities (needs network)"
@@ -85,12 +85,15 @@ test-frontend: $(STAMPS)/frontend-deps
 test-e2e: install $(STAMPS)/system-test
 	$(BACKEND_VENV)/bin/python -m pytest -q --durations=25 e2e
 
-# The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes).
+# The whole sample book prepared with the stock voice on a phone-sized screen (about ten minutes),
+# then exported as an M4B and checked.
 test-book: install $(STAMPS)/system-test
 	$(BACKEND_VENV)/bin/python -m pytest -q e2e -m whole_book
+	cd backend && .venv/bin/python -m pytest -q -m whole_book tests/test_export_alice.py
 
-bench: $(STAMPS)/ai-venv
+bench: $(STAMPS)/ai-venv $(STAMPS)/backend-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
+	cd backend && .venv/bin/python scripts/bench_export.py
 
 SOAK_SECONDS ?= 300
 soak: $(STAMPS)/backend-venv $(STAMPS)/ai-venv

@@ -11,6 +11,7 @@ import re
 import shutil
 import struct
 import subprocess
+import unicodedata
 import wave
 import zipfile
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from lxml import etree
 from app.services.books.epub import parse_epub
 from app.services.books.html_text import _clean
 from app.services.books.store import book_rows
+from app.services.exports.assemble import Pauses, SentenceAudio, lay_out
 from app.services.exports.epub_overlay import write_read_along_epub
 from app.services.exports.epub_text import ReadAlongError
-from app.services.exports.timeline import ChapterAudio, SentenceTiming
+from app.services.exports.timeline import ChapterAudio, SentenceTiming, WordTiming
 
 OPF_NS = "http://www.idpf.org/2007/opf"
 SMIL_NS = "http://www.w3.org/ns/SMIL"
@@ -120,25 +122,56 @@ def _imported_chapters(source: Path) -> list[tuple[str, str, list[tuple[str, str
     return chapters
 
 
+_PUNCTUATION = "".join(
+    chr(c) for c in range(0x3000) if unicodedata.category(chr(c)).startswith("P")
+)
+BAD_OFFSETS = "The sun rose."  # its words' offsets are wrong in the "words" case
+
+
+def _timed_words(text: str, start: float, end: float) -> tuple[WordTiming, ...]:
+    """The sentence's words as the verifier reports them (the source text's words without
+    surrounding punctuation, each with its first character), spread over the sentence with a
+    short silence before the first and between words."""
+    found = []
+    for match in re.finditer(r"\S+", text):
+        raw = match.group(0)
+        core = raw.strip(_PUNCTUATION)
+        if core:
+            found.append((core, match.start() + len(raw) - len(raw.lstrip(_PUNCTUATION))))
+    step = (end - start - 0.01) / len(found)
+    shift = 1 if text == BAD_OFFSETS else 0
+    return tuple(
+        WordTiming(core, offset + shift, start + 0.01 + k * step, start + 0.01 + (k + 0.8) * step)
+        for k, (core, offset) in enumerate(found)
+    )
+
+
 def _chapter_audio(
-    folder: Path, number: int, chapter: tuple[str, str, list[tuple[str, str]]], mp3: bool
+    folder: Path,
+    number: int,
+    chapter: tuple[str, str, list[tuple[str, str]]],
+    mp3: bool,
+    words: bool = False,
 ) -> ChapterAudio:
     chapter_id, title, sentences = chapter
-    timings = [
-        SentenceTiming(sid, text, round(i * SENTENCE_S + 0.05, 3), round(i * SENTENCE_S + 0.25, 3))
-        for i, (sid, text) in enumerate(sentences)
-    ]
+    timings = []
+    for i, (sid, text) in enumerate(sentences):
+        start, end = round(i * SENTENCE_S + 0.05, 3), round(i * SENTENCE_S + 0.25, 3)
+        timed = _timed_words(text, start, end) if words else ()
+        timings.append(SentenceTiming(sid, text, start, end, timed))
     duration = len(sentences) * SENTENCE_S + 0.5
     path = folder / f"{number}.{'mp3' if mp3 else 'm4a'}"
     _tone(path, duration, "mp3" if mp3 else "ipod", "libmp3lame" if mp3 else "aac")
     return ChapterAudio(chapter_id, title, path, duration, timings)
 
 
-def _make_case(folder: Path, source: Path, pick: slice, mp3_last: bool) -> Case:
+def _make_case(
+    folder: Path, source: Path, pick: slice, mp3_last: bool, words: bool = False
+) -> Case:
     folder.mkdir()
     imported = _imported_chapters(source)[pick]
     chapters = [
-        _chapter_audio(folder, n, chapter, mp3=mp3_last and n == len(imported) - 1)
+        _chapter_audio(folder, n, chapter, mp3=mp3_last and n == len(imported) - 1, words=words)
         for n, chapter in enumerate(imported)
     ]
     out = folder / "read-along.epub"
@@ -156,6 +189,8 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
         "epub2": _make_case(root / "epub2", epub2, slice(None), mp3_last=True),
         # Alice (EPUB 3): its second and third chapters
         "alice": _make_case(root / "alice", ALICE_EPUB, slice(1, 3), mp3_last=False),
+        # the EPUB 2 again, every sentence with word timings (as a heard cache entry has them)
+        "words": _make_case(root / "words", epub2, slice(None), mp3_last=True, words=True),
     }
 
 
@@ -234,7 +269,7 @@ def test_epubcheck_finds_no_errors(cases: dict[str, Case], tmp_path: Path) -> No
     }
     problems = []
     for name, run in runs.items():
-        output, _ = run.communicate(timeout=120)
+        output, _ = run.communicate(timeout=300)  # three at once, on a shared machine
         report = json.loads((tmp_path / f"{name}.json").read_text())
         errors = [m for m in report["messages"] if m["severity"] in ("ERROR", "FATAL")]
         problems += [f"{name}: {m['ID']} {m['message']} {m['locations'][:1]}" for m in errors]
@@ -295,7 +330,7 @@ def test_one_par_per_sentence_with_its_clip(cases: dict[str, Case], name: str) -
     assert seen == list(timings)
 
 
-@pytest.mark.parametrize("name", ["epub2", "alice"])
+@pytest.mark.parametrize("name", ["epub2", "alice", "words"])
 def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None:
     case = cases[name]
     with zipfile.ZipFile(case.out) as archive:
@@ -325,6 +360,63 @@ def test_package_has_overlay_metadata(cases: dict[str, Case], name: str) -> None
     assert props["media:narrator"] == NARRATOR
     assert any(f".{props['media:active-class']} " in sheet for sheet in css)
     assert len(nav) == 1
+
+
+def _overlay_entries(archive: zipfile.ZipFile) -> list[tuple[etree._Element, etree._Element]]:
+    """(page root, SMIL body child: a <par> or a <seq>) for every page with an overlay."""
+    manifest = _manifest(archive)
+    entries = []
+    for page in _spine_pages(archive):
+        item = next(i for p, i in manifest.values() if p == page)
+        if item.get("media-overlay") is not None:
+            root = etree.fromstring(archive.read(page))
+            smil = etree.fromstring(archive.read(manifest[item.get("media-overlay")][0]))
+            entries += [(root, child) for child in smil.find(f"{{{SMIL_NS}}}body")]
+    return entries
+
+
+def _clip(par: etree._Element) -> tuple[str, float, float]:
+    audio = par.find(f"{{{SMIL_NS}}}audio")
+    element_id = par.find(f"{{{SMIL_NS}}}text").get("src").partition("#")[2]
+    return element_id, _seconds(audio.get("clipBegin")), _seconds(audio.get("clipEnd"))
+
+
+def test_timed_words_nest_in_their_sentence_and_play_it_in_order(cases: dict[str, Case]) -> None:
+    """Every timed word is one element inside its sentence's, with its text; the sentence is a
+    <seq> of word <par>s whose clips follow each other from the sentence's start to its end.
+    A sentence that crosses blocks, or whose words are not where their offsets say, stays one
+    <par> without word elements."""
+    case = cases["words"]
+    timings = {f"ov-{s.sentence_id}": s for c in case.chapters for s in c.sentences}
+    whole, seen = [], []
+    with zipfile.ZipFile(case.out) as archive:
+        entries = _overlay_entries(archive)
+    for root, entry in entries:
+        if etree.QName(entry).localname == "par":
+            element_id, begin, end = _clip(entry)
+            assert root.xpath(f"//*[starts-with(@id, '{element_id}-w')]") == []
+            whole.append(timings[element_id].text)
+            seen.append(element_id)
+            continue
+        sentence_id = entry.get("{http://www.idpf.org/2007/ops}textref").partition("#")[2]
+        sentence = timings[sentence_id]
+        wrapper = root.find(f".//*[@id='{sentence_id}']")
+        clips = [_clip(par) for par in entry]
+        assert len(clips) == len(sentence.words)  # none shorter than a millisecond here
+        at = sentence.start
+        for (word_id, begin, end), word in zip(clips, sentence.words, strict=True):
+            element = wrapper.find(f".//*[@id='{word_id}']")
+            assert element is not None, word_id
+            assert _clean("".join(element.itertext())) == word.word
+            assert begin == pytest.approx(at, abs=5e-4) and begin < end
+            assert sentence.start - 5e-4 <= begin and end <= sentence.end + 5e-4
+            at = end
+        assert at == pytest.approx(sentence.end, abs=5e-4)
+        if len(clips) > 1:  # a word's clip starts where the recognizer heard it start
+            assert clips[1][1] == pytest.approx(sentence.words[1].start, abs=5e-4)
+        seen.append(sentence_id)
+    assert seen == list(timings)
+    assert whole == [BAD_OFFSETS, "Gamma continues here. * * *"]
 
 
 def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None:
@@ -493,3 +585,25 @@ def test_a_page_reaching_for_a_server_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ReadAlongError, match="chap3.html is not well-formed XML.*leak"):
         write_read_along_epub(source, [chapter], out, narrator=NARRATOR)
     assert not out.exists()
+
+
+def test_a_heard_sentences_words_move_to_the_chapter_timeline(tmp_path: Path) -> None:
+    """lay_out carries the cache entry's words (seconds in the sentence's own audio) to the
+    chapter's time, kept inside the sentence and in order; malformed words give none."""
+    pcm = tmp_path / "a.pcm"
+    pcm.write_bytes(bytes(2 * 24000))  # one second
+    words = [
+        {"word": "One", "start": 0.1, "end": 0.4, "offset": 0, "heard": True},
+        {"word": "two", "start": 0.05, "end": 1.7, "offset": 4, "heard": False},
+    ]
+    sentences = [
+        SentenceAudio("s1", "Hi.", "p1", pcm),
+        SentenceAudio("s2", "One two.", "p1", pcm, words),
+        SentenceAudio("s3", "Bad.", "p1", pcm, [{"word": "Bad"}]),
+    ]
+    timeline = lay_out("c1", "Chapter", sentences, Pauses(0.5, 1.0, 2.0))
+    assert [s.words for s in timeline.sentences] == [
+        (),
+        (WordTiming("One", 0, 1.6, 1.9), WordTiming("two", 4, 1.6, 2.5)),
+        (),
+    ]

@@ -6,15 +6,28 @@ heard after they played, and Regenerate replaces a sentence's entry."""
 
 from __future__ import annotations
 
+import io
+import posixpath
 import re
+import subprocess
 import time
+import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from books_fixtures import upload
 from conftest import create_user, create_user_with_voice
+from lxml import etree
 from servers import AppServer, start_app_on, start_inference
+from test_epub_overlay import _epubcheck_command
+from test_exports import story_epub
+from test_exports import wait_for as wait_for_export
 from test_renders import import_book, render, tts, unique, wait_for
+
+SMIL = "http://www.w3.org/ns/SMIL"
+OPS = "http://www.idpf.org/2007/ops"
 
 # Chapter one: four sentences ("It was late." twice, one cache entry), chapter two: one.
 STORY = (
@@ -250,3 +263,55 @@ def test_a_live_take_that_fails_is_rendered_again_into_the_cache(reader: httpx.C
     assert answer["verification"]["takes"] == 3 and answer["verification"]["passed"] is False
     again = tts(reader, sentence["text"], "custom_user_voice", 1.0)
     assert again.headers["x-cache"] == "hit" and again.content != live.content
+
+
+def test_an_epub_export_of_heard_sentences_highlights_each_word(
+    reader: httpx.Client, tmp_path: Path
+) -> None:
+    """The export renders the book through the verified path, so every sentence's cache entry
+    has word timings: the read-along wraps each word inside its sentence and plays each
+    sentence as a <seq> of word <par>s, clips in order inside the sentence's; EPUBCheck
+    finds no error."""
+    book = upload(reader, "fox.epub", story_epub(), "application/epub+zip").json()
+    story = [c for c in book["chapters"] if not c["front_matter"]]
+    created = reader.post(
+        f"/api/books/{book['id']}/exports",
+        json={"format": "epub", "voiceId": "stock-joe", "chapterIds": [c["id"] for c in story]},
+    )
+    assert created.status_code == 202, created.text
+    job = wait_for_export(reader, created.json()["id"])
+    assert job["status"] == "done", (job["status"], job["error"])
+    data = reader.get(f"/api/exports/{job['id']}/download").content
+    texts = [s["text"] for c in story for s in chapter_sentences(reader, book, c)]
+    sequences = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        pages = {
+            posixpath.basename(n): etree.fromstring(archive.read(n))
+            for n in archive.namelist()
+            if n.endswith(".html")
+        }
+        for name in sorted(n for n in archive.namelist() if n.endswith(".smil")):
+            body = etree.fromstring(archive.read(name)).find(f"{{{SMIL}}}body")
+            sequences += list(body)
+    assert [etree.QName(s).localname for s in sequences] == ["seq"] * len(texts)
+    for seq, text in zip(sequences, texts, strict=True):
+        page, _, sentence_id = seq.get(f"{{{OPS}}}textref").partition("#")
+        sentence = pages[posixpath.basename(page)].find(f".//*[@id='{sentence_id}']")
+        assert re.sub(r"\s+", " ", "".join(sentence.itertext())).strip() == text
+        clips = []
+        for par in seq:
+            word_id = par.find(f"{{{SMIL}}}text").get("src").partition("#")[2]
+            word = sentence.find(f".//*[@id='{word_id}']")
+            assert word is not None, word_id
+            audio = par.find(f"{{{SMIL}}}audio")
+            clips.append((float(audio.get("clipBegin")[:-1]), float(audio.get("clipEnd")[:-1])))
+        assert len(clips) == len(words_of(text))
+        times = [t for clip in clips for t in clip]
+        assert times == sorted(times) and all(b < e for b, e in clips), clips
+    command = _epubcheck_command()
+    if command is None:
+        pytest.skip("epubcheck is not installed (apt epubcheck)")
+    book_file = tmp_path / "read-along.epub"
+    book_file.write_bytes(data)
+    run = subprocess.run([*command, str(book_file)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "0 errors" in run.stdout + run.stderr, run.stdout + run.stderr

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from app.services.exports.timeline import SentenceTiming
+from app.services.exports.timeline import SentenceTiming, WordTiming
 
 SAMPLE_RATE = 24000
 SAMPLE_BYTES = 2  # s16le, mono
@@ -43,6 +44,7 @@ class SentenceAudio:
     text: str
     paragraph_id: str
     pcm: Path | None
+    words: list[dict[str, Any]] | None = None  # the cache entry's word timings, if heard
 
 
 @dataclass
@@ -82,6 +84,7 @@ def lay_out(
                 sentence.text,
                 start / SAMPLE_RATE,
                 timeline.samples / SAMPLE_RATE,
+                word_timings(sentence.words, start / SAMPLE_RATE, length / SAMPLE_RATE),
             )
         )
         if n + 1 == len(spoken):
@@ -94,6 +97,27 @@ def lay_out(
     if not spoken:
         timeline._add(None, pauses.samples(pauses.chapter))
     return timeline
+
+
+def word_timings(
+    words: list[dict[str, Any]] | None, start: float, length: float
+) -> tuple[WordTiming, ...]:
+    """The cache entry's words (seconds in the sentence's own audio) moved to the chapter's
+    time: kept inside the sentence and in order. A malformed list gives no words at all, so
+    the sentence is played whole rather than partly word by word."""
+    timed: list[WordTiming] = []
+    previous = 0.0
+    try:
+        for word in words or []:
+            begin = min(max(float(word["start"]), previous), length)
+            end = min(max(float(word["end"]), begin), length)
+            timed.append(
+                WordTiming(str(word["word"]), int(word["offset"]), start + begin, start + end)
+            )
+            previous = begin
+    except (TypeError, KeyError, ValueError):
+        return ()
+    return tuple(timed)
 
 
 def pcm_chunks(timeline: ChapterTimeline) -> Iterator[bytes]:

@@ -2,8 +2,11 @@
 
 `write_read_along_epub` copies the source EPUB (2 or 3) into an EPUB 3: every page of the
 reading order keeps its markup, cover, CSS and images; each exported sentence becomes one
-element with a stable id (epub_text.py); each page that holds exported sentences gets one SMIL
-media overlay with a <par> per sentence (text id + clip of its chapter's audio file); the chapter
+element with a stable id (epub_text.py), and each of its words too when the sentence was heard
+(its cache entry's word timings); each page that holds exported sentences gets one SMIL
+media overlay with a <par> per sentence (text id + clip of its chapter's audio file), or for a
+sentence with timed words a <seq> of one <par> per word (Media Overlays 3: a <seq> with an
+`epub:textref` to the sentence, nesting the <par>s of its parts); the chapter
 audio files travel inside; the package document gains `media-overlay` links, `media:duration`
 per overlay and in total, `media:narrator`, `media:active-class` and a CSS rule for that class;
 an EPUB 2 gets an EPUB 3 navigation document made from its NCX. The result passes EPUBCheck.
@@ -37,6 +40,7 @@ from app.services.exports.epub_text import (
     parse_xhtml,
     parse_xml,
     serialize_xhtml,
+    skeleton,
     text_stream,
     wrap,
 )
@@ -71,6 +75,15 @@ class _Clip:
     sentence: SentenceTiming
     audio: str  # archive path of the chapter's audio file
     element_id: str
+
+
+@dataclass(frozen=True)
+class _WordClip:
+    """One timed word's element id and its clip of the chapter's audio, in ms."""
+
+    element_id: str
+    begin_ms: int
+    end_ms: int
 
 
 @dataclass
@@ -238,20 +251,25 @@ def _wrapped_pages(
     streams: list[TextStream],
     chapters: list[ChapterAudio],
     located: list[list[Found]],
-) -> None:
-    """Wrap every located sentence, last to first (see epub_text.wrap)."""
+) -> dict[str, list[_WordClip]]:
+    """Wrap every located sentence, last to first (see epub_text.wrap), and its words where
+    it has word timings; the word clips by sentence element id."""
     todo = [
         (found, sentence)
         for chapter, places in zip(chapters, located, strict=True)
         for sentence, found in zip(chapter.sentences, places, strict=True)
     ]
     taken = {i for tree in trees for i in tree.getroot().xpath("//@id")}
+    words: dict[str, list[_WordClip]] = {}
     for found, sentence in reversed(todo):
         element_id = _element_id(sentence)
         if element_id in taken:
             raise ReadAlongError(f"The id {element_id} is twice in the book; export again.")
         taken.add(element_id)
-        _nest_words(wrap(streams[found.document], found, element_id), sentence)
+        nested = _nest_words(wrap(streams[found.document], found, element_id), sentence)
+        if nested:
+            words[element_id] = nested
+    return words
 
 
 def _element_id(sentence: SentenceTiming) -> str:
@@ -259,10 +277,56 @@ def _element_id(sentence: SentenceTiming) -> str:
     return f"ov-{sentence.sentence_id}"
 
 
-def _nest_words(wrapper: etree._Element, sentence: SentenceTiming) -> None:
-    """The hook for word timings: once a sentence carries them, its words get <span id>s here
-    (found in `wrapper` the way epub_text finds sentences in a page) and its <par> in _smil
-    becomes a <seq> of word <par>s. Sentence timings only today, so nothing to nest."""
+def _word_id(sentence: SentenceTiming, number: int) -> str:
+    return f"{_element_id(sentence)}-w{number}"
+
+
+def _word_ranges(sentence: SentenceTiming, chars: str) -> list[tuple[int, int, int]] | None:
+    """(word number, first, last character) of each timed word in the sentence's characters
+    (its wrapper's text stream); None when a word is not where its offset says, so the
+    sentence stays whole rather than being highlighted wrongly."""
+    ranges: list[tuple[int, int, int]] = []
+    end = 0
+    for number, word in enumerate(sentence.words, start=1):
+        first = len(skeleton(sentence.text[: word.offset]))
+        core = skeleton(word.word)
+        if not core or first < end or chars[first : first + len(core)] != core:
+            return None
+        ranges.append((number, first, first + len(core) - 1))
+        end = first + len(core)
+    return ranges
+
+
+def _nest_words(wrapper: etree._Element, sentence: SentenceTiming) -> list[_WordClip]:
+    """With word timings, each word of the sentence gets its own <span id> inside the sentence's
+    element; the clips to play them by (see _word_clips). None without timings, or when the
+    sentence is wrapped in a <div> (it crosses blocks: a word there would cross them too)."""
+    if not sentence.words or etree.QName(wrapper).localname != "span":
+        return []
+    stream = text_stream(wrapper)
+    ranges = _word_ranges(sentence, stream.chars)
+    if not ranges:
+        return []
+    for number, first, last in reversed(ranges):  # last to first, as wrap asks
+        wrap(stream, Found(0, first, last), _word_id(sentence, number))
+    return _word_clips(sentence, [number for number, _, _ in ranges])
+
+
+def _word_clips(sentence: SentenceTiming, numbers: list[int]) -> list[_WordClip]:
+    """The sentence's clip cut at each word's start: the first word from the sentence's start,
+    each word until the next one starts, the last until the sentence ends. Played one after
+    another they are the whole sentence, pauses included; a word shorter than a millisecond
+    gets no clip (its neighbour covers it)."""
+    first, last = _ms(sentence.start), _ms(sentence.end)
+    bounds = [first]
+    for number in numbers[1:]:
+        bounds.append(min(max(_ms(sentence.words[number - 1].start), bounds[-1]), last))
+    bounds.append(last)
+    return [
+        _WordClip(_word_id(sentence, number), begin, end)
+        for number, begin, end in zip(numbers, bounds, bounds[1:], strict=False)
+        if begin < end
+    ]
 
 
 def _link_css(tree: etree._ElementTree, page_path: str, css_path: str) -> None:
@@ -277,22 +341,36 @@ def _link_css(tree: etree._ElementTree, page_path: str, css_path: str) -> None:
     link.set("href", _href(page_path, css_path))
 
 
-def _smil(overlay: _Overlay) -> bytes:
+def _smil(overlay: _Overlay, words: dict[str, list[_WordClip]]) -> bytes:
+    """A <par> per sentence; a sentence with timed words is a <seq> of one <par> per word."""
     nsmap = {None: SMIL_NS, "epub": EPUB_NS}
     root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap=nsmap, version="3.0")
     body = etree.SubElement(root, f"{{{SMIL_NS}}}body")
+    page = _href(overlay.path, overlay.page.path)
     for number, clip in enumerate(overlay.clips, start=1):
-        par = etree.SubElement(body, f"{{{SMIL_NS}}}par", id=f"par-{number:05d}")
-        text_src = f"{_href(overlay.path, overlay.page.path)}#{clip.element_id}"
-        etree.SubElement(par, f"{{{SMIL_NS}}}text", src=text_src)
-        etree.SubElement(
-            par,
-            f"{{{SMIL_NS}}}audio",
-            src=_href(overlay.path, clip.audio),
-            clipBegin=f"{clip.sentence.start:.3f}s",
-            clipEnd=f"{clip.sentence.end:.3f}s",
-        )
+        audio = _href(overlay.path, clip.audio)
+        clips = words.get(clip.element_id)
+        if not clips:
+            par = etree.SubElement(body, f"{{{SMIL_NS}}}par", id=f"par-{number:05d}")
+            _par_parts(
+                par, f"{page}#{clip.element_id}", audio, clip.sentence.start, clip.sentence.end
+            )
+            continue
+        seq = etree.SubElement(body, f"{{{SMIL_NS}}}seq", id=f"seq-{number:05d}")
+        seq.set(f"{{{EPUB_NS}}}textref", f"{page}#{clip.element_id}")
+        for n, word in enumerate(clips, start=1):
+            par = etree.SubElement(seq, f"{{{SMIL_NS}}}par", id=f"par-{number:05d}-{n}")
+            _par_parts(
+                par, f"{page}#{word.element_id}", audio, word.begin_ms / 1000, word.end_ms / 1000
+            )
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def _par_parts(par: etree._Element, text_src: str, audio: str, begin: float, end: float) -> None:
+    etree.SubElement(par, f"{{{SMIL_NS}}}text", src=text_src)
+    etree.SubElement(
+        par, f"{{{SMIL_NS}}}audio", src=audio, clipBegin=f"{begin:.3f}s", clipEnd=f"{end:.3f}s"
+    )
 
 
 def _nav_from_ncx(source: _Source, nav_path: str, language: str) -> bytes | None:
@@ -475,7 +553,7 @@ def _build(
     located = _locate(streams, chapters)
     audio = [_audio_path(source, n, chapter) for n, chapter in enumerate(chapters)]
     overlays = _overlays(source, chapters, located, audio)
-    _wrapped_pages(trees, streams, chapters, located)
+    words = _wrapped_pages(trees, streams, chapters, located)
     css_path = posixpath.join(source.opf_dir, "ownvoice-read-along.css")
     files: dict[str, bytes] = {css_path: CSS_RULE.encode()}
     overlaid = {overlay.page.path for overlay in overlays}
@@ -488,7 +566,7 @@ def _build(
             _page_properties(item, documents[item.path])
             files[item.path] = serialize_xhtml(documents[item.path])
     for overlay in overlays:
-        files[overlay.path] = _smil(overlay)
+        files[overlay.path] = _smil(overlay, words)
     files.update(_package(source, overlays, audio, css_path, narrator, language, files))
     return _Parts(files, {path: c.audio_path for path, c in zip(audio, chapters, strict=True)})
 

@@ -328,9 +328,7 @@ class ExportRunner(RenderRunner):
         timelines = []
         for chapter_id, title in source.titles.items():
             sentences = [
-                SentenceAudio(
-                    r.sentence_id, r.text, r.paragraph_id, self._pcm(plan, model_id, r.text)
-                )
+                self._sentence_audio(plan, model_id, r)
                 for r in source.rows
                 if r.chapter_id == chapter_id
             ]
@@ -353,7 +351,14 @@ class ExportRunner(RenderRunner):
                 raise RenderFailed(DISK_FULL_MESSAGE) from exc
             raise
 
-    def _pcm(self, plan: Plan, model_id: str | None, text: str) -> Path | None:
-        key = speech_cache_key(plan.target, replace(plan.request, text=text), model_id)
+    def _sentence_audio(self, plan: Plan, model_id: str | None, row: Row) -> SentenceAudio:
+        """The row's cached PCM and, once it was heard, its word timings (None: not cached)."""
+        key = speech_cache_key(plan.target, replace(plan.request, text=row.text), model_id)
         entry = self._cache.get(key)
-        return entry.path if entry is not None else None
+        return SentenceAudio(
+            row.sentence_id,
+            row.text,
+            row.paragraph_id,
+            entry.path if entry is not None else None,
+            entry.words if entry is not None else None,
+        )

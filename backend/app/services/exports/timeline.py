@@ -15,14 +15,27 @@ PARTIAL = ".partial-"
 
 
 @dataclass(frozen=True)
+class WordTiming:
+    """One word of a sentence as the recognizer timed it (the cache entry's `words`): the word,
+    its first character in the sentence's text, and its times in the chapter's audio."""
+
+    word: str
+    offset: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class SentenceTiming:
     """One sentence of a chapter: its book id, its text, and its times in the chapter's
-    audio, in seconds from the chapter's start (end excludes the pause after it)."""
+    audio, in seconds from the chapter's start (end excludes the pause after it); its words'
+    times when the sentence was heard (empty otherwise)."""
 
     sentence_id: str
     text: str
     start: float
     end: float
+    words: tuple[WordTiming, ...] = ()
 
 
 @dataclass

@@ -1,7 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ErrorNotice } from "@/components/feedback";
-import { renderBlockedReason } from "@/features/renders/components/render-labels";
+import {
+  bookQualityQueryKey,
+  fetchBookQuality,
+  qualityQueryKey,
+} from "@/features/quality/api/quality";
+import { SPEEDS } from "@/features/settings/hooks/use-reader-prefs";
 import { useVoices } from "@/features/voices/api/voices";
 import type { ChapterSummary } from "@/lib/models";
 import {
@@ -15,7 +20,16 @@ import {
   isExportActive,
   startExport,
 } from "../api/exports";
-import { exportPercent, exportProgressLabel, FORMAT_LABELS, sizeLabel } from "./export-labels";
+import {
+  type ChapterFailures,
+  exportPercent,
+  exportProgressLabel,
+  exportVoiceOptions,
+  FORMAT_HINTS,
+  FORMAT_LABELS,
+  failedByChapter,
+  sizeLabel,
+} from "./export-labels";
 import "./export-book.css";
 
 interface ExportBookProps {
@@ -23,50 +37,116 @@ interface ExportBookProps {
   chapters: ChapterSummary[];
   /** The chapter on screen: "this chapter". */
   chapterIndex: number;
-  /** The reader's voice and speed: the export reads as the player does. */
+  /** The reader's voice and speed: what an export reads in unless another is chosen. */
   voiceId: string | null;
   speed: number;
+  /** Open a chapter with its misread sentences listed (in this voice and speed). */
+  onShowFailed: (chapterIndex: number, voiceId: string, speed: number) => void;
 }
 
 /** Export the book (or this chapter) to take away, and the book's exports to download. */
-export function ExportBook({ bookId, chapters, chapterIndex, voiceId, speed }: ExportBookProps) {
+export function ExportBook({
+  bookId,
+  chapters,
+  chapterIndex,
+  voiceId,
+  speed,
+  onShowFailed,
+}: ExportBookProps) {
   const client = useQueryClient();
   const voices = useVoices();
   const [format, setFormat] = useState<ExportFormat>("m4b");
   const [scope, setScope] = useState<"book" | "chapter">("book");
+  const [voiceChoice, setVoiceChoice] = useState<string | null>(null);
+  const [speedChoice, setSpeedChoice] = useState<number | null>(null);
+  const { options, initial } = exportVoiceOptions(voices.data, voiceId);
+  const exportVoice = voiceChoice ?? initial;
+  const exportSpeed = speedChoice ?? speed;
+  const chapter = chapters[chapterIndex];
   const exports = useQuery({
     queryKey: bookExportsQueryKey(bookId),
     queryFn: () => fetchBookExports(bookId),
     refetchInterval: (query) =>
       query.state.data?.some(isExportActive) && !query.state.error ? EXPORT_POLL_MS : false,
   });
+  const quality = useQuery({
+    queryKey: qualityQueryKey(bookId, exportVoice ?? "", exportSpeed),
+    queryFn: () => fetchBookQuality(bookId, exportVoice ?? "", exportSpeed),
+    enabled: exportVoice !== null,
+    staleTime: 30_000,
+    retry: false,
+  });
+  // An export that ends has rendered and heard sentences: the quality report may have changed.
+  const active = (exports.data ?? []).filter(isExportActive).length;
+  const wasActive = useRef(active);
+  useEffect(() => {
+    if (active < wasActive.current)
+      void client.invalidateQueries({ queryKey: bookQualityQueryKey(bookId) });
+    wasActive.current = active;
+  }, [active, client, bookId]);
+  const failures = failedByChapter(
+    quality.data,
+    chapters,
+    scope === "chapter" && chapter ? new Set([String(chapter.id)]) : null,
+  );
   const refresh = () => client.invalidateQueries({ queryKey: bookExportsQueryKey(bookId) });
   const start = useMutation({
-    mutationFn: () => {
-      const chapter = chapters[chapterIndex];
-      return startExport(bookId, {
+    mutationFn: () =>
+      startExport(bookId, {
         format,
-        voiceId: voiceId ?? "",
-        speed,
+        voiceId: exportVoice ?? "",
+        speed: exportSpeed,
         ...(scope === "chapter" && chapter ? { chapterIds: [String(chapter.id)] } : {}),
-      });
-    },
+      }),
     onSuccess: refresh,
   });
   const remove = useMutation({ mutationFn: deleteExport, onSettled: refresh });
-  const blocked = renderBlockedReason(voiceId, voices.data);
+  const blocked =
+    exportVoice === null ? "Choose a voice first: record one, or pick a stock voice." : null;
   const error = start.error ?? remove.error ?? exports.error;
 
   return (
     <section className="export-book" aria-label="Export">
       <h2>Export</h2>
       <div className="export-book-form">
-        <label>
+        <label className="export-book-wide">
           <span className="small">Format</span>
           <select value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
             {Object.entries(FORMAT_LABELS).map(([value, label]) => (
               <option key={value} value={value}>
                 {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="export-book-wide">
+          <span className="small">Voice</span>
+          <select
+            value={exportVoice ?? ""}
+            disabled={options.length === 0}
+            onChange={(e) => setVoiceChoice(e.target.value)}
+          >
+            {(["My voices", "Stock voices"] as const).map((group) => {
+              const members = options.filter((o) => o.group === group);
+              if (members.length === 0) return null;
+              return (
+                <optgroup key={group} label={group}>
+                  {members.map((o) => (
+                    <option key={o.value} value={o.value}>
+                      {o.label}
+                    </option>
+                  ))}
+                </optgroup>
+              );
+            })}
+          </select>
+        </label>
+        <label>
+          <span className="small">Speed</span>
+          <select value={exportSpeed} onChange={(e) => setSpeedChoice(Number(e.target.value))}>
+            {SPEEDS.map((value) => (
+              <option key={value} value={value}>
+                {value}×
               </option>
             ))}
           </select>
@@ -89,8 +169,14 @@ export function ExportBook({ bookId, chapters, chapterIndex, voiceId, speed }: E
         </button>
       </div>
       <p className="muted small">
-        {blocked ?? "In the reader's voice and speed; finished files stay here to download."}
+        {blocked ?? `${FORMAT_HINTS[format]} Finished files stay here to download.`}
       </p>
+      {exportVoice !== null && failures.length > 0 && (
+        <FailedNote
+          failures={failures}
+          onShow={(index) => onShowFailed(index, exportVoice, exportSpeed)}
+        />
+      )}
       {error && <ErrorNotice error={error} />}
       <ul className="export-list" aria-label="Exports">
         {(exports.data ?? []).map((job) => (
@@ -98,6 +184,34 @@ export function ExportBook({ bookId, chapters, chapterIndex, voiceId, speed }: E
         ))}
       </ul>
     </section>
+  );
+}
+
+/** Sentences speech recognition did not hear right in this voice: where they are. */
+function FailedNote({
+  failures,
+  onShow,
+}: {
+  failures: ChapterFailures[];
+  onShow: (chapterIndex: number) => void;
+}) {
+  const total = failures.reduce((sum, f) => sum + f.count, 0);
+  return (
+    <div className="export-quality small" role="note" data-testid="export-quality-note">
+      <p>
+        {total === 1 ? "1 sentence" : `${total} sentences`} may be misread in this voice: the export
+        keeps their best take. Listen to them, or regenerate them, first:
+      </p>
+      <ul>
+        {failures.map((f) => (
+          <li key={f.index}>
+            <button type="button" className="btn btn-link" onClick={() => onShow(f.index)}>
+              {f.title} ({f.count})
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

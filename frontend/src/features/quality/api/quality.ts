@@ -37,8 +37,10 @@ const sentencePath = (bookId: string, sentenceId: string | number) =>
 const voiceQuery = (voiceId: string, speed: number) =>
   `voiceId=${encodeURIComponent(voiceId)}&speed=${speed}`;
 
+/** Every voice's and speed's quality report of a book (a prefix of qualityQueryKey). */
+export const bookQualityQueryKey = (bookId: string) => ["quality", bookId] as const;
 export const qualityQueryKey = (bookId: string, voiceId: string, speed: number) =>
-  ["quality", bookId, voiceId, speed] as const;
+  [...bookQualityQueryKey(bookId), voiceId, speed] as const;
 export const timingsQueryKey = (
   bookId: string,
   sentenceId: string | number,

@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 import {
   type FailedSentence,
   fetchBookQuality,
@@ -16,6 +17,8 @@ interface QualityNoticeProps {
   onPlay: (sentenceId: string | number) => void;
   /** The sentence's audio changed on the server: drop what the player holds of it. */
   onReplaced: (sentenceId: string | number) => void;
+  /** Shown open and scrolled into view (the Export panel's link to the misread sentences). */
+  open?: boolean;
 }
 
 /**
@@ -29,7 +32,9 @@ export function QualityNotice({
   speed,
   onPlay,
   onReplaced,
+  open = false,
 }: QualityNoticeProps) {
+  const shown = useRef<HTMLDetailsElement>(null);
   const queryClient = useQueryClient();
   const quality = useQuery({
     queryKey: qualityQueryKey(bookId, voiceId ?? "", speed),
@@ -53,10 +58,19 @@ export function QualityNotice({
   });
   const chapter = quality.data?.chapters.find((c) => String(c.chapter_id) === String(chapterId));
   const failed = chapter?.failed_sentences ?? [];
-  if (failed.length === 0) return null;
+  const hasFailures = failed.length > 0;
+  useEffect(() => {
+    if (open && hasFailures) shown.current?.scrollIntoView({ block: "nearest" });
+  }, [open, hasFailures]);
+  if (!hasFailures) return null;
   const count = failed.length === 1 ? "1 sentence" : `${failed.length} sentences`;
   return (
-    <details className="quality-notice" data-testid="quality-notice">
+    <details
+      ref={shown}
+      className="quality-notice"
+      data-testid="quality-notice"
+      open={open || undefined}
+    >
       <summary>{count} may be misread</summary>
       <ul>
         {failed.map((sentence) => (

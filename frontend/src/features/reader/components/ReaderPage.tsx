@@ -64,6 +64,8 @@ function Reader({ bookId }: { bookId: string }) {
   const [viewIndex, setViewIndex] = useState<number | null>(null);
   const compact = useMediaQuery(COMPACT_LAYOUT);
   const [drawerOpen, setDrawerOpen] = useState(false);
+  // The Export panel's "may be misread" link: that chapter's failures in the export's voice.
+  const [failedIn, setFailedIn] = useState<{ voiceId: string; speed: number } | null>(null);
 
   const start = useMemo(
     () =>
@@ -114,7 +116,13 @@ function Reader({ bookId }: { bookId: string }) {
   function chooseChapter(index: number) {
     setViewIndex(index);
     setDrawerOpen(false);
+    setFailedIn(null);
     if (!active) void queue?.open(index);
+  }
+
+  function showFailed(index: number, failedVoiceId: string, failedSpeed: number) {
+    chooseChapter(index);
+    setFailedIn({ voiceId: failedVoiceId, speed: failedSpeed });
   }
 
   async function startAt(sentenceId: string | number) {
@@ -146,6 +154,7 @@ function Reader({ bookId }: { bookId: string }) {
         chapterIndex={shownIndex}
         voiceId={voiceId}
         speed={prefs.speed}
+        onShowFailed={showFailed}
       />
     </>
   );
@@ -172,8 +181,9 @@ function Reader({ bookId }: { bookId: string }) {
             <QualityNotice
               bookId={bookId}
               chapterId={chapter.data.id}
-              voiceId={voiceId}
-              speed={prefs.speed}
+              voiceId={failedIn?.voiceId ?? voiceId}
+              speed={failedIn?.speed ?? prefs.speed}
+              open={failedIn !== null}
               onPlay={startAt}
               onReplaced={(sentenceId) => queue?.forget(sentenceId)}
             />
