@@ -26,6 +26,7 @@ from app.api.error_shapes import (
     is_openai_path,
     validation_details,
 )
+from app.api.nul_guard import NulGuardMiddleware
 from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
@@ -254,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(DiskFullMiddleware)  # 507 when the disk is full (app.core.files)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(NulGuardMiddleware)  # %00 in the address: 400 on every database
     install_web_security(app, settings)  # outermost: every answer gets the security headers
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)
