@@ -30,7 +30,7 @@ from app.api.nul_guard import NulGuardMiddleware
 from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
-from app.core.db import make_engine, session_factory
+from app.core.db import make_engine, session_factory, startup_lock
 from app.core.files import sweep_temp_files
 from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
@@ -103,9 +103,10 @@ def prepare_database(settings: Settings) -> Engine:
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        run_migrations(engine)
-        with session_factory(engine)() as db:
-            ensure_admin(db, settings)
+        with startup_lock(engine):  # app servers starting together: one migrates at a time
+            run_migrations(engine)
+            with session_factory(engine)() as db:
+                ensure_admin(db, settings)
     except Exception:
         engine.dispose()
         raise
@@ -153,7 +154,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.elevenlabs_api_key
         else None
     )
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(app.state.session_factory)  # shared: in the database
     app.state.stream_limiter = StreamLimiter(settings.max_streams_per_user)
     dummy_password_hash()  # made now, so the first unknown username is not slower
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
@@ -162,6 +163,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Synthesizer(app.state.inference, None, app.state.audio_cache),
         settings.render_batch_size,
         ready_patience_s=settings.render_ready_patience_s,
+        lease_s=settings.job_lease_s,
     )
     app.state.renders.start()
     app.state.exports = ExportRunner(
@@ -176,6 +178,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.export_chapter_pause_s,
         ),
         ready_patience_s=settings.render_ready_patience_s,
+        lease_s=settings.job_lease_s,
     )
     app.state.exports.start()
     # Live sentences are heard after they played (app.services.heard_speech).

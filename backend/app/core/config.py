@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     render_ready_patience_s: float = Field(
         default=600.0, ge=0, alias="OWNVOICE_RENDER_READY_PATIENCE_SECONDS"
     )
+    # How long a running render or export job stays claimed by its app server without a renewal
+    # (renewed every third of it): after a crash, another app server (or this one, restarted)
+    # takes the job over this long after the last renewal (docs/deploy.md).
+    job_lease_s: float = Field(default=30.0, ge=0.3, le=3600, alias="OWNVOICE_JOB_LEASE_SECONDS")
     # Silence in exported audiobooks, in seconds: after a sentence, a paragraph, a chapter.
     export_sentence_pause_s: float = Field(
         default=0.4, ge=0, le=10, alias="OWNVOICE_EXPORT_SENTENCE_PAUSE_S"

@@ -198,8 +198,9 @@ class ExportRunner(RenderRunner):
         books_root: Path,
         pauses: Pauses,
         ready_patience_s: float = 600.0,
+        lease_s: float = 30.0,
     ) -> None:
-        super().__init__(factory, synthesizer, batch_size, ready_patience_s)
+        super().__init__(factory, synthesizer, batch_size, ready_patience_s, lease_s)
         self.root = root
         self._books_root = books_root
         self._pauses = pauses
