@@ -595,7 +595,8 @@ class RenderRunner:
                 job_id = None
             if job_id is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    # at least once a lease: a job whose app server died is taken over then
+                    await asyncio.wait_for(self._wake.wait(), min(IDLE_POLL_SECONDS, self._lease_s))
                 continue
             await self._run_job(job_id)
 
