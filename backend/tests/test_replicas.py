@@ -18,7 +18,7 @@ import database
 import httpx
 import postgres
 import pytest
-from conftest import create_user, create_user_with_voice, login
+from conftest import create_user, login
 from servers import AppServer, InferenceServer, start_app_on
 
 from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
@@ -30,6 +30,7 @@ from app.models.user import User
 
 LEASE_S = 2  # short, so that a takeover comes quickly
 BATCH_SIZE = 2
+SENTENCES = 12
 DEADLINE_S = 300  # bounds a failing test only
 
 
@@ -38,7 +39,10 @@ def replicas(
     tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
 ) -> Iterator[list[AppServer]]:
     data_dir = tmp_path_factory.mktemp("replicas") / "data"
-    env = {"OWNVOICE_JOB_LEASE_SECONDS": str(LEASE_S), "OWNVOICE_RENDER_BATCH_SIZE": "2"}
+    env = {
+        "OWNVOICE_JOB_LEASE_SECONDS": str(LEASE_S),
+        "OWNVOICE_RENDER_BATCH_SIZE": str(BATCH_SIZE),
+    }
     servers = [start_app_on(inference, data_dir, **env) for _ in range(2)]
     yield servers
     for server in servers:
@@ -123,58 +127,6 @@ def test_racing_runners_claim_every_job_exactly_once(tmp_path: Path, model: type
     assert all(owners[job_id] == name for name, ids in claims.items() for job_id in ids)
 
 
-def cache_entries(data_dir: Path) -> int:
-    return len(list((data_dir / "audio_cache").glob("*/*.audio")))
-
-
-def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(
-    replicas: list[AppServer],
-) -> None:
-    data_dir = replicas[0].data_dir
-    client = create_user_with_voice(replicas[0], f"reader-{uuid.uuid4().hex[:6]}")
-    text = " ".join(f"Line {n} of the long story is said only once here." for n in range(16))
-    book = client.post("/api/books", json={"title": "Long", "text": text, "language": "en"})
-    assert book.status_code == 201, book.text
-    before = cache_entries(data_dir)
-    job = client.post(
-        f"/api/books/{book.json()['id']}/renders", json={"voiceId": "custom_user_voice"}
-    )
-    assert job.status_code == 202, job.text
-    job_id = job.json()["id"]
-
-    def job_row() -> tuple:
-        return database.rows(
-            data_dir,
-            "SELECT status, done, total, cached, lease_owner FROM render_jobs WHERE id = :id",
-            id=job_id,
-        )[0]
-
-    until(lambda: job_row()[0] == "running" and job_row()[1] >= BATCH_SIZE, "a first batch")
-    owner_pid = int(job_row()[4].split("/")[1])
-    worker = next(s for s in replicas if s.process.proc.pid == owner_pid)
-    other = next(s for s in replicas if s is not worker)
-    worker.process.kill()  # SIGKILL mid-job: no shutdown code runs, the lease just stops
-    status, done, total, _, _ = job_row()
-    assert status == "running" and done < total == 16, job_row()
-    in_cache_at_kill = cache_entries(data_dir) - before
-
-    with other.client(cookies=client.cookies) as on_other:
-        final = until(
-            lambda: (
-                (j := on_other.get(f"/api/renders/{job_id}").json())["status"] != "running" and j
-            ),
-            "the takeover to finish the job",
-        )
-    assert (final["status"], final["done"], final["total"]) == ("done", 16, 16), final
-    # The other replica found what the killed one had cached and rendered only the rest: each
-    # sentence went into the cache once (in_cache_at_kill + the rest), and none is missing.
-    assert final["cached"] == in_cache_at_kill, (final, in_cache_at_kill)
-    assert cache_entries(data_dir) - before == 16
-    assert str(other.process.proc.pid) in job_row()[4]
-    worker.start_again()  # for the module's other tests
-    client.close()
-
-
 @pytest.mark.skipif(
     not postgres.ENABLED, reason="the startup lock is PostgreSQL's (SQLite: one app server)"
 )
@@ -210,3 +162,52 @@ def test_replicas_starting_together_migrate_one_at_a_time(
     finally:
         for server in started:
             server.stop()
+
+
+def cache_entries(data_dir: Path) -> int:
+    return len(list((data_dir / "audio_cache").glob("*/*.audio")))
+
+
+def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(
+    replicas: list[AppServer],
+) -> None:
+    data_dir = replicas[0].data_dir
+    client = create_user(replicas[0], f"reader-{uuid.uuid4().hex[:6]}")
+    text = " ".join(f"Line {n} of the story is said once." for n in range(SENTENCES))
+    book = client.post("/api/books", json={"title": "Long", "text": text, "language": "en"})
+    assert book.status_code == 201, book.text
+    before = cache_entries(data_dir)
+    job = client.post(f"/api/books/{book.json()['id']}/renders", json={"voiceId": "stock-joe"})
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+
+    def job_row() -> tuple:
+        return database.rows(
+            data_dir,
+            "SELECT status, done, total, cached, lease_owner FROM render_jobs WHERE id = :id",
+            id=job_id,
+        )[0]
+
+    until(lambda: job_row()[0] == "running" and job_row()[1] >= BATCH_SIZE, "a first batch")
+    owner_pid = int(job_row()[4].split("/")[1])
+    worker = next(s for s in replicas if s.process.proc.pid == owner_pid)
+    other = next(s for s in replicas if s is not worker)
+    worker.process.kill()  # SIGKILL mid-job: no shutdown code runs, the lease just stops
+    status, done, total, _, _ = job_row()
+    assert status == "running" and done < total == SENTENCES, job_row()
+    in_cache_at_kill = cache_entries(data_dir) - before
+
+    with other.client(cookies=client.cookies) as on_other:
+        final = until(
+            lambda: (
+                (j := on_other.get(f"/api/renders/{job_id}").json())["status"] != "running" and j
+            ),
+            "the takeover to finish the job",
+        )
+    assert (final["status"], final["done"], final["total"]) == ("done", SENTENCES, SENTENCES), final
+    # The other replica found what the killed one had cached and rendered only the rest: each
+    # sentence went into the cache once (in_cache_at_kill + the rest), and none is missing.
+    assert final["cached"] == in_cache_at_kill, (final, in_cache_at_kill)
+    assert cache_entries(data_dir) - before == SENTENCES
+    assert str(other.process.proc.pid) in job_row()[4]
+    client.close()
