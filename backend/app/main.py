@@ -113,17 +113,24 @@ def prepare_database(settings: Settings) -> Engine:
     return engine
 
 
-def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
+def sweep_orphans(data_dir: Path, factory: sessionmaker[Session], min_age_s: float = 0.0) -> None:
     """Temp files of uploads, imports and cache writes, and book rows staged by an import, that
-    a crash cut off (none is in flight before the app serves its first request)."""
-    with factory() as db:
-        if books_store.remove_unfinished_imports(db):
-            log.info("removed the rows of an import that a crash cut off")
-    removed = sweep_temp_files(
-        data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX), recursive=True
+    a crash cut off (none is in flight before the app serves its first request). With other app
+    servers on the data directory (`min_age_s`, OWNVOICE_ORPHAN_MIN_AGE_SECONDS), only files
+    that old, and no rows: those may be another app server's work in flight."""
+    if not min_age_s:
+        with factory() as db:
+            if books_store.remove_unfinished_imports(db):
+                log.info("removed the rows of an import that a crash cut off")
+    sweeps = (
+        (data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX)),
+        (data_dir / "audio_cache", (CACHE_TEMP_PREFIX,)),
+        (data_dir / "exports", (EXPORT_TEMP_PREFIX,)),
     )
-    removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
-    removed += sweep_temp_files(data_dir / "exports", (EXPORT_TEMP_PREFIX,), recursive=True)
+    removed = sum(
+        sweep_temp_files(directory, prefixes, recursive=True, min_age_s=min_age_s)
+        for directory, prefixes in sweeps
+    )
     if removed:
         log.info("removed temporary files left by a crash", extra={"count": removed})
 
@@ -140,7 +147,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = prepare_database(settings)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
-    sweep_orphans(settings.resolved_data_dir, app.state.session_factory)
+    sweep_orphans(settings.resolved_data_dir, app.state.session_factory, settings.orphan_min_age_s)
     app.state.inference = InferenceClient(
         settings.inference_url,
         inference_token(settings),

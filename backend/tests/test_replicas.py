@@ -164,6 +164,35 @@ def test_replicas_starting_together_migrate_one_at_a_time(
             server.stop()
 
 
+def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path: Path) -> None:
+    """With OWNVOICE_ORPHAN_MIN_AGE_SECONDS, a starting app server deletes only temporary files
+    left unchanged that long (a crash's), not the uploads and cache writes other replicas have
+    in flight; without it (one app server) every one left at start goes."""
+    import os
+
+    from app.main import sweep_orphans
+    from app.services.audio_cache import TEMP_PREFIX
+    from app.services.uploads import UPLOAD_PREFIX
+
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    factory = session_factory(engine)
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "audio_cache" / "ab").mkdir(parents=True)
+    stale = tmp_path / "uploads" / f"{UPLOAD_PREFIX}crashed"
+    in_flight = tmp_path / "audio_cache" / "ab" / f"{TEMP_PREFIX}writing"
+    for path in (stale, in_flight):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    sweep_orphans(tmp_path, factory, min_age_s=3600)
+    assert not stale.exists() and in_flight.exists()
+    sweep_orphans(tmp_path, factory)  # one app server: everything left at start is a crash's
+    assert not in_flight.exists()
+    engine.dispose()
+
+
 def cache_entries(data_dir: Path) -> int:
     return len(list((data_dir / "audio_cache").glob("*/*.audio")))
 
