@@ -26,10 +26,11 @@ from app.api.error_shapes import (
     is_openai_path,
     validation_details,
 )
+from app.api.nul_guard import NulGuardMiddleware
 from app.api.router import api_router
 from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
-from app.core.db import make_engine, session_factory
+from app.core.db import make_engine, session_factory, startup_lock
 from app.core.files import sweep_temp_files
 from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
@@ -103,26 +104,34 @@ def prepare_database(settings: Settings) -> Engine:
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        run_migrations(engine)
-        with session_factory(engine)() as db:
-            ensure_admin(db, settings)
+        with startup_lock(engine):  # app servers starting together: one migrates at a time
+            run_migrations(engine)
+            with session_factory(engine)() as db:
+                ensure_admin(db, settings)
     except Exception:
         engine.dispose()
         raise
     return engine
 
 
-def sweep_orphans(data_dir: Path, factory: sessionmaker[Session]) -> None:
+def sweep_orphans(data_dir: Path, factory: sessionmaker[Session], min_age_s: float = 0.0) -> None:
     """Temp files of uploads, imports and cache writes, and book rows staged by an import, that
-    a crash cut off (none is in flight before the app serves its first request)."""
-    with factory() as db:
-        if books_store.remove_unfinished_imports(db):
-            log.info("removed the rows of an import that a crash cut off")
-    removed = sweep_temp_files(
-        data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX), recursive=True
+    a crash cut off (none is in flight before the app serves its first request). With other app
+    servers on the data directory (`min_age_s`, OWNVOICE_ORPHAN_MIN_AGE_SECONDS), only files
+    that old, and no rows: those may be another app server's work in flight."""
+    if not min_age_s:
+        with factory() as db:
+            if books_store.remove_unfinished_imports(db):
+                log.info("removed the rows of an import that a crash cut off")
+    sweeps = (
+        (data_dir / "uploads", (UPLOAD_PREFIX, INCOMING_PREFIX)),
+        (data_dir / "audio_cache", (CACHE_TEMP_PREFIX,)),
+        (data_dir / "exports", (EXPORT_TEMP_PREFIX,)),
     )
-    removed += sweep_temp_files(data_dir / "audio_cache", (CACHE_TEMP_PREFIX,), recursive=True)
-    removed += sweep_temp_files(data_dir / "exports", (EXPORT_TEMP_PREFIX,), recursive=True)
+    removed = sum(
+        sweep_temp_files(directory, prefixes, recursive=True, min_age_s=min_age_s)
+        for directory, prefixes in sweeps
+    )
     if removed:
         log.info("removed temporary files left by a crash", extra={"count": removed})
 
@@ -139,7 +148,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = prepare_database(settings)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
-    sweep_orphans(settings.resolved_data_dir, app.state.session_factory)
+    sweep_orphans(settings.resolved_data_dir, app.state.session_factory, settings.orphan_min_age_s)
     app.state.inference = InferenceClient(
         settings.inference_url,
         inference_token(settings),
@@ -153,7 +162,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.elevenlabs_api_key
         else None
     )
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(app.state.session_factory)  # shared: in the database
     app.state.stream_limiter = StreamLimiter(settings.max_streams_per_user)
     dummy_password_hash()  # made now, so the first unknown username is not slower
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
@@ -162,6 +171,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Synthesizer(app.state.inference, None, app.state.audio_cache),
         settings.render_batch_size,
         ready_patience_s=settings.render_ready_patience_s,
+        lease_s=settings.job_lease_s,
     )
     app.state.renders.start()
     app.state.exports = ExportRunner(
@@ -180,6 +190,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.export_quota_bytes,
         ),
         ready_patience_s=settings.render_ready_patience_s,
+        lease_s=settings.job_lease_s,
     )
     app.state.exports.start()
     # Live sentences are heard after they played (app.services.heard_speech).
@@ -259,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(DiskFullMiddleware)  # 507 when the disk is full (app.core.files)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(NulGuardMiddleware)  # %00 in the address: 400 on every database
     install_web_security(app, settings)  # outermost: every answer gets the security headers
     app.include_router(api_router)
     install_frontend(app, settings.frontend_dist)

@@ -25,6 +25,14 @@ def settings(data_dir: Path, **overrides: Any):
     return Settings(OWNVOICE_DATA_DIR=data_dir, **extra, **overrides)
 
 
+def shared_with(data_dir: Path) -> dict[str, str]:
+    """Environment for an app server on a copy of `data_dir` (or on another data directory)
+    that must see `data_dir`'s database: on SQLite the copied file is that database already;
+    on PostgreSQL the copy would otherwise get a new, empty database of its own."""
+    database = postgres.database_url(data_dir)
+    return {"DATABASE_URL": database} if database else {}
+
+
 def rows(data_dir: Path, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     """Run one query (`:name` parameters) on the data directory's database; its rows as tuples."""
     engine = create_engine(url_for(data_dir))

@@ -16,14 +16,13 @@ import pytest
 from audio_files import SHORT_WAV
 from conftest import create_user, create_user_with_voice
 from servers import AppServer, closed_port_url, start_app
-from sqlalchemy import select
 
 from app.core.db import make_engine, session_factory
 from app.main import run_migrations
 from app.models.book import Book
 from app.models.render_job import RenderJob
 from app.models.user import User, utcnow
-from app.services.renders import claim_next, requeue_interrupted
+from app.services.renders import claim_next, release_leases, renew_lease, update_running
 
 FINISHED = ("done", "failed", "cancelled")
 BATCH_SIZE = 2  # small, so that a short chapter still takes several batches
@@ -369,11 +368,17 @@ def test_a_job_interrupted_by_a_restart_runs_again(
     assert job["started_at"] != running["started_at"]  # claimed again after the restart
 
 
-def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
-    """The runner's startup step on a real, migrated database (SQLite, or the PostgreSQL run's)."""
+def test_a_job_is_claimed_under_a_lease_and_claimable_again_once_it_ran_out(
+    tmp_path: Path,
+) -> None:
+    """The claim step on a real, migrated database (SQLite, or the PostgreSQL run's), on an
+    injected clock: a job running under a live lease is nobody else's to take; once the lease
+    ran out (its app server was killed) it is claimed again, oldest first, and the runner that
+    lost it can no longer write to it."""
     engine = make_engine(database.url_for(tmp_path))
     run_migrations(engine)
     factory = session_factory(engine)
+    start = utcnow()
     with factory() as db:
         user = User(username="reader", password_hash="x")
         db.add(user)
@@ -381,7 +386,6 @@ def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
         book = Book(user_id=user.id, title="B", language="en", source_format="paste")
         db.add(book)
         db.flush()
-        start = utcnow()
         jobs = {
             status: RenderJob(
                 user_id=user.id,
@@ -389,28 +393,22 @@ def test_a_job_left_running_is_queued_again_at_start(tmp_path: Path) -> None:
                 voice_id="stock-joe",
                 status=status,
                 created_at=start + timedelta(seconds=n),
-                started_at=None if status == "queued" else start,
             )
-            for n, status in enumerate(("running", "queued", "done", "cancelled"))
+            for n, status in enumerate(("queued", "done", "cancelled"))
         }
         db.add_all(jobs.values())
         db.commit()
         ids = {status: job.id for status, job in jobs.items()}
 
-    assert requeue_interrupted(factory) == 1
-    with factory() as db:
-        status = dict(db.execute(select(RenderJob.id, RenderJob.status)).all())
-        interrupted = db.get(RenderJob, ids["running"])
-        assert interrupted is not None and interrupted.started_at is None
-    assert status == {
-        ids["running"]: "queued",
-        ids["queued"]: "queued",
-        ids["done"]: "done",
-        ids["cancelled"]: "cancelled",
-    }
-    assert requeue_interrupted(factory) == 0
-    # Queued jobs run oldest first: the interrupted one was created first.
-    assert claim_next(factory) == ids["running"]
-    assert claim_next(factory) == ids["queued"]
-    assert claim_next(factory) is None
+    assert claim_next(factory, owner="a", lease_s=30, now=start) == ids["queued"]
+    assert claim_next(factory, owner="b", lease_s=30, now=start + timedelta(seconds=29)) is None
+    assert renew_lease(factory, ids["queued"], RenderJob, "a", 30)
+    assert not renew_lease(factory, ids["queued"], RenderJob, "b", 30)  # not b's
+    after = utcnow() + timedelta(seconds=31)  # a renewed at utcnow(): 30 s from then
+    assert claim_next(factory, owner="b", lease_s=30, now=after) == ids["queued"]
+    assert not update_running(factory, ids["queued"], RenderJob, "a", done=5)  # a lost it
+    assert update_running(factory, ids["queued"], RenderJob, "b", done=5)
+    assert claim_next(factory, owner="c", lease_s=30, now=after) is None  # done, cancelled stay
+    assert release_leases(factory, RenderJob, "b") == 1  # b stops gracefully: queued at once
+    assert claim_next(factory, owner="c", lease_s=30, now=after) == ids["queued"]
     engine.dispose()

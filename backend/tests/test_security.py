@@ -8,7 +8,7 @@ from pathlib import Path
 import database
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import make_engine, session_factory
 from app.core.security import (
@@ -40,9 +40,9 @@ def test_passwords_are_argon2_and_verify() -> None:
     assert not verify_password("not-a-hash", "correct horse")
 
 
-def test_limiter_blocks_after_max_failures_then_forgets() -> None:
+def test_limiter_blocks_after_max_failures_then_forgets(factory: sessionmaker[Session]) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(max_failures=3, window_seconds=60, clock=clock)
+    limiter = LoginLimiter(factory, max_failures=3, window_seconds=60, clock=clock)
     for _ in range(3):
         assert limiter.retry_after("Alice", "10.0.0.1") == 0
         limiter.record_failure("Alice", "10.0.0.1")
@@ -54,28 +54,32 @@ def test_limiter_blocks_after_max_failures_then_forgets() -> None:
     assert limiter.retry_after("alice", "10.0.0.1") == 0
 
 
-def test_success_resets_the_count() -> None:
-    limiter = LoginLimiter(max_failures=2, window_seconds=60, clock=FakeClock())
+def test_success_resets_the_count(factory: sessionmaker[Session]) -> None:
+    limiter = LoginLimiter(factory, max_failures=2, window_seconds=60, clock=FakeClock())
     limiter.record_failure("bob", "ip")
     limiter.reset("bob", "ip")
     limiter.record_failure("bob", "ip")
     assert limiter.retry_after("bob", "ip") == 0
 
 
-def test_a_flood_of_made_up_usernames_takes_bounded_memory_and_expires() -> None:
+def test_a_flood_of_made_up_usernames_is_forgotten_after_the_longer_window(
+    factory: sessionmaker[Session],
+) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(max_keys=100, clock=clock)
-    for n in range(5000):
+    limiter = LoginLimiter(factory, clock=clock)
+    for n in range(500):
         limiter.record_failure(f"nobody-{n}", "10.0.0.9")
-    assert limiter.keys_held() == 200  # 100 (address, name) pairs + 100 names, not 10,000
+    assert limiter.keys_held() == 1000  # 500 (address, name) pairs + 500 names
     clock.advance(limiter.account_window_seconds)
     limiter.record_failure("one-more", "10.0.0.9")
     assert limiter.keys_held() == 2  # everything older than its window was dropped
 
 
-def test_one_address_cannot_lock_the_account_but_many_addresses_do() -> None:
+def test_one_address_cannot_lock_the_account_but_many_addresses_do(
+    factory: sessionmaker[Session],
+) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(clock=clock)
+    limiter = LoginLimiter(factory, clock=clock)
     # One attacker address fails as fast as it is allowed to, for two account windows;
     # all along, the real user (another address) still gets in.
     failures, refusals = 0, 0
@@ -98,7 +102,16 @@ def test_one_address_cannot_lock_the_account_but_many_addresses_do() -> None:
 
 def test_an_account_limit_one_address_could_reach_is_refused() -> None:
     with pytest.raises(ValueError, match="one address"):
-        LoginLimiter(max_failures=5, window_seconds=60, max_account_failures=25)
+        LoginLimiter(None, max_failures=5, window_seconds=60, max_account_failures=25)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A migrated database of its own (SQLite, or the PostgreSQL run's)."""
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    yield session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -129,7 +129,9 @@ def test_bad_requests_are_clear(speaker: httpx.Client) -> None:
 def test_inference_down_is_a_503_but_cached_audio_still_plays(
     tmp_path: Path, stack: AppServer
 ) -> None:
-    """An app server pointed at a dead inference service, on a copy of the stack's data."""
+    """An app server pointed at a dead inference service, on a copy of the stack's data (and on
+    PostgreSQL its database, which holds the user whose cache entries these are)."""
+    from database import shared_with
     from servers import start_app
 
     body = {"text": "Played once while the service was up.", "voiceId": "stock-joe"}
@@ -138,7 +140,7 @@ def test_inference_down_is_a_503_but_cached_audio_still_plays(
     import shutil
 
     shutil.copytree(stack.data_dir, tmp_path / "data")
-    server = start_app(tmp_path / "data")  # inference URL: a closed port
+    server = start_app(tmp_path / "data", **shared_with(stack.data_dir))  # inference: closed port
     try:
         with server.admin() as admin:
             cached = admin.post("/api/tts", json=body)

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     render_ready_patience_s: float = Field(
         default=600.0, ge=0, alias="OWNVOICE_RENDER_READY_PATIENCE_SECONDS"
     )
+    # Several app servers on one data directory: at start, leave temporary files younger than
+    # this (and half-imported book rows) alone, as another app server's work in flight (0: one
+    # app server, everything left at start is a crash's).
+    orphan_min_age_s: float = Field(default=0.0, ge=0, alias="OWNVOICE_ORPHAN_MIN_AGE_SECONDS")
+    # How long a running render or export job stays claimed by its app server without a renewal
+    # (renewed every third of it): after a crash, another app server (or this one, restarted)
+    # takes the job over this long after the last renewal (docs/deploy.md).
+    job_lease_s: float = Field(default=30.0, ge=0.3, le=3600, alias="OWNVOICE_JOB_LEASE_SECONDS")
     # Silence in exported audiobooks, in seconds: after a sentence, a paragraph, a chapter.
     export_sentence_pause_s: float = Field(
         default=0.4, ge=0, le=10, alias="OWNVOICE_EXPORT_SENTENCE_PAUSE_S"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -69,3 +71,25 @@ def iter_session(factory: sessionmaker[Session]) -> Iterator[Session]:
 def affected_rows(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE matched (`Session.execute` is typed as returning a plain Result)."""
     return cast(CursorResult[Any], result).rowcount
+
+
+# pg_advisory_lock's key for "this app server is migrating and bootstrapping" (any fixed number).
+STARTUP_LOCK_KEY = 0x6F776E76  # "ownv"
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """One app server at a time migrates the schema and creates the admin: on PostgreSQL, whose
+    app servers may start together (docs/deploy.md), a session advisory lock held meanwhile;
+    the others wait for it, then find the work done. SQLite needs none (one app server)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+            connection.commit()

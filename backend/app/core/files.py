@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -116,18 +117,28 @@ def atomic_write(target: Path, data: bytes | str) -> None:
         out.write(data.encode() if isinstance(data, str) else data)
 
 
-def sweep_temp_files(directory: Path, prefixes: Iterable[str], recursive: bool = False) -> int:
+def sweep_temp_files(
+    directory: Path,
+    prefixes: Iterable[str],
+    recursive: bool = False,
+    min_age_s: float = 0.0,
+    now: float | None = None,
+) -> int:
     """Delete temporary files a crash left behind in `directory`; returns how many.
 
-    Run at start, before any request is served: then every such file is an orphan.
+    Run at start, before any request is served: then every such file is an orphan, unless
+    other app servers share the data directory: then only files unchanged for `min_age_s`
+    are (younger ones may be their uploads or cache writes in flight).
     """
     if not directory.is_dir():
         return 0
-    removed = 0
+    removed, cutoff = 0, (time.time() if now is None else now) - min_age_s
     for prefix in prefixes:
         pattern = f"**/{prefix}*" if recursive else f"{prefix}*"
         for orphan in _files(directory.glob(pattern)):
             with contextlib.suppress(FileNotFoundError):
+                if min_age_s and orphan.stat().st_mtime > cutoff:
+                    continue
                 orphan.unlink()
                 removed += 1
     return removed

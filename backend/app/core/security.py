@@ -11,20 +11,18 @@ import functools
 import hashlib
 import math
 import secrets
-import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import affected_rows
-from app.models.user import ApiKey, AuthSession, User
+from app.models.user import ApiKey, AuthSession, LoginFailure, User
 
 SESSION_COOKIE = "ownvoice_session"
 SESSION_LIFETIME = timedelta(days=30)
@@ -165,47 +163,29 @@ def enabled(user: User) -> User | None:
 Clock = Callable[[], float]
 
 
+@dataclass
 class FailureWindow:
-    """Failure times per key in a sliding window, with bounded memory.
+    """One limit on failures in a sliding window: at most `limit` per key per `seconds`."""
 
-    Each key keeps at most `limit` times (older ones cannot matter). Keys are kept in
-    least-recently-failed order: keys whose newest failure left the window are dropped
-    as new failures arrive, and past `max_keys` live keys the stalest is evicted, so a
-    flood of made-up usernames costs a fixed amount of memory.
-    """
+    scope: str
+    limit: int
+    seconds: float
 
-    def __init__(self, limit: int, window_seconds: float, max_keys: int, clock: Clock) -> None:
-        self.limit, self.window, self.max_keys, self._clock = limit, window_seconds, max_keys, clock
-        self._times: OrderedDict[Hashable, deque[float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._times)
-
-    def retry_after(self, key: Hashable) -> int:
-        """Seconds until `key` may fail again; 0 when it is under its limit."""
-        times = self._times.get(key)
-        if times is None or len(times) < self.limit:
+    def retry_after(self, db: Session, key: str, now: float) -> int:
+        """Seconds until `key` may fail again; 0 while it is under its limit."""
+        recent = db.scalars(
+            select(LoginFailure.at)
+            .where(
+                LoginFailure.scope == self.scope,
+                LoginFailure.key == key,
+                LoginFailure.at > now - self.seconds,
+            )
+            .order_by(LoginFailure.at.desc())
+            .limit(self.limit)
+        ).all()
+        if len(recent) < self.limit:
             return 0
-        return max(0, math.ceil(self.window - (self._clock() - times[0])))
-
-    def record(self, key: Hashable) -> None:
-        now = self._clock()
-        self._sweep(now)
-        times = self._times.pop(key, None) or deque(maxlen=self.limit)
-        times.append(now)
-        self._times[key] = times  # now the most recent
-        if len(self._times) > self.max_keys:
-            self._times.popitem(last=False)
-
-    def forget(self, key: Hashable) -> None:
-        self._times.pop(key, None)
-
-    def _sweep(self, now: float) -> None:
-        while self._times:
-            oldest_key = next(iter(self._times))
-            if now - self._times[oldest_key][-1] < self.window:
-                return
-            del self._times[oldest_key]
+        return max(0, math.ceil(self.seconds - (now - recent[-1])))
 
 
 @dataclass
@@ -220,15 +200,19 @@ class LoginLimiter:
     The account limit is set so that a single address can never reach it (it is stopped
     by its own limit first; checked in __post_init__): one attacker cannot lock the real
     user out. Behind a reverse proxy every request comes from the proxy's address unless
-    OWNVOICE_TRUSTED_PROXIES names it, so set it there. Memory is bounded: see FailureWindow.
+    OWNVOICE_TRUSTED_PROXIES names it, so set it there. The failures are rows in the database
+    (`login_failures`), so every app server sharing it counts them together; rows older than
+    the longer window are deleted as new failures arrive, so a flood of made-up usernames
+    takes at most what arrives in one account window. `clock` is wall-clock seconds: app
+    servers on several machines need their clocks in step (NTP), as for the job leases.
     """
 
+    factory: sessionmaker[Session]
     max_failures: int = 5
     window_seconds: float = 60.0
     max_account_failures: int = 30
     account_window_seconds: float = 300.0
-    max_keys: int = 10_000
-    clock: Clock = time.monotonic
+    clock: Clock = time.time
 
     def __post_init__(self) -> None:
         # A sixth failure from one address comes a full window after its first, so within
@@ -236,31 +220,45 @@ class LoginLimiter:
         windows = math.ceil(self.account_window_seconds / self.window_seconds)
         if self.max_failures * windows >= self.max_account_failures:
             raise ValueError("one address alone could reach the account limit: raise it")
-        self._pairs = FailureWindow(
-            self.max_failures, self.window_seconds, self.max_keys, self.clock
-        )
+        self._pairs = FailureWindow("pair", self.max_failures, self.window_seconds)
         self._accounts = FailureWindow(
-            self.max_account_failures, self.account_window_seconds, self.max_keys, self.clock
+            "account", self.max_account_failures, self.account_window_seconds
         )
-        self._lock = threading.Lock()
 
     def retry_after(self, username: str, ip: str) -> int:
         """Seconds until another attempt is allowed; 0 when allowed now."""
-        name = username.lower()
-        with self._lock:
-            return max(self._pairs.retry_after((ip, name)), self._accounts.retry_after(name))
+        name, now = username.lower(), self.clock()
+        with self.factory() as db:
+            return max(
+                self._pairs.retry_after(db, _pair(ip, name), now),
+                self._accounts.retry_after(db, name, now),
+            )
 
     def record_failure(self, username: str, ip: str) -> None:
-        name = username.lower()
-        with self._lock:
-            self._pairs.record((ip, name))
-            self._accounts.record(name)
+        name, now = username.lower(), self.clock()
+        longest = max(self.window_seconds, self.account_window_seconds)
+        with self.factory() as db:
+            db.execute(delete(LoginFailure).where(LoginFailure.at <= now - longest))
+            db.add(LoginFailure(scope="pair", key=_pair(ip, name), at=now))
+            db.add(LoginFailure(scope="account", key=name, at=now))
+            db.commit()
 
     def reset(self, username: str, ip: str) -> None:
         """A successful login clears its address's count (the account count stays)."""
-        with self._lock:
-            self._pairs.forget((ip, username.lower()))
+        with self.factory() as db:
+            db.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.scope == "pair", LoginFailure.key == _pair(ip, username.lower())
+                )
+            )
+            db.commit()
 
     def keys_held(self) -> int:
-        with self._lock:
-            return len(self._pairs) + len(self._accounts)
+        """Distinct (scope, key) pairs with failures stored."""
+        with self.factory() as db:
+            keys = select(LoginFailure.scope, LoginFailure.key).distinct().subquery()
+            return db.scalar(select(func.count()).select_from(keys)) or 0
+
+
+def _pair(ip: str, name: str) -> str:
+    return f"{ip[:64]} {name[:128]}"

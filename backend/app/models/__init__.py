@@ -4,7 +4,7 @@ from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
 from app.models.export_job import ExportJob
 from app.models.render_job import RenderJob
-from app.models.user import ApiKey, AuthSession, User, UserPreferences
+from app.models.user import ApiKey, AuthSession, LoginFailure, User, UserPreferences
 from app.models.voice import Voice, VoiceConsent
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Sentence",
     "ApiKey",
     "AuthSession",
+    "LoginFailure",
     "Base",
     "User",
     "UserPreferences",

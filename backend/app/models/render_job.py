@@ -45,5 +45,8 @@ class RenderJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The app server working on it while running, until when (app.services.renders: leases).
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # What was heard of the sentences this job rendered (app.services.quality.Tally, as JSON).
     verification_json: Mapped[str | None] = mapped_column("verification", Text, nullable=True)

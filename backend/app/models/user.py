@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, UTCDateTime
@@ -79,3 +79,17 @@ class UserPreferences(Base):
     )
     data: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class LoginFailure(Base):
+    """A failed login, kept for the login limiter's windows (app.core.security.LoginLimiter):
+    in the database, so that app servers sharing it share the limits. `scope` is "pair" (key:
+    address and username) or "account" (key: username); `at` is in seconds since the epoch."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_scope_key_at", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[float] = mapped_column(Float)

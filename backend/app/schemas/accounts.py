@@ -7,13 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.text import Name
+
 SleepTimer = Literal["off", "15", "30", "45", "60", "chapter"]
 
 
 class Preferences(BaseModel):
     """A user's reader preferences, the same in every browser they sign in from."""
 
-    voice_id: str = Field(default="custom_user_voice", min_length=1, max_length=128)
+    voice_id: Name = Field(default="custom_user_voice", min_length=1, max_length=128)
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     font_scale: float = Field(default=1.0, ge=0.8, le=1.6)
     sleep_timer: SleepTimer = Field(
@@ -26,7 +28,7 @@ class PreferencesPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    voice_id: str | None = Field(default=None, min_length=1, max_length=128)
+    voice_id: Name | None = Field(default=None, min_length=1, max_length=128)
     speed: float | None = Field(default=None, ge=0.5, le=2.0)
     font_scale: float | None = Field(default=None, ge=0.8, le=1.6)
     sleep_timer: SleepTimer | None = None

@@ -6,14 +6,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.schemas.text import Name, Text
 from app.services.books.segment import is_valid_language
 
 MAX_PASTED_CHARS = 5_000_000
 
 
 class PastedBook(BaseModel):
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=MAX_PASTED_CHARS)
+    title: Name = Field(min_length=1, max_length=300)
+    text: Text = Field(min_length=1, max_length=MAX_PASTED_CHARS)
     language: str = Field(default="en", max_length=35)
 
     @field_validator("title")
@@ -98,5 +99,5 @@ class ChapterDetail(BaseModel):
 
 
 class ProgressUpdate(BaseModel):
-    chapter_id: str = Field(min_length=1, max_length=64)
-    sentence_id: str = Field(min_length=1, max_length=64)
+    chapter_id: Name = Field(min_length=1, max_length=64)
+    sentence_id: Name = Field(min_length=1, max_length=64)

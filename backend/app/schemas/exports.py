@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from app.models.user import utcnow
+from app.schemas.text import Name
 
 
 class ExportRequest(BaseModel):
@@ -18,9 +19,9 @@ class ExportRequest(BaseModel):
         "epub: an EPUB 3 read-along (media overlays); srt / vtt: a zip of one subtitle file "
         "per chapter"
     )
-    voice_id: str = Field(alias="voiceId", min_length=1, max_length=128)
+    voice_id: Name = Field(alias="voiceId", min_length=1, max_length=128)
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
-    chapter_ids: list[str] | None = Field(
+    chapter_ids: list[Name] | None = Field(
         default=None,
         alias="chapterIds",
         min_length=1,

@@ -7,14 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.text import Name
+
 
 class RenderRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    voice_id: str = Field(alias="voiceId", min_length=1, max_length=128)
+    voice_id: Name = Field(alias="voiceId", min_length=1, max_length=128)
     # The same range as POST /api/tts: a rendered sentence is the one the reader asks for.
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
-    chapter_id: str | None = Field(
+    chapter_id: Name | None = Field(
         default=None,
         alias="chapterId",
         min_length=1,

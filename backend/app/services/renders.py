@@ -13,6 +13,16 @@ The database holds the state. A job is claimed with a conditional UPDATE (queued
 and every later write requires it still to be running, so a DELETE (→ cancelled) always wins:
 the route also tells the runner, which then cancels its work at once and closes the upstream
 stream (that close is what stops the generation).
+
+Several app servers may share the database (docs/deploy.md). A claim is a lease: the job row
+names the runner (`lease_owner`) and until when it holds the job (`lease_expires_at`,
+OWNVOICE_JOB_LEASE_SECONDS ahead); the runner renews it every third of that while it works,
+and every write requires the lease to be still its own. A job whose lease ran out (its app
+server was killed) is claimed by another runner, which renders only what the cache still
+lacks; a runner that lost its lease stops at its next write or renewal. On PostgreSQL the claim
+reads with FOR UPDATE SKIP LOCKED, so runners racing for the queue do not wait on each other;
+the conditional UPDATE is what makes the claim exclusive on both databases. An app server that
+stops gracefully hands its job back to the queue at once.
 """
 
 from __future__ import annotations
@@ -22,12 +32,16 @@ import base64
 import binascii
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import affected_rows
@@ -131,47 +145,88 @@ class Tally:
 JobModel = Any
 
 
-def requeue_interrupted(factory: sessionmaker[Session], model: JobModel = RenderJob) -> int:
-    """At start: the jobs a stopped app server left running are queued again."""
-    with factory() as db:
-        result = db.execute(
-            update(model)
-            .where(model.status == RENDER_RUNNING)
-            .values(status=RENDER_QUEUED, started_at=None)
-        )
-        db.commit()
-        return affected_rows(result)
+def new_owner() -> str:
+    """A runner's name in the lease columns: unique per process and runner."""
+    return f"{socket.gethostname()[:32]}/{os.getpid()}/{secrets.token_hex(4)}"
 
 
-def claim_next(factory: sessionmaker[Session], model: JobModel = RenderJob) -> str | None:
-    """The oldest queued job, now marked running; None when the queue is empty."""
+def claimable(model: JobModel, now: datetime) -> Any:
+    """Queued, or running under a lease that ran out (or under none: left by an older version)."""
+    lapsed = or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)
+    return or_(model.status == RENDER_QUEUED, and_(model.status == RENDER_RUNNING, lapsed))
+
+
+def claim_next(
+    factory: sessionmaker[Session],
+    model: JobModel = RenderJob,
+    owner: str = "",
+    lease_s: float = 30.0,
+    now: datetime | None = None,
+) -> str | None:
+    """The oldest claimable job, now running under `owner`'s lease; None when there is none."""
     with factory() as db:
         while True:
+            at = now or utcnow()
             job_id = db.scalar(
                 select(model.id)
-                .where(model.status == RENDER_QUEUED)
+                .where(claimable(model, at))
                 .order_by(model.created_at, model.id)
                 .limit(1)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
             )
             if job_id is None:
                 return None
             claimed = db.execute(
                 update(model)
-                .where(model.id == job_id, model.status == RENDER_QUEUED)
-                .values(status=RENDER_RUNNING, started_at=utcnow(), error=None)
+                .where(model.id == job_id, claimable(model, at))
+                .values(
+                    status=RENDER_RUNNING,
+                    started_at=at,
+                    error=None,
+                    lease_owner=owner,
+                    lease_expires_at=at + timedelta(seconds=lease_s),
+                )
             )
             db.commit()
-            if affected_rows(claimed) == 1:  # else it was cancelled in between: take the next
+            if affected_rows(claimed) == 1:  # else another runner or a cancel came first
                 return job_id
 
 
-def update_running(
-    factory: sessionmaker[Session], job_id: str, model: JobModel = RenderJob, **values: Any
+def renew_lease(
+    factory: sessionmaker[Session], job_id: str, model: JobModel, owner: str, lease_s: float
 ) -> bool:
-    """Write to a job only while it is running; False once it was cancelled or deleted."""
+    """Extend `owner`'s lease on a running job; False once it is not theirs or not running."""
+    return update_running(
+        factory, job_id, model, owner, lease_expires_at=utcnow() + timedelta(seconds=lease_s)
+    )
+
+
+def release_leases(factory: sessionmaker[Session], model: JobModel, owner: str) -> int:
+    """A stopping runner's running jobs go back to the queue, for any runner to take at once."""
     with factory() as db:
         result = db.execute(
-            update(model).where(model.id == job_id, model.status == RENDER_RUNNING).values(**values)
+            update(model)
+            .where(model.status == RENDER_RUNNING, model.lease_owner == owner)
+            .values(status=RENDER_QUEUED, started_at=None, lease_owner=None, lease_expires_at=None)
+        )
+        db.commit()
+        return affected_rows(result)
+
+
+def update_running(
+    factory: sessionmaker[Session],
+    job_id: str,
+    model: JobModel = RenderJob,
+    owner: str | None = None,
+    **values: Any,
+) -> bool:
+    """Write to a job only while it is running under `owner`'s lease; False once it was
+    cancelled, deleted or taken over."""
+    with factory() as db:
+        result = db.execute(
+            update(model)
+            .where(model.id == job_id, model.status == RENDER_RUNNING, model.lease_owner == owner)
+            .values(**values)
         )
         db.commit()
         return affected_rows(result) == 1
@@ -480,8 +535,11 @@ class RenderRunner:
         synthesizer: Synthesizer,
         batch_size: int,
         ready_patience_s: float = 600.0,
+        lease_s: float = 30.0,
     ) -> None:
         self._factory = factory
+        self._lease_s = lease_s
+        self.owner = new_owner()
         self._ready_patience_s = ready_patience_s
         self._synthesizer = synthesizer
         self._cache = synthesizer.cache
@@ -493,18 +551,18 @@ class RenderRunner:
         self._job_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        requeued = requeue_interrupted(self._factory, self.model)
-        if requeued:
-            log.info(f"{self.kind} jobs queued again after a restart", extra={"count": requeued})
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name=f"{self.kind}-runner")
 
     async def stop(self) -> None:
-        """Stop working; a running job stays `running` and is queued again at the next start."""
+        """Stop working; a running job goes back to the queue (what it rendered stays cached).
+        After a crash instead, the job waits for its lease to run out."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            with contextlib.suppress(Exception):  # the database is gone: the lease runs out
+                await asyncio.to_thread(release_leases, self._factory, self.model, self.owner)
         self._task = self._loop = None
 
     # Called from request handlers, which may run in worker threads.
@@ -529,19 +587,23 @@ class RenderRunner:
         while True:
             self._wake.clear()  # before looking, so a job queued meanwhile is not missed
             try:
-                job_id = await asyncio.to_thread(claim_next, self._factory, self.model)
+                job_id = await asyncio.to_thread(
+                    claim_next, self._factory, self.model, self.owner, self._lease_s
+                )
             except Exception:
                 log.exception("cannot read the render queue")
                 job_id = None
             if job_id is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    # at least once a lease: a job whose app server died is taken over then
+                    await asyncio.wait_for(self._wake.wait(), min(IDLE_POLL_SECONDS, self._lease_s))
                 continue
             await self._run_job(job_id)
 
     async def _run_job(self, job_id: str) -> None:
         self._job_id = job_id
         self._job_task = asyncio.create_task(self._render(job_id), name=f"{self.kind}-{job_id}")
+        heartbeat = asyncio.create_task(self._keep_lease(job_id))
         try:
             await self._job_task
         except asyncio.CancelledError:
@@ -552,7 +614,25 @@ class RenderRunner:
         except Exception:  # e.g. the database went away: keep the runner alive for the next job
             log.exception("render job ended on an error", extra={"job_id": job_id})
         finally:
+            heartbeat.cancel()
             self._job_id = self._job_task = None
+
+    async def _keep_lease(self, job_id: str) -> None:
+        """Renew the job's lease while it runs; stop the work once the lease is lost (the job
+        was cancelled, or taken over by another app server after this one stalled)."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                kept = await asyncio.to_thread(
+                    renew_lease, self._factory, job_id, self.model, self.owner, self._lease_s
+                )
+            except Exception:  # the database is away for a moment: try again next beat
+                log.warning("cannot renew a job's lease", extra={"job_id": job_id})
+                continue
+            if not kept:
+                log.info(f"{self.kind} job is no longer ours: stopping", extra={"job_id": job_id})
+                self.cancelled(job_id)  # an export's writer thread too
+                return
 
     async def _render(self, job_id: str) -> None:
         """Run one job to its end, recording how it ended unless it was cancelled."""
@@ -595,6 +675,7 @@ class RenderRunner:
             self._factory,
             job_id,
             self.model,
+            self.owner,
             status=status,
             finished_at=utcnow(),
             **values,
@@ -609,7 +690,9 @@ class RenderRunner:
         return {"verification_json": tally.heard.to_json()}
 
     async def _progress(self, job_id: str, **values: Any) -> None:
-        if not await asyncio.to_thread(update_running, self._factory, job_id, self.model, **values):
+        if not await asyncio.to_thread(
+            update_running, self._factory, job_id, self.model, self.owner, **values
+        ):
             raise JobStopped
 
     def _load_spec(self, factory: sessionmaker[Session], job_id: str) -> JobSpec:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.files import fsync_replace
 from app.models.user import User, new_id
 from app.models.voice import VOICE_FAILED, VOICE_PROCESSING, VOICE_READY, Voice
+from app.schemas.text import forbidden_character
 from app.services.consent import Consent, consent_out, record_consent
 from app.services.errors import Conflict, InvalidInput, VoiceNotFound
 from app.services.inference_client import InferenceClient, InferenceError
@@ -74,6 +75,11 @@ def validate_name(name: str | None) -> str:
     if not 1 <= len(name) <= 100:
         raise InvalidInput(
             "Give the voice a name of 1 to 100 characters.",
+        )
+    character = forbidden_character(name)
+    if character is not None:
+        raise InvalidInput(
+            f"The voice's name contains the control character {character}: remove it."
         )
     return name
 

@@ -19,12 +19,13 @@ from app.core.security import (
     verify_password,
 )
 from app.models.user import User
+from app.schemas.text import Name
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: Name = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
 

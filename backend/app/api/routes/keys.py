@@ -11,12 +11,13 @@ from sqlalchemy import select
 from app.api.deps import CurrentUser, SessionDep
 from app.core.security import create_api_key
 from app.models.user import ApiKey
+from app.schemas.text import Name
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 
 
 class KeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 class KeyOut(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.audio import AUDIO_RESPONSES, stream_speech
 from app.api.deps import SessionDep, api_key_user, bearer_token
 from app.models.user import User
+from app.schemas.text import Name
 from app.services.speech import SpeechRequest, resolve_voice
 from app.services.transcode import SOURCE_RATE, OutputFormat
 
@@ -52,7 +53,7 @@ class SpeechIn(BaseModel):
 
     model: str = Field(min_length=1, max_length=100)
     input: str = Field(min_length=1, max_length=4096)
-    voice: str = Field(min_length=1, max_length=128)
+    voice: Name = Field(min_length=1, max_length=128)
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     instructions: str | None = None

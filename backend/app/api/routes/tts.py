@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.audio import AUDIO_RESPONSES, stream_speech, synthesizer
 from app.api.deps import CurrentUser, SessionDep
+from app.schemas.text import Name
 from app.services.heard_speech import ensure_heard
 from app.services.speech import SpeechRequest, resolve_voice
 
@@ -23,7 +24,7 @@ class TtsIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     text: str = Field(min_length=1, max_length=MAX_TTS_CHARS)
-    voice_id: str = Field(alias="voiceId", min_length=1, max_length=128)
+    voice_id: Name = Field(alias="voiceId", min_length=1, max_length=128)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     format: Literal["mp3", "wav", "pcm_24000", "opus"] = "mp3"
     speed: float = Field(default=1.0, ge=0.5, le=2.0)

@@ -12,13 +12,14 @@ from app.api.deps import AdminUser, SessionDep
 from app.core.security import hash_password
 from app.models.user import User
 from app.schemas.accounts import AdminUserOut, PasswordReset, UserPatch
+from app.schemas.text import Name
 from app.services import accounts
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
 class UserIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    username: Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=8, max_length=1024)
     is_admin: bool = False
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from app.api.audio import VOICE_UPLOAD_BODY
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.core.limits import UPLOADS
+from app.schemas.text import Name
 from app.services import consent as consent_service
 from app.services import voices as voice_service
 from app.services.inference_client import InferenceError
@@ -73,7 +74,7 @@ class VoiceListOut(BaseModel):
 
 
 class RenameIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 @router.post(

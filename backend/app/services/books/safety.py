@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from app.schemas.text import forbidden_character
 from app.services.books.parsed import BookImportError
 
 EPUB_MIMETYPE = b"application/epub+zip"
@@ -74,12 +75,11 @@ def sniff_kind(path: Path, claimed_epub: bool) -> FileKind:
 def is_utf8_text(path: Path, chunk_size: int = 1 << 16) -> bool:
     """Valid UTF-8 with no NUL or other binary control bytes, checked chunk by chunk."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    allowed_controls = {"\t", "\n", "\r", "\f", "\v"}
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(chunk_size):
                 text = decoder.decode(chunk)
-                if any(ord(c) < 32 and c not in allowed_controls for c in text):
+                if forbidden_character(text, multiline=True) is not None:
                     return False
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:

@@ -1,0 +1,242 @@
+"""Several app servers on one database and one data directory (docs/deploy.md): two real app
+server processes on the suite's database (PostgreSQL in `make test-backend-pg`; on SQLite the
+two share the file) and the shared inference service.
+
+A session made on one works on the other; failed logins count on both; a render job is claimed
+by exactly one runner, even with many racing; a replica killed with SIGKILL mid-job has its job
+taken over by the other once the lease ran out, which renders only what the cache lacks."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import database
+import httpx
+import postgres
+import pytest
+from conftest import create_user, login
+from servers import AppServer, InferenceServer, start_app_on
+
+from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
+from app.main import run_migrations
+from app.models.book import Book
+from app.models.export_job import ExportJob
+from app.models.render_job import RenderJob
+from app.models.user import User
+
+LEASE_S = 2  # short, so that a takeover comes quickly
+BATCH_SIZE = 2
+SENTENCES = 12
+DEADLINE_S = 300  # bounds a failing test only
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceServer
+) -> Iterator[list[AppServer]]:
+    data_dir = tmp_path_factory.mktemp("replicas") / "data"
+    env = {
+        "OWNVOICE_JOB_LEASE_SECONDS": str(LEASE_S),
+        "OWNVOICE_RENDER_BATCH_SIZE": str(BATCH_SIZE),
+    }
+    servers = [start_app_on(inference, data_dir, **env) for _ in range(2)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def until(condition: Callable[[], object], what: str, timeout: float = DEADLINE_S) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def test_a_session_made_on_one_replica_works_on_the_other(replicas: list[AppServer]) -> None:
+    first, second = replicas
+    name = f"both-{uuid.uuid4().hex[:6]}"
+    create_user(first, name).close()
+    with login(first, name, "password-123") as on_first:
+        token = on_first.cookies["ownvoice_session"]
+    with second.client(cookies={"ownvoice_session": token}) as on_second:
+        me = on_second.get("/api/auth/me")
+        assert me.status_code == 200 and me.json()["username"] == name, me.text
+
+
+def test_failed_logins_on_one_replica_count_on_the_other(replicas: list[AppServer]) -> None:
+    first, second = replicas
+    name = f"guessed-{uuid.uuid4().hex[:6]}"
+    wrong = {"username": name, "password": "not-the-password"}
+    with first.client() as client:
+        for _ in range(5):  # LoginLimiter.max_failures from one address
+            assert client.post("/api/auth/login", json=wrong).status_code == 401
+    with second.client() as client:
+        refused = client.post("/api/auth/login", json=wrong)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("model", [RenderJob, ExportJob])
+def test_racing_runners_claim_every_job_exactly_once(tmp_path: Path, model: type) -> None:
+    """Eight runners, each with its own connection pool (as replicas have), race for 40
+    queued jobs: each job is claimed by exactly one of them, and none is left."""
+    from app.services.renders import claim_next
+
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    with session_factory(engine)() as db:
+        user = User(username="reader", password_hash="x")
+        db.add(user)
+        db.flush()
+        book = Book(user_id=user.id, title="B", language="en", source_format="paste")
+        db.add(book)
+        db.flush()
+        extra = {"format": "m4b"} if model is ExportJob else {}
+        db.add_all(
+            model(user_id=user.id, book_id=book.id, voice_id="stock-joe", **extra)
+            for _ in range(40)
+        )
+        db.commit()
+    engine.dispose()
+
+    claims: dict[str, list[str]] = {}
+    start = threading.Barrier(8)
+
+    def runner(name: str) -> None:
+        own = make_engine(database.url_for(tmp_path))
+        factory = session_factory(own)
+        claims[name] = []
+        start.wait()
+        while (job_id := claim_next(factory, model, owner=name, lease_s=600)) is not None:
+            claims[name].append(job_id)
+        own.dispose()
+
+    threads = [threading.Thread(target=runner, args=(f"r{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = [job_id for ids in claims.values() for job_id in ids]
+    assert len(claimed) == 40 and len(set(claimed)) == 40, claims
+    owners = dict(database.rows(tmp_path, f"SELECT id, lease_owner FROM {model.__tablename__}"))
+    assert all(owners[job_id] == name for name, ids in claims.items() for job_id in ids)
+
+
+@pytest.mark.skipif(
+    not postgres.ENABLED, reason="the startup lock is PostgreSQL's (SQLite: one app server)"
+)
+def test_replicas_starting_together_migrate_one_at_a_time(
+    tmp_path: Path, inference: InferenceServer
+) -> None:
+    """While the startup lock is held elsewhere, two app servers starting on a fresh database
+    both wait for it; once it is free they come up one after the other: one schema, one admin."""
+    import psycopg
+
+    data_dir = tmp_path / "data"
+    url = database.url_for(data_dir).replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK_KEY,))
+        started: list[AppServer] = []
+        threads = [
+            threading.Thread(target=lambda: started.append(start_app_on(inference, data_dir)))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        until(lambda: holder.execute(waiting).fetchone()[0] == 2, "both to wait for the lock")
+        holder.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_KEY,))
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(started) == 2
+        assert database.rows(data_dir, "SELECT count(*) FROM alembic_version") == [(1,)]
+        assert database.rows(data_dir, "SELECT count(*) FROM users WHERE is_admin") == [(1,)]
+        for server in started:
+            assert httpx.get(server.url + "/api/health").status_code == 200
+    finally:
+        for server in started:
+            server.stop()
+
+
+def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path: Path) -> None:
+    """With OWNVOICE_ORPHAN_MIN_AGE_SECONDS, a starting app server deletes only temporary files
+    left unchanged that long (a crash's), not the uploads and cache writes other replicas have
+    in flight; without it (one app server) every one left at start goes."""
+    import os
+
+    from app.main import sweep_orphans
+    from app.services.audio_cache import TEMP_PREFIX
+    from app.services.uploads import UPLOAD_PREFIX
+
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    factory = session_factory(engine)
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "audio_cache" / "ab").mkdir(parents=True)
+    stale = tmp_path / "uploads" / f"{UPLOAD_PREFIX}crashed"
+    in_flight = tmp_path / "audio_cache" / "ab" / f"{TEMP_PREFIX}writing"
+    for path in (stale, in_flight):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    sweep_orphans(tmp_path, factory, min_age_s=3600)
+    assert not stale.exists() and in_flight.exists()
+    sweep_orphans(tmp_path, factory)  # one app server: everything left at start is a crash's
+    assert not in_flight.exists()
+    engine.dispose()
+
+
+def cache_entries(data_dir: Path) -> int:
+    return len(list((data_dir / "audio_cache").glob("*/*.audio")))
+
+
+def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(
+    replicas: list[AppServer],
+) -> None:
+    data_dir = replicas[0].data_dir
+    client = create_user(replicas[0], f"reader-{uuid.uuid4().hex[:6]}")
+    text = " ".join(f"Line {n} of the story is said once." for n in range(SENTENCES))
+    book = client.post("/api/books", json={"title": "Long", "text": text, "language": "en"})
+    assert book.status_code == 201, book.text
+    before = cache_entries(data_dir)
+    job = client.post(f"/api/books/{book.json()['id']}/renders", json={"voiceId": "stock-joe"})
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+
+    def job_row() -> tuple:
+        return database.rows(
+            data_dir,
+            "SELECT status, done, total, cached, lease_owner FROM render_jobs WHERE id = :id",
+            id=job_id,
+        )[0]
+
+    until(lambda: job_row()[0] == "running" and job_row()[1] >= BATCH_SIZE, "a first batch")
+    owner_pid = int(job_row()[4].split("/")[1])
+    worker = next(s for s in replicas if s.process.proc.pid == owner_pid)
+    other = next(s for s in replicas if s is not worker)
+    worker.process.kill()  # SIGKILL mid-job: no shutdown code runs, the lease just stops
+    status, done, total, _, _ = job_row()
+    assert status == "running" and done < total == SENTENCES, job_row()
+    in_cache_at_kill = cache_entries(data_dir) - before
+
+    with other.client(cookies=client.cookies) as on_other:
+        final = until(
+            lambda: (
+                (j := on_other.get(f"/api/renders/{job_id}").json())["status"] != "running" and j
+            ),
+            "the takeover to finish the job",
+        )
+    assert (final["status"], final["done"], final["total"]) == ("done", SENTENCES, SENTENCES), final
+    # The other replica found what the killed one had cached and rendered only the rest: each
+    # sentence went into the cache once (in_cache_at_kill + the rest), and none is missing.
+    assert final["cached"] == in_cache_at_kill, (final, in_cache_at_kill)
+    assert cache_entries(data_dir) - before == SENTENCES
+    assert str(other.process.proc.pid) in job_row()[4]
+    client.close()
