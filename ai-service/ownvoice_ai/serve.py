@@ -170,6 +170,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, SIGTERM it when the process that started it dies
+    (even by SIGKILL), so that a Ray head never outlives its launcher."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class LocalHead:
     """A Ray head on this machine (`ray start --head --block`), its files in a temporary
     directory; `stop()` ends exactly the processes it started (its own process group)."""
@@ -210,6 +219,7 @@ class LocalHead:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     @property
@@ -250,8 +260,6 @@ class LocalHead:
 def main() -> int:
     """`python -m ownvoice_ai.serve`: a Ray head on this machine, the application on it, until
     SIGTERM or SIGINT; then both stop."""
-    from ray import serve
-
     from .config import Settings
 
     logging.basicConfig(
@@ -275,8 +283,7 @@ def main() -> int:
             head.address,
         )
         stop.wait()
-        serve.shutdown()
-    finally:
+    finally:  # stopping the cluster stops Serve with it
         head.stop()
     return 0
 
