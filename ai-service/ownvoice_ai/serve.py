@@ -18,6 +18,7 @@ both on SIGTERM/SIGINT; further machines join with `ray start --address=HEAD:POR
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -35,6 +36,7 @@ REPLICA_HEADER = b"x-ownvoice-replica"
 CONFIG_FILE = Path(__file__).resolve().parents[1] / "serve.yaml"
 DEFAULT_REPLICAS = 2
 APP_NAME = "ownvoice"
+FORWARDED_ENV = ("OWNVOICE_", "XTTS_MODEL_DIR", "COQUI_TOS_AGREED", "OMP_")
 
 logger = logging.getLogger("ownvoice_ai.serve")
 
@@ -78,16 +80,17 @@ def replica_options(replicas: int, gpus: float, cpus: float) -> dict[str, Any]:
     from .config import Settings
 
     settings = Settings()
+    # The replicas' settings are this environment's, on every machine: a worker that joined with
+    # a bare `ray start --address=...` has none of its own.
+    env = {key: value for key, value in os.environ.items() if key.startswith(FORWARDED_ENV)}
     if gpus >= 1:
         actor: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
-        env = {"OWNVOICE_DEVICE": os.environ.get("OWNVOICE_DEVICE", "cuda")}
+        env.setdefault("OWNVOICE_DEVICE", "cuda")
     else:
         share = max(1, int(cpus) // replicas)
         actor = {"num_cpus": 0}  # CPU replicas share the cores; the thread count splits them
-        env = {
-            "OWNVOICE_DEVICE": "cpu",
-            "OWNVOICE_TORCH_THREADS": os.environ.get("OWNVOICE_TORCH_THREADS", str(share)),
-        }
+        env["OWNVOICE_DEVICE"] = "cpu"
+        env.setdefault("OWNVOICE_TORCH_THREADS", str(share))
     env["OWNVOICE_REPLICAS"] = str(
         replicas
     )  # /ready says it: the app server sends that many batches
@@ -243,17 +246,19 @@ class LocalHead:
                 time.sleep(0.2)
         ray.init(address=self.address, log_to_driver=False)
 
-    def stop(self, wait_s: float = 30.0) -> None:
+    def stop(self, wait_s: float = 10.0) -> None:
+        """SIGTERM (`ray start --block` then stops its processes, after trying to drain the
+        node for up to 30 s), then SIGKILL to the whole group: nothing in it is durable."""
         import ray
 
         ray.shutdown()
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # ray start --block stops its processes
-            try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(wait_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):  # helpers left in the group, if any
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 

@@ -1,6 +1,6 @@
 """Inference replicas on Ray Serve (README, "Scaling"): the real launcher (`python -m
 ownvoice_ai.serve`, what `OWNVOICE_INFERENCE=ray make start` runs) starts a local Ray cluster
-on loopback with two CPU replicas of the tiny model; the real app server uses it through one URL.
+with two CPU replicas of the tiny model; the real app server uses it through one URL.
 
 One cluster for the module (starting it takes a minute or two on a busy 2-core machine). Each
 answer names its replica (X-Ownvoice-Replica), which is how these tests see where work went."""
@@ -20,7 +20,8 @@ from servers import AppServer, InferenceServer, start_app_on, start_inference
 from test_renders import import_book, render, tts, unique, wait_for
 
 REPLICA = "x-ownvoice-replica"
-LONG_TEXT = " ".join(f"Sentence {n} of a long passage read aloud." for n in range(80))
+# about 60 chunks of 24 tokens: half a minute of generation, more while streams take turns
+LONG_TEXT = " ".join(f"Sentence {n} of a long passage read aloud." for n in range(400))
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,11 @@ def ray_inference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inferenc
         OWNVOICE_QUEUE_SIZE="1",
         OWNVOICE_TORCH_THREADS="1",
         OWNVOICE_LOAD_PIPER="0",
-        # long enough that four streams are still generating when a fifth request comes
-        OWNVOICE_XTTS_FIXED_TOKENS="160",
+        # Generation sleeps 20 ms per audio token (engines/simulated.py) instead of computing:
+        # on a shared 2-core machine the real decode's pace varies tenfold, and these tests are
+        # about Ray (routing, streaming, restarts), not the model, which loads and conditions
+        # voices for real. So a long text streams for a predictable while and no stall limit trips.
+        OWNVOICE_SIMULATE_TOKEN_S="0.02",
     )
     yield server
     server.stop()
@@ -91,7 +95,7 @@ def open_stream(client: httpx.Client, server: InferenceServer, voice: str, text:
 
 
 def streams_on_every_replica(
-    client: httpx.Client, server: InferenceServer, voice: str, per_replica: int
+    client: httpx.Client, server: InferenceServer, voice: str, per_replica: int, text: str
 ) -> tuple[list[httpx.Response], int]:
     """Long streams, `per_replica` on each of the two replicas, each with audio flowing. Ray
     picks the replica; one that is full answers 429, and then the stream is asked for again.
@@ -101,7 +105,7 @@ def streams_on_every_replica(
     deadline = time.monotonic() + 120
     while sum(len(streams) for streams in opened.values()) < 2 * per_replica:
         assert time.monotonic() < deadline, "could not fill both replicas"
-        response = open_stream(client, server, voice, LONG_TEXT)
+        response = open_stream(client, server, voice, text)
         if response.status_code == 429:
             response.close()
             continue
@@ -153,7 +157,7 @@ def test_a_full_cluster_answers_429_and_a_closed_stream_is_cancelled(
 ) -> None:
     before = workers(ray_inference)
     with httpx.Client(headers=auth(ray_inference), timeout=120) as client:
-        streams, extra = streams_on_every_replica(client, ray_inference, voice_id, 2)
+        streams, extra = streams_on_every_replica(client, ray_inference, voice_id, 2, LONG_TEXT)
         refused = client.post(
             f"{ray_inference.url}/generate", json={"text": "Me too.", "voice_id": voice_id}
         )
@@ -216,7 +220,7 @@ def test_a_killed_replica_is_restarted_while_requests_go_on(
     assert len(pids) == 2, pids
     original = set(workers(ray_inference))
     with httpx.Client(headers=auth(ray_inference), timeout=120) as client:
-        streams, _ = streams_on_every_replica(client, ray_inference, voice_id, 1)
+        streams, _ = streams_on_every_replica(client, ray_inference, voice_id, 1, LONG_TEXT[:4000])
         os.kill(pids[0], signal.SIGKILL)  # as the OOM killer would
         outcomes = {}
         for stream in streams:
@@ -243,3 +247,43 @@ def test_a_killed_replica_is_restarted_while_requests_go_on(
             assert len(spoken.content) > 0
             served.add(spoken.headers[REPLICA])
         assert killed not in served
+
+
+def test_a_render_keeps_one_batch_in_flight_per_replica(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """/ready says 2 replicas: the app server sends a job's batches two at a time. One plain
+    service that says so shows it: its worker holds two batches at once (one running, one
+    waiting), never more."""
+    inference = start_inference(
+        tmp_path_factory.mktemp("two") / "data",
+        OWNVOICE_REPLICAS="2",
+        OWNVOICE_SIMULATE_TOKEN_S="0.05",  # 24 tokens: 1.2 s a batch, asleep
+        OWNVOICE_LOAD_PIPER="0",
+    )
+    try:
+        app = start_app_on(
+            inference, tmp_path_factory.mktemp("two-app") / "data", OWNVOICE_RENDER_BATCH_SIZE="2"
+        )
+        try:
+            client = create_user_with_voice(app, unique("pair"))
+            text = " ".join(f"Pair {n} of the lines is here." for n in range(8))
+            job = render(client, import_book(client, text, "Pairs"), voiceId="custom_user_voice")
+            assert job.status_code == 202, job.text
+            seen = set()
+            deadline = time.monotonic() + 300
+            while (state := client.get(f"/api/renders/{job.json()['id']}").json())["status"] in (
+                "queued",
+                "running",
+            ):
+                assert time.monotonic() < deadline, state
+                worker = httpx.get(f"{inference.url}/ready", headers=auth(inference), timeout=10)
+                seen.add(worker.json()["worker"]["in_flight"])
+                time.sleep(0.05)
+            assert (state["status"], state["done"]) == ("done", 8), state
+            assert max(seen) == 2, seen
+            client.close()
+        finally:
+            app.stop()
+    finally:
+        inference.stop()
