@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -94,14 +95,27 @@ def open_stream(client: httpx.Client, server: InferenceServer, voice: str, text:
     return client.send(request, stream=True)
 
 
+@dataclass
+class Stream:
+    response: httpx.Response
+    chunks: Iterator[bytes]
+
+    @property
+    def replica(self) -> str:
+        return self.response.headers[REPLICA]
+
+    def close(self) -> None:
+        self.response.close()
+
+
 def streams_on_every_replica(
     client: httpx.Client, server: InferenceServer, voice: str, per_replica: int, text: str
-) -> tuple[list[httpx.Response], int]:
+) -> tuple[list[Stream], int]:
     """Long streams, `per_replica` on each of the two replicas, each with audio flowing. Ray
     picks the replica; one that is full answers 429, and then the stream is asked for again.
     Also how many streams were closed at once (a replica with its share already got it)."""
     extra = 0
-    opened: dict[str, list[httpx.Response]] = {}
+    opened: dict[str, list[Stream]] = {}
     deadline = time.monotonic() + 120
     while sum(len(streams) for streams in opened.values()) < 2 * per_replica:
         assert time.monotonic() < deadline, "could not fill both replicas"
@@ -115,8 +129,9 @@ def streams_on_every_replica(
             response.close()
             extra += 1
             continue
-        next(response.iter_raw())  # audio is flowing
-        on_replica.append(response)
+        chunks = response.iter_raw()  # kept: a dropped iterator closes its response
+        next(chunks)  # audio is flowing
+        on_replica.append(Stream(response, chunks))
     assert len(opened) == 2
     return [stream for streams in opened.values() for stream in streams], extra
 
@@ -225,10 +240,11 @@ def test_a_killed_replica_is_restarted_while_requests_go_on(
         outcomes = {}
         for stream in streams:
             try:
-                stream.read()
-                outcomes[stream.headers[REPLICA]] = "complete"
+                for _ in stream.chunks:
+                    pass
+                outcomes[stream.replica] = "complete"
             except httpx.HTTPError:  # cut off: the client can tell, it does not hang
-                outcomes[stream.headers[REPLICA]] = "failed"
+                outcomes[stream.replica] = "failed"
             finally:
                 stream.close()
         assert sorted(outcomes.values()) == ["complete", "failed"], outcomes
