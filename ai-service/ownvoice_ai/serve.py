@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ray.serve.request_router import FIFOMixin, RequestRouter
+
 REPLICA_HEADER = b"x-ownvoice-replica"
 CONFIG_FILE = Path(__file__).resolve().parents[1] / "serve.yaml"
 DEFAULT_REPLICAS = 2
@@ -61,6 +63,15 @@ class ReplicaHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class LeastLoadedRouter(FIFOMixin, RequestRouter):
+    """Ray's request router, looking at every replica rather than two picked at random (Ray's
+    default, "power of two choices"): a book's batches arrive together, and two random picks
+    often put two on one replica while another idles. The shortest queue wins."""
+
+    async def choose_replicas(self, candidate_replicas, pending_request=None):
+        return [candidate_replicas]
 
 
 def replica_count(args: dict[str, Any] | None = None) -> int:
@@ -102,6 +113,7 @@ def replica_options(replicas: int, gpus: float, cpus: float) -> dict[str, Any]:
         "max_ongoing_requests": settings.queue_size + 1 + 8,
         # loading a model takes a while on a busy machine
         "health_check_timeout_s": 60,
+        "request_router_config": {"request_router_class": LeastLoadedRouter},
     }
 
 
