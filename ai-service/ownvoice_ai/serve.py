@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -68,10 +69,11 @@ class ReplicaHeader:
 class LeastLoadedRouter(FIFOMixin, RequestRouter):
     """Ray's request router, looking at every replica rather than two picked at random (Ray's
     default, "power of two choices"): a book's batches arrive together, and two random picks
-    often put two on one replica while another idles. The shortest queue wins."""
+    often put two on one replica while another idles. The shortest queue wins; among equals,
+    a random one (the order is shuffled), so idle replicas share the light requests too."""
 
     async def choose_replicas(self, candidate_replicas, pending_request=None):
-        return [candidate_replicas]
+        return [random.sample(candidate_replicas, len(candidate_replicas))]
 
 
 def replica_count(args: dict[str, Any] | None = None) -> int:
