@@ -196,7 +196,9 @@ def stop_all(services: list[Service]) -> None:
     for service in running:
         os.killpg(service.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
     # a Ray head stops its processes before it exits: give it longer
-    grace = STOP_GRACE_SECONDS * (6 if any(s.argv[-1] == "ownvoice_ai.serve" for s in running) else 1)
+    grace = STOP_GRACE_SECONDS * (
+        6 if any(s.argv[-1] == "ownvoice_ai.serve" for s in running) else 1
+    )
     deadline = time.monotonic() + grace
     for service in running:
         try:
