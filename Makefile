@@ -6,7 +6,7 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-lint lint test-ai test-backend test-backend-pg test-frontend test-e2e test-book bench soak audit clean-install help
+.PHONY: start install test test-lint lint test-ai test-backend test-backend-pg test-frontend test-e2e test-book bench bench-scale soak audit clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
@@ -94,6 +94,10 @@ test-book: install $(STAMPS)/system-test
 bench: $(STAMPS)/ai-venv $(STAMPS)/backend-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
 	cd backend && .venv/bin/python scripts/bench_export.py
+
+# 1, 2 and 4 inference replicas on Ray Serve render 64 sentences on a simulated XTTS (README, Scaling).
+bench-scale: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
+	cd backend && .venv/bin/python scripts/bench_scale.py
 
 SOAK_SECONDS ?= 300
 soak: $(STAMPS)/backend-venv $(STAMPS)/ai-venv

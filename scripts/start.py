@@ -128,13 +128,22 @@ def ask_license(env: dict[str, str], data_dir: Path) -> None:
         env["COQUI_TOS_AGREED"] = "1"
 
 
+def inference_module(env: dict[str, str]) -> str:
+    """OWNVOICE_INFERENCE=ray: a local Ray head with OWNVOICE_RAY_REPLICAS replicas of the
+    inference service behind one URL (README, Scaling); else the single service."""
+    mode = env.get("OWNVOICE_INFERENCE", "single")
+    if mode not in ("single", "ray"):
+        fail(f"OWNVOICE_INFERENCE must be 'single' or 'ray', not {mode!r}")
+    return "ownvoice_ai.serve" if mode == "ray" else "ownvoice_ai"
+
+
 def build_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> list[Service]:
     common = {**env, "OWNVOICE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     inference = Service(
         name="inference service",
         label="ai ",
         cwd=ROOT / "ai-service",
-        argv=[str(ROOT / "ai-service/.venv/bin/python"), "-m", "ownvoice_ai"],
+        argv=[str(ROOT / "ai-service/.venv/bin/python"), "-m", inference_module(env)],
         env={
             **common,
             "OWNVOICE_AI_HOST": "127.0.0.1",
@@ -186,7 +195,11 @@ def stop_all(services: list[Service]) -> None:
     running = [s for s in services if s.process and s.process.poll() is None]
     for service in running:
         os.killpg(service.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    # a Ray head stops its processes before it exits: give it longer
+    grace = STOP_GRACE_SECONDS * (
+        6 if any(s.argv[-1] == "ownvoice_ai.serve" for s in running) else 1
+    )
+    deadline = time.monotonic() + grace
     for service in running:
         try:
             service.process.wait(timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     xtts_precision: Literal["auto", "fp32", "int8"] = "auto"
     mps_self_test_tokens: int = 8
 
+    # Replicas of this service behind one URL (set by ownvoice_ai.serve on Ray Serve; /ready says
+    # it, and the app server keeps that many render batches in flight).
+    replicas: int = Field(1, ge=1)
+    # A simulated XTTS for scaling runs (make bench-scale): each audio token costs this many seconds
+    # of sleep and no CPU, the audio is silence (engines/simulated.py). Unset: the real model.
+    simulate_token_s: float | None = Field(None, gt=0)
+
     # Generation
     queue_size: int = Field(8, ge=0)  # requests waiting behind the running one, per device
     # A generation that produces no audio for this long is stuck: it is stopped (queueing excluded).
@@ -71,7 +78,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     max_text_chars: int = 100_000
 
-    @field_validator("demo_model", "xtts_model_dir", "inference_token", "asr_model", mode="before")
+    @field_validator(
+        "demo_model",
+        "xtts_model_dir",
+        "inference_token",
+        "asr_model",
+        "simulate_token_s",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -68,7 +68,13 @@ def _load_xtts(settings: Settings, clock: Callable[[], float]) -> XttsEngine:
         source = ModelSource(
             None, None, "none", "XTTS loading is switched off (OWNVOICE_LOAD_XTTS=0)."
         )
-    engine = XttsEngine(
+    engine_class: Any = XttsEngine
+    extra: dict[str, Any] = {}
+    if settings.simulate_token_s is not None:  # scaling runs: sleep per token (make bench-scale)
+        from .engines.simulated import SimulatedXttsEngine
+
+        engine_class, extra = SimulatedXttsEngine, {"token_s": settings.simulate_token_s}
+    engine = engine_class(
         source,
         requested_device=settings.device,
         tuning=StreamTuning(
@@ -84,6 +90,7 @@ def _load_xtts(settings: Settings, clock: Callable[[], float]) -> XttsEngine:
         batch_size=settings.xtts_batch_size,
         cuda_graphs=settings.cuda_graphs,
         clock=clock,
+        **extra,
     )
     status = engine.load()
     logger.info("xtts: %s", status)

@@ -423,7 +423,7 @@ def free_port() -> int:
 
 
 def start_services(
-    data_dir: Path, log_path: Path
+    data_dir: Path, log_path: Path, **extra_env: str
 ) -> tuple[subprocess.Popen, str, str, dict[str, int]]:
     app_port, ai_port = free_port(), free_port()
     admin_key = "ov_soak_" + uuid.uuid4().hex
@@ -434,6 +434,7 @@ def start_services(
         OWNVOICE_ADMIN_API_KEY=admin_key,
         OWNVOICE_ADMIN_PASSWORD=PASSWORD,
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        **extra_env,
     )
     with log_path.open("wb") as log:
         supervisor = subprocess.Popen(

@@ -47,6 +47,7 @@ class Process:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     _log: object | None = field(default=None, repr=False)
+    stop_timeout: float = 15  # after SIGTERM, before SIGKILL
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
@@ -58,7 +59,7 @@ class Process:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -228,9 +229,15 @@ def wait_until_ready(server: InferenceServer, data_dir: Path, timeout: float) ->
 
 
 def start_inference(
-    data_dir: Path, timeout: float = 300, port: int | None = None, **extra_env: str
+    data_dir: Path,
+    timeout: float = 300,
+    port: int | None = None,
+    ray_replicas: int | None = None,
+    **extra_env: str,
 ) -> InferenceServer:
-    """The real inference service on the tiny random XTTS checkpoint."""
+    """The real inference service on the tiny random XTTS checkpoint; with `ray_replicas`, that
+    many replicas of it on a local Ray cluster (`python -m ownvoice_ai.serve`, as
+    `OWNVOICE_INFERENCE=ray make start` runs it)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = base_env(data_dir)
@@ -245,12 +252,18 @@ def start_inference(
         # (with the stock Piper voice) pass OWNVOICE_VERIFY="on".
         OWNVOICE_VERIFY="off",
     )
+    module = "ownvoice_ai"
+    if ray_replicas is not None:
+        module = "ownvoice_ai.serve"
+        env.update(OWNVOICE_RAY_REPLICAS=str(ray_replicas), OWNVOICE_RAY_PORT=str(free_port()))
     env.update(extra_env)
     process = Process(
-        [str(AI_PYTHON), "-m", "ownvoice_ai"],
+        [str(AI_PYTHON), "-m", module],
         AI_SERVICE_DIR,
         env,
         data_dir.parent / f"inference-{port}.log",
+        # the Ray launcher stops its cluster on SIGTERM: give it time, a SIGKILL would orphan it
+        stop_timeout=15 if ray_replicas is None else 120,
     )
     server = InferenceServer(f"http://127.0.0.1:{port}", process, data_dir)
     process.start()

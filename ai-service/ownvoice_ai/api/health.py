@@ -50,6 +50,8 @@ def ready(services: ServicesDep) -> dict:
         "device_note": xtts.extra.get("device_note"),
         # fp32 or the int8 fast path, and why (OWNVOICE_XTTS_PRECISION; engines/precision.py)
         "precision": xtts.extra.get("precision"),
+        # replicas of this service behind its URL (Ray Serve): batches the app server keeps in flight
+        "replicas": services.settings.replicas,
         "worker": {
             "busy": worker.busy,
             "in_flight": worker.in_flight,

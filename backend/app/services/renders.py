@@ -95,6 +95,9 @@ BUSY_PATIENCE_SECONDS = 300.0
 TEXT_REFUSALS = frozenset({"nothing_to_say", "invalid_text"})
 RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
 READY_POLL_SECONDS = 1.0
+# Batches of one job in flight at once: one per inference replica (/ready's `replicas`, Ray
+# Serve), so N replicas render a book about N times faster; bounded against a wild answer.
+MAX_BATCHES_IN_FLIGHT = 64
 # The inference service going away in the middle of a job (a crash, a restart): wait for it and
 # go on with what is still missing, this many times per job.
 DOWN_RETRIES = 3
@@ -730,14 +733,29 @@ class RenderRunner:
             skipped=0,
             **self._heard_values(tally),
         )
-        for batch in batches(pending, self._batch_size):
-            missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
-            tally.done += arrived
-            if missing:
-                await self._render_texts(job_id, plan, model_id, missing, tally)
-            elif arrived:
-                await self._progress(job_id, done=tally.done)
+        work = batches(pending, self._batch_size)
+
+        async def lane() -> None:
+            for batch in work:  # shared: each lane takes the next batch, in reading order
+                missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
+                tally.done += arrived
+                if missing:
+                    await self._render_texts(job_id, plan, model_id, missing, tally)
+                elif arrived:
+                    await self._progress(job_id, done=tally.done)
+
+        await all_or_none([lane() for _ in range(await self._batches_in_flight())])
         return tally
+
+    async def _batches_in_flight(self) -> int:
+        """As many batches as the inference side has replicas (its /ready; 1 without one)."""
+        ready = await self._synthesizer.inference.ready()
+        replicas = ready.get("replicas")
+        return (
+            min(replicas, MAX_BATCHES_IN_FLIGHT)
+            if isinstance(replicas, int) and replicas > 0
+            else 1
+        )
 
     async def _render_texts(
         self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
@@ -827,6 +845,18 @@ class RenderRunner:
             async with stack:
                 yield events
             return
+
+
+async def all_or_none(coroutines: list[Any]) -> None:
+    """Run them together; the first error stops the others (their streams close) and is raised
+    as itself, so a job fails as it would with one batch at a time."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _retry_seconds(exc: InferenceError) -> float:

@@ -86,6 +86,9 @@ class SpeechRequest:
         self.speed = normalize_speed(self.speed)  # the cache key and the engines get this
 
 
+REPLICA_HEADER = "x-ownvoice-replica"
+
+
 @dataclass
 class AudioStream:
     media_type: str
@@ -423,7 +426,11 @@ class Synthesizer:
         after = self.after_cached
         cached = (lambda: after(target, request, key, expected_model)) if after else None
         body = _tee(response.aiter_raw(), transcoder, writer, response.aclose, cached)
-        return AudioStream(media_type, body, False, headers)
+        # Which inference replica spoke (Ray Serve): for this answer only, never cached with it.
+        replica = response.headers.get(REPLICA_HEADER)
+        return AudioStream(
+            media_type, body, False, {**headers, REPLICA_HEADER: replica} if replica else headers
+        )
 
     async def _from_elevenlabs(
         self, target: VoiceTarget, request: SpeechRequest, key: str
