@@ -6,6 +6,8 @@ heard after they played, and Regenerate replaces a sentence's entry."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +15,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from conftest import create_user, create_user_with_voice
-from servers import AppServer, start_app_on, start_inference
+from cuttable_proxy import CuttableProxy
+from servers import AppServer, InferenceServer, start_app_on, start_inference
 from test_renders import import_book, render, tts, unique, wait_for
 
 # Chapter one: four sentences ("It was late." twice, one cache entry), chapter two: one.
@@ -29,17 +32,21 @@ WORD = re.compile(r"\S+")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """An app server on an inference service of its own with verification on (the shared one
-    runs without it: the tiny model's noise would fail every take of every other test)."""
-    root = tmp_path_factory.mktemp("quality")
-    inference = start_inference(root / "ai", OWNVOICE_VERIFY="on")
-    try:
-        app = start_app_on(inference, root / "data")
-        yield app
-        app.stop()
-    finally:
-        inference.stop()
+def verifying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
+    """An inference service of its own with verification on (the shared one runs without it:
+    the tiny model's noise would fail every take of every other test)."""
+    inference = start_inference(tmp_path_factory.mktemp("quality-ai") / "ai", OWNVOICE_VERIFY="on")
+    yield inference
+    inference.stop()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, verifying: InferenceServer
+) -> Iterator[AppServer]:
+    app = start_app_on(verifying, tmp_path_factory.mktemp("quality") / "data")
+    yield app
+    app.stop()
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +257,86 @@ def test_a_live_take_that_fails_is_rendered_again_into_the_cache(reader: httpx.C
     assert answer["verification"]["takes"] == 3 and answer["verification"]["passed"] is False
     again = tts(reader, sentence["text"], "custom_user_voice", 1.0)
     assert again.headers["x-cache"] == "hit" and again.content != live.content
+
+
+TIMED = ["The fox ran across the frozen field.", "Morning came slowly over the hills."]
+
+
+def test_with_timestamps_answers_from_the_cached_word_timings(
+    tmp_path_factory: pytest.TempPathFactory, verifying: InferenceServer
+) -> None:
+    """Sentences heard already are not listened to again: with the inference service gone,
+    the ElevenLabs timestamp routes still answer, their times the cache entries' words."""
+    proxy = CuttableProxy(verifying.url)
+    app = start_app_on(verifying, tmp_path_factory.mktemp("timed") / "data", via=proxy.url)
+    try:
+        with create_user(app, unique("timed")) as reader:
+            key = reader.post("/api/keys", json={"name": "timed"}).json()["key"]
+            book = import_book(reader, "# Timed\n\n" + " ".join(TIMED) + "\n", "Timed")
+            sentences = chapter_sentences(reader, book, book["chapters"][0])
+            assert [s["text"] for s in sentences] == TIMED
+            heard = [verified_tts(reader, text) for text in TIMED]
+            words = [timings(reader, book, s, "stock-joe")["words"] for s in sentences]
+            proxy.down()  # no /align (nor anything else of the inference service) from here
+
+            text = "  ".join(TIMED)
+            url = f"{app.url}/v1/text-to-speech/stock-joe"
+            body = {"text": text, "language_code": "en"}
+            whole = httpx.post(
+                f"{url}/with-timestamps",
+                params={"output_format": "pcm_24000"},
+                headers={"xi-api-key": key},
+                json=body,
+                timeout=60,
+            )
+            assert whole.status_code == 200, whole.text
+            answer = whole.json()
+            assert base64.b64decode(answer["audio_base64"]) == b"".join(h.content for h in heard)
+            alignment = answer["alignment"]
+            assert "".join(alignment["characters"]) == text
+            # Each word's first and last characters start and end when the cache says it is said.
+            offset, at = 0.0, 0
+            for sentence, said, audio in zip(TIMED, words, heard, strict=True):
+                at = text.index(sentence, at)
+                for word in said:
+                    first = at + word["offset"]
+                    last = first + len(word["word"]) - 1
+                    assert alignment["character_start_times_seconds"][first] == round(
+                        offset + word["start"], 3
+                    )
+                    assert alignment["character_end_times_seconds"][last] == round(
+                        offset + word["end"], 3
+                    )
+                offset += pcm_seconds(audio.content)
+
+            streamed = httpx.post(
+                f"{url}/stream/with-timestamps",
+                params={"output_format": "pcm_24000"},
+                headers={"xi-api-key": key},
+                json=body,
+                timeout=60,
+            )
+            assert streamed.status_code == 200, streamed.text
+            chunks = [json.loads(line)["alignment"] for line in streamed.text.splitlines()]
+            assert len(chunks) == 2  # one per sentence, together the same timings
+            assert {k: [x for c in chunks for x in c[k]] for k in alignment} == alignment
+    finally:
+        app.stop()
+        proxy.down()
+
+
+def verified_tts(client: httpx.Client, text: str) -> httpx.Response:
+    """A sentence rendered and heard before it is answered, as the timestamp routes ask for it
+    (raw PCM, English, speed 1): its cache entry has word timings."""
+    answer = client.post(
+        "/api/tts",
+        json={
+            "text": text,
+            "voiceId": "stock-joe",
+            "language": "en",
+            "format": "pcm_24000",
+            "verify": True,
+        },
+    )
+    assert answer.status_code == 200 and answer.headers["x-cache"] == "hit", answer.text
+    return answer
