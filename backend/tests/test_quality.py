@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from conftest import create_user, create_user_with_voice
 from cuttable_proxy import CuttableProxy
 from servers import AppServer, InferenceServer, start_app_on, start_inference
 from test_renders import import_book, render, tts, unique, wait_for
+
+from app.services.transcode import decoded_pcm
 
 # Chapter one: four sentences ("It was late." twice, one cache entry), chapter two: one.
 STORY = (
@@ -174,6 +177,46 @@ def test_a_live_sentence_is_heard_after_it_played(fresh: httpx.Client) -> None:
 
     quality = reader.get(f"/api/books/{book['id']}/quality", params={"voiceId": "stock-joe"}).json()
     assert (quality["checked"], quality["passed_first_take"]) == (1, 1)
+
+
+def cache_entry_of(server: AppServer, audio: bytes) -> Path:
+    """The sidecar of the app server's cache entry holding `audio` (found by its bytes)."""
+    for path in (server.data_dir / "audio_cache").glob("*/*.audio"):
+        if path.read_bytes() == audio:
+            return path.with_suffix(".json")
+    raise AssertionError("no cache entry holds this audio")
+
+
+def published(sidecar: Path) -> dict | None:
+    """A cache entry's sidecar once the entry is visible (its audio written last), else None."""
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return meta if sidecar.with_suffix(".audio").exists() else None
+
+
+def test_a_live_mp3_sentence_is_heard_after_it_played(
+    server: AppServer, fresh: httpx.Client
+) -> None:
+    """Not only raw PCM: a live MP3 take is decoded and heard, and its entry keeps its MP3 with
+    the verdict and the words (read from the app server's cache on disk: no API answers for
+    an MP3 entry's timings, and asking for the audio again must not render it anew)."""
+    text = "The fox ran across the frozen field."
+    live = fresh.post(
+        "/api/tts", json={"text": text, "voiceId": "stock-joe", "language": "en", "format": "mp3"}
+    )
+    assert live.status_code == 200 and live.headers["x-cache"] == "miss", live.text
+    sidecar = cache_entry_of(server, live.content)
+    deadline = time.monotonic() + 240
+    while (heard := published(sidecar)) is None or "verification" not in heard:
+        assert time.monotonic() < deadline, "the live MP3 take was never heard"
+        time.sleep(0.2)
+    assert heard["verification"]["checked"] and heard["verification"]["passed"], heard
+    assert heard["media_type"] == "audio/mpeg"
+    assert sidecar.with_suffix(".audio").read_bytes() == live.content  # kept as it was heard
+    seconds = len(decoded_pcm(live.content)) / 2 / 24000
+    assert_timed(heard, text, seconds)
 
 
 def test_verify_true_answers_with_a_heard_take(fresh: httpx.Client) -> None:
