@@ -43,6 +43,7 @@ LIMITS = {"avx512": Limits(0.4, 0.3, 8.0), "avx2": Limits(1.0, 1.0, 2.0)}
 PEAK_MEMORY_BYTES = 2e9
 LISTENERS_P95_RATIO = 3.0
 BOOK_BATCH = "8"
+VERIFICATION_COST_PERCENT = 25.0  # of book rendering's throughput (issue 15 item 9)
 
 
 def cpu_tier(extensions: dict[str, bool]) -> str:
@@ -100,6 +101,7 @@ def targets(results: dict[str, dict[str, Any]], extensions: dict[str, bool]) -> 
             " GB",
         ),
         _listeners_target(default),
+        _verification_target(default),
     ]
 
 
@@ -134,6 +136,26 @@ def _listeners_target(default: dict[str, Any]) -> Target:
         LISTENERS_P95_RATIO,
         True,
         "x",
+        note,
+    )
+
+
+def _verification_target(default: dict[str, Any]) -> Target:
+    """What hearing every take costs book rendering: the same sentences rendered through the
+    service's batch path with verification off and on, in this run."""
+    rendered = default.get("verified_rendering") or {}
+    cost = rendered.get("throughput_cost")
+    note = (
+        f"{rendered['x_real_time_off']:.2f}x real time off, {rendered['x_real_time_on']:.2f}x on"
+        if cost is not None
+        else ""
+    )
+    return Target(
+        "verification cost of render throughput",
+        cost * 100 if cost is not None else None,
+        VERIFICATION_COST_PERCENT,
+        True,
+        "%",
         note,
     )
 

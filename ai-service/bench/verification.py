@@ -2,8 +2,8 @@
 
 Measured on real speech (the shared LJ Speech clips; the recognizer's cost depends on the audio,
 not on the voice that made it), with the recognizer on the bench's threads, as the service runs it
-between two batch renders. With a batch path in the same run, the render throughput with
-verification on is that path's, plus these seconds for every second of audio it made.
+between two batch renders. What it costs book rendering is measured by rendering the same
+sentences with verification off and on (bench.paths.service, `verified_rendering`).
 """
 
 from __future__ import annotations
@@ -51,26 +51,4 @@ def measure_verification(threads: int, clips: int) -> dict[str, Any] | None:
         "speaker_s_per_audio_s": speaker_s / audio_s,
         "verification_s_per_audio_s": (check_s + speaker_s) / audio_s,
         "mean_cer": sum(cers) / len(cers),
-    }
-
-
-def with_batch(verification: dict[str, Any], paths: dict[str, dict[str, Any]]) -> dict | None:
-    """Render throughput (x real time) of the best batch path, verification off and on."""
-    best = None
-    for name in ("ours-fast-batch", "ours-batch"):
-        sweep = paths.get(name, {}).get("batching", {}).get("by_batch_size", {})
-        for size, run in sweep.items():
-            if best is None or run["x_real_time"] > best[2]:
-                best = (name, size, run["x_real_time"])
-    if best is None:
-        return None
-    name, size, off = best
-    # every rendered second also costs verification_s_per_audio_s seconds of checking
-    on = 1.0 / (1.0 / off + verification["verification_s_per_audio_s"])
-    return {
-        "path": name,
-        "batch_size": int(size),
-        "x_real_time_off": off,
-        "x_real_time_on": on,
-        "throughput_cost": 1.0 - on / off,
     }

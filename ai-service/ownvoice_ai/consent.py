@@ -116,7 +116,7 @@ def _cut(
 def check_consent(
     audio: np.ndarray, sample_rate: int, name: str, language: str = "en"
 ) -> ConsentCheck:
-    from .verify import speaker_similarity, transcribe  # noqa: PLC0415 - loads on first use
+    from .verify import transcribe  # noqa: PLC0415 - loads on first use
 
     transcript = transcribe(audio, sample_rate, language=language)
     words = transcript.words
@@ -126,9 +126,19 @@ def check_consent(
     if not located.name_heard:
         return ConsentCheck(False, NAME_NOT_HEARD, transcript.text)
     start, end = words[located.first].start, words[located.last].end
-    segment, rest = _cut(audio, sample_rate, start, end)
-    similarity = float(speaker_similarity(segment, sample_rate, rest, sample_rate))
-    same = similarity >= SAME_SPEAKER_MIN
+    similarity, same = same_speaker(audio, sample_rate, start, end)
     return ConsentCheck(
         same, None if same else DIFFERENT_SPEAKER, transcript.text, similarity, (start, end)
     )
+
+
+def same_speaker(
+    audio: np.ndarray, sample_rate: int, start: float, end: float
+) -> tuple[float, bool]:
+    """The speaker similarity of the segment from `start` to `end` seconds to the rest of the
+    recording, and whether that is the same speaker."""
+    from .verify import speaker_similarity  # noqa: PLC0415 - loads on first use
+
+    segment, rest = _cut(audio, sample_rate, start, end)
+    similarity = float(speaker_similarity(segment, sample_rate, rest, sample_rate))
+    return similarity, similarity >= SAME_SPEAKER_MIN

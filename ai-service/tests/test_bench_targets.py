@@ -32,7 +32,9 @@ def listeners(single: float, eight: float) -> dict:
     }
 
 
-def results(rtf: float, ttfa: float, book: float, peak_gb: float, eight: float) -> dict:
+def results(
+    rtf: float, ttfa: float, book: float, peak_gb: float, eight: float, verification_cost=0.1
+) -> dict:
     return {
         "ours-default": {
             "rtf": rtf,
@@ -40,6 +42,11 @@ def results(rtf: float, ttfa: float, book: float, peak_gb: float, eight: float) 
             "peak_rss_overall_bytes": peak_gb * 1e9,
             "precision": {"chosen": "int8", "reason": "slow"},
             "listeners": listeners(0.5, eight),
+            "verified_rendering": {
+                "x_real_time_off": 2.0,
+                "x_real_time_on": 2.0 * (1 - verification_cost),
+                "throughput_cost": verification_cost,
+            },
         },
         "ours-fast-batch": {"batching": {"by_batch_size": {"8": {"x_real_time": book}}}},
         # fp32's batch path: what the targets must not read when auto picked int8
@@ -53,22 +60,25 @@ def verdicts(found) -> list[bool]:
 
 def test_the_same_figures_meet_the_avx2_targets_and_miss_the_avx512_ones():
     figures = results(rtf=0.9, ttfa=0.8, book=2.5, peak_gb=1.9, eight=1.4)
-    assert verdicts(targets(figures, cpu_extensions(AVX2_FLAGS))) == [True] * 5
+    assert verdicts(targets(figures, cpu_extensions(AVX2_FLAGS))) == [True] * 6
     assert verdicts(targets(figures, cpu_extensions(AVX512_FLAGS))) == [
         False,  # RTF 0.9 > 0.4
         False,  # first audio 0.8 s > 0.3 s
         False,  # book 2.5x < 8x
         True,  # memory is the same target on both
         True,  # 1.4 s / 0.5 s = 2.8x <= 3x
+        True,  # verification costs 10% <= 25% on both
     ]
 
 
 def test_limits_are_inclusive_and_over_them_is_missed():
     avx2 = cpu_extensions(AVX2_FLAGS)
-    at_limits = results(rtf=1.0, ttfa=1.0, book=2.0, peak_gb=2.0, eight=1.5)
-    assert verdicts(targets(at_limits, avx2)) == [True] * 5
-    over = results(rtf=1.01, ttfa=1.01, book=1.99, peak_gb=2.01, eight=1.51)
-    assert verdicts(targets(over, avx2)) == [False] * 5
+    at_limits = results(rtf=1.0, ttfa=1.0, book=2.0, peak_gb=2.0, eight=1.5, verification_cost=0.25)
+    assert verdicts(targets(at_limits, avx2)) == [True] * 6
+    over = results(
+        rtf=1.01, ttfa=1.01, book=1.99, peak_gb=2.01, eight=1.51, verification_cost=0.2501
+    )
+    assert verdicts(targets(over, avx2)) == [False] * 6
 
 
 def test_book_rendering_is_read_from_the_batch_path_of_the_chosen_precision():
@@ -82,15 +92,19 @@ def test_book_rendering_is_read_from_the_batch_path_of_the_chosen_precision():
 
 def test_a_target_not_measured_is_missed_and_every_line_says_met_or_missed():
     lines = [t["line"] for t in summary({}, cpu_extensions(AVX2_FLAGS))]
-    assert len(lines) == 5
+    assert len(lines) == 6
     assert all(line.endswith(": missed") and "not measured" in line for line in lines)
     met = summary(
         results(rtf=0.9, ttfa=0.8, book=2.5, peak_gb=1.9, eight=1.4), cpu_extensions(AVX2_FLAGS)
     )
-    assert [t["line"].rsplit(": ", 1)[1] for t in met] == ["met"] * 5
+    assert [t["line"].rsplit(": ", 1)[1] for t in met] == ["met"] * 6
     assert met[4]["line"] == (
         "target p95 first audio at 8 listeners / single listener <= 3x: 2.80x "
         "(1.40 s vs 0.50 s): met"
+    )
+    assert met[5]["line"] == (
+        "target verification cost of render throughput <= 25%: 10.00% "
+        "(2.00x real time off, 1.80x on): met"
     )
 
 
@@ -109,4 +123,4 @@ def test_the_table_prints_the_extensions_then_one_line_per_target():
     }
     lines = format_table(report).splitlines()
     start = lines.index("CPU vector extensions: avx2 yes, avx512f no, avx512_bf16 no, amx no")
-    assert [line.rsplit(": ", 1)[1] for line in lines[start + 1 :]] == ["missed"] * 5
+    assert [line.rsplit(": ", 1)[1] for line in lines[start + 1 :]] == ["missed"] * 6

@@ -418,8 +418,14 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     verification = report["verification"]
     assert verification["clips"] == 2 and verification["recognition_s_per_audio_s"] > 0
     assert verification["mean_cer"] < 0.2  # real speech, heard
-    with_batch = verification["with_batch"]
-    assert 0 < with_batch["x_real_time_on"] < with_batch["x_real_time_off"]
+    # ... and the same sentences rendered through the batch path with it off and on
+    verified = paths["ours-default"]["verified_rendering"]
+    assert verified["sentences"] == 8 and verified["audio_s"] > 0
+    assert 0 < verified["x_real_time_on"] < verified["x_real_time_off"]
+    assert verified["hearing_s_per_audio_s"] > 0
+    cost = next(t for t in report["targets"] if t["name"].startswith("verification cost"))
+    assert cost["value"] == pytest.approx(verified["throughput_cost"] * 100)
+    assert cost["line"].endswith((": met", ": missed"))
     # book rendering: every batch size renders the same sentences, and the KV caches compare
     for name in ("ours-batch", "ours-fast-batch"):
         batching = paths[name]["batching"]

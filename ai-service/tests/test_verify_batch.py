@@ -141,3 +141,29 @@ def test_a_language_the_recognizer_does_not_hear_is_marked_unchecked(client) -> 
     assert item["verification"]["checked"] is False
     assert "OWNVOICE_ASR_MODEL" in item["verification"]["reasons"][0]
     assert "words" not in item
+
+
+def test_live_generate_streams_without_hearing_anything(client, services, monkeypatch) -> None:
+    """Listening never waits for recognition: with verification on, POST /generate's first
+    audio (and all of it) leaves without the recognizer being asked anything (the app server
+    hears a live sentence after it played)."""
+    from ownvoice_ai.verify import asr
+
+    recognizer = asr.recognizer()
+    heard: list[float] = []
+    real = recognizer.transcribe
+
+    def counted(audio, sample_rate, language="en"):
+        heard.append(len(audio) / sample_rate)
+        return real(audio, sample_rate, language)
+
+    monkeypatch.setattr(recognizer, "transcribe", counted)
+    assert services.settings.verify
+    for voice in ("lj", "stock-joe"):
+        body = {"text": SENTENCES[0], "voice_id": voice, "language": "en", "format": "pcm_24000"}
+        response = client.post("/generate", json=body, headers=AUTH)
+        assert response.status_code == 200 and len(response.content) > 24000, response.text
+        assert heard == [], voice  # none before the first audio, nor after it
+    # The recognizer counted here is the one the batch path uses: a batch item is heard.
+    batch_items(client, {"texts": SENTENCES[:1], "voice_id": "stock-joe"})
+    assert heard

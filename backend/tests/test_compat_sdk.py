@@ -4,6 +4,9 @@ the real app server (base URL and key only), with the real inference service beh
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +17,7 @@ from audio_files import CLEAN_WAV, decode
 from conftest import create_user
 from elevenlabs.client import ElevenLabs
 from elevenlabs.core.api_error import ApiError
-from servers import AppServer
+from servers import REPO_DIR, AppServer
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +284,30 @@ def test_convert_with_timestamps_spells_the_text_with_times(eleven: ElevenLabs) 
         alignment.character_start_times_seconds,
         alignment.character_end_times_seconds,
         seconds,
+    )
+
+
+JS_SDK_CHECK = REPO_DIR / "frontend" / "sdk-checks" / "elevenlabs-timestamps.mjs"
+
+
+def test_js_sdk_convert_with_timestamps_spells_the_text_with_times(
+    stack: AppServer, api_key: str
+) -> None:
+    """The official JavaScript SDK (@elevenlabs/elevenlabs-js, the web app's devDependency),
+    run by node against the app server over HTTP."""
+    done = subprocess.run(
+        ["node", str(JS_SDK_CHECK), "stock-joe", "pcm_24000", TIMED_TEXT],
+        cwd=JS_SDK_CHECK.parent,
+        env={**os.environ, "OWNVOICE_URL": stack.url, "OWNVOICE_KEY": api_key},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["normalized"] == answer["characters"]
+    assert_timed(
+        answer["characters"], answer["starts"], answer["ends"], answer["audioBytes"] / 48000
     )
 
 

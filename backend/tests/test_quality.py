@@ -6,7 +6,9 @@ heard after they played, and Regenerate replaces a sentence's entry."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import posixpath
 import re
 import subprocess
@@ -19,12 +21,15 @@ import httpx
 import pytest
 from books_fixtures import upload
 from conftest import create_user, create_user_with_voice
+from cuttable_proxy import CuttableProxy
 from lxml import etree
-from servers import AppServer, start_app_on, start_inference
+from servers import AppServer, InferenceServer, start_app_on, start_inference
 from test_epub_overlay import _epubcheck_command
 from test_exports import story_epub
 from test_exports import wait_for as wait_for_export
 from test_renders import import_book, render, tts, unique, wait_for
+
+from app.services.transcode import decoded_pcm
 
 SMIL = "http://www.w3.org/ns/SMIL"
 OPS = "http://www.idpf.org/2007/ops"
@@ -42,17 +47,21 @@ WORD = re.compile(r"\S+")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """An app server on an inference service of its own with verification on (the shared one
-    runs without it: the tiny model's noise would fail every take of every other test)."""
-    root = tmp_path_factory.mktemp("quality")
-    inference = start_inference(root / "ai", OWNVOICE_VERIFY="on")
-    try:
-        app = start_app_on(inference, root / "data")
-        yield app
-        app.stop()
-    finally:
-        inference.stop()
+def verifying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
+    """An inference service of its own with verification on (the shared one runs without it:
+    the tiny model's noise would fail every take of every other test)."""
+    inference = start_inference(tmp_path_factory.mktemp("quality-ai") / "ai", OWNVOICE_VERIFY="on")
+    yield inference
+    inference.stop()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, verifying: InferenceServer
+) -> Iterator[AppServer]:
+    app = start_app_on(verifying, tmp_path_factory.mktemp("quality") / "data")
+    yield app
+    app.stop()
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +189,46 @@ def test_a_live_sentence_is_heard_after_it_played(fresh: httpx.Client) -> None:
 
     quality = reader.get(f"/api/books/{book['id']}/quality", params={"voiceId": "stock-joe"}).json()
     assert (quality["checked"], quality["passed_first_take"]) == (1, 1)
+
+
+def cache_entry_of(server: AppServer, audio: bytes) -> Path:
+    """The sidecar of the app server's cache entry holding `audio` (found by its bytes)."""
+    for path in (server.data_dir / "audio_cache").glob("*/*.audio"):
+        if path.read_bytes() == audio:
+            return path.with_suffix(".json")
+    raise AssertionError("no cache entry holds this audio")
+
+
+def published(sidecar: Path) -> dict | None:
+    """A cache entry's sidecar once the entry is visible (its audio written last), else None."""
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return meta if sidecar.with_suffix(".audio").exists() else None
+
+
+def test_a_live_mp3_sentence_is_heard_after_it_played(
+    server: AppServer, fresh: httpx.Client
+) -> None:
+    """Not only raw PCM: a live MP3 take is decoded and heard, and its entry keeps its MP3 with
+    the verdict and the words (read from the app server's cache on disk: no API answers for
+    an MP3 entry's timings, and asking for the audio again must not render it anew)."""
+    text = "The fox ran across the frozen field."
+    live = fresh.post(
+        "/api/tts", json={"text": text, "voiceId": "stock-joe", "language": "en", "format": "mp3"}
+    )
+    assert live.status_code == 200 and live.headers["x-cache"] == "miss", live.text
+    sidecar = cache_entry_of(server, live.content)
+    deadline = time.monotonic() + 240
+    while (heard := published(sidecar)) is None or "verification" not in heard:
+        assert time.monotonic() < deadline, "the live MP3 take was never heard"
+        time.sleep(0.2)
+    assert heard["verification"]["checked"] and heard["verification"]["passed"], heard
+    assert heard["media_type"] == "audio/mpeg"
+    assert sidecar.with_suffix(".audio").read_bytes() == live.content  # kept as it was heard
+    seconds = len(decoded_pcm(live.content)) / 2 / 24000
+    assert_timed(heard, text, seconds)
 
 
 def test_verify_true_answers_with_a_heard_take(fresh: httpx.Client) -> None:
@@ -315,3 +364,86 @@ def test_an_epub_export_of_heard_sentences_highlights_each_word(
     book_file.write_bytes(data)
     run = subprocess.run([*command, str(book_file)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "0 errors" in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+TIMED = ["The fox ran across the frozen field.", "Morning came slowly over the hills."]
+
+
+def test_with_timestamps_answers_from_the_cached_word_timings(
+    tmp_path_factory: pytest.TempPathFactory, verifying: InferenceServer
+) -> None:
+    """Sentences heard already are not listened to again: with the inference service gone,
+    the ElevenLabs timestamp routes still answer, their times the cache entries' words."""
+    proxy = CuttableProxy(verifying.url)
+    app = start_app_on(verifying, tmp_path_factory.mktemp("timed") / "data", via=proxy.url)
+    try:
+        with create_user(app, unique("timed")) as reader:
+            key = reader.post("/api/keys", json={"name": "timed"}).json()["key"]
+            book = import_book(reader, "# Timed\n\n" + " ".join(TIMED) + "\n", "Timed")
+            sentences = chapter_sentences(reader, book, book["chapters"][0])
+            assert [s["text"] for s in sentences] == TIMED
+            heard = [verified_tts(reader, text) for text in TIMED]
+            words = [timings(reader, book, s, "stock-joe")["words"] for s in sentences]
+            proxy.down()  # no /align (nor anything else of the inference service) from here
+
+            text = "  ".join(TIMED)
+            url = f"{app.url}/v1/text-to-speech/stock-joe"
+            body = {"text": text, "language_code": "en"}
+            whole = httpx.post(
+                f"{url}/with-timestamps",
+                params={"output_format": "pcm_24000"},
+                headers={"xi-api-key": key},
+                json=body,
+                timeout=60,
+            )
+            assert whole.status_code == 200, whole.text
+            answer = whole.json()
+            assert base64.b64decode(answer["audio_base64"]) == b"".join(h.content for h in heard)
+            alignment = answer["alignment"]
+            assert "".join(alignment["characters"]) == text
+            # Each word's first and last characters start and end when the cache says it is said.
+            offset, at = 0.0, 0
+            for sentence, said, audio in zip(TIMED, words, heard, strict=True):
+                at = text.index(sentence, at)
+                for word in said:
+                    first = at + word["offset"]
+                    last = first + len(word["word"]) - 1
+                    assert alignment["character_start_times_seconds"][first] == round(
+                        offset + word["start"], 3
+                    )
+                    assert alignment["character_end_times_seconds"][last] == round(
+                        offset + word["end"], 3
+                    )
+                offset += pcm_seconds(audio.content)
+
+            streamed = httpx.post(
+                f"{url}/stream/with-timestamps",
+                params={"output_format": "pcm_24000"},
+                headers={"xi-api-key": key},
+                json=body,
+                timeout=60,
+            )
+            assert streamed.status_code == 200, streamed.text
+            chunks = [json.loads(line)["alignment"] for line in streamed.text.splitlines()]
+            assert len(chunks) == 2  # one per sentence, together the same timings
+            assert {k: [x for c in chunks for x in c[k]] for k in alignment} == alignment
+    finally:
+        app.stop()
+        proxy.down()
+
+
+def verified_tts(client: httpx.Client, text: str) -> httpx.Response:
+    """A sentence rendered and heard before it is answered, as the timestamp routes ask for it
+    (raw PCM, English, speed 1): its cache entry has word timings."""
+    answer = client.post(
+        "/api/tts",
+        json={
+            "text": text,
+            "voiceId": "stock-joe",
+            "language": "en",
+            "format": "pcm_24000",
+            "verify": True,
+        },
+    )
+    assert answer.status_code == 200 and answer.headers["x-cache"] == "hit", answer.text
+    return answer

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import LANGUAGE, OUTPUT_RATE, PARAGRAPH, SAMPLING, WorkerSpec
+from ..config import BATCH_SENTENCES, LANGUAGE, OUTPUT_RATE, PARAGRAPH, SAMPLING, WorkerSpec
 from ..probes import ParagraphRun, progress, timed_stream
 from ..reference import read_reference
 from .base import SynthesisPath, checkpoint_dir, device_of
@@ -82,12 +82,58 @@ class ServiceDefault(SynthesisPath):
 
     def extra(self) -> dict[str, Any]:
         listeners = {str(n): self.listeners(n) for n in LISTENER_COUNTS}
+        verified = self.verified_rendering()
         self.services.close()
         status = self.engine.status()
         return {
             "precision": status.extra.get("precision"),
             "vocoder_dtype": status.extra.get("vocoder_dtype"),
             "listeners": listeners,
+            "verified_rendering": verified,
+        }
+
+    # --- book rendering with verification off and on -------------------------------------
+
+    def verified_rendering(self) -> dict[str, Any]:
+        """The same sentences rendered twice through the service's batch path (the job's
+        `Takes` over `jobs.xtts_render`, as POST /generate/batch runs them): one take unheard,
+        then one take heard (speech recognition and speaker similarity, synthesis.verified).
+        Retakes are not in it: how often a take fails depends on the model (the bench's random
+        one fails every take), not on what hearing costs."""
+        from ownvoice_ai.synthesis.jobs import TextAudio, one_take, xtts_render
+        from ownvoice_ai.synthesis.text import xtts_chunks
+        from ownvoice_ai.synthesis.verified import BestOf
+        from ownvoice_ai.verify.asr import recognizer
+        from ownvoice_ai.verify.speaker import speaker_embedding
+
+        texts = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        per_text = asyncio.run(xtts_chunks(self.services, texts, LANGUAGE))
+        reference, rate = read_reference(self.spec.reference_wav)
+        recognizer().transcribe(reference[: rate * 2], rate, LANGUAGE)  # loaded before timing
+
+        def render(indices: list[int], options) -> Iterator[Any]:
+            return xtts_render(self.engine, self.voice, per_text, indices, options)
+
+        def timed(takes) -> tuple[float, float]:
+            start, samples = time.perf_counter(), 0
+            for event in takes(render, self._options(), lambda: speaker_embedding(reference, rate)):
+                if isinstance(event, TextAudio):
+                    samples += len(event.samples)
+            progress(len(texts) * self.sizes.tokens_per_sentence)
+            return time.perf_counter() - start, samples / OUTPUT_RATE
+
+        off_s, audio_s = timed(one_take(len(texts)))
+        on_s, heard_s = timed(BestOf(texts, takes=1))
+        return {
+            "sentences": len(texts),
+            "batch_size": self.engine.batch_size,
+            "audio_s": audio_s,
+            "off_s": off_s,
+            "on_s": on_s,
+            "x_real_time_off": audio_s / off_s,
+            "x_real_time_on": heard_s / on_s,
+            "hearing_s_per_audio_s": (on_s - off_s) / heard_s if heard_s else None,
+            "throughput_cost": 1.0 - (heard_s / on_s) / (audio_s / off_s),
         }
 
     # --- concurrent listeners -----------------------------------------------------------

@@ -34,12 +34,15 @@ from app.services.speech import (
     keyed_as_expected,
     speech_payload,
 )
+from app.services.transcode import SOURCE_RATE, decoded_pcm
 
 log = logging.getLogger("ownvoice.heard")
 
-# The formats a live take can be heard in: raw PCM as the reader plays it. (Other formats,
-# e.g. an API client's MP3, are not heard after the fact: ask with `verify: true`.)
-HEARD_LIVE = {"pcm_24000": 24000}
+# A live take in one of the inference service's own formats (NATIVE_FORMATS: raw PCM as the
+# reader plays it, or MP3, WAV, Ogg Opus as /api/tts streams them) is heard after it played;
+# an encoded one is decoded to 24 kHz PCM for that, and its entry keeps the bytes it has. (A
+# take the app server transcoded for a compatible API is not: ask with `verify: true`.)
+PCM_FORMAT = "pcm_24000"
 LIVE_QUEUE = 64  # sentences waiting to be heard; more are not heard (logged)
 SEED_SPACE = 2**62
 
@@ -173,7 +176,7 @@ class LiveChecker:
         """A live sentence is complete and cached: hear it when the queue gets to it."""
         if spoken.target.engine == "elevenlabs" or spoken.request.transcode_to is not None:
             return
-        if spoken.request.native_format not in HEARD_LIVE:
+        if spoken.request.native_format not in NATIVE_FORMATS:
             return
         try:
             self._queue.put_nowait(spoken)
@@ -195,7 +198,9 @@ class LiveChecker:
         entry = await asyncio.to_thread(cache.get, spoken.key)
         if entry is None or entry.verification is not None:
             return  # gone meanwhile, or heard already (a render job got there first)
-        pcm = await asyncio.to_thread(entry.path.read_bytes)
+        stored = await asyncio.to_thread(entry.path.read_bytes)
+        is_pcm = spoken.request.native_format == PCM_FORMAT
+        pcm = stored if is_pcm else await asyncio.to_thread(decoded_pcm, stored)
         answer = await self._synthesizer.inference.verify(
             pcm,
             {
@@ -203,7 +208,7 @@ class LiveChecker:
                 "voice_id": spoken.target.voice_id,
                 "language": spoken.request.language or spoken.target.language or "en",
                 "speed": spoken.request.speed,
-                "sample_rate": HEARD_LIVE[spoken.request.native_format],
+                "sample_rate": SOURCE_RATE,
             },
         )
         heard = quality.heard_of(answer)
@@ -212,7 +217,7 @@ class LiveChecker:
             log.info("a live sentence failed verification: rendering it again")
             await render_heard(self._synthesizer, spoken, new_seed(), regenerated=True)
             return
-        audio = _decoded(answer.get("audio")) if "audio" in answer else pcm
+        audio = _decoded(answer["audio"]) if is_pcm and "audio" in answer else stored
         await asyncio.to_thread(
             store, cache, spoken.key, entry.media_type, entry.headers, audio, heard
         )

@@ -95,6 +95,8 @@ class AudioStream:
     body: AsyncIterator[bytes]
     cache_hit: bool
     headers: dict[str, str] = field(default_factory=dict)
+    # A hit's word timings in this audio, when it was heard (the cache entry's `words`).
+    words: list[dict[str, Any]] | None = None
 
 
 async def resolve_voice(
@@ -393,7 +395,8 @@ class Synthesizer:
         )
         if entry is not None:
             headers = {**entry.headers, "content-length": str(entry.path.stat().st_size)}
-            return AudioStream(entry.media_type, _file_chunks(entry.path), True, headers)
+            body = _file_chunks(entry.path)
+            return AudioStream(entry.media_type, body, True, headers, entry.words)
         if target.engine == "elevenlabs":
             return await self._from_elevenlabs(target, request, key)
         return await self._from_inference(target, request, key, model_id)

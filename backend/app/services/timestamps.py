@@ -1,10 +1,12 @@
 """Speech with character timings, in ElevenLabs' `with-timestamps` shape.
 
 The text is spoken sentence by sentence (each one through the audio cache like any other
-speech); the inference service listens to each sentence and answers its words' times
-(POST /align). Each character gets a time: a word's span is shared among its characters, and
-the characters between words (spaces, a paragraph break) share the gap between them. The
-characters of all chunks together spell the input text exactly.
+speech). A sentence whose cache entry was heard already (a render job, a live play heard
+afterwards, `verify: true`) has its words' times in the entry; only a sentence without them
+is listened to again by the inference service (POST /align). Each character gets a time: a
+word's span is shared among its characters, and the characters between words (spaces, a
+paragraph break) share the gap between them. The characters of all chunks together spell the
+input text exactly.
 """
 
 from __future__ import annotations
@@ -110,17 +112,44 @@ class TimedChunk:
         }
 
 
-async def _pcm(synth: Synthesizer, target: VoiceTarget, request: SpeechRequest) -> bytes:
+async def _pcm(
+    synth: Synthesizer, target: VoiceTarget, request: SpeechRequest
+) -> tuple[bytes, list[dict[str, Any]] | None]:
+    """The sentence's PCM, and its cached word timings when it was heard already."""
     audio = await synth.speak(target, request)
-    return b"".join([part async for part in audio.body])
+    return b"".join([part async for part in audio.body]), audio.words
+
+
+def cached_words(sentence: str, words: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A cache entry's words (`{word, start, end, offset}`, offsets in `sentence`) as /align
+    answers them (`char_start`, `char_end`); None when they do not fit `sentence`."""
+    timed = []
+    for word in words:
+        try:
+            start, end = word["offset"], word["offset"] + len(word["word"])
+            fits = sentence[start:end] == word["word"]
+            times = float(word["start"]), float(word["end"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not fits:
+            return None
+        timed.append({"char_start": start, "char_end": end, "start": times[0], "end": times[1]})
+    return timed
 
 
 async def _words(
-    inference: InferenceClient, pcm: bytes, piece: str, language: str
+    inference: InferenceClient,
+    pcm: bytes,
+    piece: str,
+    language: str,
+    cached: list[dict[str, Any]] | None,
 ) -> list[dict[str, Any]]:
-    """The words of `piece` timed in `pcm`, their characters counted in `piece`."""
+    """The words of `piece` timed in `pcm`, their characters counted in `piece`: the cache
+    entry's words when they fit, else as the inference service hears them now."""
     lead = len(piece) - len(piece.lstrip())
-    words = (await inference.align(pcm, SOURCE_RATE, piece.strip(), language))["words"]
+    words = cached_words(piece.strip(), cached) if cached else None
+    if words is None:
+        words = (await inference.align(pcm, SOURCE_RATE, piece.strip(), language))["words"]
     return [
         {**w, "char_start": w["char_start"] + lead, "char_end": w["char_end"] + lead} for w in words
     ]
@@ -142,9 +171,9 @@ async def timed_chunks(
         sentence = dataclasses.replace(
             speech, text=piece.strip(), native_format="pcm_24000", transcode_to=None
         )
-        pcm = await _pcm(synth, target, sentence) if sentence.text else b""
+        pcm, cached = await _pcm(synth, target, sentence) if sentence.text else (b"", None)
         duration = len(pcm) / BYTES_PER_SAMPLE / SOURCE_RATE
-        words = await _words(inference, pcm, piece, language) if pcm else []
+        words = await _words(inference, pcm, piece, language, cached) if pcm else []
         audio = pcm
         if encoder is not None:
             audio = encoder.feed(pcm) + (encoder.flush() if index == len(pieces) - 1 else b"")

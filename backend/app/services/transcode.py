@@ -1,12 +1,15 @@
-"""Streaming re-encoding of 24 kHz mono s16le PCM with PyAV (resample, MP3).
+"""Streaming re-encoding of 24 kHz mono s16le PCM with PyAV (resample, MP3), and decoding
+back to it.
 
 The inference service speaks 24 kHz; ElevenLabs clients ask for e.g. `pcm_16000` or
 `mp3_44100_128`. A transcoder takes PCM chunks as they arrive and returns encoded bytes
-as soon as the codec has them, so streaming survives the conversion.
+as soon as the codec has them, so streaming survives the conversion. `decoded_pcm` turns a
+whole encoded sentence (MP3, WAV, Ogg Opus) back into 24 kHz PCM, to be heard.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -168,3 +171,17 @@ class PcmTranscoder:
 
     def flush(self) -> bytes:
         return self._convert(self._resampler.resample(None), final=True)
+
+
+def decoded_pcm(data: bytes) -> bytes:
+    """Whole encoded audio (any container PyAV reads) as 24 kHz s16le mono PCM. Raises
+    av.error.FFmpegError for data it cannot read."""
+    resampler = AudioResampler(format="s16", layout="mono", rate=SOURCE_RATE)
+    pcm = bytearray()
+    with av.open(io.BytesIO(data), "r") as container:
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                pcm += bytes(out.planes[0])[: out.samples * BYTES_PER_SAMPLE]
+    for out in resampler.resample(None):
+        pcm += bytes(out.planes[0])[: out.samples * BYTES_PER_SAMPLE]
+    return bytes(pcm)
