@@ -468,7 +468,7 @@ def test_bench_quick_runs_every_path_end_to_end(tiny_checkpoint, tmp_path):
     assert all(run["aggregate_rtf"] > 0 for run in listeners.values())
     # one line per target, each ending in met or missed, after the CPU's vector extensions
     lines = [target["line"] for target in report["targets"]]
-    assert len(lines) == 5 and all(line.endswith((": met", ": missed")) for line in lines)
+    assert len(lines) == 6 and all(line.endswith((": met", ": missed")) for line in lines)
     assert all(line in completed.stdout for line in lines)
     assert "CPU vector extensions: avx2" in completed.stdout
     assert (
