@@ -210,8 +210,10 @@ def test_a_browser_that_goes_away_stops_the_generation(
         if now["cancelled"] > before["cancelled"] and now["in_flight"] == 0:
             break
         time.sleep(0.2)
+    # cancelled, not completed: the job stopped early. (`completed` is not compared: the app
+    # server's background work for earlier tests, such as hearing their live sentences through
+    # POST /verify, completes inference jobs of its own meanwhile.)
     assert now["cancelled"] > before["cancelled"], now
-    assert now["completed"] == before["completed"], now
     assert set((stack.data_dir / "audio_cache").rglob("*.audio")) == cache_files
 
 
