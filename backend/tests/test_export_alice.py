@@ -23,6 +23,8 @@ from books_fixtures import ALICE_EPUB, upload
 from conftest import create_user
 from servers import InferenceServer, start_app_on, start_inference
 
+from app.services.transcode import decoded_pcm
+
 VOICE = "stock-joe"
 RATE = 24000
 PAUSES = {"sentence": 0.4, "paragraph": 0.9, "chapter": 2.0}  # the defaults, set explicitly
@@ -125,19 +127,6 @@ def _first_sentence(client: httpx.Client, book: dict, chapter: dict) -> str:
     return str(detail["paragraphs"][0]["sentences"][0]["text"])
 
 
-def _decoded(data: bytes) -> bytes:
-    """The M4B's audio, decoded to s16 mono 24 kHz."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-    out = bytearray()
-    with av.open(io.BytesIO(data)) as container:
-        for frame in container.decode(audio=0):
-            for converted in resampler.resample(frame):
-                out += bytes(converted.planes[0])[: converted.samples * 2]
-    for converted in resampler.resample(None):
-        out += bytes(converted.planes[0])[: converted.samples * 2]
-    return bytes(out)
-
-
 def _heard(inference: InferenceServer, text: str, pcm: bytes) -> dict:
     """What the bundled Whisper model hears of `pcm` as a take of `text` (POST /verify)."""
     response = httpx.post(
@@ -176,7 +165,7 @@ def _check_export(
         at += _chapter_seconds(chapter_lengths)
     starts = [float(m["start"] * m["time_base"]) for m in marks]
     assert starts == pytest.approx(expected, abs=TOLERANCE_S)
-    pcm = _decoded(data)
+    pcm = decoded_pcm(data)
     assert len(pcm) / 2 / RATE == pytest.approx(at, abs=TOLERANCE_S + 1024 / RATE)  # + AAC pad
     # cover and tags
     stock = {v["voice_id"]: v["name"] for v in client.get("/api/voices").json()["stock"]}

@@ -26,6 +26,7 @@ from servers import AppServer, closed_port_url, start_app
 from app.models.user import utcnow
 from app.schemas.exports import ExportJob
 from app.services.exports.loudness import measure
+from app.services.transcode import decoded_pcm
 
 VOICE = "stock-joe"
 RATE = 24000
@@ -147,15 +148,7 @@ def m4b(client: httpx.Client, book: dict, story: list[dict]) -> tuple[dict, byte
 
 def decode_s16(data: bytes) -> bytes:
     """The whole audio of a file, decoded and converted to s16 mono 24 kHz."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-    out = bytearray()
-    with av.open(io.BytesIO(data)) as container:
-        for frame in container.decode(audio=0):
-            for converted in resampler.resample(frame):
-                out += bytes(converted.planes[0])[: converted.samples * 2]
-    for converted in resampler.resample(None):
-        out += bytes(converted.planes[0])[: converted.samples * 2]
-    return bytes(out)
+    return decoded_pcm(data)
 
 
 # --- M4B --------------------------------------------------------------------------------
