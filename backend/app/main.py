@@ -172,6 +172,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.render_batch_size,
         ready_patience_s=settings.render_ready_patience_s,
         lease_s=settings.job_lease_s,
+        replica=settings.replica,
     )
     app.state.renders.start()
     app.state.exports = ExportRunner(
@@ -191,6 +192,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         ready_patience_s=settings.render_ready_patience_s,
         lease_s=settings.job_lease_s,
+        replica=settings.replica,
     )
     app.state.exports.start()
     # Live sentences are heard after they played (app.services.heard_speech).

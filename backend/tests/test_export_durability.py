@@ -91,7 +91,13 @@ def pcm_sha256(client: httpx.Client, job: dict) -> tuple[str, int]:
 def test_an_export_killed_halfway_resumes_and_sounds_as_an_uninterrupted_one(
     app_on_inference: Callable[..., AppServer],
 ) -> None:
-    server = app_on_inference("export-kill", OWNVOICE_RENDER_BATCH_SIZE="1", **PAUSE_ENV)
+    # an hour's lease: the restarted server takes its own job back at once, not when it ran out
+    server = app_on_inference(
+        "export-kill",
+        OWNVOICE_RENDER_BATCH_SIZE="1",
+        OWNVOICE_JOB_LEASE_SECONDS="3600",
+        **PAUSE_ENV,
+    )
     client = create_user(server, f"kill-{uuid.uuid4().hex[:6]}")
     book = book_of(client, STORY)
     created = export(client, book, format="m4b", voiceId=VOICE)

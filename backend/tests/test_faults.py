@@ -61,9 +61,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, ai: InferenceServer) -> Ite
         ai,
         tmp_path_factory.mktemp("faults-app") / "data",
         OWNVOICE_RENDER_BATCH_SIZE=str(RENDER_BATCH_SIZE),
-        # a job of a killed app server is taken over once its lease runs out (default 30 s):
-        # short here, so that the restarted server resumes it within the tests' deadlines
-        OWNVOICE_JOB_LEASE_SECONDS="3",
+        # far longer than any deadline here: the restarted server takes its own killed job back
+        # at once (its replica name is its host and port), not when the lease would run out
+        OWNVOICE_JOB_LEASE_SECONDS="3600",
     )
     yield app
     app.stop()

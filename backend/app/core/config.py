@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,8 +68,14 @@ class Settings(BaseSettings):
     orphan_min_age_s: float = Field(default=0.0, ge=0, alias="OWNVOICE_ORPHAN_MIN_AGE_SECONDS")
     # How long a running render or export job stays claimed by its app server without a renewal
     # (renewed every third of it): after a crash, another app server (or this one, restarted)
-    # takes the job over this long after the last renewal (docs/deploy.md).
+    # takes the job over this long after the last renewal (docs/deploy.md). The same app server
+    # restarted takes its own jobs back at once (see `replica`).
     job_lease_s: float = Field(default=30.0, ge=0.3, le=3600, alias="OWNVOICE_JOB_LEASE_SECONDS")
+    # This app server's name in job leases, the same across its restarts (default host:port,
+    # which one process at a time can hold: the port is bound before the app starts).
+    replica_id: str | None = Field(
+        default=None, min_length=1, max_length=40, alias="OWNVOICE_REPLICA_ID"
+    )
     # Silence in exported audiobooks, in seconds: after a sentence, a paragraph, a chapter.
     export_sentence_pause_s: float = Field(
         default=0.4, ge=0, le=10, alias="OWNVOICE_EXPORT_SENTENCE_PAUSE_S"
@@ -96,6 +103,13 @@ class Settings(BaseSettings):
     )
     # Text to split and store per book (about three times War and Peace): bounds import CPU time.
     max_book_text_chars: int = 10_000_000
+
+    @property
+    def replica(self) -> str:
+        """Empty when it cannot be told apart from another app server's (an ephemeral port)."""
+        if self.replica_id:
+            return self.replica_id
+        return f"{socket.gethostname()[:32]}:{self.port}" if self.port else ""
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -148,9 +148,10 @@ class Tally:
 JobModel = Any
 
 
-def new_owner() -> str:
-    """A runner's name in the lease columns: unique per process and runner."""
-    return f"{socket.gethostname()[:32]}/{os.getpid()}/{secrets.token_hex(4)}"
+def new_owner(replica: str = "") -> str:
+    """A runner's name in the lease columns: its app server's replica name (stable across
+    restarts; the host's name when there is none), then what makes it unique to this process."""
+    return f"{(replica or socket.gethostname())[:40]}/{os.getpid()}/{secrets.token_hex(4)}"
 
 
 def claimable(model: JobModel, now: datetime) -> Any:
@@ -210,6 +211,26 @@ def release_leases(factory: sessionmaker[Session], model: JobModel, owner: str) 
         result = db.execute(
             update(model)
             .where(model.status == RENDER_RUNNING, model.lease_owner == owner)
+            .values(status=RENDER_QUEUED, started_at=None, lease_owner=None, lease_expires_at=None)
+        )
+        db.commit()
+        return affected_rows(result)
+
+
+def take_back(factory: sessionmaker[Session], model: JobModel, replica: str, owner: str) -> int:
+    """Jobs left running by an earlier process of this replica (a crash: its runner is gone,
+    since the replica's name is one process's at a time) go back to the queue now, rather than
+    when their leases run out."""
+    if not replica:
+        return 0
+    with factory() as db:
+        result = db.execute(
+            update(model)
+            .where(
+                model.status == RENDER_RUNNING,
+                model.lease_owner.startswith(f"{replica}/", autoescape=True),
+                model.lease_owner != owner,
+            )
             .values(status=RENDER_QUEUED, started_at=None, lease_owner=None, lease_expires_at=None)
         )
         db.commit()
@@ -539,10 +560,12 @@ class RenderRunner:
         batch_size: int,
         ready_patience_s: float = 600.0,
         lease_s: float = 30.0,
+        replica: str = "",
     ) -> None:
         self._factory = factory
         self._lease_s = lease_s
-        self.owner = new_owner()
+        self._replica = replica
+        self.owner = new_owner(replica)
         self._ready_patience_s = ready_patience_s
         self._synthesizer = synthesizer
         self._cache = synthesizer.cache
@@ -587,6 +610,14 @@ class RenderRunner:
             self._job_task.cancel()
 
     async def _run(self) -> None:
+        try:
+            taken = await asyncio.to_thread(
+                take_back, self._factory, self.model, self._replica, self.owner
+            )
+            if taken:
+                log.info("took back jobs a crash left running", extra={"count": taken})
+        except Exception:
+            log.exception("cannot take back jobs a crash left running")
         while True:
             self._wake.clear()  # before looking, so a job queued meanwhile is not missed
             try:

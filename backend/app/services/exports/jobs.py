@@ -217,8 +217,9 @@ class ExportRunner(RenderRunner):
         space: room.Room,
         ready_patience_s: float = 600.0,
         lease_s: float = 30.0,
+        replica: str = "",
     ) -> None:
-        super().__init__(factory, synthesizer, batch_size, ready_patience_s, lease_s)
+        super().__init__(factory, synthesizer, batch_size, ready_patience_s, lease_s, replica)
         self.room = space
         self.root = space.root
         self._books_root = space.books_root
