@@ -55,8 +55,10 @@ frontend/dist/index.html: $(STAMPS)/frontend-deps $(FRONTEND_SOURCES)
 	@echo "ownvoice: building the web app"
 	@cd frontend && npm run build --silent
 
+# Two lanes at once (scripts/test_lanes.sh): lint, inference service, web app and browser tests
+# in one; the app server on SQLite, then on PostgreSQL, in the other.
 test: install $(STAMPS)/system-test
-	@$(MAKE) -k --no-print-directory test-lint test-ai test-backend test-backend-pg test-frontend test-e2e
+	@scripts/test_lanes.sh
 
 # Lint: one ruff configuration (ruff.toml) and one mypy configuration (mypy.ini) for both services;
 # ruff and mypy are pinned in backend/requirements.txt. mypy checks each service against its own venv.
