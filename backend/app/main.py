@@ -55,7 +55,7 @@ from app.services.exports.room import Room
 from app.services.exports.writers import PARTIAL as EXPORT_TEMP_PREFIX
 from app.services.heard_speech import LiveChecker
 from app.services.inference_client import InferenceClient, read_or_create_token
-from app.services.renders import RenderRunner
+from app.services.renders import RenderRunner, new_owner
 from app.services.speech import Synthesizer
 from app.services.uploads import UPLOAD_PREFIX
 
@@ -142,6 +142,17 @@ def inference_token(settings: Settings) -> str:
     return read_or_create_token(settings.resolved_data_dir / "secrets" / "inference_token")
 
 
+async def renew_streams(limiter: StreamLimiter) -> None:
+    """Keep this app server's open streams counted (StreamLimiter): renewed every third of
+    their lease."""
+    while True:
+        await asyncio.sleep(limiter.lease_s / 3)
+        try:
+            await asyncio.to_thread(limiter.renew)
+        except Exception:
+            log.exception("cannot renew the open streams' leases")
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -163,7 +174,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.login_limiter = LoginLimiter(app.state.session_factory)  # shared: in the database
-    app.state.stream_limiter = StreamLimiter(settings.max_streams_per_user)
+    app.state.stream_limiter = StreamLimiter(
+        app.state.session_factory,
+        settings.max_streams_per_user,
+        owner=new_owner(settings.replica),
+        lease_s=settings.job_lease_s,
+    )
+    await asyncio.to_thread(app.state.stream_limiter.take_back, settings.replica)
+    renewing = asyncio.create_task(renew_streams(app.state.stream_limiter), name="stream-leases")
     dummy_password_hash()  # made now, so the first unknown username is not slower
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
     app.state.renders = RenderRunner(
@@ -215,6 +233,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.renders.stop()
         await app.state.exports.stop()
         await app.state.live_checker.stop()
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        with contextlib.suppress(Exception):  # the database is gone: the rows expire
+            await asyncio.to_thread(app.state.stream_limiter.close)
         await app.state.inference.aclose()
         if app.state.elevenlabs is not None:
             await app.state.elevenlabs.aclose()

@@ -4,7 +4,8 @@ two share the file) and the shared inference service.
 
 A session made on one works on the other; failed logins count on both; a render job is claimed
 by exactly one runner, even with many racing; a replica killed with SIGKILL mid-job has its job
-taken over by the other once the lease ran out, which renders only what the cache lacks."""
+taken over by the other once the lease ran out, which renders only what the cache lacks; a
+user's limit on open audio streams counts their streams on both."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ import httpx
 import postgres
 import pytest
 from conftest import create_user, login
-from servers import AppServer, InferenceServer, start_app_on
+from servers import AppServer, InferenceServer, closed_port_url, start_app_on
+from test_slow_clients import CACHED, STREAMS_PER_USER, close_all, cookie_of, new_user, slow_reader
 
 from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
+from app.core.limits import StreamLimiter
 from app.main import run_migrations
 from app.models.book import Book
 from app.models.export_job import ExportJob
@@ -42,6 +45,9 @@ def replicas(
     env = {
         "OWNVOICE_JOB_LEASE_SECONDS": str(LEASE_S),
         "OWNVOICE_RENDER_BATCH_SIZE": str(BATCH_SIZE),
+        # for the shared stream limit: cached audio of an ElevenLabs voice (never reached)
+        "ELEVENLABS_API_KEY": "never-used",
+        "ELEVENLABS_BASE_URL": closed_port_url(),
     }
     servers = [start_app_on(inference, data_dir, **env) for _ in range(2)]
     yield servers
@@ -195,6 +201,82 @@ def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path:
 
 def cache_entries(data_dir: Path) -> int:
     return len(list((data_dir / "audio_cache").glob("*/*.audio")))
+
+
+def test_a_users_open_streams_count_on_every_replica(replicas: list[AppServer]) -> None:
+    """Four streams open on one replica (nobody reads them): the fifth, asked of the other, is
+    refused; once one of the four ends, the other replica serves it."""
+    first, second = replicas
+    with new_user(first, "both-streams") as listener:
+        readers = [slow_reader(first, cookie_of(listener)) for _ in range(STREAMS_PER_USER)]
+        try:
+            with second.client(cookies=dict(listener.cookies)) as on_second:
+                refused = on_second.post("/api/tts", json=CACHED)
+                assert refused.status_code == 429, refused.text
+                readers.pop().close()
+                served = until(
+                    lambda: (r := on_second.post("/api/tts", json=CACHED)).status_code == 200 and r,
+                    "the slot of the closed stream",
+                    timeout=30,
+                )
+                assert served.headers["x-cache"] == "hit"
+        finally:
+            close_all(readers)
+
+
+def test_racing_app_servers_never_open_more_streams_than_the_limit(tmp_path: Path) -> None:
+    """Eight limiters (eight app servers, each with its own connection pool) race to open
+    streams for one user: exactly `per_user` get a slot. Released slots free a place; a slot of
+    an app server that died stops counting when its lease runs out, or at once when the same
+    replica starts again (`take_back`); renewed ones keep counting."""
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    with session_factory(engine)() as db:
+        user = User(username="listener", password_hash="x")
+        db.add(user)
+        db.commit()
+        user_id = user.id
+    engine.dispose()
+
+    now = [1000.0]
+    granted: dict[str, object] = {}
+    start = threading.Barrier(8)
+    engines = []
+
+    def limiter(owner: str) -> StreamLimiter:
+        own = make_engine(database.url_for(tmp_path))
+        engines.append(own)
+        return StreamLimiter(session_factory(own), 4, owner, lease_s=60, clock=lambda: now[0])
+
+    def racer(name: str) -> None:
+        mine = limiter(f"host:{name}/1/aa")
+        start.wait()
+        granted[name] = mine.acquire(user_id)
+
+    threads = [threading.Thread(target=racer, args=(f"r{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    slots = [slot for slot in granted.values() if slot is not None]
+    assert len(slots) == 4, granted
+
+    a = limiter("host:a/1/aa")  # an app server that renews its streams
+    assert a.acquire(user_id) is None
+    slots[0].release()  # type: ignore[attr-defined]
+    held = a.acquire(user_id)
+    assert held is not None and a.open_streams(user_id) == 4
+    now[0] += 59
+    assert a.renew() == 1  # a's stream: 60 s from now again
+    now[0] += 2  # the other three racers' leases ran out (their app servers died)
+    assert a.open_streams(user_id) == 1
+    assert [a.acquire(user_id) is not None for _ in range(4)] == [True, True, True, False]
+
+    restarted = limiter("host:a/2/bb")  # replica "host:a" started again after a crash
+    assert restarted.take_back("host:a") == 4
+    assert restarted.open_streams(user_id) == 0
+    for own in engines:
+        own.dispose()
 
 
 def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(

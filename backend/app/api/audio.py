@@ -5,6 +5,7 @@ routes (route modules never import each other)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Request
@@ -40,7 +41,7 @@ class SlotStreamingResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.slot.release()
+            await self.slot.arelease()
 
 
 def audio_response(audio: AudioStream, slot: StreamSlot) -> StreamingResponse:
@@ -55,9 +56,9 @@ def audio_response(audio: AudioStream, slot: StreamSlot) -> StreamingResponse:
 STREAM_RETRY_SECONDS = 5
 
 
-def hold_stream_slot(request: Request, user: User) -> StreamSlot:
+async def hold_stream_slot(request: Request, user: User) -> StreamSlot:
     limiter = request.app.state.stream_limiter
-    slot = limiter.acquire(user.id)
+    slot = await asyncio.to_thread(limiter.acquire, user.id)
     if slot is None:
         raise TooMany(
             f"You already have {limiter.per_user} audio streams open, the most "
@@ -73,11 +74,11 @@ async def stream_speech(
 ) -> StreamingResponse:
     """The audio for `speech` in `target`'s voice, streamed within the user's stream limit.
     The route's database session is closed when the route returns, before the stream."""
-    slot = hold_stream_slot(request, user)
+    slot = await hold_stream_slot(request, user)
     try:
         audio = await synthesizer(request).speak(target, speech)
     except BaseException:
-        slot.release()
+        await slot.arelease()
         raise
     return audio_response(audio, slot)
 

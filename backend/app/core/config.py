@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     # How long a running render or export job stays claimed by its app server without a renewal
     # (renewed every third of it): after a crash, another app server (or this one, restarted)
     # takes the job over this long after the last renewal (docs/deploy.md). The same app server
-    # restarted takes its own jobs back at once (see `replica`).
+    # restarted takes its own jobs back at once (see `replica`). An open audio stream counted
+    # against its user's limit is held under a lease as long.
     job_lease_s: float = Field(default=30.0, ge=0.3, le=3600, alias="OWNVOICE_JOB_LEASE_SECONDS")
     # This app server's name in job leases, the same across its restarts (default host:port,
     # which one process at a time can hold: the port is bound before the app starts).

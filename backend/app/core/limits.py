@@ -6,12 +6,17 @@ app/api/body_limit.py."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
 from app.core.config import Settings
+from app.core.db import affected_rows
+from app.models.user import OpenStream, User, new_id
 
 MB = 1024 * 1024
 MULTIPART_OVERHEAD = MB  # generous room for headers, boundaries and text fields
@@ -49,37 +54,126 @@ UPLOADS = {
 class StreamSlot:
     """One open audio stream; `release()` gives the slot back (at most once)."""
 
-    def __init__(self, limiter: StreamLimiter, user_id: str) -> None:
-        self._limiter, self._user_id, self._released = limiter, user_id, False
+    def __init__(self, limiter: StreamLimiter, slot_id: str) -> None:
+        self._limiter, self._id, self._released = limiter, slot_id, False
 
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._limiter._release(self._user_id)
+            self._limiter._release(self._id)
+
+    async def arelease(self) -> None:
+        """`release()` off the event loop (it writes to the database). A cancelled caller
+        still releases: the thread runs to the end."""
+        if not self._released:
+            self._released = True
+            await asyncio.to_thread(self._limiter._release, self._id)
 
 
 class StreamLimiter:
-    """Counts each user's open audio streams: at most `per_user` at once."""
+    """Counts each user's open audio streams: at most `per_user` at once, across every app
+    server sharing the database.
 
-    def __init__(self, per_user: int) -> None:
+    Each open stream is a row in `open_streams` naming this process (`owner`, a name made as
+    job leases make theirs: app.services.renders.new_owner) and an expiry `lease_s` ahead,
+    which `renew()` (the app calls it every third of `lease_s`) pushes on for all this
+    process's streams in one statement. A row whose app server died stops counting when it
+    expires; `take_back()` at start removes at once the rows of an earlier process of the same
+    replica. A slot is taken by one conditional INSERT under a lock on the user's row (FOR
+    UPDATE on PostgreSQL; SQLite has one writer), so racing app servers cannot both take the
+    last one. The methods touch the database: call them off the event loop. `clock` is
+    wall-clock seconds (app servers on several machines need their clocks in step, NTP).
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        per_user: int,
+        owner: str,
+        lease_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.per_user = per_user
-        self._open: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self.owner = owner
+        self.lease_s = lease_s
+        self._factory = factory
+        self._clock = clock
 
     def acquire(self, user_id: str) -> StreamSlot | None:
         """A slot for a new stream, or None when the user already has `per_user` open."""
-        with self._lock:
-            if self._open[user_id] >= self.per_user:
-                return None
-            self._open[user_id] += 1
-        return StreamSlot(self, user_id)
+        now = self._clock()
+        with self._factory() as db:
+            db.execute(select(User.id).where(User.id == user_id).with_for_update())
+            db.execute(
+                delete(OpenStream).where(OpenStream.user_id == user_id, OpenStream.expires_at < now)
+            )
+            slot_id = new_id()
+            counted = (
+                select(func.count())
+                .select_from(OpenStream)
+                .where(OpenStream.user_id == user_id)
+                .scalar_subquery()
+            )
+            taken = db.execute(
+                insert(OpenStream)
+                .from_select(
+                    ["id", "user_id", "owner", "expires_at"],
+                    select(
+                        literal(slot_id),
+                        literal(user_id),
+                        literal(self.owner),
+                        literal(now + self.lease_s),
+                    ).where(counted < self.per_user),
+                )
+                .returning(OpenStream.id)  # (psycopg gives INSERT ... SELECT no rowcount)
+            ).scalar()
+            db.commit()
+        return StreamSlot(self, slot_id) if taken is not None else None
 
     def open_streams(self, user_id: str) -> int:
-        with self._lock:
-            return self._open[user_id]
+        with self._factory() as db:
+            return (
+                db.scalar(
+                    select(func.count())
+                    .select_from(OpenStream)
+                    .where(OpenStream.user_id == user_id, OpenStream.expires_at >= self._clock())
+                )
+                or 0
+            )
 
-    def _release(self, user_id: str) -> None:
-        with self._lock:
-            self._open[user_id] -= 1
-            if self._open[user_id] <= 0:
-                del self._open[user_id]
+    def renew(self) -> int:
+        """Push on the expiry of every stream this process is sending; how many there are."""
+        with self._factory() as db:
+            renewed = db.execute(
+                update(OpenStream)
+                .where(OpenStream.owner == self.owner)
+                .values(expires_at=self._clock() + self.lease_s)
+            )
+            db.commit()
+            return affected_rows(renewed)
+
+    def take_back(self, replica: str) -> int:
+        """Remove the rows of an earlier process of this replica (a crash left them); with
+        `close()`, this process's own rows as well."""
+        if not replica:
+            return 0
+        with self._factory() as db:
+            removed = db.execute(
+                delete(OpenStream).where(
+                    OpenStream.owner.startswith(f"{replica}/", autoescape=True),
+                    OpenStream.owner != self.owner,
+                )
+            )
+            db.commit()
+            return affected_rows(removed)
+
+    def close(self) -> None:
+        """The app server stops: its streams are over."""
+        with self._factory() as db:
+            db.execute(delete(OpenStream).where(OpenStream.owner == self.owner))
+            db.commit()
+
+    def _release(self, slot_id: str) -> None:
+        with self._factory() as db:
+            db.execute(delete(OpenStream).where(OpenStream.id == slot_id))
+            db.commit()

@@ -4,7 +4,14 @@ from app.core.db import Base
 from app.models.book import Book, BookCover, Chapter, Paragraph, ReadingProgress, Sentence
 from app.models.export_job import ExportJob
 from app.models.render_job import RenderJob
-from app.models.user import ApiKey, AuthSession, LoginFailure, User, UserPreferences
+from app.models.user import (
+    ApiKey,
+    AuthSession,
+    LoginFailure,
+    OpenStream,
+    User,
+    UserPreferences,
+)
 from app.models.voice import Voice, VoiceConsent
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "ApiKey",
     "AuthSession",
     "LoginFailure",
+    "OpenStream",
     "Base",
     "User",
     "UserPreferences",

@@ -93,3 +93,18 @@ class LoginFailure(Base):
     scope: Mapped[str] = mapped_column(String(8))
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[float] = mapped_column(Float)
+
+
+class OpenStream(Base):
+    """An audio stream being sent to a user, counted against their limit on open streams
+    (app.core.limits.StreamLimiter): in the database, so that app servers sharing it share the
+    limit. `owner` names the app server process sending it (as a job lease does), which renews
+    `expires_at` (seconds since the epoch) while the stream runs; a row whose app server died
+    stops counting once it expires."""
+
+    __tablename__ = "open_streams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[float] = mapped_column(Float)

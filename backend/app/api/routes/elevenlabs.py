@@ -374,12 +374,12 @@ async def text_to_speech_with_timestamps_v1(
 ) -> dict[str, Any]:
     """{audio_base64, alignment, normalized_alignment}: the whole audio and each character of
     the text with its start and end seconds."""
-    slot = hold_stream_slot(request, user)
+    slot = await hold_stream_slot(request, user)
     try:
         chunks = await _timed_chunks(voice_id, body, output_format, request, user, db)
         return join_chunks([chunk async for chunk in chunks]).to_json()
     finally:
-        slot.release()
+        await slot.arelease()
 
 
 @router.post(
@@ -398,13 +398,13 @@ async def text_to_speech_stream_with_timestamps_v1(
 ) -> StreamingResponse:
     """Newline-delimited JSON, one object per sentence as it is spoken: {audio_base64,
     alignment, normalized_alignment}, times counted from the start of the whole audio."""
-    slot = hold_stream_slot(request, user)
+    slot = await hold_stream_slot(request, user)
     try:
         chunks = await _timed_chunks(voice_id, body, output_format, request, user, db)
         # The first sentence before the answer starts: its errors still get their status.
         first = await anext(chunks)
     except BaseException:
-        slot.release()
+        await slot.arelease()
         raise
 
     async def lines() -> AsyncIterator[bytes]:
@@ -414,7 +414,7 @@ async def text_to_speech_stream_with_timestamps_v1(
                 yield json.dumps(chunk.to_json()).encode() + b"\n"
         finally:
             await chunks.aclose()
-            slot.release()
+            await slot.arelease()
 
     return StreamingResponse(lines(), media_type="application/json")
 
