@@ -15,7 +15,7 @@ from audio_files import decode
 from conftest import create_user, create_user_with_voice
 from servers import AppServer, inference_token
 
-from app.services.audio_cache import AudioCache, cache_key
+from app.services.audio_cache import RESCAN_SHARE, AudioCache, cache_key
 from app.services.speech import _tee
 
 
@@ -240,3 +240,22 @@ def test_cache_evicts_least_recently_used_entries_beyond_its_limit(tmp_path: Pat
     assert cache.get(fourth) is not None and cache.get(first) is not None
     assert cache.size_bytes <= 2700
     assert AudioCache(tmp_path / "audio_cache").size_bytes == cache.size_bytes  # after restart
+
+
+def test_app_servers_sharing_a_cache_keep_its_cap_between_them(tmp_path: Path) -> None:
+    """Two app servers on one cache directory (docs/deploy.md), each adding 100 entries of
+    1000 bytes in turn under a 20,000-byte cap: the directory never holds more than the cap plus
+    each server's re-measuring share (audio_cache.RESCAN_SHARE), though each counts only what it
+    wrote between measurements."""
+    cap = 20_000
+    caches = [AudioCache(tmp_path / "audio_cache", max_bytes=cap) for _ in range(2)]
+    most = 0
+    for n in range(100):
+        for which, cache in enumerate(caches):
+            writer = cache.writer(cache_key(text=f"{which}-{n}"), "audio/mpeg")
+            writer.write(b"x" * 1000)
+            writer.commit()
+            on_disk = sum(p.stat().st_size for p in (tmp_path / "audio_cache").glob("*/*.audio"))
+            most = max(most, on_disk)
+    assert most <= cap * (1 + 2 * RESCAN_SHARE) + 1000, most
+    assert most > cap * 0.9  # the cache was filled: the cap was what held it

@@ -132,6 +132,12 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Each app server counts what it adds to the cache; it measures the directory again once it has
+# added this share of `max_bytes`, so app servers sharing the directory (docs/deploy.md) keep the
+# cap between them: together they overshoot it by at most this share each.
+RESCAN_SHARE = 0.05
+
+
 class AudioCache:
     """The cache directory, bounded by `max_bytes`: least recently used entries go first."""
 
@@ -140,7 +146,16 @@ class AudioCache:
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._size = sum(p.stat().st_size for p in self._entries())
+        self._size = self._measure()
+        self._added_since_measured = 0
+
+    def _measure(self) -> int:
+        """The entries' bytes on disk: this app server's and any other's sharing the directory."""
+        total = 0
+        for audio in self._entries():
+            with contextlib.suppress(FileNotFoundError):  # another app server evicted it
+                total += audio.stat().st_size
+        return total
 
     def _entries(self) -> list[Path]:
         return list(self.root.glob("*/*.audio"))
@@ -152,7 +167,13 @@ class AudioCache:
     def _added(self, size: int) -> None:
         with self._lock:
             self._size += size
-            if self.max_bytes is not None and self._size > self.max_bytes:
+            if self.max_bytes is None:
+                return
+            self._added_since_measured += size
+            if self._added_since_measured >= self.max_bytes * RESCAN_SHARE:
+                self._size = self._measure()  # what the other app servers added counts too
+                self._added_since_measured = 0
+            if self._size > self.max_bytes:
                 self._evict(target=int(self.max_bytes * 0.9))
 
     def _evict(self, target: int) -> None:
@@ -178,7 +199,7 @@ class AudioCache:
         with self._lock:
             for audio in self._entries():
                 _remove_entry(audio)
-            self._size = sum(p.stat().st_size for p in self._entries())
+            self._size = self._measure()
 
     def directory_for(self, key: str) -> Path:
         return self.root / key[:2]
