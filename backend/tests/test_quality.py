@@ -219,15 +219,47 @@ def test_a_live_mp3_sentence_is_heard_after_it_played(
         "/api/tts", json={"text": text, "voiceId": "stock-joe", "language": "en", "format": "mp3"}
     )
     assert live.status_code == 200 and live.headers["x-cache"] == "miss", live.text
-    sidecar = cache_entry_of(server, live.content)
+    heard = heard_on_disk(server, live.content, "audio/mpeg")
+    assert_timed(heard, text, len(decoded_pcm(live.content)) / 2 / 24000)
+
+
+def heard_on_disk(server: AppServer, audio: bytes, media_type: str) -> dict:
+    """The cache entry holding `audio`, once the live checker heard it: passed, its bytes kept."""
+    sidecar = cache_entry_of(server, audio)
     deadline = time.monotonic() + 240
     while (heard := published(sidecar)) is None or "verification" not in heard:
-        assert time.monotonic() < deadline, "the live MP3 take was never heard"
+        assert time.monotonic() < deadline, "the live take was never heard"
         time.sleep(0.2)
     assert heard["verification"]["checked"] and heard["verification"]["passed"], heard
-    assert heard["media_type"] == "audio/mpeg"
-    assert sidecar.with_suffix(".audio").read_bytes() == live.content  # kept as it was heard
-    seconds = len(decoded_pcm(live.content)) / 2 / 24000
+    assert heard["media_type"] == media_type
+    assert sidecar.with_suffix(".audio").read_bytes() == audio  # kept as it was heard
+    return heard
+
+
+@pytest.mark.parametrize(
+    ("output_format", "media_type"),
+    [("mp3_44100_128", "audio/mpeg"), ("pcm_16000", "audio/pcm")],
+)
+def test_a_live_take_transcoded_for_the_elevenlabs_api_is_heard_after_it_played(
+    server: AppServer, fresh: httpx.Client, output_format: str, media_type: str
+) -> None:
+    """A take the app server transcoded for the ElevenLabs-compatible API (another rate, MP3 at
+    44.1 kHz) is decoded back to 24 kHz, heard, and kept in its own format with the words."""
+    text = "The fox ran across the frozen field."
+    key = fresh.post("/api/keys", json={"name": output_format}).json()["key"]
+    live = httpx.post(
+        f"{server.url}/v1/text-to-speech/stock-joe",
+        params={"output_format": output_format},
+        json={"text": text, "language_code": "en"},
+        headers={"xi-api-key": key},
+        timeout=120,
+    )
+    assert live.status_code == 200, live.text
+    heard = heard_on_disk(server, live.content, media_type)
+    if output_format.startswith("pcm_"):
+        seconds = len(live.content) / 2 / 16000
+    else:
+        seconds = len(decoded_pcm(live.content)) / 2 / 24000
     assert_timed(heard, text, seconds)
 
 

@@ -34,14 +34,15 @@ from app.services.speech import (
     keyed_as_expected,
     speech_payload,
 )
-from app.services.transcode import SOURCE_RATE, decoded_pcm
+from app.services.transcode import SOURCE_RATE, decoded_pcm, source_pcm, transcoded
 
 log = logging.getLogger("ownvoice.heard")
 
-# A live take in one of the inference service's own formats (NATIVE_FORMATS: raw PCM as the
-# reader plays it, or MP3, WAV, Ogg Opus as /api/tts streams them) is heard after it played;
-# an encoded one is decoded to 24 kHz PCM for that, and its entry keeps the bytes it has. (A
-# take the app server transcoded for a compatible API is not: ask with `verify: true`.)
+# A live take is heard after it played, in whichever format it was cached: one of the inference
+# service's own (NATIVE_FORMATS: raw PCM as the reader plays it, or MP3, WAV, Ogg Opus as
+# /api/tts streams them) or one the app server transcoded for a compatible API (mp3_44100_128,
+# pcm_16000, ...). Anything but 24 kHz PCM is decoded to it for hearing, and its entry keeps the
+# bytes it has; a take rendered again is transcoded to the entry's format.
 PCM_FORMAT = "pcm_24000"
 LIVE_QUEUE = 64  # sentences waiting to be heard; more are not heard (logged)
 SEED_SPACE = 2**62
@@ -74,7 +75,8 @@ async def render_heard(
     """Render `spoken` through POST /generate/batch (verified there: best of N takes) into its
     cache entry, replacing what was there. What was heard of it (None: verification off).
     `regenerated`: the entry replaces a take that failed (counted as regenerated)."""
-    fmt = spoken.request.native_format
+    transcode_to = spoken.request.transcode_to
+    fmt = PCM_FORMAT if transcode_to else spoken.request.native_format
     payload = speech_payload(spoken.target, spoken.request, fmt, texts=[spoken.request.text])
     if seed is not None:
         payload["seed"] = seed
@@ -94,6 +96,10 @@ async def render_heard(
                 headers = {"x-sample-rate": str(start.get("sample_rate") or 24000)}
                 media_type = start.get("media_type") or NATIVE_FORMATS[fmt]
                 audio = _decoded(event.get("audio"))
+                if transcode_to is not None:  # the entry keeps the format it was asked in
+                    audio = await asyncio.to_thread(transcoded, audio, transcode_to)
+                    headers = {"x-sample-rate": str(transcode_to.sample_rate)}
+                    media_type = transcode_to.media_type
                 await asyncio.to_thread(
                     store, synthesizer.cache, spoken.key, media_type, headers, audio, heard
                 )
@@ -174,9 +180,12 @@ class LiveChecker:
 
     def submit(self, spoken: Spoken) -> None:
         """A live sentence is complete and cached: hear it when the queue gets to it."""
-        if spoken.target.engine == "elevenlabs" or spoken.request.transcode_to is not None:
-            return
-        if spoken.request.native_format not in NATIVE_FORMATS:
+        if spoken.target.engine == "elevenlabs":
+            return  # ElevenLabs' audio is theirs to get right
+        if (
+            spoken.request.transcode_to is None
+            and spoken.request.native_format not in NATIVE_FORMATS
+        ):
             return
         try:
             self._queue.put_nowait(spoken)
@@ -199,8 +208,14 @@ class LiveChecker:
         if entry is None or entry.verification is not None:
             return  # gone meanwhile, or heard already (a render job got there first)
         stored = await asyncio.to_thread(entry.path.read_bytes)
-        is_pcm = spoken.request.native_format == PCM_FORMAT
-        pcm = stored if is_pcm else await asyncio.to_thread(decoded_pcm, stored)
+        transcode_to = spoken.request.transcode_to
+        is_pcm = transcode_to is None and spoken.request.native_format == PCM_FORMAT
+        if is_pcm:
+            pcm = stored
+        elif transcode_to is not None:
+            pcm = await asyncio.to_thread(source_pcm, stored, transcode_to)
+        else:
+            pcm = await asyncio.to_thread(decoded_pcm, stored)
         answer = await self._synthesizer.inference.verify(
             pcm,
             {

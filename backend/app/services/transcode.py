@@ -185,3 +185,26 @@ def decoded_pcm(data: bytes) -> bytes:
     for out in resampler.resample(None):
         pcm += bytes(out.planes[0])[: out.samples * BYTES_PER_SAMPLE]
     return bytes(pcm)
+
+
+def transcoded(pcm: bytes, target: OutputFormat) -> bytes:
+    """Whole 24 kHz s16le mono PCM in `target`'s format (what a stream of it would have sent)."""
+    transcoder = PcmTranscoder(target)
+    return transcoder.feed(pcm) + transcoder.flush()
+
+
+def source_pcm(data: bytes, fmt: OutputFormat) -> bytes:
+    """Audio in `fmt` (as `transcoded` or a stream made it) back as 24 kHz s16le mono PCM."""
+    if fmt.codec != "pcm":
+        return decoded_pcm(data)
+    if fmt.sample_rate == SOURCE_RATE:
+        return data
+    samples = len(data) // BYTES_PER_SAMPLE
+    frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
+    frame.planes[0].update(data[: samples * BYTES_PER_SAMPLE])
+    frame.sample_rate = fmt.sample_rate
+    frame.pts = 0
+    frame.time_base = Fraction(1, fmt.sample_rate)
+    resampler = AudioResampler(format="s16", layout="mono", rate=SOURCE_RATE)
+    frames = [*resampler.resample(frame), *resampler.resample(None)]
+    return b"".join(bytes(f.planes[0])[: f.samples * BYTES_PER_SAMPLE] for f in frames)
