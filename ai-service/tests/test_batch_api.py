@@ -15,7 +15,6 @@ from tests.conftest import AUTH
 from tests.test_streaming_server import (
     CHUNK_TOKENS,
     expected_seconds,
-    server_with_voice,
     wait_until,
 )
 
@@ -203,15 +202,21 @@ def test_disconnect_mid_batch_cancels_it(live_server_factory, ljspeech_wavs):
     assert after["completed"] == before["completed"]  # it did not run to the end
 
 
-def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory, ljspeech_wavs):
+def with_limits(server, live_server_factory, **env: str):
+    """A second server on `server`'s data directory (its voice "lj" computed already), started
+    with `env`: a short stall limit there applies to generation only, not to computing a voice."""
+    return live_server_factory(data_dir=server.data_dir, **env)
+
+
+def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(server, live_server_factory):
     """Every finished chunk restarts the stall clock, even when it completes no text yet.
 
     One text of six sentences: no item for all of it, yet each chunk is well within the limit (15 s,
     for loaded machines; the rule itself is tested on an injected clock in test_worker.py).
     """
-    server = server_with_voice(
+    server = with_limits(
+        server,
         live_server_factory,
-        ljspeech_wavs[0],
         OWNVOICE_XTTS_FIXED_TOKENS=str(FIXED_TOKENS),
         OWNVOICE_GENERATION_TIMEOUT_S="15",
     )
@@ -228,13 +233,17 @@ def test_a_batch_longer_than_the_stall_limit_runs_to_the_end(live_server_factory
     assert server.ready()["worker"]["timed_out"] == 0
 
 
-def test_a_stalled_batch_ends_with_an_error_event(live_server_factory, ljspeech_wavs):
-    """The status is sent before generation: a stall after that is reported in-band, then the stream ends."""
-    server = server_with_voice(
+def test_a_stalled_batch_ends_with_an_error_event(server, live_server_factory):
+    """The status is sent before generation: a stall after that is reported in-band, then the stream ends.
+
+    The stall limit (50 ms) is shorter than the gap between two of the batch's heartbeats
+    (engines.xtts.PROGRESS_EVERY_S, 250 ms), so the batch stalls before its first heartbeat on
+    any machine, however fast or loaded: two texts of 200 tokens take far longer than 50 ms."""
+    server = with_limits(
+        server,
         live_server_factory,
-        ljspeech_wavs[0],
-        OWNVOICE_XTTS_FIXED_TOKENS="600",
-        OWNVOICE_GENERATION_TIMEOUT_S="1",
+        OWNVOICE_XTTS_FIXED_TOKENS="200",
+        OWNVOICE_GENERATION_TIMEOUT_S="0.05",
     )
     events = events_of(
         post_batch(server, {"texts": ["Too long to finish.", "Me too."], "voice_id": "lj"})
