@@ -107,25 +107,17 @@ def wait_until(predicate, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def server_with_voice(live_server_factory, wav, **env: str):
-    """A server started with `env` that already has the voice "lj".
-
-    The voice is computed first on a server with the default limits (same data directory): a short
-    stall limit in `env` then applies to generation only, not to computing the voice, which on a
-    loaded machine can itself take longer than a second or three."""
-    setup = live_server_factory()
-    response = httpx.put(
-        f"{setup.url}/voices/lj", content=wav.read_bytes(), headers=AUTH, timeout=300
-    )
-    assert response.status_code == 200, response.text
-    setup.stop()
-    return live_server_factory(data_dir=setup.data_dir, **env)
+def server_with_voice(server, live_server_factory, **env: str):
+    """A second server on the module server's data directory, started with `env`: it has the
+    voices "lj" and "other" already (computed with the default limits, so a short stall limit in
+    `env` applies to generation only, not to computing a voice, which on a loaded machine can
+    itself take longer than a second or three)."""
+    return live_server_factory(data_dir=server.data_dir, **env)
 
 
-def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
-    server = live_server_factory(OWNVOICE_XTTS_FIXED_TOKENS="600", **CHUNK_TOKENS)
-    httpx.put(
-        f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120
+def test_disconnect_stops_generation(server, live_server_factory):
+    server = server_with_voice(
+        server, live_server_factory, OWNVOICE_XTTS_FIXED_TOKENS="600", **CHUNK_TOKENS
     )
     before = server.ready()["worker"]
     with httpx.stream(
@@ -146,12 +138,13 @@ def test_disconnect_stops_generation(live_server_factory, ljspeech_wavs):
     assert after["completed"] == before["completed"]  # it did not run to the end
 
 
-def test_full_queue_gets_429_with_retry_after(live_server_factory, ljspeech_wavs):
-    server = live_server_factory(
-        OWNVOICE_XTTS_FIXED_TOKENS="400", OWNVOICE_QUEUE_SIZE="0", **CHUNK_TOKENS
-    )
-    httpx.put(
-        f"{server.url}/voices/lj", content=ljspeech_wavs[0].read_bytes(), headers=AUTH, timeout=120
+def test_full_queue_gets_429_with_retry_after(server, live_server_factory):
+    server = server_with_voice(
+        server,
+        live_server_factory,
+        OWNVOICE_XTTS_FIXED_TOKENS="400",
+        OWNVOICE_QUEUE_SIZE="0",
+        **CHUNK_TOKENS,
     )
     with httpx.stream(
         "POST",
@@ -181,7 +174,7 @@ def test_full_queue_gets_429_with_retry_after(live_server_factory, ljspeech_wavs
     assert again.status_code == 200
 
 
-def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
+def test_stuck_generation_times_out(server, live_server_factory):
     """No audio for longer than the stall limit: the request ends and the worker counts a timeout.
 
     One 600-token chunk makes the engine go quiet for many seconds (600 GPT steps before any audio),
@@ -189,8 +182,8 @@ def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
     on an injected clock in test_worker.py.)
     """
     server = server_with_voice(
+        server,
         live_server_factory,
-        ljspeech_wavs[0],
         OWNVOICE_XTTS_FIXED_TOKENS="600",
         OWNVOICE_GENERATION_TIMEOUT_S="1",
         OWNVOICE_FIRST_CHUNK_TOKENS="600",
@@ -208,15 +201,15 @@ def test_stuck_generation_times_out(live_server_factory, ljspeech_wavs):
     assert server.ready()["worker"]["completed"] == 0
 
 
-def test_steady_progress_is_not_a_timeout(live_server_factory, ljspeech_wavs):
+def test_steady_progress_is_not_a_timeout(server, live_server_factory):
     """A generation that keeps producing audio runs to the end, with the stall limit in force.
 
     The rule (each chunk restarts the clock) is tested on an injected clock in test_worker.py; here
     the limit is 15 s, above what one 16-token chunk takes even on a heavily loaded machine (3 s was
     not: at a load average of 15 on 2 cores a chunk took longer)."""
     server = server_with_voice(
+        server,
         live_server_factory,
-        ljspeech_wavs[0],
         OWNVOICE_XTTS_FIXED_TOKENS="48",
         OWNVOICE_GENERATION_TIMEOUT_S="15",
         **CHUNK_TOKENS,
