@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,6 +199,72 @@ def test_a_full_cluster_answers_429_and_a_closed_stream_is_cancelled(
     while not settled():
         assert time.monotonic() < deadline, workers(ray_inference)
         time.sleep(0.2)
+
+
+# Ten sentences of 48 simulated tokens each: about ten seconds of generation per text, far longer
+# than a listener's first chunk (8 tokens) takes when the worker lets it go first.
+BATCH_TEXT = " ".join(f"Sentence {n} of a chapter rendered ahead." for n in range(10))
+
+
+def test_a_listener_goes_before_the_batches_on_whichever_replica_takes_them(
+    ray_inference: InferenceServer, voice_id: str
+) -> None:
+    """A book batch running on each replica, then a listener through Ray's proxy: the listener's
+    first audio arrives before either batch ends (each replica's worker lets the listener go
+    first between two batch steps; without that the listener would wait for a whole batch)."""
+    ended: dict[str, float] = {}
+    opened: dict[str, httpx.Response] = {}
+    readers = []
+    with httpx.Client(headers=auth(ray_inference), timeout=300) as client:
+
+        def read_to_the_end(replica: str, lines: Iterator[str]) -> None:
+            try:
+                for line in lines:
+                    if '"type":"end"' in line or '"type":"error"' in line:
+                        ended[replica] = time.monotonic()
+                        return
+            except (httpx.HTTPError, httpx.StreamError):  # closed by the test: still running
+                return
+
+        deadline = time.monotonic() + 120
+        while len(opened) < 2:  # Ray picks the replica: ask again until each runs one batch
+            assert time.monotonic() < deadline, f"batches only on {list(opened)}"
+            request = client.build_request(
+                "POST",
+                f"{ray_inference.url}/generate/batch",
+                json={"texts": [BATCH_TEXT, BATCH_TEXT], "voice_id": voice_id},
+            )
+            response = client.send(request, stream=True)
+            if response.status_code == 429 or response.headers.get(REPLICA) in opened:
+                response.close()
+                continue
+            assert response.status_code == 200, response.read()
+            lines = response.iter_lines()
+            assert '"type":"start"' in next(lines)
+            opened[response.headers[REPLICA]] = response
+            reader = threading.Thread(
+                target=read_to_the_end, args=(response.headers[REPLICA], lines)
+            )
+            reader.start()
+            readers.append(reader)
+        try:
+            with client.stream(
+                "POST",
+                f"{ray_inference.url}/generate",
+                json={"text": "A listener arrives.", "voice_id": voice_id, "format": "pcm_24000"},
+            ) as listening:
+                assert listening.status_code == 200, listening.read()
+                next(listening.iter_raw())
+                first_audio = time.monotonic()
+                assert listening.headers[REPLICA] in opened
+        finally:
+            for response in opened.values():
+                response.close()
+            for reader in readers:
+                reader.join(timeout=60)
+    # A batch still running when the test closed it is not in `ended`: it cannot have gone first.
+    for replica, at in ended.items():
+        assert first_audio < at, f"the batch on {replica} ended before the listener's first audio"
 
 
 def replica_pids(launcher_pid: int) -> list[int]:

@@ -153,8 +153,8 @@ class StreamLimiter:
             return affected_rows(renewed)
 
     def take_back(self, replica: str) -> int:
-        """Remove the rows of an earlier process of this replica (a crash left them); with
-        `close()`, this process's own rows as well."""
+        """Remove the rows of an earlier process of this replica: a crash left them, and its
+        streams ended with it. (`close()` removes this process's own, at a normal stop.)"""
         if not replica:
             return 0
         with self._factory() as db:
