@@ -332,12 +332,12 @@ def test_a_killed_replica_is_restarted_while_requests_go_on(
         assert killed not in served
 
 
-def test_a_render_keeps_one_batch_in_flight_per_replica(
+def test_a_render_keeps_two_batches_in_flight_per_replica(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """/ready says 2 replicas: the app server sends a job's batches two at a time. One plain
-    service that says so shows it: its worker holds two batches at once (one running, one
-    waiting), never more."""
+    """/ready says 2 replicas: the app server sends a job's batches four at a time (two per
+    replica, renders.BATCHES_PER_REPLICA). One plain service that says so shows it: its worker
+    holds four batches at once (one running, three waiting), never more."""
     inference = start_inference(
         tmp_path_factory.mktemp("two") / "data",
         OWNVOICE_REPLICAS="2",
@@ -350,7 +350,7 @@ def test_a_render_keeps_one_batch_in_flight_per_replica(
         )
         try:
             client = create_user_with_voice(app, unique("pair"))
-            text = " ".join(f"Pair {n} of the lines is here." for n in range(8))
+            text = " ".join(f"Pair {n} of the lines is here." for n in range(12))
             job = render(client, import_book(client, text, "Pairs"), voiceId="custom_user_voice")
             assert job.status_code == 202, job.text
             seen = set()
@@ -363,8 +363,8 @@ def test_a_render_keeps_one_batch_in_flight_per_replica(
                 worker = httpx.get(f"{inference.url}/ready", headers=auth(inference), timeout=10)
                 seen.add(worker.json()["worker"]["in_flight"])
                 time.sleep(0.05)
-            assert (state["status"], state["done"]) == ("done", 8), state
-            assert max(seen) == 2, seen
+            assert (state["status"], state["done"]) == ("done", 12), state
+            assert max(seen) == 4, seen
             client.close()
         finally:
             app.stop()

@@ -95,8 +95,12 @@ BUSY_PATIENCE_SECONDS = 300.0
 TEXT_REFUSALS = frozenset({"nothing_to_say", "invalid_text"})
 RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
 READY_POLL_SECONDS = 1.0
-# Batches of one job in flight at once: one per inference replica (/ready's `replicas`, Ray
-# Serve), so N replicas render a book about N times faster; bounded against a wild answer.
+# Batches of one job in flight at once: two per inference replica (/ready's `replicas`, Ray
+# Serve), so N replicas render a book about N times faster, and each replica has its next batch
+# waiting while this server stores the last one's audio (its device never idles between
+# batches; a listener still goes first, the worker's queue is by priority). Bounded against a
+# wild answer.
+BATCHES_PER_REPLICA = 2
 MAX_BATCHES_IN_FLIGHT = 64
 # The inference service going away in the middle of a job (a crash, a restart): wait for it and
 # go on with what is still missing, this many times per job.
@@ -779,14 +783,13 @@ class RenderRunner:
         return tally
 
     async def _batches_in_flight(self) -> int:
-        """As many batches as the inference side has replicas (its /ready; 1 without one)."""
+        """BATCHES_PER_REPLICA for each replica the inference side has (its /ready; one when it
+        does not say)."""
         ready = await self._synthesizer.inference.ready()
         replicas = ready.get("replicas")
-        return (
-            min(replicas, MAX_BATCHES_IN_FLIGHT)
-            if isinstance(replicas, int) and replicas > 0
-            else 1
-        )
+        if not isinstance(replicas, int) or replicas < 1:
+            replicas = 1
+        return min(replicas * BATCHES_PER_REPLICA, MAX_BATCHES_IN_FLIGHT)
 
     async def _render_texts(
         self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
