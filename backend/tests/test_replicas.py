@@ -279,6 +279,22 @@ def test_racing_app_servers_never_open_more_streams_than_the_limit(tmp_path: Pat
         own.dispose()
 
 
+def test_streams_are_counted_in_process_when_the_database_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    """A database that cannot be written (here: it cannot even be opened) does not stop cached
+    audio from playing: the limiter counts those streams in its own process, to the same limit."""
+    broken = make_engine(f"sqlite:///{tmp_path / 'no-such-directory' / 'ownvoice.db'}")
+    limiter = StreamLimiter(session_factory(broken), 2, "host:1/1/aa", lease_s=60)
+    first, second = limiter.acquire("someone"), limiter.acquire("someone")
+    assert first is not None and second is not None
+    assert limiter.acquire("someone") is None  # the limit still holds
+    assert limiter.acquire("someone else") is not None  # per user
+    first.release()
+    assert limiter.acquire("someone") is not None
+    broken.dispose()
+
+
 def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(
     replicas: list[AppServer],
 ) -> None:

@@ -7,16 +7,22 @@ app/api/body_limit.py."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.db import affected_rows
 from app.models.user import OpenStream, User, new_id
+
+log = logging.getLogger("ownvoice.limits")
 
 MB = 1024 * 1024
 MULTIPART_OVERHEAD = MB  # generous room for headers, boundaries and text fields
@@ -51,6 +57,10 @@ UPLOADS = {
 }
 
 
+# A stream counted in this process only: its slot id is this prefix and the user's id.
+LOCAL_SLOT = "local:"
+
+
 class StreamSlot:
     """One open audio stream; `release()` gives the slot back (at most once)."""
 
@@ -83,6 +93,10 @@ class StreamLimiter:
     UPDATE on PostgreSQL; SQLite has one writer), so racing app servers cannot both take the
     last one. The methods touch the database: call them off the event loop. `clock` is
     wall-clock seconds (app servers on several machines need their clocks in step, NTP).
+
+    When the database cannot be written (a full disk: SQLite cannot even delete then), a stream
+    is counted in this process only, against the same limit, so that cached audio keeps playing
+    and one user still cannot open streams without end.
     """
 
     def __init__(
@@ -98,9 +112,25 @@ class StreamLimiter:
         self.lease_s = lease_s
         self._factory = factory
         self._clock = clock
+        self._local: Counter[str] = Counter()  # streams counted here only (see above)
+        self._local_lock = threading.Lock()
 
     def acquire(self, user_id: str) -> StreamSlot | None:
         """A slot for a new stream, or None when the user already has `per_user` open."""
+        try:
+            return self._acquire_shared(user_id)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "cannot count an open stream in the database: counting it here only",
+                extra={"reason": str(exc).splitlines()[0][:200]},
+            )
+        with self._local_lock:
+            if self._local[user_id] >= self.per_user:
+                return None
+            self._local[user_id] += 1
+        return StreamSlot(self, f"{LOCAL_SLOT}{user_id}")
+
+    def _acquire_shared(self, user_id: str) -> StreamSlot | None:
         now = self._clock()
         with self._factory() as db:
             db.execute(select(User.id).where(User.id == user_id).with_for_update())
@@ -174,6 +204,22 @@ class StreamLimiter:
             db.commit()
 
     def _release(self, slot_id: str) -> None:
+        if slot_id.startswith(LOCAL_SLOT):
+            user_id = slot_id[len(LOCAL_SLOT) :]
+            with self._local_lock:
+                self._local[user_id] -= 1
+                if self._local[user_id] <= 0:
+                    del self._local[user_id]
+            return
+        try:
+            self._release_shared(slot_id)
+        except SQLAlchemyError as exc:  # the row stops counting when its lease runs out
+            log.warning(
+                "cannot remove an open stream from the database",
+                extra={"reason": str(exc).splitlines()[0][:200]},
+            )
+
+    def _release_shared(self, slot_id: str) -> None:
         with self._factory() as db:
             db.execute(delete(OpenStream).where(OpenStream.id == slot_id))
             db.commit()
