@@ -8,7 +8,7 @@ and streams responses. Routes, the bearer token, 429 backpressure and the listen
 are the app's own, unchanged: a replica refuses with 429 when its worker is full, and Ray never
 queues in front of it (`max_ongoing_requests` is above the worker's capacity). Every answer says
 which replica gave it (`X-Ownvoice-Replica`), and /ready says how many replicas there are, so the
-app server keeps two render batches in flight per replica.
+app server keeps a render batch in flight per replica (OWNVOICE_RENDER_BATCHES_PER_REPLICA).
 
 Config: ai-service/serve.yaml (a Ray Serve config file; `serve deploy serve.yaml` works on any
 cluster). `python -m ownvoice_ai.serve` starts a local Ray head, runs that config with

@@ -191,6 +191,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
         lease_s=settings.job_lease_s,
         replica=settings.replica,
+        batches_per_replica=settings.render_batches_per_replica,
     )
     app.state.renders.start()
     app.state.exports = ExportRunner(
@@ -211,6 +212,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ready_patience_s=settings.render_ready_patience_s,
         lease_s=settings.job_lease_s,
         replica=settings.replica,
+        batches_per_replica=settings.render_batches_per_replica,
     )
     app.state.exports.start()
     # Live sentences are heard after they played (app.services.heard_speech).

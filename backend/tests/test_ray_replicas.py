@@ -335,9 +335,9 @@ def test_a_killed_replica_is_restarted_while_requests_go_on(
 def test_a_render_keeps_two_batches_in_flight_per_replica(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """/ready says 2 replicas: the app server sends a job's batches four at a time (two per
-    replica, renders.BATCHES_PER_REPLICA). One plain service that says so shows it: its worker
-    holds four batches at once (one running, three waiting), never more."""
+    """/ready says 2 replicas and OWNVOICE_RENDER_BATCHES_PER_REPLICA is 2: the app server sends
+    a job's batches four at a time. One plain service that says so shows it: its worker holds
+    four batches at once (one running, three waiting), never more."""
     inference = start_inference(
         tmp_path_factory.mktemp("two") / "data",
         OWNVOICE_REPLICAS="2",
@@ -346,7 +346,10 @@ def test_a_render_keeps_two_batches_in_flight_per_replica(
     )
     try:
         app = start_app_on(
-            inference, tmp_path_factory.mktemp("two-app") / "data", OWNVOICE_RENDER_BATCH_SIZE="2"
+            inference,
+            tmp_path_factory.mktemp("two-app") / "data",
+            OWNVOICE_RENDER_BATCH_SIZE="2",
+            OWNVOICE_RENDER_BATCHES_PER_REPLICA="2",
         )
         try:
             client = create_user_with_voice(app, unique("pair"))

@@ -23,7 +23,6 @@ from app.models.book import Book
 from app.models.render_job import RenderJob
 from app.models.user import User, utcnow
 from app.services.renders import (
-    BATCHES_PER_REPLICA,
     claim_next,
     release_leases,
     renew_lease,
@@ -221,11 +220,10 @@ def test_an_identical_active_job_is_the_same_job_and_cancel_stops_it(
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["finished_at"]
 
-    # The runner closes its upstream streams (the inference service cancels the batches in
-    # flight, one running and one waiting: BATCHES_PER_REPLICA) and sends no further batch.
-    # (How many jobs ended meanwhile is no measure: the app server's hearing of earlier tests'
-    # live sentences runs jobs of its own.)
-    assert before["in_flight"] <= BATCHES_PER_REPLICA + 1, before
+    # The runner closes its upstream stream (the inference service cancels the batch in flight)
+    # and sends no further batch. (How many jobs ended meanwhile is no measure: the app server's
+    # hearing of earlier tests' live sentences runs jobs of its own, one at a time.)
+    assert before["in_flight"] <= 2, before  # the job's one batch, and perhaps one hearing
     deadline = time.monotonic() + 20
     while (worker := inference_worker(render_server))["in_flight"] and time.monotonic() < deadline:
         time.sleep(0.2)

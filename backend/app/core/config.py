@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     audio_cache_max_bytes: int = Field(default=5 * 1024**3, alias="OWNVOICE_AUDIO_CACHE_MAX_BYTES")
     # Sentences per POST /generate/batch of a render job (the inference service takes 1..32).
     render_batch_size: int = Field(default=8, ge=1, le=32, alias="OWNVOICE_RENDER_BATCH_SIZE")
+    # A render or export job's batches in flight per inference replica (app.services.renders).
+    render_batches_per_replica: int = Field(
+        default=1, ge=1, le=8, alias="OWNVOICE_RENDER_BATCHES_PER_REPLICA"
+    )
     # How long a render job waits for the inference service to be up and loaded (it may be
     # starting next to the app server, or restarting after a crash) before it fails.
     render_ready_patience_s: float = Field(

@@ -95,12 +95,12 @@ BUSY_PATIENCE_SECONDS = 300.0
 TEXT_REFUSALS = frozenset({"nothing_to_say", "invalid_text"})
 RERENDER_HINT = "Sentences already rendered stay cached: render again to finish."
 READY_POLL_SECONDS = 1.0
-# Batches of one job in flight at once: two per inference replica (/ready's `replicas`, Ray
-# Serve), so N replicas render a book about N times faster, and each replica has its next batch
-# waiting while this server stores the last one's audio (its device never idles between
-# batches; a listener still goes first, the worker's queue is by priority). Bounded against a
-# wild answer.
-BATCHES_PER_REPLICA = 2
+# Batches of one job in flight at once: OWNVOICE_RENDER_BATCHES_PER_REPLICA (default 1) per
+# inference replica (/ready's `replicas`, Ray Serve), so N replicas render a book about N times
+# faster. Two per replica keep each replica's next batch waiting while this server stores the
+# last one's audio (one replica: 41 s instead of 49 in `make bench-scale`), but Ray's router then
+# spreads a job's first batches unevenly (four replicas: 26 s instead of 17): README, Scaling.
+# Bounded against a wild answer.
 MAX_BATCHES_IN_FLIGHT = 64
 # The inference service going away in the middle of a job (a crash, a restart): wait for it and
 # go on with what is still missing, this many times per job.
@@ -565,8 +565,10 @@ class RenderRunner:
         ready_patience_s: float = 600.0,
         lease_s: float = 30.0,
         replica: str = "",
+        batches_per_replica: int = 1,
     ) -> None:
         self._factory = factory
+        self._batches_per_replica = batches_per_replica
         self._lease_s = lease_s
         self._replica = replica
         self.owner = new_owner(replica)
@@ -783,13 +785,13 @@ class RenderRunner:
         return tally
 
     async def _batches_in_flight(self) -> int:
-        """BATCHES_PER_REPLICA for each replica the inference side has (its /ready; one when it
-        does not say)."""
+        """`batches_per_replica` for each replica the inference side has (its /ready; one when
+        it does not say)."""
         ready = await self._synthesizer.inference.ready()
         replicas = ready.get("replicas")
         if not isinstance(replicas, int) or replicas < 1:
             replicas = 1
-        return min(replicas * BATCHES_PER_REPLICA, MAX_BATCHES_IN_FLIGHT)
+        return min(replicas * self._batches_per_replica, MAX_BATCHES_IN_FLIGHT)
 
     async def _render_texts(
         self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally

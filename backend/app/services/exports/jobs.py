@@ -218,8 +218,17 @@ class ExportRunner(RenderRunner):
         ready_patience_s: float = 600.0,
         lease_s: float = 30.0,
         replica: str = "",
+        batches_per_replica: int = 1,
     ) -> None:
-        super().__init__(factory, synthesizer, batch_size, ready_patience_s, lease_s, replica)
+        super().__init__(
+            factory,
+            synthesizer,
+            batch_size,
+            ready_patience_s,
+            lease_s,
+            replica,
+            batches_per_replica,
+        )
         self.room = space
         self.root = space.root
         self._books_root = space.books_root
