@@ -95,7 +95,11 @@ def assert_timed(answer: dict, text: str, seconds: float) -> None:
     times = [t for w in words for t in (w["start"], w["end"])]
     assert times == sorted(times), words  # monotonic
     assert times[0] >= 0 and times[-1] <= seconds + 0.01, (words, seconds)
-    assert all(w["heard"] for w in words), words
+    # Every word is timed; a take that passes may still have one word in five unmatched (the
+    # check passes a sentence within its character error rate, and Piper's takes vary), whose
+    # times are then placed between its heard neighbours.
+    unheard = [w["word"] for w in words if not w["heard"]]
+    assert len(unheard) <= max(1, len(words) // 5), words
     assert [w["offset"] for w in words] == [text.index(w["word"]) for w in words]
 
 
