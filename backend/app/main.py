@@ -32,6 +32,7 @@ from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory, startup_lock
 from app.core.files import sweep_temp_files
+from app.core.leases import new_owner
 from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
 from app.core.security import (
@@ -55,7 +56,7 @@ from app.services.exports.room import Room
 from app.services.exports.writers import PARTIAL as EXPORT_TEMP_PREFIX
 from app.services.heard_speech import LiveChecker
 from app.services.inference_client import InferenceClient, read_or_create_token
-from app.services.renders import RenderRunner, new_owner
+from app.services.renders import RenderRunner
 from app.services.speech import Synthesizer
 from app.services.uploads import UPLOAD_PREFIX
 

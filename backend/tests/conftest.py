@@ -111,6 +111,7 @@ POSTGRES_SKIPS_MODULES = {
     "test_bench_export.py",
     "test_epub_overlay.py",
     "test_export_alice.py",
+    "test_leases.py",
     "test_quality.py",
     "test_ray_replicas.py",
     "test_soak.py",

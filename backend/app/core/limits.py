@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.db import affected_rows
+from app.core.leases import left_by_earlier_process
 from app.models.user import OpenStream, User, new_id
 
 log = logging.getLogger("ownvoice.limits")
@@ -85,7 +86,7 @@ class StreamLimiter:
     server sharing the database.
 
     Each open stream is a row in `open_streams` naming this process (`owner`, a name made as
-    job leases make theirs: app.services.renders.new_owner) and an expiry `lease_s` ahead,
+    app.core.leases.new_owner) and an expiry `lease_s` ahead,
     which `renew()` (the app calls it every third of `lease_s`) pushes on for all this
     process's streams in one statement. A row whose app server died stops counting when it
     expires; `take_back()` at start removes at once the rows of an earlier process of the same
@@ -190,8 +191,7 @@ class StreamLimiter:
         with self._factory() as db:
             removed = db.execute(
                 delete(OpenStream).where(
-                    OpenStream.owner.startswith(f"{replica}/", autoescape=True),
-                    OpenStream.owner != self.owner,
+                    left_by_earlier_process(OpenStream.owner, replica, self.owner)
                 )
             )
             db.commit()

@@ -32,9 +32,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -46,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import affected_rows
 from app.core.files import DISK_FULL_MESSAGE
+from app.core.leases import left_by_earlier_process, new_owner
 from app.models.book import Book, Chapter, Sentence
 from app.models.render_job import (
     RENDER_ACTIVE,
@@ -152,12 +150,6 @@ class Tally:
 JobModel = Any
 
 
-def new_owner(replica: str = "") -> str:
-    """A runner's name in the lease columns: its app server's replica name (stable across
-    restarts; the host's name when there is none), then what makes it unique to this process."""
-    return f"{(replica or socket.gethostname())[:40]}/{os.getpid()}/{secrets.token_hex(4)}"
-
-
 def claimable(model: JobModel, now: datetime) -> Any:
     """Queued, or running under a lease that ran out (or under none: left by an older version)."""
     lapsed = or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)
@@ -232,8 +224,7 @@ def take_back(factory: sessionmaker[Session], model: JobModel, replica: str, own
             update(model)
             .where(
                 model.status == RENDER_RUNNING,
-                model.lease_owner.startswith(f"{replica}/", autoescape=True),
-                model.lease_owner != owner,
+                left_by_earlier_process(model.lease_owner, replica, owner),
             )
             .values(status=RENDER_QUEUED, started_at=None, lease_owner=None, lease_expires_at=None)
         )
