@@ -21,6 +21,7 @@ import postgres
 import pytest
 from conftest import create_user, login
 from servers import AppServer, InferenceServer, closed_port_url, start_app_on
+from sqlalchemy import Engine
 from test_slow_clients import CACHED, STREAMS_PER_USER, close_all, cookie_of, new_user, slow_reader
 
 from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
@@ -35,6 +36,23 @@ LEASE_S = 2  # short, so that a takeover comes quickly
 BATCH_SIZE = 2
 SENTENCES = 12
 DEADLINE_S = 300  # bounds a failing test only
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of this run's kind (SQLite or PostgreSQL), migrated to the newest."""
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_user(engine: Engine, username: str) -> str:
+    with session_factory(engine)() as db:
+        user = User(username=username, password_hash="x")
+        db.add(user)
+        db.commit()
+        return user.id
 
 
 @pytest.fixture(scope="module")
@@ -88,27 +106,24 @@ def test_failed_logins_on_one_replica_count_on_the_other(replicas: list[AppServe
 
 
 @pytest.mark.parametrize("model", [RenderJob, ExportJob])
-def test_racing_runners_claim_every_job_exactly_once(tmp_path: Path, model: type) -> None:
+def test_racing_runners_claim_every_job_exactly_once(
+    tmp_path: Path, migrated: Engine, model: type
+) -> None:
     """Eight runners, each with its own connection pool (as replicas have), race for 40
     queued jobs: each job is claimed by exactly one of them, and none is left."""
     from app.services.renders import claim_next
 
-    engine = make_engine(database.url_for(tmp_path))
-    run_migrations(engine)
-    with session_factory(engine)() as db:
-        user = User(username="reader", password_hash="x")
-        db.add(user)
-        db.flush()
-        book = Book(user_id=user.id, title="B", language="en", source_format="paste")
+    user_id = add_user(migrated, "reader")
+    with session_factory(migrated)() as db:
+        book = Book(user_id=user_id, title="B", language="en", source_format="paste")
         db.add(book)
         db.flush()
         extra = {"format": "m4b"} if model is ExportJob else {}
         db.add_all(
-            model(user_id=user.id, book_id=book.id, voice_id="stock-joe", **extra)
+            model(user_id=user_id, book_id=book.id, voice_id="stock-joe", **extra)
             for _ in range(40)
         )
         db.commit()
-    engine.dispose()
 
     claims: dict[str, list[str]] = {}
     start = threading.Barrier(8)
@@ -170,7 +185,9 @@ def test_replicas_starting_together_migrate_one_at_a_time(
             server.stop()
 
 
-def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path: Path) -> None:
+def test_a_starting_replica_leaves_young_temporary_files_to_the_others(
+    tmp_path: Path, migrated: Engine
+) -> None:
     """With OWNVOICE_ORPHAN_MIN_AGE_SECONDS, a starting app server deletes only temporary files
     left unchanged that long (a crash's), not the uploads and cache writes other replicas have
     in flight; without it (one app server) every one left at start goes."""
@@ -180,9 +197,7 @@ def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path:
     from app.services.audio_cache import TEMP_PREFIX
     from app.services.uploads import UPLOAD_PREFIX
 
-    engine = make_engine(database.url_for(tmp_path))
-    run_migrations(engine)
-    factory = session_factory(engine)
+    factory = session_factory(migrated)
     (tmp_path / "uploads").mkdir()
     (tmp_path / "audio_cache" / "ab").mkdir(parents=True)
     stale = tmp_path / "uploads" / f"{UPLOAD_PREFIX}crashed"
@@ -196,7 +211,6 @@ def test_a_starting_replica_leaves_young_temporary_files_to_the_others(tmp_path:
     assert not stale.exists() and in_flight.exists()
     sweep_orphans(tmp_path, factory)  # one app server: everything left at start is a crash's
     assert not in_flight.exists()
-    engine.dispose()
 
 
 def cache_entries(data_dir: Path) -> int:
@@ -224,19 +238,14 @@ def test_a_users_open_streams_count_on_every_replica(replicas: list[AppServer]) 
             close_all(readers)
 
 
-def test_racing_app_servers_never_open_more_streams_than_the_limit(tmp_path: Path) -> None:
+def test_racing_app_servers_never_open_more_streams_than_the_limit(
+    tmp_path: Path, migrated: Engine
+) -> None:
     """Eight limiters (eight app servers, each with its own connection pool) race to open
     streams for one user: exactly `per_user` get a slot. Released slots free a place; a slot of
     an app server that died stops counting when its lease runs out, or at once when the same
     replica starts again (`take_back`); renewed ones keep counting."""
-    engine = make_engine(database.url_for(tmp_path))
-    run_migrations(engine)
-    with session_factory(engine)() as db:
-        user = User(username="listener", password_hash="x")
-        db.add(user)
-        db.commit()
-        user_id = user.id
-    engine.dispose()
+    user_id = add_user(migrated, "listener")
 
     now = [1000.0]
     granted: dict[str, object] = {}
