@@ -14,13 +14,14 @@ import io
 import uuid
 import wave
 
-import av
 import httpx
 import pytest
 from audio_files import CLEAN_WAV, LIBRISPEECH
 from conftest import create_user
 from elevenlabs.client import ElevenLabs
 from servers import AppServer
+
+from app.services.transcode import decoded_pcm
 
 PASSAGE = (
     "On a bright morning in early June, Maya packed a thermos of coffee and a well-worn map. "
@@ -48,13 +49,7 @@ def upload(client: httpx.Client, audio: bytes, name: str, consent: str | None) -
 
 def samples(encoded: bytes) -> bytes:
     """Decoded to s16le mono PCM at RATE."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-    pcm = bytearray()
-    with av.open(io.BytesIO(encoded)) as container:
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                pcm += bytes(out.planes[0])[: out.samples * 2]
-    return bytes(pcm)
+    return decoded_pcm(encoded, RATE)
 
 
 def wav(*parts: bytes) -> bytes:

@@ -173,10 +173,10 @@ class PcmTranscoder:
         return self._convert(self._resampler.resample(None), final=True)
 
 
-def decoded_pcm(data: bytes) -> bytes:
-    """Whole encoded audio (any container PyAV reads) as 24 kHz s16le mono PCM. Raises
-    av.error.FFmpegError for data it cannot read."""
-    resampler = AudioResampler(format="s16", layout="mono", rate=SOURCE_RATE)
+def decoded_pcm(data: bytes, rate: int = SOURCE_RATE) -> bytes:
+    """Whole encoded audio (any container PyAV reads) as s16le mono PCM at `rate` (24 kHz, the
+    service's). Raises av.error.FFmpegError for data it cannot read."""
+    resampler = AudioResampler(format="s16", layout="mono", rate=rate)
     pcm = bytearray()
     with av.open(io.BytesIO(data), "r") as container:
         for frame in container.decode(audio=0):
