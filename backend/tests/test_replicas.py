@@ -9,6 +9,7 @@ user's limit on open audio streams counts their streams on both."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ import pytest
 from conftest import create_user, login
 from servers import AppServer, InferenceServer, closed_port_url, start_app_on
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from test_slow_clients import CACHED, STREAMS_PER_USER, close_all, cookie_of, new_user, slow_reader
 
 from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
@@ -302,6 +304,84 @@ def test_streams_are_counted_in_process_when_the_database_cannot_be_written(
     first.release()
     assert limiter.acquire("someone") is not None
     broken.dispose()
+
+
+def test_a_stream_whose_release_failed_stops_counting_at_the_next_renewal(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that cannot reach the database for a moment (locked, failing over) leaves the
+    row; the next renewal removes it instead of renewing it, so the user is not locked out."""
+    user_id = add_user(migrated, "blip")
+    limiter = StreamLimiter(session_factory(migrated), 1, "host:a/1/aa", lease_s=60)
+    slot = limiter.acquire(user_id)
+    assert slot is not None
+
+    def unreachable(slot_id: str) -> None:
+        raise OperationalError("DELETE FROM open_streams", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(limiter, "_release_shared", unreachable)
+    slot.release()
+    monkeypatch.undo()
+    assert limiter.acquire(user_id) is None  # its row still counts, until the renewal
+    assert limiter.renew() == 0  # renews nothing, removes the ended stream's row
+    assert limiter.open_streams(user_id) == 0
+    assert limiter.acquire(user_id) is not None
+
+
+def test_a_database_outage_does_not_let_a_user_past_the_limit(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database cannot be reached, the streams this process already holds for the
+    user count against the limit of those it counts on its own."""
+    user_id = add_user(migrated, "outage")
+    limiter = StreamLimiter(session_factory(migrated), 2, "host:a/1/aa", lease_s=60)
+    held = [limiter.acquire(user_id), limiter.acquire(user_id)]
+    assert None not in held
+
+    def outage(user_id: str) -> None:
+        raise OperationalError("INSERT INTO open_streams", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(limiter, "_acquire_shared", outage)
+    assert limiter.acquire(user_id) is None  # two open already
+    held[0].release()  # type: ignore[union-attr]
+    assert limiter.acquire(user_id) is not None  # counted in this process
+    assert limiter.acquire(user_id) is None
+
+
+def test_a_caller_cancelled_while_its_slot_is_taken_gives_it_back(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that goes away while its stream's slot is being taken (the route's task is
+    cancelled) leaves no slot behind: it is given back once taken."""
+    user_id = add_user(migrated, "gone")
+    limiter = StreamLimiter(session_factory(migrated), 1, "host:a/1/aa", lease_s=60)
+    taking, go, released = threading.Event(), threading.Event(), threading.Event()
+    acquire_shared, release_shared = limiter._acquire_shared, limiter._release_shared
+
+    def slow(user_id: str) -> object:
+        taking.set()
+        go.wait(10)
+        return acquire_shared(user_id)
+
+    def release(slot_id: str) -> None:
+        release_shared(slot_id)
+        released.set()
+
+    monkeypatch.setattr(limiter, "_acquire_shared", slow)
+    monkeypatch.setattr(limiter, "_release_shared", release)
+
+    async def client_goes_away() -> None:
+        route = asyncio.create_task(limiter.aacquire(user_id))
+        assert await asyncio.to_thread(taking.wait, 10)
+        route.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await route
+        go.set()  # the slot is taken now, with nobody to use it
+        assert await asyncio.to_thread(released.wait, 10)
+
+    asyncio.run(client_goes_away())
+    assert limiter.open_streams(user_id) == 0
+    assert limiter.renew() == 0
 
 
 def test_a_killed_replicas_job_is_taken_over_once_its_lease_ran_out(

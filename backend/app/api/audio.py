@@ -5,7 +5,6 @@ routes (route modules never import each other)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import Request
@@ -58,7 +57,7 @@ STREAM_RETRY_SECONDS = 5
 
 async def hold_stream_slot(request: Request, user: User) -> StreamSlot:
     limiter = request.app.state.stream_limiter
-    slot = await asyncio.to_thread(limiter.acquire, user.id)
+    slot = await limiter.aacquire(user.id)
     if slot is None:
         raise TooMany(
             f"You already have {limiter.per_user} audio streams open, the most "

@@ -85,19 +85,23 @@ class StreamLimiter:
     """Counts each user's open audio streams: at most `per_user` at once, across every app
     server sharing the database.
 
-    Each open stream is a row in `open_streams` naming this process (`owner`, a name made as
-    app.core.leases.new_owner) and an expiry `lease_s` ahead,
-    which `renew()` (the app calls it every third of `lease_s`) pushes on for all this
-    process's streams in one statement. A row whose app server died stops counting when it
-    expires; `take_back()` at start removes at once the rows of an earlier process of the same
-    replica. A slot is taken by one conditional INSERT under a lock on the user's row (FOR
-    UPDATE on PostgreSQL; SQLite has one writer), so racing app servers cannot both take the
-    last one. The methods touch the database: call them off the event loop. `clock` is
-    wall-clock seconds (app servers on several machines need their clocks in step, NTP).
+    Each open stream is a row in `open_streams` naming this process (`owner`, made by
+    app.core.leases.new_owner) and an expiry `lease_s` ahead. `renew()` (the app calls it every
+    third of `lease_s`) pushes on the expiry of the streams this process still holds, in one
+    statement, and deletes its other rows: a release that could not reach the database is
+    finished there. A row whose app server died stops counting when it expires; `take_back()`
+    at start removes at once the rows of an earlier process of the same replica. A slot is
+    taken by one conditional INSERT under a lock on the user's row (FOR UPDATE on PostgreSQL;
+    SQLite has one writer), so racing app servers cannot both take the last one. The methods
+    touch the database: call them off the event loop (`aacquire`, `StreamSlot.arelease`).
+    `clock` is wall-clock seconds (app servers on several machines need their clocks in step,
+    NTP).
 
-    When the database cannot be written (a full disk: SQLite cannot even delete then), a stream
-    is counted in this process only, against the same limit, so that cached audio keeps playing
-    and one user still cannot open streams without end.
+    When the database cannot be written (a full disk: SQLite cannot even delete then; or a
+    moment's outage), a stream is counted in this process only: against the same limit, with
+    the user's streams this process already holds counted too, so that cached audio keeps
+    playing and one user still cannot open streams without end. (Each app server then counts
+    its own: during an outage a user may have `per_user` streams on each.)
     """
 
     def __init__(
@@ -113,8 +117,10 @@ class StreamLimiter:
         self.lease_s = lease_s
         self._factory = factory
         self._clock = clock
+        self._lock = threading.Lock()
         self._local: Counter[str] = Counter()  # streams counted here only (see above)
-        self._local_lock = threading.Lock()
+        self._held: dict[str, str] = {}  # this process's rows in open_streams: id -> user id
+        self._releasing: set[asyncio.Future[None]] = set()  # kept to the end (see aacquire)
 
     def acquire(self, user_id: str) -> StreamSlot | None:
         """A slot for a new stream, or None when the user already has `per_user` open."""
@@ -125,40 +131,70 @@ class StreamLimiter:
                 "cannot count an open stream in the database: counting it here only",
                 extra={"reason": str(exc).splitlines()[0][:200]},
             )
-        with self._local_lock:
-            if self._local[user_id] >= self.per_user:
+        with self._lock:
+            held = sum(1 for holder in self._held.values() if holder == user_id)
+            if self._local[user_id] + held >= self.per_user:
                 return None
             self._local[user_id] += 1
         return StreamSlot(self, f"{LOCAL_SLOT}{user_id}")
 
+    async def aacquire(self, user_id: str) -> StreamSlot | None:
+        """`acquire()` off the event loop. A caller cancelled while the slot is being taken
+        (its client went away) gives the slot back once it is taken."""
+        taking = asyncio.ensure_future(asyncio.to_thread(self.acquire, user_id))
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            taking.add_done_callback(self._give_back_unclaimed)
+            raise
+
+    def _give_back_unclaimed(self, taking: asyncio.Future[StreamSlot | None]) -> None:
+        if taking.cancelled() or taking.exception() is not None:
+            return
+        slot = taking.result()
+        if slot is not None:
+            background = asyncio.ensure_future(slot.arelease())
+            self._releasing.add(background)
+            background.add_done_callback(self._releasing.discard)
+
     def _acquire_shared(self, user_id: str) -> StreamSlot | None:
         now = self._clock()
-        with self._factory() as db:
-            db.execute(select(User.id).where(User.id == user_id).with_for_update())
-            db.execute(
-                delete(OpenStream).where(OpenStream.user_id == user_id, OpenStream.expires_at < now)
-            )
-            slot_id = new_id()
-            counted = (
-                select(func.count())
-                .select_from(OpenStream)
-                .where(OpenStream.user_id == user_id)
-                .scalar_subquery()
-            )
-            taken = db.execute(
-                insert(OpenStream)
-                .from_select(
-                    ["id", "user_id", "owner", "expires_at"],
-                    select(
-                        literal(slot_id),
-                        literal(user_id),
-                        literal(self.owner),
-                        literal(now + self.lease_s),
-                    ).where(counted < self.per_user),
+        slot_id = new_id()
+        with self._lock:  # held before the row exists, so that renew() never deletes it
+            self._held[slot_id] = user_id
+        taken = None
+        try:
+            with self._factory() as db:
+                db.execute(select(User.id).where(User.id == user_id).with_for_update())
+                db.execute(
+                    delete(OpenStream).where(
+                        OpenStream.user_id == user_id, OpenStream.expires_at < now
+                    )
                 )
-                .returning(OpenStream.id)  # (psycopg gives INSERT ... SELECT no rowcount)
-            ).scalar()
-            db.commit()
+                counted = (
+                    select(func.count())
+                    .select_from(OpenStream)
+                    .where(OpenStream.user_id == user_id)
+                    .scalar_subquery()
+                )
+                taken = db.execute(
+                    insert(OpenStream)
+                    .from_select(
+                        ["id", "user_id", "owner", "expires_at"],
+                        select(
+                            literal(slot_id),
+                            literal(user_id),
+                            literal(self.owner),
+                            literal(now + self.lease_s),
+                        ).where(counted < self.per_user),
+                    )
+                    .returning(OpenStream.id)  # (psycopg gives INSERT ... SELECT no rowcount)
+                ).scalar()
+                db.commit()
+        finally:
+            if taken is None:
+                with self._lock:
+                    self._held.pop(slot_id, None)
         return StreamSlot(self, slot_id) if taken is not None else None
 
     def open_streams(self, user_id: str) -> int:
@@ -173,11 +209,16 @@ class StreamLimiter:
             )
 
     def renew(self) -> int:
-        """Push on the expiry of every stream this process is sending; how many there are."""
+        """Push on the expiry of every stream this process is sending, and remove its rows of
+        streams that ended (their release could not reach the database); how many it sends."""
+        with self._lock:
+            held = list(self._held)
+        mine = OpenStream.owner == self.owner
         with self._factory() as db:
+            db.execute(delete(OpenStream).where(mine, OpenStream.id.not_in(held)))
             renewed = db.execute(
                 update(OpenStream)
-                .where(OpenStream.owner == self.owner)
+                .where(mine, OpenStream.id.in_(held))
                 .values(expires_at=self._clock() + self.lease_s)
             )
             db.commit()
@@ -204,18 +245,19 @@ class StreamLimiter:
             db.commit()
 
     def _release(self, slot_id: str) -> None:
-        if slot_id.startswith(LOCAL_SLOT):
-            user_id = slot_id[len(LOCAL_SLOT) :]
-            with self._local_lock:
+        with self._lock:
+            if slot_id.startswith(LOCAL_SLOT):
+                user_id = slot_id[len(LOCAL_SLOT) :]
                 self._local[user_id] -= 1
                 if self._local[user_id] <= 0:
                     del self._local[user_id]
-            return
+                return
+            self._held.pop(slot_id, None)  # from now on, renew() deletes the row if this cannot
         try:
             self._release_shared(slot_id)
-        except SQLAlchemyError as exc:  # the row stops counting when its lease runs out
+        except SQLAlchemyError as exc:
             log.warning(
-                "cannot remove an open stream from the database",
+                "cannot remove an open stream from the database: the next renewal will",
                 extra={"reason": str(exc).splitlines()[0][:200]},
             )
 
