@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
 
-from app.core.leases import REPLICA_CHARS, left_by_earlier_process, new_owner
+from app.core.config import Settings
+from app.core.leases import REPLICA_CHARS, left_by_earlier_process, new_owner, replica_prefix
 
 ROWS = Table(
     "rows", MetaData(), Column("id", Integer, primary_key=True), Column("owner", String(64))
@@ -47,3 +52,19 @@ def test_like_wildcards_in_a_replica_name_match_only_themselves() -> None:
     lookalike = new_owner("aXbY:1")  # "_" and "%" would match these in a bare LIKE
     crashed = new_owner("a_b%:1")
     assert earlier([me, lookalike, crashed], "a_b%:1", me) == [crashed]
+
+
+def test_long_replica_names_that_differ_only_at_their_end_stay_apart() -> None:
+    pod = "ownvoice-backend-production-7d9f8c6b5-"
+    first, second = replica_prefix(pod + "x2k4p:8000"), replica_prefix(pod + "q8w3z:8000")
+    assert first != second and len(first) == REPLICA_CHARS + 1
+    me, other = new_owner(pod + "x2k4p:8000"), new_owner(pod + "q8w3z:8000")
+    assert earlier([me, other], pod + "x2k4p:8000", me) == []
+
+
+def test_an_empty_replica_id_is_the_default_and_one_with_a_slash_is_refused() -> None:
+    settings = Settings(OWNVOICE_REPLICA_ID="", OWNVOICE_PORT=8123)
+    assert settings.replica == f"{socket.gethostname()}:8123"
+    assert Settings(OWNVOICE_REPLICA_ID="app-1").replica == "app-1"
+    with pytest.raises(ValidationError):
+        Settings(OWNVOICE_REPLICA_ID="a/b")  # "a" would take back the jobs of "a/b"

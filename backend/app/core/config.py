@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=30.0, ge=0.3, le=3600, alias="OWNVOICE_JOB_LEASE_SECONDS")
     # This app server's name in job leases, the same across its restarts (default host:port,
     # which one process at a time can hold: the port is bound before the app starts).
+    # Left empty (an unset variable in a compose file), it is the default.
     replica_id: str | None = Field(
-        default=None, min_length=1, max_length=40, alias="OWNVOICE_REPLICA_ID"
+        default=None, max_length=40, pattern=r"^[^/]*$", alias="OWNVOICE_REPLICA_ID"
     )
     # Silence in exported audiobooks, in seconds: after a sentence, a paragraph, a chapter.
     export_sentence_pause_s: float = Field(
@@ -114,7 +115,7 @@ class Settings(BaseSettings):
         """Empty when it cannot be told apart from another app server's (an ephemeral port)."""
         if self.replica_id:
             return self.replica_id
-        return f"{socket.gethostname()[:32]}:{self.port}" if self.port else ""
+        return f"{socket.gethostname()}:{self.port}" if self.port else ""
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -10,6 +10,7 @@ earlier process of the same replica, which crashed: `left_by_earlier_process` se
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
@@ -19,8 +20,13 @@ REPLICA_CHARS = 40  # of the replica's name in an owner (the columns hold 64)
 
 
 def replica_prefix(replica: str) -> str:
-    """The start of every owner name made for `replica` (the host's name when it has none)."""
-    return f"{(replica or socket.gethostname())[:REPLICA_CHARS]}/"
+    """The start of every owner name made for `replica` (the host's name when it has none). A
+    longer name keeps its start and a hash of the whole: pod names differ at their end."""
+    name = replica or socket.gethostname()
+    if len(name) > REPLICA_CHARS:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[: REPLICA_CHARS - 9]}~{digest}"
+    return f"{name}/"
 
 
 def new_owner(replica: str = "") -> str:
