@@ -17,17 +17,22 @@ make_=(make -k --no-print-directory)
 echo "ownvoice: the app server's suites (SQLite, then PostgreSQL) run alongside;" \
   "their output follows at the end (meanwhile: tail -f $log)"
 started=$SECONDS
-(
-  "${make_[@]}" test-backend test-backend-pg >"$log" 2>&1
-  echo $? >test-results/app-server-suites.rc
-) &
+# Each lane runs in its own process group (setsid), so that Ctrl-C or a TERM to this script
+# stops all of both (make, pytest and the servers the tests started) at once.
+setsid "${make_[@]}" test-backend test-backend-pg >"$log" 2>&1 &
 lane2=$!
+setsid "${make_[@]}" test-lint test-ai test-frontend test-e2e &
+lane1=$!
+stop_lanes() { kill -TERM -- "-$lane1" "-$lane2" 2>/dev/null; }
+trap 'stop_lanes; exit 130' INT
+trap 'stop_lanes; exit 143' TERM
 
-"${make_[@]}" test-lint test-ai test-frontend test-e2e
+wait $lane1
 lane1_rc=$?
 echo "ownvoice: lane 1 finished after $(((SECONDS - started) / 60)) min; waiting for the app server's suites"
 wait $lane2
-lane2_rc=$(cat test-results/app-server-suites.rc 2>/dev/null || echo 1)
+lane2_rc=$?  # make's own status: a lane that was killed is not a pass
+trap - INT TERM
 
 echo "================ the app server's suites (SQLite, then PostgreSQL) ================"
 cat "$log"
