@@ -241,14 +241,16 @@ async def _tee(
         complete = True
     finally:
         # Shielded: closing upstream must happen even while this task is being cancelled
-        # (that close is what tells the inference service to stop generating).
+        # (that close is what tells the inference service to stop generating), and so must
+        # publishing a complete stream, whose fsyncs (and, now and then, the cache's measuring
+        # or eviction) run off the event loop.
         with anyio.CancelScope(shield=True):
             await close()
-        if writer is not None:
-            if not complete:
-                writer.discard()
-            elif writer.commit() and cached is not None:
-                cached()
+            if writer is not None:
+                if not complete:
+                    writer.discard()
+                elif await anyio.to_thread.run_sync(writer.commit) and cached is not None:
+                    cached()
 
 
 async def _file_chunks(path: Any, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
