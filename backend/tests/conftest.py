@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import database
 import httpx
 import postgres
 import pytest
@@ -17,6 +18,11 @@ from servers import (
     start_app_on,
     start_inference,
 )
+from sqlalchemy import Engine
+
+from app.core.db import make_engine, session_factory
+from app.main import run_migrations
+from app.models.user import User
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +70,23 @@ def app_on_inference(
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of this run's kind (SQLite or PostgreSQL), migrated to the newest."""
+    engine = make_engine(database.url_for(tmp_path))
+    run_migrations(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_user(engine: Engine, username: str) -> str:
+    with session_factory(engine)() as db:
+        user = User(username=username, password_hash="x")
+        db.add(user)
+        db.commit()
+        return user.id
 
 
 def login(

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from conftest import create_user
+from conftest import add_user, create_user
 from servers import AppServer, closed_port_url, start_app
+from sqlalchemy import Engine
 from test_exports import PAUSES, VOICE, decode_s16, expected_timeline, export, wait_for
 
+from app.core.db import session_factory
 from app.services.exports.assemble import Pauses
 from app.services.exports.room import TextStats, estimate
 
@@ -217,3 +219,40 @@ def test_exports_past_the_users_quota_are_refused_until_old_ones_are_deleted(
         assert (exports / second.json()["id"]).is_dir()
         assert client.delete(f"/api/books/{book['id']}").status_code == 204
         assert not (exports / second.json()["id"]).exists()
+
+
+def test_a_runner_that_lost_its_export_leaves_the_new_runners_files(
+    tmp_path: Path, migrated: Engine
+) -> None:
+    """A try that ends without a file removes what it wrote; but when it ended because it lost
+    its lease while stalled, the files are the runner's that has the job now, and stay."""
+    from app.models.book import Book
+    from app.models.export_job import ExportJob
+    from app.services.exports.jobs import export_dir, remove_own_export_files
+
+    root = tmp_path / "exports"
+    factory = session_factory(migrated)
+    with factory() as db:
+        user_id = add_user(migrated, "exporter")
+        book = Book(user_id=user_id, title="B", language="en", source_format="paste")
+        db.add(book)
+        db.flush()
+        job = ExportJob(user_id=book.user_id, book_id=book.id, voice_id=VOICE, format="m4b")
+        job.status, job.lease_owner = "running", "host:b/2/bb"  # taken over by runner b
+        db.add(job)
+        db.commit()
+        job_id = job.id
+    written = export_dir(root, job_id) / "B.m4b"
+    written.parent.mkdir(parents=True)
+    written.write_bytes(b"runner b's file, being written")
+
+    assert not remove_own_export_files(factory, root, job_id, "host:a/1/aa")  # a lost it
+    assert written.exists()
+    assert remove_own_export_files(factory, root, job_id, "host:b/2/bb")  # b's own try failed
+    assert not written.parent.exists()
+    written.parent.mkdir()
+    with factory() as db:
+        db.delete(db.get(ExportJob, job_id))  # deleted by its user: nobody's files
+        db.commit()
+    assert remove_own_export_files(factory, root, job_id, "host:a/1/aa")
+    assert not written.parent.exists()

@@ -20,7 +20,7 @@ import database
 import httpx
 import postgres
 import pytest
-from conftest import create_user, login
+from conftest import add_user, create_user, login
 from servers import AppServer, InferenceServer, closed_port_url, start_app_on
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -28,33 +28,14 @@ from test_slow_clients import CACHED, STREAMS_PER_USER, close_all, cookie_of, ne
 
 from app.core.db import STARTUP_LOCK_KEY, make_engine, session_factory
 from app.core.limits import StreamLimiter
-from app.main import run_migrations
 from app.models.book import Book
 from app.models.export_job import ExportJob
 from app.models.render_job import RenderJob
-from app.models.user import User
 
 LEASE_S = 2  # short, so that a takeover comes quickly
 BATCH_SIZE = 2
 SENTENCES = 12
 DEADLINE_S = 300  # bounds a failing test only
-
-
-@pytest.fixture
-def migrated(tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of this run's kind (SQLite or PostgreSQL), migrated to the newest."""
-    engine = make_engine(database.url_for(tmp_path))
-    run_migrations(engine)
-    yield engine
-    engine.dispose()
-
-
-def add_user(engine: Engine, username: str) -> str:
-    with session_factory(engine)() as db:
-        user = User(username=username, password_hash="x")
-        db.add(user)
-        db.commit()
-        return user.id
 
 
 @pytest.fixture(scope="module")

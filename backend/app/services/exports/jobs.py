@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.files import DISK_FULL_MESSAGE, is_disk_full
 from app.models.book import Book, Chapter, Sentence
 from app.models.export_job import ExportJob
+from app.models.render_job import RENDER_RUNNING
 from app.models.user import User
 from app.models.voice import Voice
 from app.services.elevenlabs import ElevenLabsClient
@@ -70,6 +71,24 @@ def export_dir(root: Path, job_id: str) -> Path:
 
 def remove_export_files(root: Path, job_id: str) -> None:
     shutil.rmtree(export_dir(root, job_id), ignore_errors=True)
+
+
+def remove_own_export_files(
+    factory: sessionmaker[Session], root: Path, job_id: str, owner: str
+) -> bool:
+    """A try that ended without a file removes what it wrote, unless another runner has the
+    job now (this one lost its lease while stalled): those files are the other runner's.
+    Whether it removed them."""
+    with factory() as db:
+        job = db.get(ExportJob, job_id)
+        if (
+            job is not None
+            and job.status == RENDER_RUNNING
+            and job.lease_owner not in (None, owner)
+        ):
+            return False
+    remove_export_files(root, job_id)
+    return True
 
 
 def book_export_ids(db: Session, book_id: str) -> list[str]:
@@ -276,7 +295,9 @@ class ExportRunner(RenderRunner):
             size = (export_dir(self.root, job_id) / name).stat().st_size
             return {"done": tally.done, "skipped": tally.skipped, "file_name": name, "bytes": size}
         except BaseException:
-            await asyncio.to_thread(remove_export_files, self.root, job_id)
+            await asyncio.to_thread(
+                remove_own_export_files, self._factory, self.root, job_id, self.owner
+            )
             raise
         finally:
             self._stops.pop(job_id, None)
