@@ -51,6 +51,12 @@ $(STAMPS)/frontend-deps: frontend/package.json frontend/package-lock.json | $(ST
 	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Test tooling only: Thorium Reader's EPUB parser, which the read-along export tests run
+# (backend/tests/readium/; its own lock file, never part of the web app).
+$(STAMPS)/readium-check: backend/tests/readium/package.json backend/tests/readium/package-lock.json | $(STAMPS)
+	@cd backend/tests/readium && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 frontend/dist/index.html: $(STAMPS)/frontend-deps $(FRONTEND_SOURCES)
 	@echo "ownvoice: building the web app"
 	@cd frontend && npm run build --silent
@@ -73,7 +79,7 @@ lint: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
 test-ai: $(STAMPS)/ai-venv
 	cd ai-service && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest -q --durations=25
 
-test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv
+test-backend: $(STAMPS)/backend-venv $(STAMPS)/ai-venv $(STAMPS)/readium-check
 	cd backend && .venv/bin/python -m pytest -q --durations=25
 
 # The backend suite on a real PostgreSQL server that the tests start (tests/postgres.py), less the
@@ -110,4 +116,5 @@ audit:
 	@PYTHON=$(PYTHON) scripts/audit.sh
 
 clean-install:
-	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) .audit-venv frontend/node_modules frontend/dist
+	rm -rf $(STAMPS) $(AI_VENV) $(BACKEND_VENV) .audit-venv frontend/node_modules frontend/dist \
+		backend/tests/readium/node_modules

@@ -6,6 +6,9 @@
 # Exit status: 0 nothing known; 1 a pinned version has a known vulnerability (or could not be
 # audited); 2 an advisory service could not be reached, so nothing can be said (the reason is
 # printed). pip-audit lives in its own environment, .audit-venv, never in the services' ones.
+# Not audited: backend/tests/readium, test tooling that never ships and never reaches the network
+# (Thorium's EPUB parser reading files the tests wrote); its old HTTP client dependencies
+# (request, form-data, tough-cookie, pulled in by r2-lcp-js) have advisories about network use.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -30,6 +30,7 @@ from app.services.exports.assemble import Pauses, SentenceAudio, lay_out
 from app.services.exports.epub_overlay import write_read_along_epub
 from app.services.exports.epub_text import ReadAlongError
 from app.services.exports.timeline import ChapterAudio, SentenceTiming, WordTiming
+from app.services.transcode import decoded_pcm
 
 OPF_NS = "http://www.idpf.org/2007/opf"
 SMIL_NS = "http://www.w3.org/ns/SMIL"
@@ -417,6 +418,85 @@ def test_timed_words_nest_in_their_sentence_and_play_it_in_order(cases: dict[str
         seen.append(sentence_id)
     assert seen == list(timings)
     assert whole == [BAD_OFFSETS, "Gamma continues here. * * *"]
+
+
+READIUM_CHECK = Path(__file__).parent / "readium" / "overlays.cjs"
+
+
+def _thorium_reads(epub: Path) -> dict:
+    """What Thorium Reader's EPUB parser (r2-shared-js) finds in `epub` (readium/overlays.cjs)."""
+    if not (READIUM_CHECK.parent / "node_modules" / "r2-shared-js").is_dir():
+        pytest.fail("Thorium's parser is not installed: run make test (npm ci in tests/readium)")
+    done = subprocess.run(
+        ["node", str(READIUM_CHECK), str(epub)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _clips_as_written(archive: zipfile.ZipFile) -> list[tuple[str, float, float, str | None]]:
+    """Every timed leaf of the overlays, from our own reading of the SMIL: (element id, clip
+    begin, clip end, the id of the sentence a word plays in)."""
+    clips = []
+    for _, entry in _overlay_entries(archive):
+        if etree.QName(entry).localname == "par":
+            clips.append((*_clip(entry), None))
+            continue
+        sentence_id = entry.get("{http://www.idpf.org/2007/ops}textref").partition("#")[2]
+        clips += [(*_clip(par), sentence_id) for par in entry]
+    return clips
+
+
+@pytest.mark.parametrize("name", ["epub2", "alice", "words"])
+def test_thorium_readers_parser_plays_every_clip_in_order(
+    cases: dict[str, Case], name: str
+) -> None:
+    """Thorium Reader's own parser finds an overlay on every page that has one, with the
+    narrator, the active class and the durations; its clips are ours, in order, each pointing
+    at an element of its page and at audio in the book, inside that audio."""
+    case = cases[name]
+    found = _thorium_reads(case.out)
+    with zipfile.ZipFile(case.out) as archive:
+        members = set(archive.namelist())
+        written = _clips_as_written(archive)
+        _, opf = _opf(archive)
+        props = {m.get("property"): m.text for m in opf.iter(f"{{{OPF_NS}}}meta")}
+        pages = {
+            page["href"]: etree.fromstring(archive.read(page["href"]))
+            for page in found["spine"]
+            if page["clips"]
+        }
+        audio_s = {
+            path: len(decoded_pcm(archive.read(path))) / 48000
+            for path in members
+            if path.endswith((".m4a", ".mp3"))
+        }
+    assert found["narrators"] == [NARRATOR]
+    assert found["activeClass"] == props["media:active-class"]
+    total = sum(round(c.duration * 1000) for c in case.chapters) / 1000
+    assert found["duration"] == pytest.approx(total, abs=1e-3)
+    overlaid = [page for page in found["spine"] if page["clips"]]
+    assert sum(page["duration"] for page in overlaid) == pytest.approx(total, abs=1e-3)
+
+    read = []
+    for page in overlaid:
+        at: dict[str, float] = {}
+        for clip in page["clips"]:
+            path, _, element_id = clip["text"].partition("#")
+            assert path == page["href"], clip  # a page's overlay plays that page
+            assert pages[path].find(f".//*[@id='{element_id}']") is not None, clip
+            assert clip["audio"] in members, clip
+            assert at.get(clip["audio"], 0.0) - 5e-4 <= clip["begin"] < clip["end"], clip
+            assert clip["end"] <= audio_s[clip["audio"]] + 0.05, clip  # (an encoder's padding)
+            at[clip["audio"]] = clip["end"]
+            within = clip["within"].partition("#")[2] if clip["within"] else None
+            read.append((element_id, clip["begin"], clip["end"], within))
+    assert len(read) == len(written)
+    for (found_id, begin, end, within), (ours, our_begin, our_end, our_within) in zip(
+        read, written, strict=True
+    ):
+        assert (found_id, within) == (ours, our_within)
+        assert (begin, end) == pytest.approx((our_begin, our_end), abs=5e-4)
 
 
 def test_epub2_keeps_its_content_and_gains_a_nav(cases: dict[str, Case]) -> None:

@@ -24,7 +24,7 @@ from conftest import create_user, create_user_with_voice
 from cuttable_proxy import CuttableProxy
 from lxml import etree
 from servers import AppServer, InferenceServer, start_app_on, start_inference
-from test_epub_overlay import _epubcheck_command
+from test_epub_overlay import _epubcheck_command, _thorium_reads
 from test_exports import story_epub
 from test_exports import wait_for as wait_for_export
 from test_renders import import_book, render, tts, unique, wait_for
@@ -393,11 +393,15 @@ def test_an_epub_export_of_heard_sentences_highlights_each_word(
         assert len(clips) == len(words_of(text))
         times = [t for clip in clips for t in clip]
         assert times == sorted(times) and all(b < e for b, e in clips), clips
+    book_file = tmp_path / "read-along.epub"
+    book_file.write_bytes(data)
+    # Thorium Reader's parser reads the same word clips, each inside its sentence
+    thorium = [clip for page in _thorium_reads(book_file)["spine"] for clip in page["clips"] or []]
+    assert len(thorium) == sum(len(words_of(text)) for text in texts)
+    assert all(clip["within"] is not None for clip in thorium)
     command = _epubcheck_command()
     if command is None:
         pytest.skip("epubcheck is not installed (apt epubcheck)")
-    book_file = tmp_path / "read-along.epub"
-    book_file.write_bytes(data)
     run = subprocess.run([*command, str(book_file)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "0 errors" in run.stdout + run.stderr, run.stdout + run.stderr
 
