@@ -19,9 +19,9 @@ echo "ownvoice: the app server's suites (SQLite, then PostgreSQL) run alongside;
 started=$SECONDS
 # Each lane runs in its own process group (setsid), so that Ctrl-C or a TERM to this script
 # stops all of both (make, pytest and the servers the tests started) at once.
-setsid "${make_[@]}" test-backend test-backend-pg >"$log" 2>&1 &
+setsid --wait "${make_[@]}" test-backend test-backend-pg >"$log" 2>&1 &
 lane2=$!
-setsid "${make_[@]}" test-lint test-ai test-frontend test-e2e &
+setsid --wait "${make_[@]}" test-lint test-ai test-frontend test-e2e &
 lane1=$!
 stop_lanes() { kill -TERM -- "-$lane1" "-$lane2" 2>/dev/null; }
 trap 'stop_lanes; exit 130' INT
