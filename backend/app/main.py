@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
@@ -181,7 +182,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owner=new_owner(settings.replica),
         lease_s=settings.job_lease_s,
     )
-    await asyncio.to_thread(app.state.stream_limiter.take_back, settings.replica)
+    try:
+        await asyncio.to_thread(app.state.stream_limiter.take_back, settings.replica)
+    except SQLAlchemyError:  # (a full disk): those rows stop counting when their leases run out
+        log.warning("cannot remove the open streams of this replica's earlier process")
     renewing = asyncio.create_task(renew_streams(app.state.stream_limiter), name="stream-leases")
     dummy_password_hash()  # made now, so the first unknown username is not slower
     # Render jobs key and fill the cache through the same Synthesizer as POST /api/tts.
