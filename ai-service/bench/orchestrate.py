@@ -169,7 +169,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("bench: measuring verification (speech recognition) ...", flush=True)
         threads = args.threads or available_cores()
         verification = measure_verification(threads, clips=2 if args.quick else 8)
-    report = summarise(bench, bandwidth, checkpoint, reference_note, time.perf_counter() - started)
+    report = summarise(
+        bench, bandwidth, checkpoint, reference_note, verification, time.perf_counter() - started
+    )
     report["verification"] = verification
     report["skipped"] = skipped
     report["machine"]["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
@@ -177,7 +179,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarise(
-    bench: Bench, bandwidth: dict[str, float], checkpoint: Path, reference: str, wall_s: float
+    bench: Bench,
+    bandwidth: dict[str, float],
+    checkpoint: Path,
+    reference: str,
+    verification: dict[str, Any] | None,
+    wall_s: float,
 ):
     results = bench.results
     for result in results.values():
@@ -214,7 +221,7 @@ def summarise(
         "sampling": SAMPLING,
         "paths": results,
         "failures": [asdict(f) for f in bench.failures],
-        "targets": targets.summary(results, extensions),
+        "targets": targets.summary(results, extensions, verification),
         "wall_s": wall_s,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
