@@ -762,17 +762,28 @@ class RenderRunner:
             **self._heard_values(tally),
         )
         work = batches(pending, self._batch_size)
+        # Lanes start one after another: a lane sends its first batch once the lane before has
+        # had its first batch's start line (that batch has reached a replica). Ray's router
+        # picks the replica with the shortest queue from a cache updated as each request is
+        # sent, so batches sent together all see every replica idle and stack on some.
+        sent = [asyncio.Event() for _ in range(await self._batches_in_flight())]
 
-        async def lane() -> None:
-            for batch in work:  # shared: each lane takes the next batch, in reading order
-                missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
-                tally.done += arrived
-                if missing:
-                    await self._render_texts(job_id, plan, model_id, missing, tally)
-                elif arrived:
-                    await self._progress(job_id, done=tally.done)
+        async def lane(n: int) -> None:
+            try:
+                for batch in work:  # shared: each lane takes the next batch, in reading order
+                    missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
+                    tally.done += arrived
+                    if missing:
+                        if n > 0 and not sent[n].is_set():
+                            await sent[n - 1].wait()
+                        await self._render_texts(job_id, plan, model_id, missing, tally, sent[n])
+                    elif arrived:
+                        await self._progress(job_id, done=tally.done)
+                    sent[n].set()
+            finally:
+                sent[n].set()  # a lane with nothing (more) to send lets the next one go
 
-        await all_or_none([lane() for _ in range(await self._batches_in_flight())])
+        await all_or_none([lane(n) for n in range(len(sent))])
         return tally
 
     async def _batches_in_flight(self) -> int:
@@ -785,12 +796,18 @@ class RenderRunner:
         return min(replicas * self._batches_per_replica, MAX_BATCHES_IN_FLIGHT)
 
     async def _render_texts(
-        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
+        self,
+        job_id: str,
+        plan: Plan,
+        model_id: str | None,
+        batch: list[Pending],
+        tally: Tally,
+        sent: asyncio.Event | None = None,
     ) -> None:
         """Render a batch; if the service refuses a text in it, render its texts one at a
         time and skip the ones it refuses (a refusal comes before any audio of the batch)."""
         try:
-            await self._render_batch(job_id, plan, model_id, batch, tally)
+            await self._render_batch(job_id, plan, model_id, batch, tally, sent)
         except InferenceError as exc:
             if not refuses_text(exc):
                 raise
@@ -806,12 +823,21 @@ class RenderRunner:
             await self._progress(job_id, skipped=tally.skipped)
 
     async def _render_batch(
-        self, job_id: str, plan: Plan, model_id: str | None, batch: list[Pending], tally: Tally
+        self,
+        job_id: str,
+        plan: Plan,
+        model_id: str | None,
+        batch: list[Pending],
+        tally: Tally,
+        sent: asyncio.Event | None = None,
     ) -> None:
+        """`sent` is set once the service has started the batch (its start line)."""
         texts = [item.text for item in batch]
         payload = speech_payload(plan.target, plan.request, RENDER_FORMAT, texts=texts)
         async with self._batch_events(payload) as events:
             start = await anext(events, None)
+            if sent is not None:
+                sent.set()
             if start is None or start.get("type") != "start":
                 raise RenderFailed(
                     "The inference service answered a batch without its start line: check "
