@@ -33,7 +33,7 @@ import binascii
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -762,28 +762,18 @@ class RenderRunner:
             **self._heard_values(tally),
         )
         work = batches(pending, self._batch_size)
-        # Lanes start one after another: a lane sends its first batch once the lane before has
-        # had its first batch's start line (that batch has reached a replica). Ray's router
-        # picks the replica with the shortest queue from a cache updated as each request is
-        # sent, so batches sent together all see every replica idle and stack on some.
-        sent = [asyncio.Event() for _ in range(await self._batches_in_flight())]
 
-        async def lane(n: int) -> None:
-            try:
-                for batch in work:  # shared: each lane takes the next batch, in reading order
-                    missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
-                    tally.done += arrived
-                    if missing:
-                        if n > 0 and not sent[n].is_set():
-                            await sent[n - 1].wait()
-                        await self._render_texts(job_id, plan, model_id, missing, tally, sent[n])
-                    elif arrived:
-                        await self._progress(job_id, done=tally.done)
-                    sent[n].set()
-            finally:
-                sent[n].set()  # a lane with nothing (more) to send lets the next one go
+        async def lane(turn: Turn) -> None:
+            for batch in work:  # shared: each lane takes the next batch, in reading order
+                missing, arrived = await asyncio.to_thread(split_cached, self._cache, batch)
+                tally.done += arrived
+                if missing:
+                    await turn.wait()
+                    await self._render_texts(job_id, plan, model_id, missing, tally, turn.started)
+                elif arrived:
+                    await self._progress(job_id, done=tally.done)
 
-        await all_or_none([lane(n) for n in range(len(sent))])
+        await staggered(await self._batches_in_flight(), lane)
         return tally
 
     async def _batches_in_flight(self) -> int:
@@ -802,19 +792,21 @@ class RenderRunner:
         model_id: str | None,
         batch: list[Pending],
         tally: Tally,
-        sent: asyncio.Event | None = None,
+        started: asyncio.Event | None = None,
     ) -> None:
         """Render a batch; if the service refuses a text in it, render its texts one at a
         time and skip the ones it refuses (a refusal comes before any audio of the batch)."""
         try:
-            await self._render_batch(job_id, plan, model_id, batch, tally, sent)
+            await self._render_batch(job_id, plan, model_id, batch, tally, started)
         except InferenceError as exc:
             if not refuses_text(exc):
                 raise
             if len(batch) > 1:
                 for item in batch:
-                    await self._render_texts(job_id, plan, model_id, [item], tally)
+                    await self._render_texts(job_id, plan, model_id, [item], tally, started)
                 return
+            if started is not None:
+                started.set()  # refused before any replica took it: nothing for the router to see
             tally.skipped += batch[0].sentences
             log.warning(
                 "render job skipped a sentence it cannot speak",
@@ -829,15 +821,15 @@ class RenderRunner:
         model_id: str | None,
         batch: list[Pending],
         tally: Tally,
-        sent: asyncio.Event | None = None,
+        started: asyncio.Event | None = None,
     ) -> None:
-        """`sent` is set once the service has started the batch (its start line)."""
+        """`started` is set once the service has started the batch (its start line)."""
         texts = [item.text for item in batch]
         payload = speech_payload(plan.target, plan.request, RENDER_FORMAT, texts=texts)
         async with self._batch_events(payload) as events:
             start = await anext(events, None)
-            if sent is not None:
-                sent.set()
+            if started is not None:
+                started.set()
             if start is None or start.get("type") != "start":
                 raise RenderFailed(
                     "The inference service answered a batch without its start line: check "
@@ -898,6 +890,43 @@ class RenderRunner:
             async with stack:
                 yield events
             return
+
+
+class Turn:
+    """One lane's place in `staggered`: `wait()` before sending a request, `started` set once the
+    request has reached a replica (its start line)."""
+
+    def __init__(self, before: asyncio.Event | None) -> None:
+        self._before = before
+        self.started = asyncio.Event()
+
+    async def wait(self) -> None:
+        """Until the lane before has had its first request started (or has ended); at once from
+        this lane's second request on."""
+        if self._before is not None and not self.started.is_set():
+            await self._before.wait()
+
+
+async def staggered(lanes: int, body: Callable[[Turn], Awaitable[None]]) -> None:
+    """Run `lanes` copies of `body` together (as `all_or_none`), their first requests one after
+    another: lane n sends its first once lane n-1's first has started.
+
+    Why: Ray Serve's router sends a request to the replica with the shortest queue, read from a
+    cache that is updated as each request is sent and refreshed from the replicas later. A job's
+    first batches, sent together, all saw every replica idle and stacked on some while others
+    stayed empty. One at a time, each batch lands before the next is routed. A lane that ends
+    (nothing left, or an error) lets the next one go."""
+    turns: list[Turn] = []
+    for _ in range(lanes):
+        turns.append(Turn(turns[-1].started if turns else None))
+
+    async def run(turn: Turn) -> None:
+        try:
+            await body(turn)
+        finally:
+            turn.started.set()
+
+    await all_or_none([run(turn) for turn in turns])
 
 
 async def all_or_none(coroutines: list[Any]) -> None:
