@@ -64,6 +64,8 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
         units += 2 * sizes.numerics_tokens
     if path in ("ours-batch", "ours-fast-batch"):
         units += len(BATCH_SIZES) * BATCH_SENTENCES * sizes.tokens_per_sentence + 4 * KV_STEPS
+    if path == "ours-fast-batch":  # where the vocoder runs: three more renders
+        units += 3 * BATCH_SENTENCES * sizes.tokens_per_sentence
     if path in ("ours-int8", "ours-int8-overlap"):
         units += 3 * sizes.decode_tokens * (len({1, cores}) - 1)
     if path == "ours-default":  # no decode timing; the listeners and verified rendering instead

@@ -129,6 +129,19 @@ def format_batching(report: dict[str, Any]) -> list[str]:
             )
             cells.append(f"batch {size}: {run['x_real_time']:.2f}x real time{versus}")
         lines.append(f"{name} rendering {batching['sentences']} sentences: " + "; ".join(cells))
+        placement = report["paths"][name].get("vocoder_placement")
+        if placement:
+            cells = [
+                f"{how.replace('_', ' ')} ({run['threads']} thread(s)): "
+                f"{run['x_real_time']:.2f}x real time"
+                for how, run in placement["runs"].items()
+            ]
+            lines.append(
+                f"{name} vocoder at batch {placement['batch']}: "
+                + "; ".join(cells)
+                + f" (beside vs in line, max abs difference "
+                f"{placement['max_abs_diff_beside_vs_inline']:g})"
+            )
         kv = report["paths"][name].get("kv_cache")
         if kv:
             lines.append(

@@ -19,7 +19,10 @@ import os
 import queue
 import threading
 import warnings
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -415,3 +418,50 @@ def _vocoder_worker(
                     pending, threshold = 0, every
     except BaseException as error:  # handed to the consumer, raised there
         outbox.put(error)
+
+
+class SideDecoder:
+    """Whole-sentence vocoder decodes on a second thread, in the order submitted (book rendering:
+    the GPT's next batch steps run while the sentences that ended are vocoded).
+
+    The thread uses the caller's torch thread count (see `_vocoder_worker`), so each decode gives
+    exactly the samples it gives in line. `ready()` hands back the finished decodes in order
+    without waiting; `next_done(timeout)` waits for the oldest one up to `timeout` (None when it
+    is not done yet, so the caller can send a heartbeat). Closing cancels the decodes that have
+    not started and waits for the one that has."""
+
+    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self._decode = decode
+        self._pool = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="ownvoice-vocoder",
+            initializer=torch.set_num_threads,
+            initargs=(torch.get_num_threads(),),
+        )
+        self._pending: deque[tuple[int, Future]] = deque()
+
+    def __enter__(self) -> SideDecoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def submit(self, key: int, latents: torch.Tensor) -> None:
+        self._pending.append((key, self._pool.submit(self._decode, latents)))
+
+    def ready(self) -> Iterator[tuple[int, torch.Tensor]]:
+        while self._pending and self._pending[0][1].done():
+            key, future = self._pending.popleft()
+            yield key, future.result()
+
+    def next_done(self, timeout: float) -> tuple[int, torch.Tensor] | None:
+        key, future = self._pending[0]
+        try:
+            samples = future.result(timeout=timeout)
+        except FutureTimeout:
+            return None
+        self._pending.popleft()
+        return key, samples

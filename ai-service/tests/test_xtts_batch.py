@@ -179,6 +179,88 @@ def test_render_batch_sends_heartbeats(engine, voice, monkeypatch):
     assert beats and beats == sorted(beats) and beats[-1] > 0
 
 
+@pytest.fixture
+def overlapped(engine):
+    """The engine with the fast path's vocoder thread (StreamTuning.overlap_vocoder)."""
+    from dataclasses import replace
+
+    tuning = engine.tuning
+    engine.tuning = replace(tuning, overlap_vocoder=True)
+    yield engine
+    engine.tuning = tuning
+
+
+def _rendered(engine, voice, options) -> list[RenderedChunk]:
+    return [e for e in engine.render_batch(TEXTS, voice, options) if isinstance(e, RenderedChunk)]
+
+
+def test_render_batch_with_the_vocoder_on_a_second_thread_gives_the_same_samples(engine, voice):
+    """The fast path vocodes ended sentences beside the GPT's next steps: every sentence comes
+    out, in the order the rows ended, with exactly the samples of the in-line decode."""
+    from dataclasses import replace
+
+    options = SynthesisOptions(seed=4)
+    inline = _rendered(engine, voice, options)
+    tuning = engine.tuning
+    engine.tuning = replace(tuning, overlap_vocoder=True)
+    try:
+        beside = _rendered(engine, voice, options)
+    finally:
+        engine.tuning = tuning
+    assert [c.index for c in beside] == [c.index for c in inline]
+    assert sorted(c.index for c in beside) == [0, 1, 2]
+    for ours, theirs in zip(beside, inline, strict=True):
+        assert ours.sample_rate == theirs.sample_rate == 24000
+        assert len(ours.samples) == len(theirs.samples) > 0
+        assert float(abs(ours.samples - theirs.samples).max()) == 0.0
+
+
+def test_render_batch_sends_heartbeats_while_the_last_sentences_are_vocoded(
+    overlapped, voice, monkeypatch
+):
+    """The GPT has ended; the vocoder thread is still busy (held here by a gate): the worker
+    still hears from the job (its stall clock), and every sentence comes out once it is done."""
+    import threading
+
+    from ownvoice_ai.engines import xtts
+
+    monkeypatch.setattr(xtts, "PROGRESS_EVERY_S", 0.01)
+    gate, gpt_done = threading.Event(), threading.Event()
+    decode = xtts.full_decode
+
+    def held_decode(*args, **kwargs):
+        assert gate.wait(60), "the test never opened the gate"
+        return decode(*args, **kwargs)
+
+    steps = overlapped._batch_steps
+
+    def gpt_steps(*args, **kwargs):
+        yield from steps(*args, **kwargs)
+        gpt_done.set()
+
+    monkeypatch.setattr(xtts, "full_decode", held_decode)
+    monkeypatch.setattr(overlapped, "_batch_steps", gpt_steps)
+    beats_after_gpt, chunks = 0, []
+    for event in overlapped.render_batch(TEXTS, voice, SynthesisOptions(seed=1)):
+        if isinstance(event, RenderedChunk):
+            chunks.append(event.index)
+        elif gpt_done.is_set():
+            beats_after_gpt += 1
+            if beats_after_gpt == 3:
+                gate.set()
+    assert sorted(chunks) == [0, 1, 2]
+    assert beats_after_gpt >= 3
+
+
+def test_render_batch_stopped_early_leaves_no_vocoder_thread(overlapped, voice):
+    import threading
+
+    events = overlapped.render_batch(TEXTS, voice, SynthesisOptions(seed=2))
+    next(event for event in events if isinstance(event, RenderedChunk))
+    events.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("ownvoice-vocoder")]
+
+
 def test_render_batch_honours_speed(engine, voice):
     normal = next(
         e

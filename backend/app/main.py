@@ -33,7 +33,7 @@ from app.api.web_security import install_web_security
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, session_factory, startup_lock
 from app.core.files import sweep_temp_files
-from app.core.leases import new_owner
+from app.core.leases import new_owner, renewal_interval
 from app.core.limits import StreamLimiter
 from app.core.logging import configure_logging
 from app.core.security import (
@@ -148,7 +148,7 @@ async def renew_streams(limiter: StreamLimiter) -> None:
     """Keep this app server's open streams counted (StreamLimiter): renewed every third of
     their lease."""
     while True:
-        await asyncio.sleep(limiter.lease_s / 3)
+        await asyncio.sleep(renewal_interval(limiter.lease_s))
         try:
             await asyncio.to_thread(limiter.renew)
         except Exception:

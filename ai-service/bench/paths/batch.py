@@ -16,6 +16,7 @@ from ..config import (
     PARAGRAPH,
 )
 from ..probes import ParagraphRun, peak_rss_bytes, progress, timed_stream
+from ..targets import BOOK_BATCH
 from .ours import OursInt8, OursPath
 
 
@@ -107,7 +108,8 @@ class BatchRendering(OursPath):
 
 
 class OursFastBatch(BatchRendering, OursInt8):
-    """(j): the fast CPU option's GPT and vocoder (no overlap thread: the batch keeps both cores busy)."""
+    """(j): the fast CPU option's GPT and vocoder, batched; where the vocoder runs is measured
+    (`vocoder_placement`)."""
 
     def convert(self) -> None:
         from ownvoice_ai.optimize import cpu_supports_bf16, half_precision_vocoder
@@ -115,3 +117,56 @@ class OursFastBatch(BatchRendering, OursInt8):
         super().convert()
         if cpu_supports_bf16():
             half_precision_vocoder(self.model, self.torch.bfloat16)
+
+    def extra(self) -> dict[str, Any]:
+        return {**super().extra(), "vocoder_placement": self.vocoder_placement()}
+
+    def vocoder_placement(self) -> dict[str, Any]:
+        """Book rendering at batch BOOK_BATCH three ways (issue 16, item 3): every core on the
+        GPT with the vocoder in line (the sweep above), half the cores each with the vocoder in
+        line (the service's fast path before), and half each with the vocoder on a second
+        thread beside the GPT's next steps (optimize.SideDecoder). The last two must give the
+        same samples: their largest difference is reported."""
+        from dataclasses import replace
+
+        import numpy as np
+
+        from ownvoice_ai.engines.base import RenderedChunk
+        from ownvoice_ai.optimize import available_cores, configure_threads, overlap_threads
+
+        sentences = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        self.engine.batch_size = int(BOOK_BATCH)
+        configured, tuning = self.torch.get_num_threads(), self.engine.tuning
+        runs: dict[str, Any] = {}
+        audio: dict[str, dict[int, Any]] = {}
+
+        def run(name: str, threads: int, beside: bool) -> None:
+            configure_threads(threads)
+            self.engine.tuning = replace(tuning, overlap_vocoder=beside)
+            start, chunks = time.perf_counter(), {}
+            for event in self.engine.render_batch(sentences, self.voice, self.options):
+                if isinstance(event, RenderedChunk):
+                    chunks[event.index] = event.samples
+            total = time.perf_counter() - start
+            seconds = sum(len(samples) for samples in chunks.values()) / OUTPUT_RATE
+            runs[name] = {"threads": threads, "total_s": total, "x_real_time": seconds / total}
+            audio[name] = chunks
+            progress(self.sizes.tokens_per_sentence * BATCH_SENTENCES)
+
+        half = overlap_threads(self.spec.threads or available_cores())
+        try:
+            run("inline_all_cores", configured, beside=False)
+            run("inline_half_cores", half, beside=False)
+            run("beside_half_cores", half, beside=True)
+        finally:
+            configure_threads(configured)
+            self.engine.tuning = tuning
+        inline, beside = audio["inline_half_cores"], audio["beside_half_cores"]
+        return {
+            "batch": int(BOOK_BATCH),
+            "sentences": BATCH_SENTENCES,
+            "runs": runs,
+            "max_abs_diff_beside_vs_inline": max(
+                float(np.abs(beside[i] - inline[i]).max()) for i in inline
+            ),
+        }

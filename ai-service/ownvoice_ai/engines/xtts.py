@@ -29,6 +29,7 @@ from ..checkpoints import load_checkpoint
 from ..conditioning import Conditioning
 from ..model_source import ModelSource
 from ..optimize import (
+    SideDecoder,
     cpu_supports_bf16,
     half_precision_vocoder,
     overlapped_vocoder_chunks,
@@ -124,7 +125,8 @@ class StreamTuning:
     fixed_tokens: int | None = None
     # Force each chunk to its spoken length (random demo checkpoints only).
     speaking_rate_tokens: bool = False
-    # Decode chunk n on a second thread while the GPT generates chunk n+1 (same samples).
+    # Decode chunk n on a second thread while the GPT generates chunk n+1 (same samples); in
+    # book rendering, vocode the sentences that ended while the batch's next steps run.
     overlap_vocoder: bool = False
 
     def token_limits(self, text: str) -> tuple[int | None, int]:
@@ -461,8 +463,10 @@ class XttsEngine:
         Chunks enter the batch in order of token length, and a row that ends is replaced by the
         next chunk at the next step (continuous batching, `xtts_continuous`). Every
         row samples as `stream` would with the same seed; each finished row is vocoded whole (as
-        coqui's `inference` does) and comes out at once, in whatever order rows end. A
-        BatchProgress heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT runs.
+        coqui's `inference` does) and comes out once vocoded, in the order rows end. With
+        `tuning.overlap_vocoder` (the fast CPU path) the vocoder runs on a second thread while
+        the GPT's next steps run (`optimize.SideDecoder`; the same samples). A BatchProgress
+        heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT or the vocoder runs.
         """
         model = self._require_model()
         tokens = [self._token_tensor(chunk, options.language) for chunk in chunks]
@@ -476,14 +480,33 @@ class XttsEngine:
             self._batch_row(_text_of(chunks[i]), tokens[i], cond_latent, options, seed)
             for i in by_length
         ]
-        for step in self._batch_steps(model.gpt, rows, stop):
-            for row, latents in step.ended:
-                samples = full_decode(
-                    model.hifigan_decoder, latents, speaker, 1.0 / max(options.speed, 0.05)
-                )
-                yield RenderedChunk(by_length[row], samples.float().cpu().numpy(), SAMPLE_RATE)
-            if progress.tick(step.tokens):
-                yield BatchProgress(progress.tokens)
+        scale = 1.0 / max(options.speed, 0.05)
+
+        def decode(latents: torch.Tensor) -> torch.Tensor:
+            return full_decode(model.hifigan_decoder, latents, speaker, scale)
+
+        def rendered(row: int, samples: torch.Tensor) -> RenderedChunk:
+            return RenderedChunk(by_length[row], samples.float().cpu().numpy(), SAMPLE_RATE)
+
+        steps = self._batch_steps(model.gpt, rows, stop)
+        if not self.tuning.overlap_vocoder:
+            for step in steps:
+                for row, latents in step.ended:
+                    yield rendered(row, decode(latents))
+                if progress.tick(step.tokens):
+                    yield BatchProgress(progress.tokens)
+            return
+        with SideDecoder(decode) as side:
+            for step in steps:
+                for row, latents in step.ended:
+                    side.submit(row, latents)
+                for row, samples in side.ready():
+                    yield rendered(row, samples)
+                if progress.tick(step.tokens):
+                    yield BatchProgress(progress.tokens)
+            while side:  # the last sentences' decodes: heartbeats while they run
+                done = side.next_done(PROGRESS_EVERY_S)
+                yield rendered(*done) if done else BatchProgress(progress.tokens)
 
     def _batch_steps(self, gpt: Any, rows: list[BatchRow], stop) -> Iterator[BatchStep]:
         """The GPT steps of `render_batch`: a continuous batch of `batch_size` rows; on CUDA with

@@ -29,6 +29,12 @@ def replica_prefix(replica: str) -> str:
     return f"{name}/"
 
 
+def renewal_interval(lease_s: float) -> float:
+    """How often a holder renews its leases: every third of their length, so that a lease
+    outlives two renewals missed in a row (a busy event loop, the database away a moment)."""
+    return lease_s / 3
+
+
 def new_owner(replica: str = "") -> str:
     """A process's name in the lease columns: its replica's name, then what makes it unique to
     this process (its pid and a random part)."""

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import affected_rows
 from app.core.files import DISK_FULL_MESSAGE
-from app.core.leases import left_by_earlier_process, new_owner
+from app.core.leases import left_by_earlier_process, new_owner, renewal_interval
 from app.models.book import Book, Chapter, Sentence
 from app.models.render_job import (
     RENDER_ACTIVE,
@@ -652,7 +652,7 @@ class RenderRunner:
         """Renew the job's lease while it runs; stop the work once the lease is lost (the job
         was cancelled, or taken over by another app server after this one stalled)."""
         while True:
-            await asyncio.sleep(self._lease_s / 3)
+            await asyncio.sleep(renewal_interval(self._lease_s))
             try:
                 kept = await asyncio.to_thread(
                     renew_lease, self._factory, job_id, self.model, self.owner, self._lease_s
