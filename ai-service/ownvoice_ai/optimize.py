@@ -420,23 +420,42 @@ def _vocoder_worker(
         outbox.put(error)
 
 
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block on `count` torch threads (None: as they are), then restore the calling
+    thread's count. The count is the calling thread's state: never hold it across a `yield` of a
+    job on the device worker, which runs other jobs' steps in between (worker.py)."""
+    before = torch.get_num_threads()
+    if not count or count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class SideDecoder:
     """Whole-sentence vocoder decodes on a second thread, in the order submitted (book rendering:
     the GPT's next batch steps run while the sentences that ended are vocoded).
 
-    The thread uses the caller's torch thread count (see `_vocoder_worker`), so each decode gives
-    exactly the samples it gives in line. `ready()` hands back the finished decodes in order
-    without waiting; `next_done(timeout)` waits for the oldest one up to `timeout` (None when it
-    is not done yet, so the caller can send a heartbeat). Closing cancels the decodes that have
-    not started and waits for the one that has."""
+    The thread uses `threads` torch threads, by default the caller's count (see
+    `_vocoder_worker`); each decode gives exactly the samples it gives in line on as many
+    threads. `ready()` hands back the finished decodes in order without waiting;
+    `next_done(timeout)` waits for the oldest one up to `timeout` (None when it is not done yet,
+    so the caller can send a heartbeat). Closing cancels the decodes that have not started and
+    waits for the one that has."""
 
-    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    def __init__(
+        self, decode: Callable[[torch.Tensor], torch.Tensor], threads: int | None = None
+    ) -> None:
         self._decode = decode
         self._pool = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="ownvoice-vocoder",
             initializer=torch.set_num_threads,
-            initargs=(torch.get_num_threads(),),
+            initargs=(threads or torch.get_num_threads(),),
         )
         self._pending: deque[tuple[int, Future]] = deque()
 

@@ -41,10 +41,13 @@ def build_services(settings: Settings, clock: Callable[[], float] = time.perf_co
     """`clock` times the load-time speed measurement (engines/precision.py; tests pass their own)."""
     for directory in (settings.voices_dir, settings.conditioning_dir, settings.models_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    configure_threads(settings.torch_threads)
+    cores = configure_threads(settings.torch_threads)
     xtts = _load_xtts(settings, clock)
-    if xtts.int8:  # the fast path runs the GPT and the vocoder side by side: half the cores each
+    if xtts.int8:
+        # The fast path streams with the GPT and the vocoder side by side, half the cores each;
+        # a book's batch keeps the GPT busy enough that both sides do best on every core.
         configure_threads(overlap_threads(settings.torch_threads))
+        xtts.batch_threads = cores
     piper, piper_status = _load_piper(settings)
     store = ConditioningStore(
         settings.voices_dir, settings.conditioning_dir, xtts.status().model_id

@@ -354,6 +354,8 @@ def test_the_fast_cpu_option_quantises_and_overlaps_the_vocoder(client_factory, 
     from ownvoice_ai.optimize import cpu_supports_bf16
 
     assert engine.tuning.overlap_vocoder
+    # streams on half the cores per side; books on every core (README, Performance)
+    assert engine.batch_threads == client.app.state.services.settings.torch_threads
     reported = client.get("/ready", headers=AUTH).json()["engines"]["xtts"]
     assert reported["int8"] is True
     assert reported["vocoder_dtype"] == ("bfloat16" if cpu_supports_bf16() else "float32")

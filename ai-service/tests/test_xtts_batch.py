@@ -261,6 +261,47 @@ def test_render_batch_stopped_early_leaves_no_vocoder_thread(overlapped, voice):
     assert not [t for t in threading.enumerate() if t.name.startswith("ownvoice-vocoder")]
 
 
+@pytest.mark.parametrize("beside", [False, True])
+def test_render_batch_runs_on_its_own_thread_count_and_gives_the_worker_its_own_back(
+    engine, voice, beside
+):
+    """batch_threads holds for each GPT step and each decode, never across a yield: between two
+    events the worker thread (which runs listeners' steps then) is on its own count again."""
+    from dataclasses import replace
+
+    from ownvoice_ai.engines import xtts
+
+    own = torch.get_num_threads()
+    batch = 1 if own > 1 else 2
+    counts: list[int] = []
+    steps, decode = engine._batch_steps, xtts.full_decode
+
+    def counted_steps(*args, **kwargs):
+        for step in steps(*args, **kwargs):
+            counts.append(torch.get_num_threads())
+            yield step
+
+    def counted_decode(*args, **kwargs):
+        counts.append(torch.get_num_threads())
+        return decode(*args, **kwargs)
+
+    tuning = engine.tuning
+    engine.tuning, engine.batch_threads = replace(tuning, overlap_vocoder=beside), batch
+    engine._batch_steps = counted_steps
+    xtts.full_decode = counted_decode
+    try:
+        between = []
+        for _event in engine.render_batch(TEXTS, voice, SynthesisOptions(seed=5)):
+            between.append(torch.get_num_threads())
+    finally:
+        engine.tuning, engine.batch_threads = tuning, None
+        del engine._batch_steps
+        xtts.full_decode = decode
+    assert counts and set(counts) == {batch}
+    assert between and set(between) == {own}
+    assert torch.get_num_threads() == own
+
+
 def test_render_batch_honours_speed(engine, voice):
     normal = next(
         e

@@ -108,40 +108,44 @@ class BatchRendering(OursPath):
 
 
 class OursFastBatch(BatchRendering, OursInt8):
-    """(j): the fast CPU option's GPT and vocoder, batched; where the vocoder runs is measured
-    (`vocoder_placement`)."""
+    """(j): the fast CPU path's book rendering as the service runs it: int8 GPT (plus the bf16
+    vocoder where the CPU has native bf16), the vocoder on a second thread beside the GPT's next
+    steps, both on every core. Where the vocoder runs is measured (`vocoder_placement`)."""
 
     def convert(self) -> None:
+        from dataclasses import replace
+
         from ownvoice_ai.optimize import cpu_supports_bf16, half_precision_vocoder
 
         super().convert()
         if cpu_supports_bf16():
             half_precision_vocoder(self.model, self.torch.bfloat16)
+        self.engine.tuning = replace(self.engine.tuning, overlap_vocoder=True)
 
     def extra(self) -> dict[str, Any]:
         return {**super().extra(), "vocoder_placement": self.vocoder_placement()}
 
     def vocoder_placement(self) -> dict[str, Any]:
-        """Book rendering at batch BOOK_BATCH three ways (issue 16, item 3): every core on the
-        GPT with the vocoder in line (the sweep above), half the cores each with the vocoder in
-        line (the service's fast path before), and half each with the vocoder on a second
-        thread beside the GPT's next steps (optimize.SideDecoder). The last two must give the
-        same samples: their largest difference is reported."""
+        """Book rendering at batch BOOK_BATCH three ways (issue 16, item 3): the vocoder in
+        line after each GPT step, every core; on a second thread beside the GPT's next steps
+        (optimize.SideDecoder) with half the cores each (as the fast path streams); beside, with
+        every core on each side (the service's choice, and the sweep above). In line and beside
+        on every core must give the same samples: their largest difference is reported."""
         from dataclasses import replace
 
         import numpy as np
 
         from ownvoice_ai.engines.base import RenderedChunk
-        from ownvoice_ai.optimize import available_cores, configure_threads, overlap_threads
+        from ownvoice_ai.optimize import available_cores, overlap_threads
 
         sentences = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
         self.engine.batch_size = int(BOOK_BATCH)
-        configured, tuning = self.torch.get_num_threads(), self.engine.tuning
+        all_cores, tuning = self.torch.get_num_threads(), self.engine.tuning
         runs: dict[str, Any] = {}
         audio: dict[str, dict[int, Any]] = {}
 
         def run(name: str, threads: int, beside: bool) -> None:
-            configure_threads(threads)
+            self.engine.batch_threads = threads
             self.engine.tuning = replace(tuning, overlap_vocoder=beside)
             start, chunks = time.perf_counter(), {}
             for event in self.engine.render_batch(sentences, self.voice, self.options):
@@ -153,15 +157,14 @@ class OursFastBatch(BatchRendering, OursInt8):
             audio[name] = chunks
             progress(self.sizes.tokens_per_sentence * BATCH_SENTENCES)
 
-        half = overlap_threads(self.spec.threads or available_cores())
         try:
-            run("inline_all_cores", configured, beside=False)
-            run("inline_half_cores", half, beside=False)
-            run("beside_half_cores", half, beside=True)
+            run("inline_all_cores", all_cores, beside=False)
+            run("beside_half_cores", overlap_threads(self.spec.threads or available_cores()), True)
+            run("beside_all_cores", all_cores, beside=True)
         finally:
-            configure_threads(configured)
+            self.engine.batch_threads = None
             self.engine.tuning = tuning
-        inline, beside = audio["inline_half_cores"], audio["beside_half_cores"]
+        inline, beside = audio["inline_all_cores"], audio["beside_all_cores"]
         return {
             "batch": int(BOOK_BATCH),
             "sentences": BATCH_SENTENCES,

@@ -35,6 +35,7 @@ from ..optimize import (
     overlapped_vocoder_chunks,
     quantize_gpt_int8,
     release_freed_memory,
+    torch_threads,
 )
 from .base import (
     AudioChunk,
@@ -163,6 +164,13 @@ class _ProgressClock:
         return True
 
 
+def _next_step(steps: Iterator[BatchStep], threads: int | None) -> BatchStep | None:
+    """The batch's next GPT step on `threads` torch threads (set per step: the device worker
+    runs other jobs between two steps of this one)."""
+    with torch_threads(threads):
+        return next(steps, None)
+
+
 class XttsEngine:
     name = "xtts"
     sample_rate = SAMPLE_RATE
@@ -187,6 +195,9 @@ class XttsEngine:
         self.clock = clock  # times the fp32 speed measurement (tests pass their own)
         self.self_test_tokens = self_test_tokens
         self.batch_size = batch_size
+        # Torch threads for book rendering (GPT steps and vocoder); None: the worker thread's.
+        # The fast CPU path streams on half the cores per side but renders books on all of them.
+        self.batch_threads: int | None = None
         self.cuda_graphs = cuda_graphs
         # On CUDA: fixed-shape decoders replayed as CUDA graphs (engines/xtts_static.py)
         self.decoders: DecoderPool | None = None
@@ -465,8 +476,10 @@ class XttsEngine:
         row samples as `stream` would with the same seed; each finished row is vocoded whole (as
         coqui's `inference` does) and comes out once vocoded, in the order rows end. With
         `tuning.overlap_vocoder` (the fast CPU path) the vocoder runs on a second thread while
-        the GPT's next steps run (`optimize.SideDecoder`; the same samples). A BatchProgress
-        heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT or the vocoder runs.
+        the GPT's next steps run (`optimize.SideDecoder`; the same samples), each side on
+        `batch_threads` torch threads (measured fastest here: README, Performance). A
+        BatchProgress heartbeat comes at least every `PROGRESS_EVERY_S` while the GPT or the
+        vocoder runs.
         """
         model = self._require_model()
         tokens = [self._token_tensor(chunk, options.language) for chunk in chunks]
@@ -488,16 +501,19 @@ class XttsEngine:
         def rendered(row: int, samples: torch.Tensor) -> RenderedChunk:
             return RenderedChunk(by_length[row], samples.float().cpu().numpy(), SAMPLE_RATE)
 
+        threads = self.batch_threads
         steps = self._batch_steps(model.gpt, rows, stop)
         if not self.tuning.overlap_vocoder:
-            for step in steps:
+            while (step := _next_step(steps, threads)) is not None:
                 for row, latents in step.ended:
-                    yield rendered(row, decode(latents))
+                    with torch_threads(threads):
+                        samples = decode(latents)
+                    yield rendered(row, samples)
                 if progress.tick(step.tokens):
                     yield BatchProgress(progress.tokens)
             return
-        with SideDecoder(decode) as side:
-            for step in steps:
+        with SideDecoder(decode, threads) as side:
+            while (step := _next_step(steps, threads)) is not None:
                 for row, latents in step.ended:
                     side.submit(row, latents)
                 for row, samples in side.ready():
