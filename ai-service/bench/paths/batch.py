@@ -107,6 +107,15 @@ class BatchRendering(OursPath):
         return {**super().extra(), "batching": self.batching(), "kv_cache": self.kv_cache()}
 
 
+PLACEMENT_SENTENCES = 16
+
+
+def mixed_sentences() -> list[str]:
+    """Sixteen sentences of 3 to 16 words (20 to 80 characters), from the paragraph's words."""
+    words = " ".join(PARAGRAPH).lower().replace(",", "").replace(".", "").split()
+    return [" ".join(words[: 3 + (i * 5) % 14]) + "." for i in range(PLACEMENT_SENTENCES)]
+
+
 class OursFastBatch(BatchRendering, OursInt8):
     """(j): the fast CPU path's book rendering as the service runs it: int8 GPT (plus the bf16
     vocoder where the CPU has native bf16), the vocoder on a second thread beside the GPT's next
@@ -126,11 +135,12 @@ class OursFastBatch(BatchRendering, OursInt8):
         return {**super().extra(), "vocoder_placement": self.vocoder_placement()}
 
     def vocoder_placement(self) -> dict[str, Any]:
-        """Book rendering at batch BOOK_BATCH three ways (issue 16, item 3): the vocoder in
-        line after each GPT step, every core; on a second thread beside the GPT's next steps
-        (optimize.SideDecoder) with half the cores each (as the fast path streams); beside, with
-        every core on each side (the service's choice, and the sweep above). In line and beside
-        on every core must give the same samples: their largest difference is reported."""
+        """Book rendering of `mixed_sentences()` at batch BOOK_BATCH three ways (issue 16, item
+        3): the vocoder in line after each GPT step, every core; on a second thread beside the
+        GPT's next steps (optimize.SideDecoder) with half the cores each (as the fast path
+        streams); beside, with every core on each side (the service's choice, and the sweep
+        above). In line and beside on every core must give the same samples: their largest
+        difference is reported."""
         from dataclasses import replace
 
         import numpy as np
@@ -138,15 +148,18 @@ class OursFastBatch(BatchRendering, OursInt8):
         from ownvoice_ai.engines.base import RenderedChunk
         from ownvoice_ai.optimize import available_cores, overlap_threads
 
-        sentences = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        sentences = mixed_sentences()
         self.engine.batch_size = int(BOOK_BATCH)
         all_cores, tuning = self.torch.get_num_threads(), self.engine.tuning
+        # each sentence as long as it would be spoken: rows end at different steps and are
+        # refilled, as in a book (with equal lengths every row ends at once: nothing overlaps)
+        spoken = replace(tuning, fixed_tokens=None, speaking_rate_tokens=True)
         runs: dict[str, Any] = {}
         audio: dict[str, dict[int, Any]] = {}
 
         def run(name: str, threads: int, beside: bool) -> None:
             self.engine.batch_threads = threads
-            self.engine.tuning = replace(tuning, overlap_vocoder=beside)
+            self.engine.tuning = replace(spoken, overlap_vocoder=beside)
             start, chunks = time.perf_counter(), {}
             for event in self.engine.render_batch(sentences, self.voice, self.options):
                 if isinstance(event, RenderedChunk):
@@ -167,7 +180,8 @@ class OursFastBatch(BatchRendering, OursInt8):
         inline, beside = audio["inline_all_cores"], audio["beside_all_cores"]
         return {
             "batch": int(BOOK_BATCH),
-            "sentences": BATCH_SENTENCES,
+            "sentences": len(sentences),
+            "characters": [len(sentence) for sentence in sentences],
             "runs": runs,
             "max_abs_diff_beside_vs_inline": max(
                 float(np.abs(beside[i] - inline[i]).max()) for i in inline
