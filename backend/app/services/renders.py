@@ -134,6 +134,16 @@ class Pending:
     sentences: int = 1
 
 
+@dataclass(frozen=True)
+class JobRun:
+    """What every batch of one run of a job shares."""
+
+    job_id: str
+    plan: Plan
+    model_id: str | None
+    tally: Tally
+
+
 @dataclass
 class Tally:
     """A job's counts as it runs: sentences in the cache, and sentences passed over."""
@@ -762,6 +772,7 @@ class RenderRunner:
             **self._heard_values(tally),
         )
         work = batches(pending, self._batch_size)
+        run = JobRun(job_id, plan, model_id, tally)
 
         async def lane(turn: Turn) -> None:
             for batch in work:  # shared: each lane takes the next batch, in reading order
@@ -769,7 +780,7 @@ class RenderRunner:
                 tally.done += arrived
                 if missing:
                     await turn.wait()
-                    await self._render_texts(job_id, plan, model_id, missing, tally, turn.started)
+                    await self._render_texts(run, missing, turn.started)
                 elif arrived:
                     await self._progress(job_id, done=tally.done)
 
@@ -786,24 +797,19 @@ class RenderRunner:
         return min(replicas * self._batches_per_replica, MAX_BATCHES_IN_FLIGHT)
 
     async def _render_texts(
-        self,
-        job_id: str,
-        plan: Plan,
-        model_id: str | None,
-        batch: list[Pending],
-        tally: Tally,
-        started: asyncio.Event | None = None,
+        self, run: JobRun, batch: list[Pending], started: asyncio.Event | None = None
     ) -> None:
         """Render a batch; if the service refuses a text in it, render its texts one at a
         time and skip the ones it refuses (a refusal comes before any audio of the batch)."""
         try:
-            await self._render_batch(job_id, plan, model_id, batch, tally, started)
+            await self._render_batch(run, batch, started)
         except InferenceError as exc:
             if not refuses_text(exc):
                 raise
+            job_id, tally = run.job_id, run.tally
             if len(batch) > 1:
                 for item in batch:
-                    await self._render_texts(job_id, plan, model_id, [item], tally, started)
+                    await self._render_texts(run, [item], started)
                 return
             if started is not None:
                 started.set()  # refused before any replica took it: nothing for the router to see
@@ -815,15 +821,10 @@ class RenderRunner:
             await self._progress(job_id, skipped=tally.skipped)
 
     async def _render_batch(
-        self,
-        job_id: str,
-        plan: Plan,
-        model_id: str | None,
-        batch: list[Pending],
-        tally: Tally,
-        started: asyncio.Event | None = None,
+        self, run: JobRun, batch: list[Pending], started: asyncio.Event | None = None
     ) -> None:
         """`started` is set once the service has started the batch (its start line)."""
+        job_id, plan, model_id, tally = run.job_id, run.plan, run.model_id, run.tally
         texts = [item.text for item in batch]
         payload = speech_payload(plan.target, plan.request, RENDER_FORMAT, texts=texts)
         async with self._batch_events(payload) as events:
