@@ -129,19 +129,19 @@ def test_a_render_job_counts_what_was_heard_and_caches_word_timings(
         reader, render(reader, book, voiceId="stock-joe", chapterId=first["id"]).json()["id"]
     )
     assert job["status"] == "done", job
-    # "It was late." twice: one entry, two sentences heard.
-    assert job["verification"] == {
-        "checked": 4,
-        "passed_first_take": 4,
-        "regenerated": 0,
-        "failed": 0,
-        "failed_sentences": [],
-    }
+    # "It was late." twice: one entry, two sentences heard. Piper's noise is drawn inside its
+    # ONNX graph (not seedable), and once in a clean-clone run Whisper tiny misheard a correct
+    # take, which was rendered again and passed: the counts must say so, sentence by sentence.
+    heard = job["verification"]
+    assert (heard["checked"], heard["failed"], heard["failed_sentences"]) == (4, 0, [])
+    assert heard["passed_first_take"] + heard["regenerated"] == 4
+    assert heard["passed_first_take"] >= 2, heard
 
+    retaken = 0
     for sentence in chapter_sentences(reader, book, first):
         answer = timings(reader, book, sentence, "stock-joe")
         assert answer["cached"] and answer["verification"]["passed"], answer
-        assert answer["verification"]["takes"] == 1
+        retaken += answer["verification"]["takes"] > 1
         played = tts(reader, sentence["text"], "stock-joe", 1.0)
         assert played.headers["x-cache"] == "hit"
         assert_timed(answer, sentence["text"], pcm_seconds(played.content))
@@ -149,7 +149,12 @@ def test_a_render_job_counts_what_was_heard_and_caches_word_timings(
     report = reader.get(f"/api/books/{book['id']}/quality", params={"voiceId": "stock-joe"})
     assert report.status_code == 200, report.text
     quality = report.json()
-    assert (quality["checked"], quality["passed_first_take"], quality["failed"]) == (4, 4, 0)
+    assert retaken == heard["regenerated"]
+    assert (quality["checked"], quality["passed_first_take"], quality["failed"]) == (
+        4,
+        heard["passed_first_take"],
+        0,
+    )
     one, two = quality["chapters"]
     assert (one["chapter_id"], one["checked"], one["cached"]) == (first["id"], 4, 4)
     assert (two["chapter_id"], two["checked"], two["cached"]) == (second["id"], 0, 0)

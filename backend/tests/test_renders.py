@@ -155,12 +155,13 @@ def test_a_rendered_chapter_plays_from_the_cache(
     )
     assert tts(listener, texts[1], voice, speed + 0.25).headers["x-cache"] == "miss"
 
-    before_repeat = inference_worker(render_server)
+    # All of it from the cache: the job found every sentence cached before sending anything.
+    # (Not the inference worker's counts: the misses above are heard after they played, in the
+    # background, on the inference service that every module's app server shares.)
     again = render(listener, book, voiceId=voice, speed=speed, chapterId=first["id"])
     assert again.status_code == 202 and again.json()["id"] != job["id"]
     repeat = wait_for(listener, again.json()["id"])
     assert (repeat["status"], repeat["cached"], repeat["done"]) == ("done", 4, 4)
-    assert inference_worker(render_server) == before_repeat  # all of it from the cache
 
     listing = listener.get(f"/api/books/{book['id']}/renders").json()
     assert [j["id"] for j in listing] == [repeat["id"], job["id"]]  # newest first
