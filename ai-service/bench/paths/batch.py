@@ -111,7 +111,8 @@ PLACEMENT_SENTENCES = 16
 
 
 def mixed_sentences() -> list[str]:
-    """Sixteen sentences of 3 to 16 words (20 to 80 characters), from the paragraph's words."""
+    """Sixteen sentences of 3 to 16 words (20 to 80 characters), from the paragraph's words
+    (`--quick` takes the first three)."""
     words = " ".join(PARAGRAPH).lower().replace(",", "").replace(".", "").split()
     return [" ".join(words[: 3 + (i * 5) % 14]) + "." for i in range(PLACEMENT_SENTENCES)]
 
@@ -148,7 +149,7 @@ class OursFastBatch(BatchRendering, OursInt8):
         from ownvoice_ai.engines.base import RenderedChunk
         from ownvoice_ai.optimize import available_cores, overlap_threads
 
-        sentences = mixed_sentences()
+        sentences = mixed_sentences()[: self.sizes.placement_sentences]
         self.engine.batch_size = int(BOOK_BATCH)
         all_cores, tuning = self.torch.get_num_threads(), self.engine.tuning
         # each sentence as long as it would be spoken: rows end at different steps and are
