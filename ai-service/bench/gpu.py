@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,9 @@ class GpuBench:
         return result
 
 
-def fp16_numerics(bench: GpuBench) -> dict[str, Any]:
-    """fp16 GPT + vocoder against fp32 on the same codes (teacher-forced) and the same latents."""
+def fp16_numerics(bench: GpuBench, dtype: Any = None) -> dict[str, Any]:
+    """fp16 GPT + vocoder against fp32 on the same codes (teacher-forced) and the same latents;
+    the model stays in `dtype` (fp16 by default; a CPU smoke run passes bfloat16)."""
     from ownvoice_ai.optimize import half_precision_gpt, half_precision_vocoder
 
     from .numerics import audio_difference, compare_outputs, teacher_forced_outputs
@@ -166,10 +168,11 @@ def fp16_numerics(bench: GpuBench) -> dict[str, Any]:
 
     reference = teacher_forced_outputs(model, cond, text, codes)
     reference_audio = full_decode(model.hifigan_decoder, reference[0][0], speaker)
-    half_precision_gpt(model, torch.float16)
-    half_precision_vocoder(model, torch.float16)
+    dtype = dtype or torch.float16
+    half_precision_gpt(model, dtype)
+    half_precision_vocoder(model, dtype)
     outputs = teacher_forced_outputs(model, cond, text, codes)
-    audio = full_decode(model.hifigan_decoder, outputs[0][0].half(), speaker)
+    audio = full_decode(model.hifigan_decoder, outputs[0][0].to(dtype), speaker)
     return {
         **compare_outputs(reference, outputs).as_dict(),
         **audio_difference(reference_audio, audio),
@@ -212,8 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report["variants"][name] = run()
         except Exception as error:  # noqa: BLE001 - report it and go on with the other variants
+            traceback.print_exc()
             report["variants"][name] = {"error": f"{type(error).__name__}: {error}"}
         print(f"bench.gpu: {name}: {json.dumps(report['variants'][name])}", flush=True)
+        save()  # after every variant: a run stopped at its time limit keeps what it measured
+
+    def save() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2))
 
     record("fp32-eager", lambda: bench.variant(False, [1, 8], args.sentences))
     record("fp32-graphs", lambda: bench.variant(True, args.batch_sizes, args.sentences))
@@ -224,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         report["peak_gpu_memory_bytes"] = torch.cuda.max_memory_allocated()
     report["targets"] = targets(report["variants"])
     report["wall_s"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    save()
     for line in report["targets"]:
         print(line)
     print(f"JSON: {args.out}  ({report['wall_s']:.0f} s)")

@@ -24,8 +24,6 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ownvoice_ai.prepare import MAX_REFERENCE_SECONDS
-
 VOICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FORMAT_VERSION = "1"
 
@@ -165,6 +163,9 @@ class ConditioningStore:
     def _compute(self, wav_data: bytes, compute: ComputeFn) -> Conditioning:
         if self.model_id is None:
             raise RuntimeError("no XTTS model is loaded")
+        # Imported here: the engine (and the GPU bench) loads this module without the audio stack.
+        from ownvoice_ai.prepare import MAX_REFERENCE_SECONDS
+
         audio, rate = read_wav(wav_data)
         # A reference stored before references were bounded may be minutes long: condition on
         # its first MAX_REFERENCE_SECONDS only, so time and memory stay bounded.
