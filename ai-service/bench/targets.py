@@ -42,7 +42,7 @@ class Limits:
 LIMITS = {"avx512": Limits(0.4, 0.3, 8.0), "avx2": Limits(1.0, 1.0, 2.0)}
 PEAK_MEMORY_BYTES = 2e9
 LISTENERS_P95_RATIO = 3.0
-BOOK_BATCH = "8"
+BOOK_BATCH = 8
 VERIFICATION_COST_PERCENT = 25.0  # of book rendering's throughput (issue 15 item 9)
 
 
@@ -112,7 +112,11 @@ def targets(
 
 def _book_target(results, precision: str | None, limits: Limits, tier: str) -> Target:
     path = "ours-fast-batch" if precision == "int8" else "ours-batch"
-    run = ((results.get(path) or {}).get("batching") or {}).get("by_batch_size", {}).get(BOOK_BATCH)
+    run = (
+        ((results.get(path) or {}).get("batching") or {})
+        .get("by_batch_size", {})
+        .get(str(BOOK_BATCH))
+    )
     return Target(
         f"book rendering x real time [{tier}, {path}, batch {BOOK_BATCH}]",
         run["x_real_time"] if run else None,

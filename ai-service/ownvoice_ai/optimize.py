@@ -436,6 +436,41 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class InlineDecoder:
+    """SideDecoder's interface with the decodes run in line, on the caller's thread, on `threads`
+    torch threads: each one when `ready()` is iterated to it, so a caller that yields between
+    two sentences yields between two decodes too (the device worker serves listeners there)."""
+
+    def __init__(
+        self, decode: Callable[[torch.Tensor], torch.Tensor], threads: int | None = None
+    ) -> None:
+        self._decode = decode
+        self._threads = threads
+        self._pending: deque[tuple[int, torch.Tensor]] = deque()
+
+    def __enter__(self) -> InlineDecoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def submit(self, key: int, latents: torch.Tensor) -> None:
+        self._pending.append((key, latents))
+
+    def ready(self) -> Iterator[tuple[int, torch.Tensor]]:
+        while self._pending:
+            key, latents = self._pending.popleft()
+            with torch_threads(self._threads):
+                samples = self._decode(latents)
+            yield key, samples
+
+    def next_done(self, timeout: float) -> tuple[int, torch.Tensor] | None:
+        return next(self.ready(), None)
+
+
 class SideDecoder:
     """Whole-sentence vocoder decodes on a second thread, in the order submitted (book rendering:
     the GPT's next batch steps run while the sentences that ended are vocoded).

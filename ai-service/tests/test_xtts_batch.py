@@ -194,19 +194,17 @@ def _rendered(engine, voice, options) -> list[RenderedChunk]:
     return [e for e in engine.render_batch(TEXTS, voice, options) if isinstance(e, RenderedChunk)]
 
 
-def test_render_batch_with_the_vocoder_on_a_second_thread_gives_the_same_samples(engine, voice):
+def test_render_batch_with_the_vocoder_on_a_second_thread_gives_the_same_samples(
+    engine, voice, monkeypatch
+):
     """The fast path vocodes ended sentences beside the GPT's next steps: every sentence comes
     out, in the order the rows ended, with exactly the samples of the in-line decode."""
     from dataclasses import replace
 
     options = SynthesisOptions(seed=4)
     inline = _rendered(engine, voice, options)
-    tuning = engine.tuning
-    engine.tuning = replace(tuning, overlap_vocoder=True)
-    try:
-        beside = _rendered(engine, voice, options)
-    finally:
-        engine.tuning = tuning
+    monkeypatch.setattr(engine, "tuning", replace(engine.tuning, overlap_vocoder=True))
+    beside = _rendered(engine, voice, options)
     assert [c.index for c in beside] == [c.index for c in inline]
     assert sorted(c.index for c in beside) == [0, 1, 2]
     for ours, theirs in zip(beside, inline, strict=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from ..config import (
@@ -123,8 +123,6 @@ class OursFastBatch(BatchRendering, OursInt8):
     steps, both on every core. Where the vocoder runs is measured (`vocoder_placement`)."""
 
     def convert(self) -> None:
-        from dataclasses import replace
-
         from ownvoice_ai.optimize import cpu_supports_bf16, half_precision_vocoder
 
         super().convert()
@@ -142,15 +140,13 @@ class OursFastBatch(BatchRendering, OursInt8):
         streams); beside, with every core on each side (the service's choice, and the sweep
         above). In line and beside on every core must give the same samples: their largest
         difference is reported."""
-        from dataclasses import replace
-
         import numpy as np
 
         from ownvoice_ai.engines.base import RenderedChunk
         from ownvoice_ai.optimize import available_cores, overlap_threads
 
         sentences = mixed_sentences()[: self.sizes.placement_sentences]
-        self.engine.batch_size = int(BOOK_BATCH)
+        self.engine.batch_size = BOOK_BATCH
         all_cores, tuning = self.torch.get_num_threads(), self.engine.tuning
         # each sentence as long as it would be spoken: rows end at different steps and are
         # refilled, as in a book (with equal lengths every row ends at once: nothing overlaps)
@@ -180,7 +176,7 @@ class OursFastBatch(BatchRendering, OursInt8):
             self.engine.tuning = tuning
         inline, beside = audio["inline_all_cores"], audio["beside_all_cores"]
         return {
-            "batch": int(BOOK_BATCH),
+            "batch": BOOK_BATCH,
             "sentences": len(sentences),
             "characters": [len(sentence) for sentence in sentences],
             "runs": runs,

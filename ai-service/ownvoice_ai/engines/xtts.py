@@ -29,6 +29,7 @@ from ..checkpoints import load_checkpoint
 from ..conditioning import Conditioning
 from ..model_source import ModelSource
 from ..optimize import (
+    InlineDecoder,
     SideDecoder,
     cpu_supports_bf16,
     half_precision_vocoder,
@@ -503,25 +504,17 @@ class XttsEngine:
 
         threads = self.batch_threads
         steps = self._batch_steps(model.gpt, rows, stop)
-        if not self.tuning.overlap_vocoder:
+        vocoder = SideDecoder if self.tuning.overlap_vocoder else InlineDecoder
+        with vocoder(decode, threads) as decoder:
             while (step := _next_step(steps, threads)) is not None:
                 for row, latents in step.ended:
-                    with torch_threads(threads):
-                        samples = decode(latents)
+                    decoder.submit(row, latents)
+                for row, samples in decoder.ready():
                     yield rendered(row, samples)
                 if progress.tick(step.tokens):
                     yield BatchProgress(progress.tokens)
-            return
-        with SideDecoder(decode, threads) as side:
-            while (step := _next_step(steps, threads)) is not None:
-                for row, latents in step.ended:
-                    side.submit(row, latents)
-                for row, samples in side.ready():
-                    yield rendered(row, samples)
-                if progress.tick(step.tokens):
-                    yield BatchProgress(progress.tokens)
-            while side:  # the last sentences' decodes: heartbeats while they run
-                done = side.next_done(PROGRESS_EVERY_S)
+            while decoder:  # the last sentences' decodes (beside): heartbeats while they run
+                done = decoder.next_done(PROGRESS_EVERY_S)
                 yield rendered(*done) if done else BatchProgress(progress.tokens)
 
     def _batch_steps(self, gpt: Any, rows: list[BatchRow], stop) -> Iterator[BatchStep]:
