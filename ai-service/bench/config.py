@@ -69,18 +69,20 @@ class Sizes:
     decode_tokens: int
     numerics_tokens: int
     placement_sentences: int = 16  # mixed-length sentences where the vocoder runs is measured on
+    verified_sentences: int = BATCH_SENTENCES  # rendered unheard, then heard (verification cost)
 
     @classmethod
     def for_run(cls, quick: bool, tokens: int | None, repeats: int | None) -> Sizes:
         # Default: 48 codes (2.2 s of speech) per sentence and two repeats of every path, about
         # 5 minutes on a 2-core CPU. Quick: enough to exercise every code path.
-        base = cls(8, 1, 8, 8, 3) if quick else cls(48, 2, 16, 24, 16)
+        base = cls(8, 1, 8, 8, 3, 2) if quick else cls(48, 2, 16, 24, 16, BATCH_SENTENCES)
         return cls(
             tokens_per_sentence=tokens or base.tokens_per_sentence,
             repeats=repeats or base.repeats,
             decode_tokens=base.decode_tokens,
             numerics_tokens=base.numerics_tokens,
             placement_sentences=base.placement_sentences,
+            verified_sentences=base.verified_sentences,
         )
 
 

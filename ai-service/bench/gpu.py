@@ -36,7 +36,9 @@ def _sync(torch: Any) -> None:
 
 
 class GpuBench:
-    def __init__(self, checkpoint: Path, device: str, tokens: int, workdir: Path) -> None:
+    def __init__(
+        self, checkpoint: Path, device: str, tokens: int, workdir: Path, repeats: int = 3
+    ) -> None:
         import torch
 
         from ownvoice_ai.conditioning import Conditioning
@@ -44,7 +46,7 @@ class GpuBench:
         from ownvoice_ai.engines.xtts import StreamTuning, XttsEngine
         from ownvoice_ai.model_source import ModelSource, model_id_for
 
-        self.torch, self.tokens = torch, tokens
+        self.torch, self.tokens, self.repeats = torch, tokens, repeats  # timed runs, median
         source = ModelSource(checkpoint, model_id_for(checkpoint, prefix="bench"), "bench")
         self.engine = XttsEngine(
             source,
@@ -65,7 +67,7 @@ class GpuBench:
 
     def stream_paragraph(self) -> dict[str, float]:
         runs = []
-        for _ in range(3):
+        for _ in range(self.repeats):
             _sync(self.torch)
             start = time.perf_counter()
             first, samples = None, 0
@@ -88,7 +90,7 @@ class GpuBench:
         cond = self.voice.gpt_cond_latent.to(self.engine.device)
         settings = SamplingSettings(fixed_tokens=n, **SAMPLING)
         times = []
-        for _ in range(3):
+        for _ in range(self.repeats):
             generator = self.torch.Generator(device=self.engine.device).manual_seed(0)
             _sync(self.torch)
             start = time.perf_counter()

@@ -70,7 +70,7 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
         units += 3 * sizes.decode_tokens * (len({1, cores}) - 1)
     if path == "ours-default":  # no decode timing; the listeners and verified rendering instead
         units += sum(LISTENER_COUNTS) * sizes.tokens_per_sentence - 3 * sizes.decode_tokens
-        units += 2 * BATCH_SENTENCES * sizes.tokens_per_sentence
+        units += 2 * sizes.verified_sentences * sizes.tokens_per_sentence
     return units
 
 

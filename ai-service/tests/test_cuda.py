@@ -184,7 +184,7 @@ def test_the_gpu_bench_runs_on_the_cpu_and_says_met_or_missed(tmp_path, tiny_che
 
     from bench import gpu
 
-    bench = gpu.GpuBench(tiny_checkpoint, "cpu", tokens=8, workdir=tmp_path)
+    bench = gpu.GpuBench(tiny_checkpoint, "cpu", tokens=4, workdir=tmp_path, repeats=1)
     variant = bench.variant(graphs=True, batch_sizes=[1, 2], sentences=2)
     assert variant["cuda_graphs"] is False  # asked for, but a CPU has none
     assert variant["graph_vs_eager"] == {"skipped": "no CUDA graphs on this device"}

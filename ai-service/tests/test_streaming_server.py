@@ -165,29 +165,33 @@ def test_full_queue_gets_429_with_retry_after(server, live_server_factory):
         assert refused.headers["Retry-After"].isdigit()
         assert refused.json()["detail"]["code"] == "busy"
     wait_until(lambda: not server.ready()["worker"]["busy"], timeout_s=10)
-    again = httpx.post(
+    # taken again: audio flows (its first chunk is enough; the rest would be 400 tokens more)
+    with httpx.stream(
+        "POST",
         f"{server.url}/generate",
         json={"text": "Now.", "voice_id": "lj", "format": "pcm_24000"},
         headers=AUTH,
         timeout=120,
-    )
-    assert again.status_code == 200
+    ) as again:
+        assert again.status_code == 200
+        assert len(next(again.iter_raw())) > 0
 
 
 def test_stuck_generation_times_out(server, live_server_factory):
     """No audio for longer than the stall limit: the request ends and the worker counts a timeout.
 
-    One 600-token chunk makes the engine go quiet for many seconds (600 GPT steps before any audio),
-    as a hung accelerator would; a 1 s stall limit must cut it off. (The stall rule itself is tested
-    on an injected clock in test_worker.py.)
+    One 200-token chunk makes the engine go quiet for seconds (200 GPT steps, then vocoding 9 s of
+    audio at once, before any audio: about 12 s on a 2-core CPU, 4 s on a fast one), as a hung
+    accelerator would; a 1 s stall limit must cut it off. (The stall rule itself is tested on an
+    injected clock in test_worker.py.)
     """
     server = server_with_voice(
         server,
         live_server_factory,
-        OWNVOICE_XTTS_FIXED_TOKENS="600",
+        OWNVOICE_XTTS_FIXED_TOKENS="200",
         OWNVOICE_GENERATION_TIMEOUT_S="1",
-        OWNVOICE_FIRST_CHUNK_TOKENS="600",
-        OWNVOICE_CHUNK_TOKENS="600",
+        OWNVOICE_FIRST_CHUNK_TOKENS="200",
+        OWNVOICE_CHUNK_TOKENS="200",
     )
     # The stream is cut off, not ended: a client (and the backend's cache) can tell it from a whole answer.
     with pytest.raises(httpx.RemoteProtocolError):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import BATCH_SENTENCES, LANGUAGE, OUTPUT_RATE, PARAGRAPH, SAMPLING, WorkerSpec
+from ..config import LANGUAGE, OUTPUT_RATE, PARAGRAPH, SAMPLING, WorkerSpec
 from ..probes import ParagraphRun, progress, timed_stream
 from ..reference import read_reference
 from .base import SynthesisPath, checkpoint_dir, device_of
@@ -106,7 +106,7 @@ class ServiceDefault(SynthesisPath):
         from ownvoice_ai.verify.asr import recognizer
         from ownvoice_ai.verify.speaker import speaker_embedding
 
-        texts = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(BATCH_SENTENCES)]
+        texts = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(self.sizes.verified_sentences)]
         per_text = asyncio.run(xtts_chunks(self.services, texts, LANGUAGE))
         reference, rate = read_reference(self.spec.reference_wav)
         recognizer().transcribe(reference[: rate * 2], rate, LANGUAGE)  # loaded before timing
