@@ -216,9 +216,7 @@ class OrtEngine:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # idle pool threads sleep instead of spinning, like torch's OMP_WAIT_POLICY=PASSIVE here
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = name
         self.weight_bytes = file_bytes(path)  # initializers: all of it is read per token
         self.np = np
@@ -241,6 +239,106 @@ class OrtEngine:
         self.values[:, self.length : end] = present[:, 1]
         self.length = end
         return torch.from_numpy(latent[-1:]), torch.from_numpy(logits[-1:])
+
+    def start(self, prefix: torch.Tensor) -> Outputs:
+        self.length = 0
+        return self._run(prefix[0])
+
+    def step(self, embedding: torch.Tensor) -> Outputs:
+        return self._run(embedding[0])
+
+
+# --- OpenVINO ------------------------------------------------------------------------------
+
+
+def weight_only_int8_onnx(source: Path, target: Path) -> Path:
+    """The exported step with every MatMul weight stored as int8 (symmetric, one scale per output
+    column) behind a DequantizeLinear: the weight-compression pattern OpenVINO's CPU plugin keeps
+    compressed in memory and dequantises inside its matrix kernels."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    replaced: dict[str, str] = {}
+    dequantize = []
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in weights:
+            continue
+        name = node.input[1]
+        if name not in replaced:
+            w = numpy_helper.to_array(weights[name]).astype(np.float32)  # [K, N]
+            scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            graph.initializer.extend(
+                [
+                    numpy_helper.from_array(q, name + "_q"),
+                    numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
+                    numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), name + "_zero"),
+                ]
+            )
+            dequantize.append(
+                helper.make_node(
+                    "DequantizeLinear",
+                    [name + "_q", name + "_scale", name + "_zero"],
+                    [name + "_dq"],
+                    axis=1,
+                    name=name + "_dequantize",
+                )
+            )
+            replaced[name] = name + "_dq"
+        node.input[1] = replaced[name]
+    kept = [t for t in graph.initializer if t.name not in replaced]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    # the dequantisations read initializers only: first, so the nodes stay topologically sorted
+    nodes = [*dequantize, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return _save_onnx(model, target)
+
+
+class OvEngine:
+    """An exported step on OpenVINO's CPU plugin at fp32 inference precision (its default on
+    CPUs with bf16 is bf16, which would change the numerics); KV buffers as in OrtEngine."""
+
+    def __init__(self, name: str, path: Path, threads: int, capacity: int) -> None:
+        import numpy as np
+        import openvino as ov
+
+        core = ov.Core()
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        }
+        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.name = name
+        self.weight_bytes = file_bytes(path)
+        inputs = self.compiled.inputs
+        self.names = [i.get_any_name() for i in inputs]
+        self.layers = (len(inputs) - 1) // 2
+        dim = inputs[0].get_partial_shape()[1].get_length()
+        self.keys = np.zeros((self.layers, capacity, dim), dtype=np.float32)
+        self.values = np.zeros_like(self.keys)
+        self.length = 0
+
+    def _run(self, x: torch.Tensor) -> Outputs:
+        end = self.length + x.shape[0]
+        feed = {"x": x.detach().float().numpy()}
+        for layer in range(self.layers):
+            feed[self.names[1 + 2 * layer]] = self.keys[layer, : self.length]
+            feed[self.names[2 + 2 * layer]] = self.values[layer, : self.length]
+        result = self.request.infer(feed)
+        latent, logits, present = (result[out] for out in self.compiled.outputs)
+        self.keys[:, self.length : end] = present[:, 0]
+        self.values[:, self.length : end] = present[:, 1]
+        self.length = end
+        return torch.from_numpy(latent[-1:].copy()), torch.from_numpy(logits[-1:].copy())
 
     def start(self, prefix: torch.Tensor) -> Outputs:
         self.length = 0

@@ -45,6 +45,8 @@ ENGINES = {
     "ort-int8": "ONNX Runtime dynamic int8 (MatMulInteger, per-channel)",
     "ort-q8": "ONNX Runtime MatMulNBits 8-bit, block 32, int8 compute",
     "ort-q4": "ONNX Runtime MatMulNBits 4-bit, block 32, int8 compute",
+    "ov-fp32": "OpenVINO fp32",
+    "ov-woq8": "OpenVINO int8 weight-only (per-channel, DequantizeLinear)",
     "torch-woq8": "torch int8 weight-only (_weight_int8pack_mm), eager",
     "torch-woq8-compiled": "torch int8 weight-only, torch.compile (inductor CPU)",
 }
@@ -72,7 +74,6 @@ class Run:
         import torch
 
         from ownvoice_ai.engines.xtts_gpt import SamplingSettings, prefix_embeddings
-        from ownvoice_ai.engines.xtts_static import sequence_capacity
         from ownvoice_ai.optimize import configure_threads
 
         from .paths.ours import OursPath
@@ -93,7 +94,8 @@ class Run:
         with torch.inference_mode():
             self.prefix = prefix_embeddings(self.gpt, path.voice.gpt_cond_latent, text)
         self.text_tokens, self.cond_latent = text, path.voice.gpt_cond_latent
-        self.capacity = sequence_capacity(self.gpt)
+        # the KV buffers hold what a run writes (the prefix and the steps), not the model's limit
+        self.capacity = self.prefix.shape[1] + max(self.tokens, self.numerics_tokens) + 8
         generator = torch.Generator().manual_seed(1234)
         self.codes = torch.randint(0, 1024, (self.numerics_tokens,), generator=generator)
         self.settings = SamplingSettings(fixed_tokens=self.tokens, **SAMPLING)
@@ -118,8 +120,10 @@ class Run:
         cat = self.torch.cat
         return cat(latents).unsqueeze(0).float(), cat(logits).unsqueeze(0).float()
 
-    def decode(self, engine: Any, seed: int = 0) -> float:
-        """Seconds per decode step over `tokens` sampled steps (the prefix untimed)."""
+    def decode(self, engine: Any, seed: int = 0, steps: int | None = None) -> float:
+        """Seconds per decode step over `steps` (default `tokens`) sampled steps, the prefix
+        untimed."""
+        steps = steps or self.tokens
         from ownvoice_ai.engines.xtts_gpt import _logits_processors, _pick
 
         torch = self.torch
@@ -128,15 +132,15 @@ class Run:
         history = torch.tensor([[self.gpt.start_audio_token]])
         _, logits = engine.start(self.prefix)
         start = time.perf_counter()
-        for step in range(self.tokens):
+        for step in range(steps):
             with torch.inference_mode():
                 logits = logits.clone()
                 logits[:, self.gpt.stop_audio_token] = -float("inf")
                 token = _pick(processors(history, logits), True, generator)
                 history = torch.cat([history, torch.tensor([[token]])], dim=1)
-            if step + 1 < self.tokens:
+            if step + 1 < steps:
                 _, logits = engine.step(self.embed(token, step))
-        return (time.perf_counter() - start) / max(1, self.tokens - 1)
+        return (time.perf_counter() - start) / max(1, steps - 1)
 
     def kv_bytes(self) -> int:
         from .numerics import kv_cache_bytes_per_token
@@ -177,7 +181,7 @@ def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[
     fp32_bytes = gpt_bytes_per_token(run.model)
     attempt("torch-fp32", lambda: de.HfEngine("torch-fp32", run.gpt, fp32_bytes, run.capacity))
     attempt("torch-int8", lambda: _baseline(run))
-    needs_onnx = any(n.startswith("ort-") for n in names)
+    needs_onnx = any(n.startswith(("ort-", "ov-")) for n in names)
     if needs_onnx:
         attempt("onnx-export", lambda: de.export_onnx(run.gpt, onnx_fp32))
         exported = failures.get("onnx-export") is None and onnx_fp32.is_file()
@@ -195,14 +199,22 @@ def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[
                 raise RuntimeError("the ONNX export failed")
             return ort(name, quantize(onnx_fp32, target))
 
+        def ov(name: str, quantize: Callable[[Path, Path], Path] | None) -> Any:
+            if not exported:
+                raise RuntimeError("the ONNX export failed")
+            path = onnx_fp32
+            if quantize is not None:
+                path = run.workdir / "onnx" / name / "step.onnx"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                quantize(onnx_fp32, path)
+            return de.OvEngine(name, path, run.threads, run.capacity)
+
         attempt("ort-fp32", lambda: ort("ort-fp32", onnx_fp32))
         attempt("ort-int8", lambda: quantized("ort-int8", de.quantize_onnx_int8))
-        attempt(
-            "ort-q8", lambda: quantized("ort-q8", lambda s, t: de.quantize_onnx_nbits(s, t, 8))
-        )
-        attempt(
-            "ort-q4", lambda: quantized("ort-q4", lambda s, t: de.quantize_onnx_nbits(s, t, 4))
-        )
+        attempt("ort-q8", lambda: quantized("ort-q8", lambda s, t: de.quantize_onnx_nbits(s, t, 8)))
+        attempt("ort-q4", lambda: quantized("ort-q4", lambda s, t: de.quantize_onnx_nbits(s, t, 4)))
+        attempt("ov-fp32", lambda: ov("ov-fp32", None))
+        attempt("ov-woq8", lambda: ov("ov-woq8", de.weight_only_int8_onnx))
     woq8 = {}
 
     def eager_woq8() -> Any:
@@ -290,21 +302,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         engines = {n: e for n, e in engines.items() if n not in failures}
         print(f"engines: timing {run.tokens} decode steps x {run.repeats} ...", flush=True)
         times: dict[str, list[float]] = {name: [] for name in engines}
-        for name, engine in engines.items():  # warm-up: first calls allocate and pick kernels
-            run.tokens, tokens = 3, run.tokens
-            run.decode(engine)
-            run.tokens = tokens
+        for engine in engines.values():  # warm-up: first calls allocate and pick kernels
+            run.decode(engine, steps=3)
         for repeat in range(run.repeats):
             for name, engine in engines.items():
                 times[name].append(run.decode(engine, seed=repeat))
-        cross_check = (
-            baseline_generate_latents_ms(run) if BASELINE in engines else None
-        )
+        cross_check = baseline_generate_latents_ms(run) if BASELINE in engines else None
         kv = run.kv_bytes()
         report_engines = {}
-        baseline_ms = (
-            statistics.median(times[BASELINE]) * 1000 if BASELINE in times else None
-        )
+        baseline_ms = statistics.median(times[BASELINE]) * 1000 if BASELINE in times else None
         int8_bytes = engines[BASELINE].weight_bytes if BASELINE in engines else None
         read = bandwidth["read_gb_s"] * 1e9
         for name, engine in engines.items():

@@ -10,12 +10,15 @@ import math
 from bench import engines as bench_engines
 
 ORT_READY = all(importlib.util.find_spec(m) for m in ("onnx", "onnx_ir", "onnxruntime"))
+OV_READY = ORT_READY and importlib.util.find_spec("openvino") is not None
 
 
 def test_engines_quick_run_measures_speed_and_tolerance(tiny_checkpoint, tmp_path):
     names = ["torch-fp32", "torch-int8", "torch-woq8"]
     if ORT_READY:  # onnx and onnx-ir are in requirements.txt; an older venv may lack them
         names += ["ort-fp32", "ort-int8", "ort-q4"]
+    if OV_READY:
+        names += ["ov-woq8"]
     out = tmp_path / "engines.json"
     argv = ["--checkpoint", str(tiny_checkpoint), "--quick", "--tokens", "4", "--threads", "1"]
     assert bench_engines.main([*argv, "--engines", *names, "--out", str(out)]) == 0
@@ -46,3 +49,5 @@ def test_engines_quick_run_measures_speed_and_tolerance(tiny_checkpoint, tmp_pat
     if ORT_READY:
         assert report["engines"]["ort-fp32"]["vs_fp32"]["latent_rel_l2"] < 1e-5
         assert report["engines"]["ort-int8"]["vs_fp32"]["latent_rel_l2"] < 0.05
+    if OV_READY:
+        assert report["engines"]["ov-woq8"]["vs_fp32"]["latent_rel_l2"] < 0.05
