@@ -269,11 +269,9 @@ def baseline_generate_latents_ms(run: Run) -> float:
     return (time.perf_counter() - start) / run.tokens * 1000
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from .numerics import compare_outputs, teacher_forced_outputs
+def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from .orchestrate import ensure_checkpoint
     from .probes import measure_bandwidth
-    from .targets import cpu_extensions
 
     checkpoint = ensure_checkpoint(args.checkpoint)
     names = [n for n in ENGINES if n in (args.engines or list(ENGINES))]
@@ -285,86 +283,126 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"engines: {run.threads} thread(s); measuring memory bandwidth ...", flush=True)
         bandwidth = measure_bandwidth(run.threads)
         engines = build_engines(run, names, failures)
-        print("engines: numerics (teacher forced on the same codes) ...", flush=True)
-        fp32 = engines.get("torch-fp32") or _reference_engine(run)
-        reference = run.forced(fp32)
-        with run.torch.inference_mode():
-            parallel = teacher_forced_outputs(
-                run.model, run.cond_latent, run.text_tokens, run.codes.unsqueeze(0)
-            )
-        numerics = {}
-        for name, engine in engines.items():
-            try:
-                numerics[name] = compare_outputs(reference, run.forced(engine)).as_dict()
-            except Exception as error:
-                traceback.print_exc()
-                failures[name] = f"numerics: {type(error).__name__}: {error}"
+        numerics, fp32_stepwise_vs_parallel = measure_numerics(run, engines, failures)
         engines = {n: e for n, e in engines.items() if n not in failures}
-        print(f"engines: timing {run.tokens} decode steps x {run.repeats} ...", flush=True)
-        times: dict[str, list[float]] = {name: [] for name in engines}
-        for engine in engines.values():  # warm-up: first calls allocate and pick kernels
-            run.decode(engine, steps=3)
-        for repeat in range(run.repeats):
-            for name, engine in engines.items():
-                times[name].append(run.decode(engine, seed=repeat))
+        times = time_engines(run, engines)
         cross_check = baseline_generate_latents_ms(run) if BASELINE in engines else None
-        kv = run.kv_bytes()
-        report_engines = {}
-        baseline_ms = statistics.median(times[BASELINE]) * 1000 if BASELINE in times else None
-        int8_bytes = engines[BASELINE].weight_bytes if BASELINE in engines else None
-        read = bandwidth["read_gb_s"] * 1e9
-        for name, engine in engines.items():
-            ms = statistics.median(times[name]) * 1000
-            bound = (engine.weight_bytes + kv) / read * 1000
-            int8_bound = (int8_bytes + kv) / read * 1000 if int8_bytes else None
-            report_engines[name] = {
-                "description": ENGINES[name],
-                "decode_ms_per_token": ms,
-                "decode_ms_runs": [t * 1000 for t in times[name]],
-                "weight_bytes_per_token": engine.weight_bytes,
-                "bound_ms_per_token": bound,
-                "vs_own_bound": ms / bound,
-                "int8_bound_ms_per_token": int8_bound,
-                "vs_int8_bound": ms / int8_bound if int8_bound else None,
-                "vs_baseline": ms / baseline_ms if baseline_ms else None,
-                "speedup_over_baseline": baseline_ms / ms if baseline_ms else None,
-                "vs_fp32": numerics.get(name),
-                "setup_s": run.setup_s.get(name),
-            }
-        fp32_stepwise_vs_parallel = compare_outputs(parallel, reference).as_dict()
-    import onnxruntime
-    import torch
-
+        rows = engine_rows(run, engines, times, numerics, bandwidth["read_gb_s"])
     return {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_extensions": cpu_extensions(),
-            "cores": os.cpu_count(),
-            "threads": run.threads,
-            "memory_bandwidth": bandwidth,
-            "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        },
-        "versions": {
-            "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version(),
-        },
+        "machine": machine_info(run.threads, bandwidth, load_before),
+        "versions": versions(),
         "checkpoint": str(checkpoint),
-        "command": " ".join(["python -m bench.engines", *sys.argv[1:]]),
+        "command": " ".join(["python -m bench.engines", *argv]),
         "tokens": run.tokens,
         "repeats": run.repeats,
         "numerics_tokens": run.numerics_tokens,
         "prefix_positions": int(run.prefix.shape[1]),
-        "kv_cache_bytes_per_token": kv,
+        "kv_cache_bytes_per_token": run.kv_bytes(),
         "baseline": BASELINE,
         "baseline_generate_latents_ms_per_token": cross_check,
         "fp32_stepwise_vs_parallel_pass": fp32_stepwise_vs_parallel,
-        "engines": report_engines,
+        "engines": rows,
         "failures": failures,
         "wall_s": time.perf_counter() - started,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def measure_numerics(
+    run: Run, engines: dict[str, Any], failures: dict[str, str]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Each engine against the fp32 torch loop on the same codes (teacher forced); and that
+    loop against coqui's parallel pass over the same codes (they should agree to rounding)."""
+    from .numerics import compare_outputs, teacher_forced_outputs
+
+    print("engines: numerics (teacher forced on the same codes) ...", flush=True)
+    reference = run.forced(engines.get("torch-fp32") or _reference_engine(run))
+    with run.torch.inference_mode():
+        parallel = teacher_forced_outputs(
+            run.model, run.cond_latent, run.text_tokens, run.codes.unsqueeze(0)
+        )
+    numerics = {}
+    for name, engine in engines.items():
+        try:
+            numerics[name] = compare_outputs(reference, run.forced(engine)).as_dict()
+        except Exception as error:
+            traceback.print_exc()
+            failures[name] = f"numerics: {type(error).__name__}: {error}"
+    return numerics, compare_outputs(parallel, reference).as_dict()
+
+
+def time_engines(run: Run, engines: dict[str, Any]) -> dict[str, list[float]]:
+    """Seconds per decode step, per engine and repeat; round-robin, so that load from other work
+    on the machine falls on every engine alike."""
+    print(f"engines: timing {run.tokens} decode steps x {run.repeats} ...", flush=True)
+    for engine in engines.values():  # warm-up: first calls allocate and pick kernels
+        run.decode(engine, steps=3)
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for repeat in range(run.repeats):
+        for name, engine in engines.items():
+            times[name].append(run.decode(engine, seed=repeat))
+    return times
+
+
+def engine_rows(
+    run: Run,
+    engines: dict[str, Any],
+    times: dict[str, list[float]],
+    numerics: dict[str, dict[str, float]],
+    read_gb_s: float,
+) -> dict[str, dict[str, Any]]:
+    """Per engine: ms/token, its own bound and the int8 baseline's bound, the ratios, numerics."""
+    kv = run.kv_bytes()
+    read = read_gb_s * 1e9
+    baseline_ms = statistics.median(times[BASELINE]) * 1000 if BASELINE in times else None
+    int8_bound = (
+        (engines[BASELINE].weight_bytes + kv) / read * 1000 if BASELINE in engines else None
+    )
+    rows = {}
+    for name, engine in engines.items():
+        ms = statistics.median(times[name]) * 1000
+        bound = (engine.weight_bytes + kv) / read * 1000
+        rows[name] = {
+            "description": ENGINES[name],
+            "decode_ms_per_token": ms,
+            "decode_ms_runs": [t * 1000 for t in times[name]],
+            "weight_bytes_per_token": engine.weight_bytes,
+            "bound_ms_per_token": bound,
+            "vs_own_bound": ms / bound,
+            "int8_bound_ms_per_token": int8_bound,
+            "vs_int8_bound": ms / int8_bound if int8_bound else None,
+            "vs_baseline": ms / baseline_ms if baseline_ms else None,
+            "speedup_over_baseline": baseline_ms / ms if baseline_ms else None,
+            "vs_fp32": numerics.get(name),
+            "setup_s": run.setup_s.get(name),
+        }
+    return rows
+
+
+def machine_info(threads: int, bandwidth: dict[str, float], load_before: float) -> dict[str, Any]:
+    from .targets import cpu_extensions
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_extensions": cpu_extensions(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "memory_bandwidth": bandwidth,
+        "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    import importlib.metadata
+
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("torch", "onnxruntime", "onnx", "openvino"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def _reference_engine(run: Run) -> Any:
@@ -409,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import set_omp_environment
 
     set_omp_environment()
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    report = measure(args)
+    report = measure(args, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(format_table(report))
