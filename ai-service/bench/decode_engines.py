@@ -205,7 +205,9 @@ class OrtEngine:
     """An exported step on ONNX Runtime's CPU provider; keys and values in preallocated numpy
     buffers [layers, capacity, d], passed as views of the filled rows (no copy)."""
 
-    def __init__(self, name: str, path: Path, threads: int, capacity: int) -> None:
+    def __init__(
+        self, name: str, path: Path, threads: int, capacity: int, spinning: bool = False
+    ) -> None:
         import numpy as np
         import onnxruntime as ort
 
@@ -214,8 +216,9 @@ class OrtEngine:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # idle pool threads sleep instead of spinning, like torch's OMP_WAIT_POLICY=PASSIVE here
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # By default idle pool threads sleep instead of spinning, like torch's
+        # OMP_WAIT_POLICY=PASSIVE here (spinning is ONNX Runtime's own default).
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = name
         self.weight_bytes = file_bytes(path)  # initializers: all of it is read per token

@@ -45,6 +45,8 @@ ENGINES = {
     "ort-int8": "ONNX Runtime dynamic int8 (MatMulInteger, per-channel)",
     "ort-q8": "ONNX Runtime MatMulNBits 8-bit, block 32, int8 compute",
     "ort-q4": "ONNX Runtime MatMulNBits 4-bit, block 32, int8 compute",
+    "ort-int8-spin": "ort-int8 with ONNX Runtime's pool threads spinning (its default)",
+    "ort-q4-spin": "ort-q4 with ONNX Runtime's pool threads spinning (its default)",
     "ov-fp32": "OpenVINO fp32",
     "ov-woq8": "OpenVINO int8 weight-only (per-channel, DequantizeLinear)",
     "torch-woq8": "torch int8 weight-only (_weight_int8pack_mm), eager",
@@ -156,6 +158,19 @@ def _worker_spec(checkpoint: Path, reference: Path, threads: int, tokens: int):
     return WorkerSpec("ours-fp32", str(checkpoint), "cpu", threads, sizes, str(reference), "")
 
 
+# ONNX engines: (runtime, weights); the weights are made once per kind, shared by the rows.
+ONNX_ENGINES = {
+    "ort-fp32": ("ort", "fp32"),
+    "ort-int8": ("ort", "int8"),
+    "ort-int8-spin": ("ort-spin", "int8"),
+    "ort-q8": ("ort", "q8"),
+    "ort-q4": ("ort", "q4"),
+    "ort-q4-spin": ("ort-spin", "q4"),
+    "ov-fp32": ("ov", "fp32"),
+    "ov-woq8": ("ov", "woq8"),
+}
+
+
 def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[str, Any]:
     """Every engine asked for, built from the fp32 weights (the baseline on a copy of the GPT)."""
     from ownvoice_ai.optimize import gpt_bytes_per_token
@@ -163,11 +178,10 @@ def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[
     from . import decode_engines as de
 
     built: dict[str, Any] = {}
-    onnx_fp32 = run.workdir / "onnx" / "fp32" / "step.onnx"
-    setup_s: dict[str, float] = {}
+    run.setup_s = {}
 
     def attempt(name: str, make: Callable[[], Any]) -> None:
-        if name not in names and name != "onnx-export":
+        if name not in names:
             return
         print(f"engines: building {name} ...", flush=True)
         started = time.perf_counter()
@@ -176,45 +190,14 @@ def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[
         except Exception as error:  # one engine failing must not stop the others
             traceback.print_exc()
             failures[name] = f"{type(error).__name__}: {error}"
-        setup_s[name] = time.perf_counter() - started
+        run.setup_s[name] = time.perf_counter() - started
 
     fp32_bytes = gpt_bytes_per_token(run.model)
     attempt("torch-fp32", lambda: de.HfEngine("torch-fp32", run.gpt, fp32_bytes, run.capacity))
     attempt("torch-int8", lambda: _baseline(run))
-    needs_onnx = any(n.startswith(("ort-", "ov-")) for n in names)
-    if needs_onnx:
-        attempt("onnx-export", lambda: de.export_onnx(run.gpt, onnx_fp32))
-        exported = failures.get("onnx-export") is None and onnx_fp32.is_file()
-        built.pop("onnx-export", None)
-
-        def ort(name: str, path: Path) -> Any:
-            if not exported:
-                raise RuntimeError("the ONNX export failed")
-            return de.OrtEngine(name, path, run.threads, run.capacity)
-
-        def quantized(name: str, quantize: Callable[[Path, Path], Path]) -> Any:
-            target = run.workdir / "onnx" / name / "step.onnx"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not exported:
-                raise RuntimeError("the ONNX export failed")
-            return ort(name, quantize(onnx_fp32, target))
-
-        def ov(name: str, quantize: Callable[[Path, Path], Path] | None) -> Any:
-            if not exported:
-                raise RuntimeError("the ONNX export failed")
-            path = onnx_fp32
-            if quantize is not None:
-                path = run.workdir / "onnx" / name / "step.onnx"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                quantize(onnx_fp32, path)
-            return de.OvEngine(name, path, run.threads, run.capacity)
-
-        attempt("ort-fp32", lambda: ort("ort-fp32", onnx_fp32))
-        attempt("ort-int8", lambda: quantized("ort-int8", de.quantize_onnx_int8))
-        attempt("ort-q8", lambda: quantized("ort-q8", lambda s, t: de.quantize_onnx_nbits(s, t, 8)))
-        attempt("ort-q4", lambda: quantized("ort-q4", lambda s, t: de.quantize_onnx_nbits(s, t, 4)))
-        attempt("ov-fp32", lambda: ov("ov-fp32", None))
-        attempt("ov-woq8", lambda: ov("ov-woq8", de.weight_only_int8_onnx))
+    onnx_files = OnnxFiles(run)
+    for name, (runtime, weights) in ONNX_ENGINES.items():
+        attempt(name, lambda n=name, r=runtime, w=weights: onnx_files.engine(n, r, w))
     woq8 = {}
 
     def eager_woq8() -> Any:
@@ -227,8 +210,42 @@ def build_engines(run: Run, names: list[str], failures: dict[str, str]) -> dict[
         "torch-woq8-compiled",
         lambda: _compiled(eager_woq8().compiled_copy("torch-woq8-compiled")),
     )
-    run.setup_s = setup_s
     return built
+
+
+class OnnxFiles:
+    """The exported step and its quantised forms, each made on first use."""
+
+    def __init__(self, run: Run) -> None:
+        from . import decode_engines as de
+
+        self.run, self.de = run, de
+        self.paths: dict[str, Path] = {}
+        self.makers: dict[str, Callable[[Path, Path], Path]] = {
+            "int8": de.quantize_onnx_int8,
+            "q8": lambda source, target: de.quantize_onnx_nbits(source, target, 8),
+            "q4": lambda source, target: de.quantize_onnx_nbits(source, target, 4),
+            "woq8": de.weight_only_int8_onnx,
+        }
+
+    def path(self, weights: str) -> Path:
+        if weights not in self.paths:
+            target = self.run.workdir / "onnx" / weights / "step.onnx"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if weights == "fp32":
+                started = time.perf_counter()
+                self.de.export_onnx(self.run.gpt, target)
+                self.run.setup_s["onnx-export"] = time.perf_counter() - started
+            else:
+                self.makers[weights](self.path("fp32"), target)
+            self.paths[weights] = target
+        return self.paths[weights]
+
+    def engine(self, name: str, runtime: str, weights: str) -> Any:
+        path, threads, capacity = self.path(weights), self.run.threads, self.run.capacity
+        if runtime == "ov":
+            return self.de.OvEngine(name, path, threads, capacity)
+        return self.de.OrtEngine(name, path, threads, capacity, spinning=runtime == "ort-spin")
 
 
 def _baseline(run: Run) -> Any:
@@ -303,6 +320,7 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "fp32_stepwise_vs_parallel_pass": fp32_stepwise_vs_parallel,
         "engines": rows,
         "failures": failures,
+        "setup_s": run.setup_s,  # building each engine (export, quantisation, compilation)
         "wall_s": time.perf_counter() - started,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
