@@ -6,13 +6,14 @@ AI_VENV := ai-service/.venv
 BACKEND_VENV := backend/.venv
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: start install test test-lint lint test-ai test-backend test-backend-pg test-frontend test-e2e test-book bench bench-scale soak audit clean-install help
+.PHONY: start install test test-lint lint test-ai test-backend test-backend-pg test-frontend test-e2e test-book bench bench-engines bench-scale soak audit clean-install help
 
 help:
 	@echo "make start   install what is missing, then run the app on http://localhost:8080"
 	@echo "make test    run every test suite (Python services, frontend unit tests, browser tests)"
 	@echo "make lint    ruff and mypy on both Python services (part of make test)"
 	@echo "make bench   benchmark synthesis speed against the coqui-tts baseline, and M4B export speed"
+	@echo "make bench-engines  the GPT decode step on ONNX Runtime and OpenVINO against today's int8 path"
 	@echo "make test-book  prepare the whole sample book in the browser (about ten minutes)"
 	@echo "make soak    8 listeners + a render job for SOAK_SECONDS (300): memory, descriptors, latency"
 	@echo "make audit   check the pinned Python and npm packages for known vulnerabilities (needs network)"
@@ -102,6 +103,11 @@ test-book: install $(STAMPS)/system-test
 bench: $(STAMPS)/ai-venv $(STAMPS)/backend-venv
 	cd ai-service && .venv/bin/python scripts/bench.py
 	cd backend && .venv/bin/python scripts/bench_export.py
+
+# The GPT decode step alone on other CPU engines (ONNX Runtime, OpenVINO, torch int8 weight-only)
+# against today's int8 path, the bandwidth bound and fp32 (README, Decode engines; ~10 minutes).
+bench-engines: $(STAMPS)/ai-venv
+	cd ai-service && .venv/bin/python -m bench.engines --checkpoint full
 
 # 1, 2 and 4 inference replicas on Ray Serve render 64 sentences on a simulated XTTS (README, Scaling).
 bench-scale: $(STAMPS)/backend-venv $(STAMPS)/ai-venv

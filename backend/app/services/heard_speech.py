@@ -28,6 +28,7 @@ from app.services.audio_cache import AudioCache
 from app.services.inference_client import InferenceError
 from app.services.speech import (
     NATIVE_FORMATS,
+    SOURCE_PCM_FORMAT,
     SpeechRequest,
     Synthesizer,
     VoiceTarget,
@@ -43,7 +44,6 @@ log = logging.getLogger("ownvoice.heard")
 # /api/tts streams them) or one the app server transcoded for a compatible API (mp3_44100_128,
 # pcm_16000, ...). Anything but 24 kHz PCM is decoded to it for hearing, and its entry keeps the
 # bytes it has; a take rendered again is transcoded to the entry's format.
-PCM_FORMAT = "pcm_24000"
 LIVE_QUEUE = 64  # sentences waiting to be heard; more are not heard (logged)
 SEED_SPACE = 2**62
 
@@ -76,7 +76,7 @@ async def render_heard(
     cache entry, replacing what was there. What was heard of it (None: verification off).
     `regenerated`: the entry replaces a take that failed (counted as regenerated)."""
     transcode_to = spoken.request.transcode_to
-    fmt = PCM_FORMAT if transcode_to else spoken.request.native_format
+    fmt = spoken.request.inference_format
     payload = speech_payload(spoken.target, spoken.request, fmt, texts=[spoken.request.text])
     if seed is not None:
         payload["seed"] = seed
@@ -209,7 +209,7 @@ class LiveChecker:
             return  # gone meanwhile, or heard already (a render job got there first)
         stored = await asyncio.to_thread(entry.path.read_bytes)
         transcode_to = spoken.request.transcode_to
-        is_pcm = transcode_to is None and spoken.request.native_format == PCM_FORMAT
+        is_pcm = transcode_to is None and spoken.request.native_format == SOURCE_PCM_FORMAT
         if is_pcm:
             pcm = stored
         elif transcode_to is not None:

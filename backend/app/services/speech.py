@@ -47,6 +47,8 @@ NATIVE_FORMATS = {
     "opus": "audio/ogg",
 }
 ELEVENLABS_FOR_NATIVE = {"mp3": "mp3_44100_128", "pcm_24000": "pcm_24000", "wav": "pcm_24000"}
+# The inference service's raw PCM (transcode.SOURCE_RATE): what the app server transcodes from.
+SOURCE_PCM_FORMAT = "pcm_24000"
 
 
 @dataclass
@@ -84,6 +86,12 @@ class SpeechRequest:
 
     def __post_init__(self) -> None:
         self.speed = normalize_speed(self.speed)  # the cache key and the engines get this
+
+    @property
+    def inference_format(self) -> str:
+        """What the inference service is asked for: the native format, or 24 kHz PCM when the
+        app server transcodes (for a compatible API's formats: mp3_44100_128, pcm_16000, ...)."""
+        return SOURCE_PCM_FORMAT if self.transcode_to else self.native_format
 
 
 REPLICA_HEADER = "x-ownvoice-replica"
@@ -406,8 +414,7 @@ class Synthesizer:
     async def _from_inference(
         self, target: VoiceTarget, request: SpeechRequest, key: str, expected_model: str | None
     ) -> AudioStream:
-        upstream_format = "pcm_24000" if request.transcode_to else request.native_format
-        payload = speech_payload(target, request, upstream_format, text=request.text)
+        payload = speech_payload(target, request, request.inference_format, text=request.text)
         response = await self.inference.open_generate(payload)
         headers = {k: response.headers[k] for k in ("x-sample-rate",) if k in response.headers}
         if request.transcode_to is not None:
