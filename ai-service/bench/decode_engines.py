@@ -201,14 +201,52 @@ def _is_large(path: Path) -> bool:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) > 1_800_000_000
 
 
-class OrtEngine:
+class _ExportedStep:
+    """What both runtimes of the exported step share: keys and values in preallocated numpy
+    buffers [layers, capacity, d], fed as views of the filled rows (no copy), and the new rows
+    stored after each call. A subclass sets `names`, `layers`, the buffers (`_buffers`) and
+    `_infer(feed) -> (latent, logits, present)`."""
+
+    names: list[str]
+    layers: int
+
+    def _buffers(self, capacity: int, dim: int) -> None:
+        import numpy as np
+
+        self.keys = np.zeros((self.layers, capacity, dim), dtype=np.float32)
+        self.values = np.zeros_like(self.keys)
+        self.length = 0
+
+    def _infer(self, feed: dict[str, Any]) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
+
+    def _run(self, x: torch.Tensor) -> Outputs:
+        end = self.length + x.shape[0]
+        feed = {"x": x.detach().float().numpy()}
+        for layer in range(self.layers):
+            feed[self.names[1 + 2 * layer]] = self.keys[layer, : self.length]
+            feed[self.names[2 + 2 * layer]] = self.values[layer, : self.length]
+        latent, logits, present = self._infer(feed)
+        self.keys[:, self.length : end] = present[:, 0]
+        self.values[:, self.length : end] = present[:, 1]
+        self.length = end
+        return torch.from_numpy(latent[-1:].copy()), torch.from_numpy(logits[-1:].copy())
+
+    def start(self, prefix: torch.Tensor) -> Outputs:
+        self.length = 0
+        return self._run(prefix[0])
+
+    def step(self, embedding: torch.Tensor) -> Outputs:
+        return self._run(embedding[0])
+
+
+class OrtEngine(_ExportedStep):
     """An exported step on ONNX Runtime's CPU provider; keys and values in preallocated numpy
     buffers [layers, capacity, d], passed as views of the filled rows (no copy)."""
 
     def __init__(
         self, name: str, path: Path, threads: int, capacity: int, spinning: bool = False
     ) -> None:
-        import numpy as np
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -222,33 +260,13 @@ class OrtEngine:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = name
         self.weight_bytes = file_bytes(path)  # initializers: all of it is read per token
-        self.np = np
         inputs = self.session.get_inputs()
-        self.layers = (len(inputs) - 1) // 2
-        dim = inputs[0].shape[1]
-        self.keys = np.zeros((self.layers, capacity, dim), dtype=np.float32)
-        self.values = np.zeros_like(self.keys)
-        self.length = 0
         self.names = [i.name for i in inputs]
+        self.layers = (len(inputs) - 1) // 2
+        self._buffers(capacity, dim=inputs[0].shape[1])
 
-    def _run(self, x: torch.Tensor) -> Outputs:
-        end = self.length + x.shape[0]
-        feed = {"x": x.detach().float().numpy()}
-        for layer in range(self.layers):
-            feed[self.names[1 + 2 * layer]] = self.keys[layer, : self.length]
-            feed[self.names[2 + 2 * layer]] = self.values[layer, : self.length]
-        latent, logits, present = self.session.run(None, feed)
-        self.keys[:, self.length : end] = present[:, 0]
-        self.values[:, self.length : end] = present[:, 1]
-        self.length = end
-        return torch.from_numpy(latent[-1:]), torch.from_numpy(logits[-1:])
-
-    def start(self, prefix: torch.Tensor) -> Outputs:
-        self.length = 0
-        return self._run(prefix[0])
-
-    def step(self, embedding: torch.Tensor) -> Outputs:
-        return self._run(embedding[0])
+    def _infer(self, feed: dict[str, Any]) -> tuple[Any, Any, Any]:
+        return tuple(self.session.run(None, feed))
 
 
 # --- OpenVINO ------------------------------------------------------------------------------
@@ -303,12 +321,11 @@ def weight_only_int8_onnx(source: Path, target: Path) -> Path:
     return _save_onnx(model, target)
 
 
-class OvEngine:
+class OvEngine(_ExportedStep):
     """An exported step on OpenVINO's CPU plugin at fp32 inference precision (its default on
     CPUs with bf16 is bf16, which would change the numerics); KV buffers as in OrtEngine."""
 
     def __init__(self, name: str, path: Path, threads: int, capacity: int) -> None:
-        import numpy as np
         import openvino as ov
 
         core = ov.Core()
@@ -325,30 +342,12 @@ class OvEngine:
         inputs = self.compiled.inputs
         self.names = [i.get_any_name() for i in inputs]
         self.layers = (len(inputs) - 1) // 2
-        dim = inputs[0].get_partial_shape()[1].get_length()
-        self.keys = np.zeros((self.layers, capacity, dim), dtype=np.float32)
-        self.values = np.zeros_like(self.keys)
-        self.length = 0
+        self._buffers(capacity, dim=inputs[0].get_partial_shape()[1].get_length())
 
-    def _run(self, x: torch.Tensor) -> Outputs:
-        end = self.length + x.shape[0]
-        feed = {"x": x.detach().float().numpy()}
-        for layer in range(self.layers):
-            feed[self.names[1 + 2 * layer]] = self.keys[layer, : self.length]
-            feed[self.names[2 + 2 * layer]] = self.values[layer, : self.length]
+    def _infer(self, feed: dict[str, Any]) -> tuple[Any, Any, Any]:
         result = self.request.infer(feed)
         latent, logits, present = (result[out] for out in self.compiled.outputs)
-        self.keys[:, self.length : end] = present[:, 0]
-        self.values[:, self.length : end] = present[:, 1]
-        self.length = end
-        return torch.from_numpy(latent[-1:].copy()), torch.from_numpy(logits[-1:].copy())
-
-    def start(self, prefix: torch.Tensor) -> Outputs:
-        self.length = 0
-        return self._run(prefix[0])
-
-    def step(self, embedding: torch.Tensor) -> Outputs:
-        return self._run(embedding[0])
+        return latent, logits, present
 
 
 # --- torch, int8 weight-only ---------------------------------------------------------------
