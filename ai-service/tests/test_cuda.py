@@ -25,6 +25,8 @@ from ownvoice_ai.engines.xtts_static import (
     generate_latents_static,
 )
 from tests.test_xtts_batch import TEXTS, _generator
+from tests.test_xtts_batch import _cond as batch_cond
+from tests.test_xtts_batch import _text as batch_text
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -46,12 +48,11 @@ def graphs(cuda_model):
 
 
 def _text(model, text):
-    return torch.IntTensor(model.tokenizer.encode(text, lang="en")).unsqueeze(0).cuda()
+    return batch_text(model, text).cuda()
 
 
 def _cond(model, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(1, 32, model.gpt.model_dim, generator=generator).cuda()
+    return batch_cond(model, seed).cuda()
 
 
 @needs_cuda
