@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Sentences generated together by POST /generate/batch (book rendering): one GPT pass per
     # audio token serves the whole batch. The KV cache grows by about 250 kB per row and token.
     xtts_batch_size: int = Field(8, ge=1, le=64)
+    # Concurrent listeners' sentences decode together, as rows of one GPT batch of at most this
+    # many (engines/xtts_listeners.py; not with CUDA graphs). 1: each stream decodes alone.
+    listener_batch: int = Field(8, ge=1, le=64)
     # Verification (ownvoice_ai/verify): every sentence of POST /generate/batch is heard by speech
     # recognition and taken again (new seed, a little cooler) when it fails, up to `verify_takes`
     # takes. `asr_model` names a local CTranslate2 Whisper directory instead of the bundled tiny.en.

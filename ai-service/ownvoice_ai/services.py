@@ -93,6 +93,7 @@ def _load_xtts(settings: Settings, clock: Callable[[], float]) -> XttsEngine:
         batch_size=settings.xtts_batch_size,
         cuda_graphs=settings.cuda_graphs,
         clock=clock,
+        listener_batch=settings.listener_batch,
         **extra,
     )
     status = engine.load()

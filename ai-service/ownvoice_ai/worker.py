@@ -17,7 +17,10 @@ each, and a listener who arrives joins the round at the next turn. Eight listene
 together each hear their first chunk after at most eight first chunks, instead of waiting for
 whole texts in line. Each job's stall clock restarts at its turn, so waiting for the others'
 turns is not stalling. (Jobs must therefore not hold thread-local state, such as torch's
-inference mode, across a `yield`: engines/xtts_gpt.py enters it per step.) An engine whose streams
+inference mode, across a `yield`: engines/xtts_gpt.py enters it per step.) A job may end its turn
+without an item by yielding `engines.base.END_OF_TURN`, which is not delivered: XTTS streams do
+so once they have joined the listeners' shared GPT batch (engines/xtts_listeners.py), so that all
+the listeners who arrived together join before any of them decodes. An engine whose streams
 share state on the device (CUDA graphs over one static KV cache) runs them one after another
 instead: `interleave=False`.
 """
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .engines.base import GenerationStopped, StopSignal
+from .engines.base import END_OF_TURN, GenerationStopped, StopSignal
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +240,8 @@ class DeviceWorker:
             logger.exception("inference job failed")
             self._end(job, items, "error", error)
         else:
-            self._deliver(job, "item", item)
+            if item is not END_OF_TURN:
+                self._deliver(job, "item", item)
             return True
         return False
 

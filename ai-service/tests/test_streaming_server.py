@@ -8,6 +8,7 @@ import time
 
 import av
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import AUTH
@@ -256,4 +257,15 @@ def test_concurrent_requests_never_mix_audio(server):
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == solo
+    # Concurrent streams decode as rows of one GPT batch (engines/xtts_listeners.py), whose float
+    # rounding may move a 16-bit sample by one step; mixed audio would be far from its solo run.
+    for key, other in (("a", "b"), ("b", "a")):
+        got, own, others = _pcm(results[key]), _pcm(solo[key]), _pcm(solo[other])
+        assert len(got) == len(own) > 0
+        assert np.abs(got - own).max() <= 1
+        shared = min(len(got), len(others))
+        assert np.abs(got[:shared] - others[:shared]).max() > 100
+
+
+def _pcm(body: bytes) -> np.ndarray:
+    return np.frombuffer(body, dtype="<i2").astype(int)

@@ -85,6 +85,11 @@ class AudioChunk:
     is_last: bool = False
 
 
+# A stream yields this (no audio) to end its turn on the device worker without an item for the
+# client; the worker does not deliver it (worker.py). Other consumers see an empty chunk.
+END_OF_TURN = AudioChunk(np.zeros(0, dtype=np.float32), 24000)
+
+
 @dataclass(frozen=True)
 class RenderedChunk:
     """One text chunk of a batch, finished: `index` is its position in the chunks asked for."""

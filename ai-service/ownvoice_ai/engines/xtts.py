@@ -39,6 +39,7 @@ from ..optimize import (
     torch_threads,
 )
 from .base import (
+    END_OF_TURN,
     AudioChunk,
     BatchProgress,
     EngineStatus,
@@ -49,6 +50,7 @@ from .device import DeviceChoice, pick_device, verify_accelerator
 from .precision import PrecisionChoice, Requested, SpeedSample, choose_precision
 from .xtts_continuous import generate_latents_continuous
 from .xtts_gpt import BatchRow, BatchStep, SamplingSettings, generate_latents
+from .xtts_listeners import SharedStreams
 from .xtts_static import DecoderPool, generate_latents_batch_static, generate_latents_static
 from .xtts_vocoder import VocoderStream, full_decode
 
@@ -186,6 +188,7 @@ class XttsEngine:
         batch_size: int = 8,
         cuda_graphs: bool = True,
         clock: Callable[[], float] = time.perf_counter,
+        listener_batch: int = 8,
     ) -> None:
         self.source = source
         self.requested_device = requested_device
@@ -202,6 +205,10 @@ class XttsEngine:
         self.cuda_graphs = cuda_graphs
         # On CUDA: fixed-shape decoders replayed as CUDA graphs (engines/xtts_static.py)
         self.decoders: DecoderPool | None = None
+        # Concurrent streams' sentences decode as rows of one batch of this many (where no CUDA
+        # graphs run): engines/xtts_listeners.py. 1: each stream decodes alone.
+        self.listener_batch = listener_batch
+        self.listeners: SharedStreams | None = None
         self.model: Any = None  # coqui's Xtts once loaded (untyped)
         self.device = "cpu"
         self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
@@ -224,6 +231,8 @@ class XttsEngine:
             if self.precision.chosen == "int8":
                 self._apply_fast_cpu_option()
             self.use_cuda_graphs(self.cuda_graphs)
+            if self.listener_batch > 1 and self.decoders is None:
+                self.listeners = SharedStreams(self.model.gpt, self.listener_batch, self.device)
             release_freed_memory()  # the checkpoint's state dict (and fp32 weights, with int8)
         except Exception as error:
             logger.exception("loading XTTS from %s failed", self.source.path)
@@ -247,6 +256,7 @@ class XttsEngine:
                 "int8": self.int8,
                 "vocoder_dtype": self.vocoder_dtype,
                 "cuda_graphs": self.decoders is not None,
+                "listener_batch": self.listener_batch if self.listeners is not None else 1,
                 "precision": self.precision.as_dict(),
             },
         )
@@ -446,9 +456,26 @@ class XttsEngine:
             length_scale=1.0 / max(options.speed, 0.05),
         )
         stop = options.stop.reason if options.stop is not None else None
-        latents = self._latents(
-            model.gpt, voice.gpt_cond_latent.to(device), tokens, settings, generator, stop
-        )
+        cond_latent = voice.gpt_cond_latent.to(device)
+        shared = self.listeners if self.decoders is None and device == self.device else None
+        if shared is None:
+            latents = self._latents(model.gpt, cond_latent, tokens, settings, generator, stop)
+            yield from self._vocoded(latents, vocoder, tuning)
+            return
+        # a row of the listeners' batch; it leaves the batch however this stream ends
+        index = shared.join(BatchRow(cond_latent, tokens, settings, generator))
+        try:
+            yield END_OF_TURN  # the others who arrived with this one join before it decodes
+            yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
+        finally:
+            shared.leave(index)
+
+    @staticmethod
+    def _vocoded(
+        latents: Iterator[tuple[int, torch.Tensor]], vocoder: VocoderStream, tuning: StreamTuning
+    ) -> Iterator[AudioChunk]:
+        """The stream's audio chunks from its latents: the vocoder beside the GPT on the fast
+        path, else in line, a small first chunk then larger ones."""
         if tuning.overlap_vocoder:
             pieces = overlapped_vocoder_chunks(
                 latents, vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,12 +40,16 @@ from .xtts_gpt import (
 
 @dataclass
 class _Live:
-    """A row in the batch: its index among the rows, the next audio position, what it sampled."""
+    """A row in the batch: its index among the rows, the next audio position, what it sampled
+    (`tokens[i]` is the code `latents[i]` predicted), and whether it has ended."""
 
     index: int
     limit: int
     history: torch.Tensor
+    processors: Any
     latents: list[torch.Tensor] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    ended: bool = False
 
     @property
     def position(self) -> int:
@@ -80,12 +85,17 @@ def generate_latents_continuous(
 
 
 class _ContinuousBatch:
-    def __init__(self, gpt, rows: Sequence[BatchRow], width: int) -> None:
+    """The batch: rows given up front, or added while it runs (`add`: xtts_listeners.SharedStreams),
+    each sampled with its own settings. A row is forgotten once it ends or is removed."""
+
+    def __init__(
+        self, gpt, rows: Sequence[BatchRow], width: int, device: torch.device | None = None
+    ) -> None:
         self.gpt = gpt
-        self.rows = rows
+        self.rows: dict[int, BatchRow] = dict(enumerate(rows))
+        self.added = len(self.rows)
         self.width = width
-        self.processors = _logits_processors(rows[0].settings)
-        self.device = rows[0].text_tokens.device
+        self.device = device if device is not None else rows[0].text_tokens.device
         self.waiting = deque(range(len(rows)))
         self.live: list[_Live] = []
         self.cache = RowCache(len(gpt.gpt.h), capacity_rows=width)
@@ -95,6 +105,25 @@ class _ContinuousBatch:
     @property
     def finished(self) -> bool:
         return not self.waiting and not self.live
+
+    def add(self, row: BatchRow) -> int:
+        """Queue one more row (it enters at a step when there is room); returns its index."""
+        index = self.added
+        self.added += 1
+        self.rows[index] = row
+        self.waiting.append(index)
+        return index
+
+    def remove(self, index: int) -> None:
+        """Take a row out, waiting or live (its listener went away); a no-op once it ended."""
+        if index in self.waiting:
+            self.waiting.remove(index)
+        positions = [p for p, state in enumerate(self.live) if state.index == index]
+        if positions:
+            self.live[positions[0]].ended = True
+            with torch.inference_mode():  # the cache's tensors are inference tensors
+                self._keep([p for p in range(len(self.live)) if p != positions[0]])
+        self.rows.pop(index, None)
 
     def step(self) -> BatchStep:
         """Admit one waiting row if there is room (its prefill is a step of its own, so a stop
@@ -112,7 +141,9 @@ class _ContinuousBatch:
         out = self.gpt.gpt(inputs_embeds=prefix, past_key_values=single, use_cache=True)
         latent = self.gpt.final_norm(out.last_hidden_state[:, -1])
         start = torch.tensor([[self.gpt.start_audio_token]], device=self.device)
-        state = _Live(index, _token_limit(self.gpt, row.settings), start)
+        limit = _token_limit(self.gpt, row.settings)
+        state = _Live(index, limit, start, _logits_processors(row.settings))
+        self.admitted(state)
         if self._sample(state, latent[0], self.gpt.mel_head(latent).float()):
             return 1, [(index, _stacked(state.latents, latent))]
         shift = self.cache.insert(single)
@@ -152,14 +183,21 @@ class _ContinuousBatch:
             self._keep(kept)
         return sampled, ended
 
+    def admitted(self, state: _Live) -> None:
+        """Called with each row's state as it enters (xtts_listeners.SharedStreams follows its rows)."""
+
     def _sample(self, state: _Live, latent: torch.Tensor, logits: torch.Tensor) -> bool:
-        """Sample the row's next token from `logits` (the latent predicted it); True if it ended."""
+        """Sample the row's next token from `logits` (the latent predicted it); True if it ended
+        (then the row is forgotten: its state keeps what it sampled)."""
         token = _next_token(
-            self.gpt, self.rows[state.index], state.history, self.processors, logits
+            self.gpt, self.rows[state.index], state.history, state.processors, logits
         )
         if token != self.gpt.stop_audio_token:
             state.latents.append(latent)
+            state.tokens.append(token)
         if token == self.gpt.stop_audio_token or len(state.latents) >= state.limit:
+            state.ended = True
+            del self.rows[state.index]
             return True
         state.history = torch.cat(
             [state.history, torch.tensor([[token]], device=self.device)], dim=1

@@ -1,0 +1,143 @@
+"""Listeners' sentences as rows of one continuous GPT batch (engines/xtts_listeners.py), on the tiny
+random checkpoint: each row reads what its single run would sample, whoever shares the batch,
+whatever order the streams take turns in, with rows joining, waiting for room, and leaving early.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ownvoice_ai.engines.base import GenerationStopped, StopSignal
+from ownvoice_ai.engines.xtts_gpt import BatchRow, SamplingSettings
+from ownvoice_ai.engines.xtts_listeners import SharedStreams
+from tests.test_xtts_batch import _cond, _generator, _single, _text
+
+TEXTS = [
+    "short.",
+    "a much longer sentence that goes on and on for quite a while, really it does.",
+    "hello world, this is a test.",
+    "one more, of middling length.",
+]
+LIMITS = [9, 30, 17, 5]
+# each listener samples with its own settings (the batch keeps per-row sampling)
+SETTINGS = [
+    SamplingSettings(fixed_tokens=n, temperature=t, top_k=k)
+    for n, t, k in zip(LIMITS, [0.75, 0.9, 0.6, 1.0], [50, 20, 50, 5], strict=True)
+]
+ROUNDING = 1e-4  # batched matrix products round differently from single ones
+
+
+def _row(model, index: int) -> BatchRow:
+    return BatchRow(_cond(model, index), _text(model, TEXTS[index]), SETTINGS[index], _generator())
+
+
+def _expected(model, index: int):
+    return _single(model, _cond(model, index), TEXTS[index], SETTINGS[index])
+
+
+def _check(model, index: int, got: list[tuple[int, torch.Tensor]]) -> None:
+    codes, latents = _expected(model, index)
+    assert [code for code, _ in got] == codes and len(codes) == LIMITS[index]
+    assert (torch.stack([latent for _, latent in got]) - latents).abs().max() < ROUNDING
+
+
+def _take_turns(streams: dict[int, object], per_turn: int) -> dict[int, list]:
+    """Round-robin: each stream takes `per_turn` items per turn until all have ended."""
+    got: dict[int, list] = {index: [] for index in streams}
+    live = dict(streams)
+    while live:
+        for index, stream in list(live.items()):
+            for _ in range(per_turn):
+                item = next(stream, None)
+                if item is None:
+                    del live[index]
+                    break
+                got[index].append(item)
+    return got
+
+
+@pytest.mark.parametrize("per_turn", [1, 8])
+def test_each_listener_hears_its_single_run_whoever_shares_the_batch(tiny_model, per_turn):
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
+    assert shared.live_rows == len(TEXTS)  # all joined (prefilled) before anyone decodes
+    streams = {i: shared.latents(row) for i, row in indices.items()}
+    got = _take_turns(streams, per_turn)
+    for index in range(len(TEXTS)):
+        _check(tiny_model, index, got[index])
+    assert shared.live_rows == 0 and not shared.batch.states and not shared.batch.rows
+
+
+def test_the_batch_steps_once_for_all_its_rows(tiny_model):
+    """Four rows together take as many decoding steps as the longest row, not the sum."""
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    decodes = []
+    step = shared.batch.step
+
+    def counted():
+        decodes.append(len(shared.batch.live) if not shared.batch.waiting else 0)
+        return step()
+
+    shared.batch.step = counted
+    streams = {i: shared.latents(shared.join(_row(tiny_model, i))) for i in range(len(TEXTS))}
+    _take_turns(streams, per_turn=4)
+    decoding = [rows for rows in decodes if rows]
+    assert len(decoding) < max(LIMITS) + len(TEXTS) < sum(LIMITS)
+    assert max(decoding) == len(TEXTS)
+
+
+def test_a_listener_beyond_the_width_waits_for_room_then_hears_its_own_run(tiny_model):
+    shared = SharedStreams(tiny_model.gpt, width=2, device="cpu")
+    indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
+    assert shared.live_rows == 2 and len(shared.batch.waiting) == 2
+    got = _take_turns({i: shared.latents(row) for i, row in indices.items()}, per_turn=3)
+    for index in range(len(TEXTS)):
+        _check(tiny_model, index, got[index])
+
+
+def test_a_listener_who_leaves_takes_its_row_out_and_the_others_are_unchanged(tiny_model):
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
+    streams = {i: shared.latents(row) for i, row in indices.items()}
+    leaving = 1  # the longest: it leaves after 6 of its 30 codes (row 3, 5 codes, has ended)
+    taken = [next(streams[leaving]) for _ in range(6)]
+    assert shared.live_rows == 3
+    streams[leaving].close()
+    assert [state.index for state in shared.batch.live] == [indices[0], indices[2]]
+    assert indices[leaving] not in shared.batch.states
+    assert [code for code, _ in taken] == _expected(tiny_model, leaving)[0][:6]
+    rest = _take_turns({i: s for i, s in streams.items() if i != leaving}, per_turn=2)
+    for index in rest:
+        _check(tiny_model, index, rest[index])
+    assert shared.live_rows == 0 and not shared.batch.states and not shared.batch.rows
+
+
+def test_a_waiting_listener_who_leaves_never_enters(tiny_model):
+    shared = SharedStreams(tiny_model.gpt, width=2, device="cpu")
+    indices = [shared.join(_row(tiny_model, i)) for i in range(3)]
+    assert indices[2] in shared.batch.waiting
+    shared.leave(indices[2])
+    assert indices[2] not in shared.batch.waiting and indices[2] not in shared.batch.rows
+    assert list(shared.latents(indices[2])) == []  # nothing to read, and no step taken for it
+    got = _take_turns({i: shared.latents(indices[i]) for i in range(2)}, per_turn=5)
+    for index in range(2):
+        _check(tiny_model, index, got[index])
+
+
+def test_a_stop_signal_ends_only_that_listener(tiny_model):
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    stop = StopSignal()
+    stopped = shared.latents(shared.join(_row(tiny_model, 1)), stop.reason)
+    other = shared.latents(shared.join(_row(tiny_model, 2)))
+    next(stopped)
+    stop.cancel()
+    with pytest.raises(GenerationStopped, match="cancelled"):
+        list(stopped)  # the step it needs next is refused
+    assert shared.live_rows == 1
+    _check(tiny_model, 2, list(other))
+
+
+def test_sharing_needs_two_rows(tiny_model):
+    with pytest.raises(ValueError, match="at least two rows"):
+        SharedStreams(tiny_model.gpt, width=1, device="cpu")
