@@ -141,3 +141,22 @@ def test_a_stop_signal_ends_only_that_listener(tiny_model):
 def test_sharing_needs_two_rows(tiny_model):
     with pytest.raises(ValueError, match="at least two rows"):
         SharedStreams(tiny_model.gpt, width=1, device="cpu")
+
+
+def test_the_cache_holds_the_rows_in_use_and_is_freed_when_the_batch_empties(tiny_model):
+    """A single listener's batch keeps one row's cache, not a full batch's; rows double as
+    listeners join (up to the width); when the last row ends the cache's memory goes."""
+    shared = SharedStreams(tiny_model.gpt, width=8, device="cpu")
+    layer = shared.batch.cache.layers[0]
+
+    def buffer_rows() -> int:
+        return layer._key_buffer.shape[0]  # type: ignore[attr-defined]
+
+    rows = [shared.join(_row(tiny_model, 0))]
+    assert buffer_rows() == 1
+    rows += [shared.join(_row(tiny_model, index)) for index in (1, 2)]
+    assert buffer_rows() == 4 and shared.live_rows == 3
+    got = _take_turns({i: shared.latents(row) for i, row in enumerate(rows)}, per_turn=4)
+    for index in range(3):
+        _check(tiny_model, index, got[index])
+    assert shared.live_rows == 0 and layer._key_buffer is None  # type: ignore[attr-defined]

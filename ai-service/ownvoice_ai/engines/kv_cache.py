@@ -85,8 +85,9 @@ _HEADROOM = 128
 class RowLayer(DynamicLayer):
     """One layer's keys and values for a batch whose rows come and go (continuous batching).
 
-    The buffers hold `max_rows` rows; `keys`/`values` are views of the live rows and the live
-    columns. A row is inserted right-aligned (its prefix ends at the last column, the columns
+    The buffers grow to `max_rows` rows by doubling as rows are inserted (a batch that only ever
+    holds one row, such as a single listener's, keeps one row's cache); `keys`/`values` are
+    views of the live rows and the live columns. A row is inserted right-aligned (its prefix ends at the last column, the columns
     before it zero and masked by the caller); columns no row needs are dropped from the left by
     moving the view, and the buffer is reallocated only when the view reaches its end.
     """
@@ -104,15 +105,19 @@ class RowLayer(DynamicLayer):
         if not self.is_initialized:
             self.dtype, self.device = key_states.dtype, key_states.device
             _, heads, _, head_dim = key_states.shape
-            shape = (self.max_rows, heads, prefix + _HEADROOM, head_dim)
+            shape = (1, heads, prefix + _HEADROOM, head_dim)  # rows are added as they come
             self._key_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self._value_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self.is_initialized = True
         if self.rows >= self.max_rows:
             raise ValueError(f"the batch holds {self.max_rows} rows")
         shift = max(0, prefix - self.length)
-        if shift:
-            self._reallocate(self.length + shift + _HEADROOM, left=shift)
+        buffer_rows = self._key_buffer.shape[0]
+        if shift or self.rows >= buffer_rows:
+            room = self._key_buffer.shape[-2] - self.start - self.length
+            if self.rows >= buffer_rows:  # double the rows, up to max_rows
+                buffer_rows = min(self.max_rows, max(1, 2 * self.rows))
+            self._reallocate(self.length + shift + max(room, _HEADROOM), shift, buffer_rows)
         end = self.start + self.length
         for buffer, states in ((self._key_buffer, key_states), (self._value_buffer, value_states)):
             buffer[self.rows, :, self.start : end - prefix] = 0
@@ -129,7 +134,7 @@ class RowLayer(DynamicLayer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         added = key_states.shape[-2]
         if self.start + self.length + added > self._key_buffer.shape[-2]:
-            self._reallocate(self.length + added + _HEADROOM, left=0)
+            self._reallocate(self.length + added + _HEADROOM, 0, self._key_buffer.shape[0])
         end = self.start + self.length
         self._key_buffer[: self.rows, :, end : end + added] = key_states
         self._value_buffer[: self.rows, :, end : end + added] = value_states
@@ -153,12 +158,14 @@ class RowLayer(DynamicLayer):
         self.length -= count
         self._set_views()
 
-    def _reallocate(self, capacity: int, left: int) -> None:
-        """New buffers of `capacity` columns: the live columns copied after `left` zero ones."""
+    def _reallocate(self, capacity: int, left: int, rows: int) -> None:
+        """New buffers of `rows` rows and `capacity` columns: the live ones copied, after `left`
+        zero columns."""
         for name in ("_key_buffer", "_value_buffer"):
             old = getattr(self, name)
-            new = old.new_zeros((self.max_rows, old.shape[1], capacity, old.shape[3]))
-            new[:, :, left : left + self.length] = old[:, :, self.start : self.start + self.length]
+            new = old.new_zeros((rows, old.shape[1], capacity, old.shape[3]))
+            live = old[: self.rows, :, self.start : self.start + self.length]
+            new[: self.rows, :, left : left + self.length] = live
             setattr(self, name, new)
         self.start = 0
         self.length += left
@@ -201,6 +208,9 @@ class RowCache(DynamicCache):
             layer.drop_columns(count)
 
     def clear(self) -> None:
+        """No rows left: the buffers go too (a batch that empties keeps no memory)."""
         for layer in self._row_layers:
             layer.rows = layer.start = layer.length = 0
-            layer._set_views()
+            layer.is_initialized = False
+            layer.keys = layer.values = None
+            layer._key_buffer = layer._value_buffer = None  # type: ignore[assignment]
