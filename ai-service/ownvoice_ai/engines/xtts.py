@@ -462,8 +462,9 @@ class XttsEngine:
             latents = self._latents(model.gpt, cond_latent, tokens, settings, generator, stop)
             yield from self._vocoded(latents, vocoder, tuning)
             return
-        # a row of the listeners' batch; it leaves the batch however this stream ends
-        index = shared.join(BatchRow(cond_latent, tokens, settings, generator))
+        # A row of the listeners' batch; it leaves the batch however this stream ends. The
+        # prefill is compute-bound and no vocoder of this stream runs yet: every core takes it.
+        index = shared.join(BatchRow(cond_latent, tokens, settings, generator), self.batch_threads)
         try:
             yield END_OF_TURN  # the others who arrived with this one join before it decodes
             yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from ..optimize import torch_threads
 from .base import GenerationStopped
 from .xtts_continuous import _ContinuousBatch, _Live
 from .xtts_gpt import BatchRow
@@ -55,12 +56,14 @@ class SharedStreams:
     def live_rows(self) -> int:
         return len(self.batch.live)
 
-    def join(self, row: BatchRow) -> int:
+    def join(self, row: BatchRow, threads: int | None = None) -> int:
         """Add a sentence's row; prefill it now when the batch has room (else it waits for a row
-        to end). Returns the row's index for `latents`."""
+        to end), on `threads` torch threads (None: the caller's). Returns the row's index for
+        `latents`."""
         index = self.batch.add(row)
-        while index in self.batch.waiting and len(self.batch.live) < self.batch.width:
-            self._step()
+        with torch_threads(threads):
+            while index in self.batch.waiting and len(self.batch.live) < self.batch.width:
+                self._step()
         return index
 
     def latents(
