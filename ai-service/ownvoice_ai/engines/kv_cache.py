@@ -87,9 +87,10 @@ class RowLayer(DynamicLayer):
 
     The buffers grow to `max_rows` rows by doubling as rows are inserted (a batch that only ever
     holds one row, such as a single listener's, keeps one row's cache); `keys`/`values` are
-    views of the live rows and the live columns. A row is inserted right-aligned (its prefix ends at the last column, the columns
-    before it zero and masked by the caller); columns no row needs are dropped from the left by
-    moving the view, and the buffer is reallocated only when the view reaches its end.
+    views of the live rows and the live columns. A row is inserted right-aligned (its prefix
+    ends at the last column, the columns before it zero and masked by the caller); columns no
+    row needs are dropped from the left by moving the view, and the buffer is reallocated only
+    when the view reaches its end (or a row more is needed).
     """
 
     def __init__(self, max_rows: int) -> None:
