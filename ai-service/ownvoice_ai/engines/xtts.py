@@ -9,6 +9,7 @@ Pieces, each callable on its own (the benchmark times them separately):
 - `generate_latents(...)`: the GPT token loop (engines/xtts_gpt.py);
 - `VocoderStream`: bounded-window HiFi-GAN decode with crossfaded joins (engines/xtts_vocoder.py);
 - `stream(text, conditioning, options)`: all of the above for one model-sized text chunk.
+  Concurrent streams' GPT steps run as rows of one batch (`SharedStreams`, engines/xtts_listeners.py).
 """
 
 from __future__ import annotations
