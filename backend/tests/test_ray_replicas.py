@@ -176,10 +176,29 @@ def test_a_render_job_spreads_across_both_replicas_and_tts_names_its_replica(
     assert cached.headers["x-cache"] == "hit" and REPLICA not in cached.headers
 
 
+def idle_workers(server: InferenceServer, quiet_s: float = 3.0, timeout: float = 180) -> dict:
+    """`workers` once no replica has had a job running or waiting for `quiet_s`. The app server
+    hears the last test's live sentence after it was spoken (heard_speech.LiveChecker: POST
+    /verify, then a batch re-render of a take that fails), and such a batch waiting behind this
+    test's long streams would hold a slot that this test counts on."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        now = workers(server)
+        if any(w["in_flight"] for w in now.values()):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return now
+        assert time.monotonic() < deadline, f"replicas still busy: {now}"
+        time.sleep(0.2)
+
+
 def test_a_full_cluster_answers_429_and_a_closed_stream_is_cancelled(
     ray_inference: InferenceServer, voice_id: str
 ) -> None:
-    before = workers(ray_inference)
+    before = idle_workers(ray_inference)
     with httpx.Client(headers=auth(ray_inference), timeout=120) as client:
         streams, extra = streams_on_every_replica(client, ray_inference, voice_id, 2, LONG_TEXT)
         refused = client.post(
