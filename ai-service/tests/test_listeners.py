@@ -18,6 +18,7 @@ from ownvoice_ai.synthesis.text import xtts_chunks
 from tests.conftest import AUTH
 from tests.test_api import put_voice
 from tests.test_worker import Gate
+from tests.test_xtts_listeners import live_rows_per_decode
 
 TEXT = "Four listeners arrive together, and each of them wants to hear the story now."
 LISTENERS = 4
@@ -140,15 +141,7 @@ def test_listeners_started_together_decode_as_one_batch(client_factory, voice_by
     services = client.app.state.services
     shared = services.xtts.listeners
     assert shared is not None and shared.batch.width == services.settings.listener_batch
-    live_per_decode: list[int] = []
-    step = shared.batch.step
-
-    def counted():
-        if not shared.batch.waiting:
-            live_per_decode.append(len(shared.batch.live))
-        return step()
-
-    shared.batch.step = counted
+    live_per_decode = live_rows_per_decode(shared)
     names = [f"listener {n}" for n in range(LISTENERS)]
     audio = asyncio.run(asyncio.wait_for(listen_together(services, names, []), DEADLINE_S))
     assert all(len(samples) == len(audio[names[0]]) > 0 for samples in audio.values())

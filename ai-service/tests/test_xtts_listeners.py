@@ -69,20 +69,27 @@ def test_each_listener_hears_its_single_run_whoever_shares_the_batch(tiny_model,
     assert shared.live_rows == 0 and not shared.batch.states and not shared.batch.rows
 
 
+def live_rows_per_decode(shared: SharedStreams) -> list[int]:
+    """From now on, the live rows of each decoding step `shared` runs (admissions left out)."""
+    record: list[int] = []
+    batch = shared.batch
+    step = batch.step
+
+    def counted():
+        if not (batch.waiting and len(batch.live) < batch.width):  # not an admission
+            record.append(len(batch.live))
+        return step()
+
+    batch.step = counted  # type: ignore[method-assign]
+    return record
+
+
 def test_the_batch_steps_once_for_all_its_rows(tiny_model):
     """Four rows together take as many decoding steps as the longest row, not the sum."""
     shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
-    decodes = []
-    step = shared.batch.step
-
-    def counted():
-        decodes.append(len(shared.batch.live) if not shared.batch.waiting else 0)
-        return step()
-
-    shared.batch.step = counted
+    decoding = live_rows_per_decode(shared)
     streams = {i: shared.latents(shared.join(_row(tiny_model, i))) for i in range(len(TEXTS))}
     _take_turns(streams, per_turn=4)
-    decoding = [rows for rows in decodes if rows]
     assert len(decoding) < max(LIMITS) + len(TEXTS) < sum(LIMITS)
     assert max(decoding) == len(TEXTS)
 

@@ -113,12 +113,11 @@ class RowLayer(DynamicLayer):
         if self.rows >= self.max_rows:
             raise ValueError(f"the batch holds {self.max_rows} rows")
         shift = max(0, prefix - self.length)
-        buffer_rows = self._key_buffer.shape[0]
-        if shift or self.rows >= buffer_rows:
+        grow = self.rows >= self._key_buffer.shape[0]  # full: double the rows, up to max_rows
+        if shift or grow:
             room = self._key_buffer.shape[-2] - self.start - self.length
-            if self.rows >= buffer_rows:  # double the rows, up to max_rows
-                buffer_rows = min(self.max_rows, max(1, 2 * self.rows))
-            self._reallocate(self.length + shift + max(room, _HEADROOM), shift, buffer_rows)
+            rows = min(self.max_rows, 2 * self.rows) if grow else self._key_buffer.shape[0]
+            self._reallocate(self.length + shift + max(room, _HEADROOM), shift, rows)
         end = self.start + self.length
         for buffer, states in ((self._key_buffer, key_states), (self._value_buffer, value_states)):
             buffer[self.rows, :, self.start : end - prefix] = 0
@@ -176,6 +175,13 @@ class RowLayer(DynamicLayer):
         self.keys = self._key_buffer[: self.rows, :, self.start : end]
         self.values = self._value_buffer[: self.rows, :, self.start : end]
 
+    def release(self) -> None:
+        """No rows left: drop the buffers too (the next insert allocates anew)."""
+        self.rows = self.start = self.length = 0
+        self.is_initialized = False
+        self.keys = self.values = None
+        self._key_buffer = self._value_buffer = None  # type: ignore[assignment]
+
 
 class RowCache(DynamicCache):
     """A cache of RowLayers, one per GPT layer, created up front (rows are inserted, not updated)."""
@@ -211,7 +217,4 @@ class RowCache(DynamicCache):
     def clear(self) -> None:
         """No rows left: the buffers go too (a batch that empties keeps no memory)."""
         for layer in self._row_layers:
-            layer.rows = layer.start = layer.length = 0
-            layer.is_initialized = False
-            layer.keys = layer.values = None
-            layer._key_buffer = layer._value_buffer = None  # type: ignore[assignment]
+            layer.release()

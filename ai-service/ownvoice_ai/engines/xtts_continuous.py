@@ -118,11 +118,11 @@ class _ContinuousBatch:
         """Take a row out, waiting or live (its listener went away); a no-op once it ended."""
         if index in self.waiting:
             self.waiting.remove(index)
-        positions = [p for p, state in enumerate(self.live) if state.index == index]
-        if positions:
-            self.live[positions[0]].ended = True
+        position = next((p for p, state in enumerate(self.live) if state.index == index), None)
+        if position is not None:
+            self.live[position].ended = True
             with torch.inference_mode():  # the cache's tensors are inference tensors
-                self._keep([p for p in range(len(self.live)) if p != positions[0]])
+                self._keep([p for p in range(len(self.live)) if p != position])
         self.rows.pop(index, None)
 
     def step(self) -> BatchStep:
