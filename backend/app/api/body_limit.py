@@ -6,11 +6,15 @@ bytes as `receive` hands them over, chunked bodies included, raising 413 the mom
 passes the cap. Nothing past the cap is buffered.
 
 An answer given before the whole body was read (401, 413, 415...) is sent at once; then the rest
-of the body is read and dropped, at most `max(cap, LINGER_BYTES)` more bytes and only while the
-client keeps sending, before the connection is closed. Closing a socket with unread bytes in it
-makes the kernel reset the connection, and a client that sends its whole body before reading
-(most do) would get that reset instead of the answer. A body declared larger than that is not
-read at all: the connection closes right after the answer.
+of the body is read and dropped, only while the client keeps sending, before the connection is
+closed. Closing a socket with unread bytes in it makes the kernel reset the connection, and a
+client that sends its whole body before reading (most do, httpx and the SDKs built on it among
+them) would get that reset instead of the answer, or only part of the answer. How much is dropped:
+- a chunked body: at most `max(cap, LINGER_BYTES)` more bytes;
+- a body with a Content-Length, which cannot run past it: all of it when it is at most
+  `cap + max(cap, LINGER_BYTES)` long (a file a little over the limit, the usual mistake, gets
+  its 413 every time); a longer one is not read at all, and the connection closes right after
+  the answer.
 
 Credentials are judged by their presence (an Authorization or xi-api-key header, the session
 cookie), not validated: validating would cost a database lookup, and a pooled connection, for
@@ -136,8 +140,10 @@ async def _linger(scope: Scope, receive: Receive, counted: _CountingReceive) -> 
     """After an early answer: drop what the client still sends, within the bounds above."""
     budget = max(counted.cap, LINGER_BYTES)
     declared = _declared_length(scope)
-    if declared is not None and declared - counted.received > budget:
-        return  # it would be cut off anyway: close now
+    if declared is not None:
+        if declared > counted.cap + budget:
+            return  # too long to drop: close now
+        budget = declared - counted.received  # the client stops there
 
     async def patient() -> Message:
         with anyio.fail_after(LINGER_IDLE_S):
