@@ -323,6 +323,69 @@ def overlap_threads(cores: int | None = None) -> int:
 _DONE = object()
 
 
+class VocoderThread:
+    """A stream's vocoder on a thread of its own: latents go in (`push`, from any thread), audio
+    pieces come out (`pieces`) as the first `first` latents, then every `every`, are decoded,
+    and the rest at `end`.
+
+    The thread owns the VocoderStream (engines/xtts_vocoder.py) and applies the same chunking rule
+    as the engine's in-line loop, so the pieces are the same windows, in the same order, with the
+    same samples; they only arrive while the GPT is already generating the next ones. It runs on
+    `threads` torch threads (default: the creating thread's count, see `_vocoder_worker`).
+    `close()` tells it to quit without decoding what is still queued, unless the last piece came
+    out, and joins it.
+    """
+
+    def __init__(self, vocoder: Any, first: int, every: int, threads: int | None = None) -> None:
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._outbox: queue.Queue[Any] = queue.Queue()
+        self._cancelled = threading.Event()
+        self.finished = False  # the last piece was handed out
+        self._thread = threading.Thread(
+            target=_vocoder_worker,
+            args=(
+                self._inbox,
+                self._outbox,
+                self._cancelled,
+                vocoder,
+                first,
+                every,
+                threads or torch.get_num_threads(),
+            ),
+            name="ownvoice-vocoder",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def push(self, latent: torch.Tensor) -> None:
+        self._inbox.put(latent)
+
+    def end(self) -> None:
+        """No more latents: the rest is decoded as the last piece."""
+        self._inbox.put(_DONE)
+
+    def pieces(self, block: bool) -> Iterator[tuple[torch.Tensor, bool]]:
+        """(piece, is_last) of what is decoded: without waiting, or (block) the next one, waiting
+        for it. A decoding error is raised here."""
+        while True:
+            try:
+                item = self._outbox.get(block=block)
+            except queue.Empty:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self.finished = self.finished or item[1]
+            yield item
+            if block:
+                return
+
+    def close(self) -> None:
+        if not self.finished:
+            self._cancelled.set()  # quit without decoding what is still queued
+            self._inbox.put(None)
+        self._thread.join()
+
+
 def overlapped_vocoder_chunks(
     latents: Iterator[tuple[int, torch.Tensor]],
     vocoder: Any,
@@ -332,59 +395,20 @@ def overlapped_vocoder_chunks(
     """Yield (audio piece, is_last) like the engine's sequential loop, decoding on a second thread.
 
     `latents` is the GPT token loop (engines/xtts_gpt.generate_latents) and `vocoder` a fresh
-    engines/xtts_vocoder.VocoderStream. The vocoder thread owns the VocoderStream and applies the
-    same chunking rule as the sequential loop (first chunk after `first_chunk_tokens` latents,
-    then every `chunk_tokens`), so the pieces are the same windows, in the same order, with the
-    same samples; they only arrive while the GPT is already generating the next chunk. Pieces
-    are handed back after each token. If the consumer stops early or the GPT raises (a stop
-    signal), the vocoder thread is told to quit and joined before this generator returns.
+    engines/xtts_vocoder.VocoderStream, decoded by a `VocoderThread`. Pieces are handed back after
+    each token. If the consumer stops early or the GPT raises (a stop signal), the vocoder thread
+    is told to quit and joined before this generator returns.
     """
-    inbox: queue.Queue[Any] = queue.Queue()
-    outbox: queue.Queue[Any] = queue.Queue()
-    cancelled = threading.Event()
-    worker = threading.Thread(
-        target=_vocoder_worker,
-        args=(
-            inbox,
-            outbox,
-            cancelled,
-            vocoder,
-            first_chunk_tokens,
-            chunk_tokens,
-            torch.get_num_threads(),
-        ),
-        name="ownvoice-vocoder",
-        daemon=True,
-    )
-    worker.start()
-    finished = False
+    side = VocoderThread(vocoder, first_chunk_tokens, chunk_tokens)
     try:
         for _token, latent in latents:
-            inbox.put(latent)
-            yield from _drain(outbox, block=False)
-        inbox.put(_DONE)
-        while not finished:
-            for piece, is_last in _drain(outbox, block=True):
-                finished = finished or is_last
-                yield piece, is_last
+            side.push(latent)
+            yield from side.pieces(block=False)
+        side.end()
+        while not side.finished:
+            yield from side.pieces(block=True)
     finally:
-        if not finished:
-            cancelled.set()  # quit without decoding what is still queued
-            inbox.put(None)
-        worker.join()
-
-
-def _drain(outbox: queue.Queue, block: bool) -> Iterator[tuple[torch.Tensor, bool]]:
-    while True:
-        try:
-            item = outbox.get(block=block)
-        except queue.Empty:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-        if block:
-            return
+        side.close()
 
 
 def _vocoder_worker(

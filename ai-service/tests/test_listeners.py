@@ -7,6 +7,8 @@ turns must not change what anyone hears (same seed, same samples as a run alone)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,13 +40,14 @@ async def drain(handle) -> list:
     return [item async for item in handle.items(DEADLINE_S)]
 
 
-def recorded(name: str, produce, record: list[str]):
-    """`produce`, noting `name` (on the worker thread) each time it yields an audio chunk."""
+def recorded(name: str, produce, note: Callable[[str], object]):
+    """`produce`, calling `note(name)` (on the worker thread) each time it yields audio (not the
+    empty END_OF_TURN, which the worker does not deliver)."""
 
     def run():
         for item in produce():
-            if isinstance(item, AudioChunk):
-                record.append(name)
+            if isinstance(item, AudioChunk) and len(item.samples):
+                note(name)
             yield item
 
     return run
@@ -58,7 +61,9 @@ def held(gate: Gate):
     return produce
 
 
-async def listen_together(services, names: list[str], record: list[str]) -> dict[str, np.ndarray]:
+async def listen_together(
+    services, names: list[str], note: Callable[[str], object] = lambda name: None
+) -> dict[str, np.ndarray]:
     """Queue one stream per name while the worker is held, then let them all run."""
     gate = Gate()
     blocker = services.worker.submit(held(gate))
@@ -69,7 +74,7 @@ async def listen_together(services, names: list[str], record: list[str]) -> dict
         stop = StopSignal()
         options = with_stop(SynthesisOptions(language="en", seed=7), stop)
         produce = jobs.xtts_stream_job(services, "reader", tokenized, options)
-        handles[name] = services.worker.submit(recorded(name, produce, record), stop)
+        handles[name] = services.worker.submit(recorded(name, produce, note), stop)
     gate.open()
     await drain(blocker)
     audio = {}
@@ -79,16 +84,36 @@ async def listen_together(services, names: list[str], record: list[str]) -> dict
     return audio
 
 
+@pytest.mark.parametrize("vocoder_thread", [False, True], ids=["in line", "vocoder threads"])
 def test_listeners_started_together_each_hear_a_first_chunk_before_any_hears_a_third(
-    client_factory, voice_bytes
+    client_factory, voice_bytes, monkeypatch, vocoder_thread
 ):
+    """In line (fp32) and with a vocoder thread per stream (the fast path, whose vocoders the
+    batch's steps feed: xtts_listeners)."""
     # 80 tokens: chunks after 8, 32, 56 and 80 tokens, then the tail
     client = client_factory(xtts_fixed_tokens=80)
     assert put_voice(client, "reader", voice_bytes).status_code in (200, 201)
     services = client.app.state.services
+    engine = services.xtts
+    monkeypatch.setattr(engine, "tuning", replace(engine.tuning, overlap_vocoder=vocoder_thread))
+    shared = engine.listeners
+    fed_at_first_audio: list[list[int]] = []
     record: list[str] = []
+
+    def note(name: str) -> None:
+        if name not in record:  # its first chunk: what every fed row's vocoder has had by now
+            fed_at_first_audio.append([feed.sent for feed in shared.feeds.values()])
+        record.append(name)
+
     names = [f"listener {n}" for n in range(LISTENERS)]
-    together = asyncio.run(asyncio.wait_for(listen_together(services, names, record), DEADLINE_S))
+    together = asyncio.run(asyncio.wait_for(listen_together(services, names, note), DEADLINE_S))
+    if vocoder_thread:
+        # By the first listener's first chunk, every listener's vocoder had its first chunk's
+        # latents (8), fed by the steps of whoever's turn it was.
+        assert len(fed_at_first_audio[0]) == LISTENERS
+        assert min(fed_at_first_audio[0]) >= engine.tuning.first_chunk_tokens
+    else:
+        assert fed_at_first_audio[0] == []
 
     def position(name: str, nth: int) -> int:
         return [i for i, who in enumerate(record) if who == name][nth - 1]
@@ -98,7 +123,7 @@ def test_listeners_started_together_each_hear_a_first_chunk_before_any_hears_a_t
     first_third = min(position(name, 3) for name in names)
     assert last_first < first_third, record
 
-    alone = asyncio.run(asyncio.wait_for(listen_together(services, ["alone"], []), DEADLINE_S))
+    alone = asyncio.run(asyncio.wait_for(listen_together(services, ["alone"]), DEADLINE_S))
     for name in names:  # turns and the shared batch change when, not what, a listener hears
         assert len(together[name]) == len(alone["alone"])
         np.testing.assert_allclose(together[name], alone["alone"], rtol=0, atol=BATCH_ROUNDING)
@@ -143,7 +168,7 @@ def test_listeners_started_together_decode_as_one_batch(client_factory, voice_by
     assert shared is not None and shared.batch.width == services.settings.listener_batch
     live_per_decode = live_rows_per_decode(shared)
     names = [f"listener {n}" for n in range(LISTENERS)]
-    audio = asyncio.run(asyncio.wait_for(listen_together(services, names, []), DEADLINE_S))
+    audio = asyncio.run(asyncio.wait_for(listen_together(services, names), DEADLINE_S))
     assert all(len(samples) == len(audio[names[0]]) > 0 for samples in audio.values())
     assert max(live_per_decode) == LISTENERS
     assert len(live_per_decode) < 80 + LISTENERS  # one stream alone needs 79 decoding steps
@@ -157,6 +182,6 @@ def test_with_a_listener_batch_of_one_each_stream_decodes_alone(client_factory, 
     services = client.app.state.services
     assert services.xtts.listeners is None
     assert put_voice(client, "reader", voice_bytes).status_code in (200, 201)
-    audio = asyncio.run(asyncio.wait_for(listen_together(services, ["a", "b"], []), DEADLINE_S))
+    audio = asyncio.run(asyncio.wait_for(listen_together(services, ["a", "b"]), DEADLINE_S))
     np.testing.assert_array_equal(audio["a"], audio["b"])  # same seed, each alone
     assert client.get("/ready", headers=AUTH).json()["engines"]["xtts"]["listener_batch"] == 1

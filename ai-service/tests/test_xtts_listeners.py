@@ -57,16 +57,58 @@ def _take_turns(streams: dict[int, object], per_turn: int) -> dict[int, list]:
     return got
 
 
+def admissions(shared: SharedStreams) -> list[int]:
+    """From now on, how many rows each prefill pass of `shared` admits."""
+    record: list[int] = []
+    batch = shared.batch
+    admit = batch.admit_waiting
+
+    def counted():
+        before = len(batch.waiting)
+        result = admit()
+        record.append(before - len(batch.waiting))
+        return result
+
+    batch.admit_waiting = counted  # type: ignore[method-assign]
+    return record
+
+
 @pytest.mark.parametrize("per_turn", [1, 8])
 def test_each_listener_hears_its_single_run_whoever_shares_the_batch(tiny_model, per_turn):
     shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    passes = admissions(shared)
     indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
-    assert shared.live_rows == len(TEXTS)  # all joined (prefilled) before anyone decodes
+    assert shared.live_rows == 0 and len(shared.batch.waiting) == len(TEXTS)
     streams = {i: shared.latents(row) for i, row in indices.items()}
     got = _take_turns(streams, per_turn)
+    # prefixes of four lengths prefilled in one pass (right-aligned, padding masked)
+    assert passes == [len(TEXTS)]
     for index in range(len(TEXTS)):
         _check(tiny_model, index, got[index])
     assert shared.live_rows == 0 and not shared.batch.states and not shared.batch.rows
+
+
+def test_a_fed_row_gets_each_latent_at_the_step_that_made_it_whoever_steps(tiny_model):
+    """The fast path's vocoders are fed by the batch's steps: a listener whose turn it is not
+    still gets every latent of its row as soon as it is made, in order, and nothing twice."""
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+    fed: dict[int, list[torch.Tensor]] = {0: [], 2: []}
+    rows = {i: shared.join(_row(tiny_model, i), feed=fed[i].append) for i in fed}
+    assert not shared.ended(rows[0]) and fed == {0: [], 2: []}
+    shared.advance()  # the prefill: each row's first latent
+    assert [len(fed[i]) for i in fed] == [1, 1]
+    while not shared.ended(rows[0]):  # only row 0's listener steps the batch
+        shared.advance()
+        assert len(fed[2]) == len(fed[0])  # the other row's latent came with the same step
+    assert len(fed[0]) == LIMITS[0] and not shared.ended(rows[2])
+    while not shared.ended(rows[2]):
+        shared.advance()
+    for index in fed:
+        codes, latents = _expected(tiny_model, index)
+        assert len(fed[index]) == len(codes) == LIMITS[index]
+        assert (torch.stack(fed[index]) - latents).abs().max() < ROUNDING
+        shared.leave(rows[index])
+    assert shared.live_rows == 0 and not shared.feeds and not shared.batch.states
 
 
 def live_rows_per_decode(shared: SharedStreams) -> list[int]:
@@ -96,9 +138,10 @@ def test_the_batch_steps_once_for_all_its_rows(tiny_model):
 
 def test_a_listener_beyond_the_width_waits_for_room_then_hears_its_own_run(tiny_model):
     shared = SharedStreams(tiny_model.gpt, width=2, device="cpu")
+    passes = admissions(shared)
     indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
-    assert shared.live_rows == 2 and len(shared.batch.waiting) == 2
     got = _take_turns({i: shared.latents(row) for i, row in indices.items()}, per_turn=3)
+    assert passes[0] == 2 and sum(passes) == len(TEXTS)  # two at first, the rest as rows end
     for index in range(len(TEXTS)):
         _check(tiny_model, index, got[index])
 
@@ -160,8 +203,10 @@ def test_the_cache_holds_the_rows_in_use_and_is_freed_when_the_batch_empties(tin
         return layer._key_buffer.shape[0]  # type: ignore[attr-defined]
 
     rows = [shared.join(_row(tiny_model, 0))]
-    assert buffer_rows() == 1
+    shared.advance()  # its prefill
+    assert buffer_rows() == 1 and shared.live_rows == 1
     rows += [shared.join(_row(tiny_model, index)) for index in (1, 2)]
+    shared.advance()
     assert buffer_rows() == 4 and shared.live_rows == 3
     got = _take_turns({i: shared.latents(row) for i, row in enumerate(rows)}, per_turn=4)
     for index in range(3):

@@ -198,12 +198,15 @@ class RowCache(DynamicCache):
     def _row_layers(self) -> list[RowLayer]:
         return self.layers  # type: ignore[return-value]  # built from RowLayers only
 
-    def insert(self, prefilled: Cache) -> int:
-        """Add a row from a one-row cache (its prefix prefilled); returns the left shift."""
+    def insert(self, prefilled: Cache, row: int = 0, length: int | None = None) -> int:
+        """Add a row from a prefilled cache: its row `row`, the last `length` columns (None:
+        all); returns the left shift."""
         shifts = set()
         for layer, source in zip(self._row_layers, prefilled.layers, strict=True):
             assert source.keys is not None and source.values is not None  # prefilled
-            shifts.add(layer.insert(source.keys, source.values))
+            first = source.keys.shape[-2] - (length or source.keys.shape[-2])
+            keys = source.keys[row : row + 1, :, first:]
+            shifts.add(layer.insert(keys, source.values[row : row + 1, :, first:]))
         return shifts.pop()
 
     def select_rows(self, indices: torch.Tensor) -> None:

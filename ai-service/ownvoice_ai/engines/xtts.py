@@ -32,6 +32,7 @@ from ..model_source import ModelSource
 from ..optimize import (
     InlineDecoder,
     SideDecoder,
+    VocoderThread,
     cpu_supports_bf16,
     half_precision_vocoder,
     overlapped_vocoder_chunks,
@@ -465,12 +466,47 @@ class XttsEngine:
             return
         # A row of the listeners' batch; it leaves the batch however this stream ends. The
         # prefill is compute-bound and no vocoder of this stream runs yet: every core takes it.
-        index = shared.join(BatchRow(cond_latent, tokens, settings, generator), self.batch_threads)
+        row = BatchRow(cond_latent, tokens, settings, generator)
+        if not tuning.overlap_vocoder:
+            index = shared.join(row, self.batch_threads)
+            try:
+                yield END_OF_TURN  # the others who arrived with this one join before it decodes
+                yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
+            finally:
+                shared.leave(index)
+            return
+        # The fast path: the row's latents go to this stream's vocoder thread as the batch's
+        # steps make them, whoever's turn ran the step (xtts_listeners).
+        side = VocoderThread(vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
+        fed: int | None = None
         try:
-            yield END_OF_TURN  # the others who arrived with this one join before it decodes
-            yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
+            fed = shared.join(row, self.batch_threads, feed=side.push)
+            yield END_OF_TURN
+            yield from self._fed_pieces(shared, fed, side, stop)
         finally:
-            shared.leave(index)
+            if fed is not None:
+                shared.leave(fed)
+            side.close()
+
+    @staticmethod
+    def _fed_pieces(
+        shared: SharedStreams,
+        index: int,
+        side: VocoderThread,
+        stop: Callable[[], str | None] | None,
+    ) -> Iterator[AudioChunk]:
+        """A fed row's audio: each piece as soon as it is decoded; while none is, one more step of
+        the batch (every row's latents, not only this one's); once the row has ended, the rest."""
+        ended = False
+        while not side.finished:
+            if not ended and shared.ended(index):
+                side.end()
+                ended = True
+            piece = next(side.pieces(block=ended), None)
+            if piece is not None:
+                yield AudioChunk(piece[0].float().cpu().numpy(), SAMPLE_RATE, is_last=piece[1])
+            elif not ended:
+                shared.advance(stop)
 
     @staticmethod
     def _vocoded(

@@ -29,6 +29,7 @@ from .kv_cache import PreallocatedCache, RowCache
 from .xtts_gpt import (
     BatchRow,
     BatchStep,
+    _left_padded_prefixes,
     _logits_processors,
     _next_token,
     _sampling_only,
@@ -133,6 +134,28 @@ class _ContinuousBatch:
             return BatchStep(*self._admit(self.waiting.popleft()))
         return BatchStep(*self._decode())
 
+    def admit_waiting(self) -> BatchStep:
+        """Admit every waiting row there is room for, prefilled together in one forward pass
+        (right-aligned, the padding masked, as `generate_latents_batch` prefills): listeners who
+        arrive together (xtts_listeners.SharedStreams). One pass over several rows reads the
+        weights once and pays the threads' wake-ups once."""
+        room = self.width - len(self.live)
+        indices = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+        if len(indices) == 1:
+            return BatchStep(*self._admit(indices[0]))
+        inputs, mask = _left_padded_prefixes(self.gpt, [self.rows[i] for i in indices])
+        prefilled = PreallocatedCache(inputs.shape[1])
+        out = self.gpt.gpt(
+            inputs_embeds=inputs, attention_mask=mask, past_key_values=prefilled, use_cache=True
+        )
+        latents = self.gpt.final_norm(out.last_hidden_state[:, -1])
+        logits = self.gpt.mel_head(latents).float()
+        ended: list[tuple[int, torch.Tensor]] = []
+        for row, index in enumerate(indices):
+            length = int(mask[row].sum())
+            ended += self._enter(index, latents[row], logits[row : row + 1], prefilled, row, length)
+        return BatchStep(len(indices), ended)
+
     def _admit(self, index: int) -> tuple[int, list[tuple[int, torch.Tensor]]]:
         """Prefill one row alone (sampling its first token) and put it in the batch."""
         row = self.rows[index]
@@ -140,18 +163,33 @@ class _ContinuousBatch:
         single = PreallocatedCache(prefix.shape[1])
         out = self.gpt.gpt(inputs_embeds=prefix, past_key_values=single, use_cache=True)
         latent = self.gpt.final_norm(out.last_hidden_state[:, -1])
+        logits = self.gpt.mel_head(latent).float()
+        return 1, self._enter(index, latent[0], logits, single, 0, prefix.shape[1])
+
+    def _enter(
+        self,
+        index: int,
+        latent: torch.Tensor,
+        logits: torch.Tensor,
+        prefilled: PreallocatedCache,
+        row: int,
+        length: int,
+    ) -> list[tuple[int, torch.Tensor]]:
+        """Sample a prefilled row's first token from `logits` and put its keys and values (row
+        `row` of `prefilled`, its last `length` columns) in the batch; [(index, latents)] if
+        that first token ended it."""
         start = torch.tensor([[self.gpt.start_audio_token]], device=self.device)
-        limit = _token_limit(self.gpt, row.settings)
-        state = _Live(index, limit, start, _logits_processors(row.settings))
+        settings = self.rows[index].settings
+        state = _Live(index, _token_limit(self.gpt, settings), start, _logits_processors(settings))
         self.admitted(state)
-        if self._sample(state, latent[0], self.gpt.mel_head(latent).float()):
-            return 1, [(index, _stacked(state.latents, latent))]
-        shift = self.cache.insert(single)
+        if self._sample(state, latent, logits):
+            return [(index, _stacked(state.latents, latent[None]))]
+        shift = self.cache.insert(prefilled, row, length)
         row_mask = self.mask.new_zeros((1, self.cache.length))
-        row_mask[0, self.cache.length - prefix.shape[1] :] = 1
+        row_mask[0, self.cache.length - length :] = 1
         self.mask = torch.cat([torch.nn.functional.pad(self.mask, (shift, 0)), row_mask])
         self.live.append(state)
-        return 1, []
+        return []
 
     def _decode(self) -> tuple[int, list[tuple[int, torch.Tensor]]]:
         """One GPT pass for every live row, each at its own audio position."""

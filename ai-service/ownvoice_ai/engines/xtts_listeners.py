@@ -3,16 +3,22 @@
 One decoding step of a batch of 8 rows costs about 1.8 times a step of one row on a 2-core CPU
 (the step reads the GPT's weights once for all rows), so listeners who take turns on the device
 (worker.py) hear their audio sooner, and the device makes more audio per second, when their GPT
-steps run together. Each stream's sentence joins the batch as a row (`join`, which prefills it
-when there is room) and reads its own latents (`latents`); a stream whose turn needs latents it
+steps run together. Each stream's sentence joins the batch as a row (`join`; the next step that
+finds room prefills every waiting row in one pass) and reads its own latents (`latents`); a
+stream whose turn needs latents it
 does not have yet runs one step of the whole batch, so every other live row advances too, and
-their latents wait for their own turns. The vocoder stays per stream.
+their latents wait for their own turns. The vocoder stays per stream: a stream that decodes on a
+vocoder thread of its own (the fast path) has each step's latents pushed to it as the step makes
+them (`join(..., feed=)`, `advance`), so every listener's vocoder starts as soon as its row has
+its first chunk's latents, not at its next turn: without that, eight listeners' first chunks
+were vocoded one per turn, a batch step apart.
 
 Concurrency contract: everything here runs on the device worker's one thread, in turns
 (worker.py), never two calls at once; torch's inference mode is entered per step, never across
 a `yield`. A stream yields `base.END_OF_TURN` right after it joins, so that listeners arriving
-together all join (prefill) before any of them runs decoding steps: otherwise the first would
-decode its whole first chunk alone while the others had not joined yet.
+together all join before any of them steps the batch: the first step then prefills them all in
+one pass, and the next ones decode them all (otherwise the first would decode its whole first
+chunk alone while the others had not joined yet).
 
 Each row samples with its own settings and generator, from its own KV-cache rows and position
 (`xtts_continuous`), so what a listener hears does not depend on who else listens, up to the
@@ -23,6 +29,7 @@ dynamic quantisation takes over the batch): tested against single runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -44,6 +51,14 @@ class _TrackedBatch(_ContinuousBatch):
         self.states[state.index] = state
 
 
+@dataclass
+class _Feed:
+    """Where a row's latents go as steps make them, and how many went there."""
+
+    push: Callable[[torch.Tensor], None]
+    sent: int = 0
+
+
 class SharedStreams:
     """Streams' GPT rows in one continuous batch of at most `width` rows."""
 
@@ -51,19 +66,29 @@ class SharedStreams:
         if width < 2:
             raise ValueError("sharing needs a batch of at least two rows")
         self.batch = _TrackedBatch(gpt, width, torch.device(device))
+        self.feeds: dict[int, _Feed] = {}
+        self.prefill_threads: int | None = None
 
     @property
     def live_rows(self) -> int:
         return len(self.batch.live)
 
-    def join(self, row: BatchRow, threads: int | None = None) -> int:
-        """Add a sentence's row; prefill it now when the batch has room (else it waits for a row
-        to end), on `threads` torch threads (None: the caller's). Returns the row's index for
-        `latents`."""
+    def join(
+        self,
+        row: BatchRow,
+        threads: int | None = None,
+        feed: Callable[[torch.Tensor], None] | None = None,
+    ) -> int:
+        """Add a sentence's row. It is prefilled at the next step that finds room in the batch,
+        together with every other row waiting then, on `threads` torch threads (None: the
+        stepping thread's; the prefill is compute-bound, the decoding steps are not). Returns
+        the row's index: for `latents`, or, with `feed`, for `advance` and `ended` (each latent
+        of the row is passed to `feed` after the step that made it, in order, on the stepping
+        thread)."""
         index = self.batch.add(row)
-        with torch_threads(threads):
-            while index in self.batch.waiting and len(self.batch.live) < self.batch.width:
-                self._step()
+        self.prefill_threads = threads
+        if feed is not None:
+            self.feeds[index] = _Feed(feed)
         return index
 
     def latents(
@@ -90,14 +115,41 @@ class SharedStreams:
         finally:
             self.leave(index)
 
+    def advance(self, should_stop: Callable[[], str | None] | None = None) -> None:
+        """One step of the batch (for a fed row that wants more latents), after a stop check."""
+        if should_stop is not None and (reason := should_stop()):
+            raise GenerationStopped(reason)
+        self._step()
+
+    def ended(self, index: int) -> bool:
+        """Whether fed row `index` has had its last latent (or left before it entered)."""
+        state = self.batch.states.get(index)
+        if state is None:
+            return index not in self.batch.rows
+        feed = self.feeds.get(index)
+        return state.ended and (feed is None or feed.sent == len(state.latents))
+
     def leave(self, index: int) -> None:
         """Forget row `index`; take it out of the batch if it is still running or waiting."""
         self.batch.remove(index)
         self.batch.states.pop(index, None)
+        self.feeds.pop(index, None)
 
     def _step(self) -> None:
+        """Admit the waiting rows there is room for, else one decoding step of the batch."""
+        batch = self.batch
         with torch.inference_mode():  # per step, never across a `yield`
-            self.batch.step()
+            if batch.waiting and len(batch.live) < batch.width:
+                with torch_threads(self.prefill_threads):
+                    batch.admit_waiting()
+            else:
+                batch.step()
+        for index, feed in self.feeds.items():
+            state = self.batch.states.get(index)
+            if state is not None:
+                for latent in state.latents[feed.sent :]:
+                    feed.push(latent)
+                feed.sent = len(state.latents)
 
 
 __all__ = ["SharedStreams"]
