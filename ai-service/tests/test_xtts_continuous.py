@@ -7,7 +7,12 @@ import torch
 
 from ownvoice_ai.engines.base import GenerationStopped, StopSignal
 from ownvoice_ai.engines.xtts_continuous import _ContinuousBatch, generate_latents_continuous
-from ownvoice_ai.engines.xtts_gpt import BatchRow, SamplingSettings, teacher_forced_latents
+from ownvoice_ai.engines.xtts_gpt import (
+    BatchRow,
+    ConditioningPrefix,
+    SamplingSettings,
+    teacher_forced_latents,
+)
 from tests.test_xtts_batch import _cond, _generator, _single, _text
 
 # texts of different lengths (so rows enter with different prefixes) and token limits that end
@@ -32,9 +37,9 @@ def _rows(model, limits=LIMITS, texts=TEXTS):
     ]
 
 
-def _run(model, rows, width):
+def _run(model, rows, width, prefixes=None):
     ended, tokens_per_step = {}, []
-    for step in generate_latents_continuous(model.gpt, rows, width):
+    for step in generate_latents_continuous(model.gpt, rows, width, prefixes=prefixes):
         tokens_per_step.append(step.tokens)
         for index, latents in step.ended:
             assert index not in ended
@@ -42,9 +47,13 @@ def _run(model, rows, width):
     return ended, tokens_per_step
 
 
-def test_each_row_equals_its_single_run_whatever_ran_beside_it(tiny_model):
-    """Sampled rows (each with its own generator) entering and leaving a batch of two."""
-    ended, _ = _run(tiny_model, _rows(tiny_model), width=2)
+@pytest.mark.parametrize("prefilled_voices", [False, True], ids=["whole prefill", "voices kept"])
+def test_each_row_equals_its_single_run_whatever_ran_beside_it(tiny_model, prefilled_voices):
+    """Sampled rows (each with its own generator) entering and leaving a batch of two; also with
+    each voice's conditioning positions prefilled once (ConditioningPrefix: six voices here)."""
+    prefixes = ConditioningPrefix(tiny_model.gpt, voices=8) if prefilled_voices else None
+    ended, _ = _run(tiny_model, _rows(tiny_model), width=2, prefixes=prefixes)
+    assert prefixes is None or len(prefixes._kept) == len(TEXTS)
     assert sorted(ended) == list(range(len(TEXTS)))
     for index, (text, limit) in enumerate(zip(TEXTS, LIMITS, strict=True)):
         cond = _cond(tiny_model, index)

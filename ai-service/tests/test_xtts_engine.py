@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -226,3 +228,42 @@ def test_token_budget_follows_the_text_length():
     assert StreamTuning().token_limits(text) == (None, 24 + 300)  # a rambling sentence is cut at 2x
     assert StreamTuning(speaking_rate_tokens=True).token_limits(text) == (150, 150)
     assert StreamTuning(fixed_tokens=7, speaking_rate_tokens=True).token_limits(text) == (7, 7)
+
+
+def test_a_voices_prefilled_positions_give_the_whole_prefills_run(tiny_model):
+    """ConditioningPrefix: the keys and values over a voice's conditioning latents are computed
+    once and reused; the run equals the one that prefills everything (same codes, latents within
+    float rounding). Kept per voice, the oldest dropped, and recomputed once the weights change."""
+    from ownvoice_ai.engines.xtts_gpt import ConditioningPrefix, SamplingSettings
+
+    gpt = tiny_model.gpt
+    text = torch.IntTensor(tiny_model.tokenizer.encode("a voice kept.", lang="en")).unsqueeze(0)
+    settings = SamplingSettings(fixed_tokens=12)
+    voices = [
+        torch.randn(1, 32, gpt.model_dim, generator=torch.Generator().manual_seed(s))
+        for s in range(3)
+    ]
+
+    def run(cond, prefixes=None):
+        generator = torch.Generator().manual_seed(3)
+        steps = list(generate_latents(gpt, cond, text, settings, generator, prefixes=prefixes))
+        return [code for code, _ in steps], torch.stack([latent for _, latent in steps])
+
+    prefixes = ConditioningPrefix(gpt, voices=2)
+    for cond in voices[:2]:
+        codes, latents = run(cond)
+        kept_codes, kept_latents = run(cond, prefixes)
+        assert kept_codes == codes and len(codes) == 12
+        assert (kept_latents - latents).abs().max() < 1e-5
+    first = prefixes.layers(voices[0])
+    assert prefixes.layers(voices[0].clone()) is first  # the same voice, not the same tensor
+    assert len(prefixes._kept) == 2
+    run(voices[2], prefixes)  # a third voice: the least recently used (voice 1) goes
+    assert len(prefixes._kept) == 2 and prefixes.layers(voices[0]) is first
+    block = gpt.gpt.h[0].attn
+    original = block.c_attn
+    try:
+        block.c_attn = copy.deepcopy(original)  # as int8 quantisation replaces it
+        assert prefixes.layers(voices[0]) is not first
+    finally:
+        block.c_attn = original

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ownvoice_ai.engines.base import GenerationStopped, StopSignal
-from ownvoice_ai.engines.xtts_gpt import BatchRow, SamplingSettings
+from ownvoice_ai.engines.xtts_gpt import BatchRow, ConditioningPrefix, SamplingSettings
 from ownvoice_ai.engines.xtts_listeners import SharedStreams
 from tests.test_xtts_batch import _cond, _generator, _single, _text
 
@@ -73,9 +73,16 @@ def admissions(shared: SharedStreams) -> list[int]:
     return record
 
 
-@pytest.mark.parametrize("per_turn", [1, 8])
-def test_each_listener_hears_its_single_run_whoever_shares_the_batch(tiny_model, per_turn):
-    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu")
+@pytest.mark.parametrize(
+    ("per_turn", "prefilled_voices"), [(1, False), (8, False), (1, True), (8, True)]
+)
+def test_each_listener_hears_its_single_run_whoever_shares_the_batch(
+    tiny_model, per_turn, prefilled_voices
+):
+    """Also with the voices' conditioning positions prefilled once (ConditioningPrefix): the
+    joint prefill puts each row's voice first, then its text right-aligned after a masked gap."""
+    prefixes = ConditioningPrefix(tiny_model.gpt) if prefilled_voices else None
+    shared = SharedStreams(tiny_model.gpt, width=4, device="cpu", prefixes=prefixes)
     passes = admissions(shared)
     indices = {i: shared.join(_row(tiny_model, i)) for i in range(len(TEXTS))}
     assert shared.live_rows == 0 and len(shared.batch.waiting) == len(TEXTS)

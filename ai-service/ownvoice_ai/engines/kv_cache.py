@@ -198,15 +198,16 @@ class RowCache(DynamicCache):
     def _row_layers(self) -> list[RowLayer]:
         return self.layers  # type: ignore[return-value]  # built from RowLayers only
 
-    def insert(self, prefilled: Cache, row: int = 0, length: int | None = None) -> int:
-        """Add a row from a prefilled cache: its row `row`, the last `length` columns (None:
-        all); returns the left shift."""
+    def insert(self, prefilled: Cache, row: int = 0, columns: torch.Tensor | None = None) -> int:
+        """Add a row from a prefilled cache: its row `row`, the given columns in order (None:
+        all; a batch's prefill has padding to leave out); returns the left shift."""
         shifts = set()
         for layer, source in zip(self._row_layers, prefilled.layers, strict=True):
             assert source.keys is not None and source.values is not None  # prefilled
-            first = source.keys.shape[-2] - (length or source.keys.shape[-2])
-            keys = source.keys[row : row + 1, :, first:]
-            shifts.add(layer.insert(keys, source.values[row : row + 1, :, first:]))
+            keys, values = source.keys[row : row + 1], source.values[row : row + 1]
+            if columns is not None:
+                keys, values = keys[:, :, columns], values[:, :, columns]
+            shifts.add(layer.insert(keys, values))
         return shifts.pop()
 
     def select_rows(self, indices: torch.Tensor) -> None:

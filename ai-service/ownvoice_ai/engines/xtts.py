@@ -51,7 +51,13 @@ from .base import (
 from .device import DeviceChoice, pick_device, verify_accelerator
 from .precision import PrecisionChoice, Requested, SpeedSample, choose_precision
 from .xtts_continuous import generate_latents_continuous
-from .xtts_gpt import BatchRow, BatchStep, SamplingSettings, generate_latents
+from .xtts_gpt import (
+    BatchRow,
+    BatchStep,
+    ConditioningPrefix,
+    SamplingSettings,
+    generate_latents,
+)
 from .xtts_listeners import SharedStreams
 from .xtts_static import DecoderPool, generate_latents_batch_static, generate_latents_static
 from .xtts_vocoder import VocoderStream, full_decode
@@ -211,6 +217,8 @@ class XttsEngine:
         # graphs run): engines/xtts_listeners.py. 1: each stream decodes alone.
         self.listener_batch = listener_batch
         self.listeners: SharedStreams | None = None
+        # Each voice's conditioning positions, prefilled once (set at load; xtts_gpt)
+        self.prefixes: ConditioningPrefix | None = None
         self.model: Any = None  # coqui's Xtts once loaded (untyped)
         self.device = "cpu"
         self._status = EngineStatus(available=False, model_id=source.model_id, reason=source.reason)
@@ -233,8 +241,12 @@ class XttsEngine:
             if self.precision.chosen == "int8":
                 self._apply_fast_cpu_option()
             self.use_cuda_graphs(self.cuda_graphs)
+            if self.decoders is None:  # (a CUDA graph prefills whole prefixes)
+                self.prefixes = ConditioningPrefix(self.model.gpt)
             if self.listener_batch > 1 and self.decoders is None:
-                self.listeners = SharedStreams(self.model.gpt, self.listener_batch, self.device)
+                self.listeners = SharedStreams(
+                    self.model.gpt, self.listener_batch, self.device, self.prefixes
+                )
             release_freed_memory()  # the checkpoint's state dict (and fp32 weights, with int8)
         except Exception as error:
             logger.exception("loading XTTS from %s failed", self.source.path)
@@ -275,7 +287,10 @@ class XttsEngine:
             return generate_latents_static(
                 gpt, self.decoders, cond_latent, tokens, settings, generator, should_stop
             )
-        return generate_latents(gpt, cond_latent, tokens, settings, generator, should_stop)
+        prefixes = self.prefixes if gpt is self.model.gpt else None
+        return generate_latents(
+            gpt, cond_latent, tokens, settings, generator, should_stop, prefixes
+        )
 
     def _apply_fast_cpu_option(self) -> None:
         """int8 GPT, the vocoder overlapped on a second thread, plus a bf16 HiFi-GAN where the CPU
@@ -586,7 +601,9 @@ class XttsEngine:
         """The GPT steps of `render_batch`: a continuous batch of `batch_size` rows; on CUDA with
         graphs, fixed batches of that size (a captured graph has a fixed shape)."""
         if self.decoders is None:
-            yield from generate_latents_continuous(gpt, rows, self.batch_size, should_stop=stop)
+            yield from generate_latents_continuous(
+                gpt, rows, self.batch_size, should_stop=stop, prefixes=self.prefixes
+            )
             return
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]

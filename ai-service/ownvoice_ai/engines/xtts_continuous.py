@@ -29,13 +29,16 @@ from .kv_cache import PreallocatedCache, RowCache
 from .xtts_gpt import (
     BatchRow,
     BatchStep,
+    ConditioningPrefix,
     _left_padded_prefixes,
     _logits_processors,
     _next_token,
+    _right_aligned,
     _sampling_only,
     _stacked,
     _token_limit,
     prefix_embeddings,
+    text_embeddings,
 )
 
 
@@ -62,6 +65,7 @@ def generate_latents_continuous(
     rows: Sequence[BatchRow],
     width: int,
     should_stop: Callable[[], str | None] | None = None,
+    prefixes: ConditioningPrefix | None = None,
 ) -> Iterator[BatchStep]:
     """Generate every row, at most `width` at a time, refilling the batch as rows end.
 
@@ -76,7 +80,7 @@ def generate_latents_continuous(
         raise ValueError(
             "every row of a batch must use the same sampling settings (limits may differ)"
         )
-    batch = _ContinuousBatch(gpt, rows, width)
+    batch = _ContinuousBatch(gpt, rows, width, prefixes=prefixes)
     while not batch.finished:
         if should_stop is not None and (reason := should_stop()):
             raise GenerationStopped(reason)
@@ -90,9 +94,15 @@ class _ContinuousBatch:
     each sampled with its own settings. A row is forgotten once it ends or is removed."""
 
     def __init__(
-        self, gpt, rows: Sequence[BatchRow], width: int, device: torch.device | None = None
+        self,
+        gpt,
+        rows: Sequence[BatchRow],
+        width: int,
+        device: torch.device | None = None,
+        prefixes: ConditioningPrefix | None = None,
     ) -> None:
         self.gpt = gpt
+        self.prefixes = prefixes  # the voices' conditioning positions, prefilled once
         self.rows: dict[int, BatchRow] = dict(enumerate(rows))
         self.added = len(self.rows)
         self.width = width
@@ -143,8 +153,15 @@ class _ContinuousBatch:
         indices = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
         if len(indices) == 1:
             return BatchStep(*self._admit(indices[0]))
-        inputs, mask = _left_padded_prefixes(self.gpt, [self.rows[i] for i in indices])
-        prefilled = PreallocatedCache(inputs.shape[1])
+        rows = [self.rows[i] for i in indices]
+        if self.prefixes is None:
+            inputs, mask = _left_padded_prefixes(self.gpt, rows)
+            prefilled, known = PreallocatedCache(inputs.shape[1]), 0
+        else:  # the voices' positions first, then each row's text right-aligned after a gap
+            inputs, mask = _right_aligned([text_embeddings(self.gpt, r.text_tokens) for r in rows])
+            prefilled = PreallocatedCache(rows[0].cond_latent.shape[1] + inputs.shape[1])
+            known = self.prefixes.fill(prefilled, [row.cond_latent for row in rows])
+            mask = torch.cat([mask.new_ones((len(rows), known)), mask], dim=1)
         out = self.gpt.gpt(
             inputs_embeds=inputs, attention_mask=mask, past_key_values=prefilled, use_cache=True
         )
@@ -152,8 +169,10 @@ class _ContinuousBatch:
         logits = self.gpt.mel_head(latents).float()
         ended: list[tuple[int, torch.Tensor]] = []
         for row, index in enumerate(indices):
-            length = int(mask[row].sum())
-            ended += self._enter(index, latents[row], logits[row : row + 1], prefilled, row, length)
+            columns = mask[row].nonzero().flatten()  # its voice's, then its text's
+            ended += self._enter(
+                index, latents[row], logits[row : row + 1], prefilled, row, columns
+            )
         return BatchStep(len(indices), ended)
 
     def _admit(self, index: int) -> tuple[int, list[tuple[int, torch.Tensor]]]:
@@ -161,10 +180,12 @@ class _ContinuousBatch:
         row = self.rows[index]
         prefix = prefix_embeddings(self.gpt, row.cond_latent, row.text_tokens)
         single = PreallocatedCache(prefix.shape[1])
+        if self.prefixes is not None:
+            prefix = prefix[:, self.prefixes.fill(single, [row.cond_latent]) :]
         out = self.gpt.gpt(inputs_embeds=prefix, past_key_values=single, use_cache=True)
         latent = self.gpt.final_norm(out.last_hidden_state[:, -1])
         logits = self.gpt.mel_head(latent).float()
-        return 1, self._enter(index, latent[0], logits, single, 0, prefix.shape[1])
+        return 1, self._enter(index, latent[0], logits, single, 0, None)
 
     def _enter(
         self,
@@ -173,10 +194,10 @@ class _ContinuousBatch:
         logits: torch.Tensor,
         prefilled: PreallocatedCache,
         row: int,
-        length: int,
+        columns: torch.Tensor | None,
     ) -> list[tuple[int, torch.Tensor]]:
         """Sample a prefilled row's first token from `logits` and put its keys and values (row
-        `row` of `prefilled`, its last `length` columns) in the batch; [(index, latents)] if
+        `row` of `prefilled`, the given columns, None: all) in the batch; [(index, latents)] if
         that first token ended it."""
         start = torch.tensor([[self.gpt.start_audio_token]], device=self.device)
         settings = self.rows[index].settings
@@ -184,7 +205,8 @@ class _ContinuousBatch:
         self.admitted(state)
         if self._sample(state, latent, logits):
             return [(index, _stacked(state.latents, latent[None]))]
-        shift = self.cache.insert(prefilled, row, length)
+        shift = self.cache.insert(prefilled, row, columns)
+        length = prefilled.get_seq_length() if columns is None else len(columns)
         row_mask = self.mask.new_zeros((1, self.cache.length))
         row_mask[0, self.cache.length - length :] = 1
         self.mask = torch.cat([torch.nn.functional.pad(self.mask, (shift, 0)), row_mask])

@@ -11,10 +11,14 @@ teacher-forced pass in `GPT.forward(..., return_latent=True)` (tests compare the
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import torch
+from transformers.cache_utils import Cache
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -59,6 +63,12 @@ def _logits_processors(settings: SamplingSettings) -> LogitsProcessorList:
 
 def prefix_embeddings(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor) -> torch.Tensor:
     """Speaker latents + [START] text [STOP] + the start-audio token, as one embedding sequence."""
+    text_emb = text_embeddings(gpt, text_tokens)
+    return torch.cat([cond_latent.to(text_emb.dtype), text_emb], dim=1)
+
+
+def text_embeddings(gpt, text_tokens: torch.Tensor) -> torch.Tensor:
+    """The prefix after the speaker latents: [START] text [STOP] + the start-audio token."""
     text = torch.nn.functional.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
     text = torch.nn.functional.pad(text, (1, 0), value=gpt.start_text_token)
     text_emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
@@ -66,7 +76,73 @@ def prefix_embeddings(gpt, cond_latent: torch.Tensor, text_tokens: torch.Tensor)
     start_emb = gpt.mel_embedding(start) + gpt.mel_pos_embedding.get_fixed_embedding(
         0, text_tokens.device
     )
-    return torch.cat([cond_latent.to(text_emb.dtype), text_emb, start_emb], dim=1)
+    return torch.cat([text_emb, start_emb], dim=1)
+
+
+class ConditioningPrefix:
+    """The GPT's keys and values over a voice's conditioning latents, computed once per voice.
+
+    Every prefix starts with the speaker's 32 conditioning latents, and XTTS's GPT has no
+    positional embedding of its own (the text and audio embeddings carry theirs), so under causal
+    attention the keys and values of those positions depend on the voice alone. A sentence's
+    prefill then runs over its text and the start-audio token only, about a third less work
+    (measured: 168 against 115 ms for a 66-position prefix, int8, one thread). In fp32 the result
+    is the full prefill's up to float rounding (tested); with int8 weights, dynamic quantisation
+    takes the text positions' activation scale over the text alone.
+
+    The last `voices` voices are kept (about 8 MB each for the full-size model, fp32 keys and
+    values of 30 layers). Safe to share between threads.
+    """
+
+    def __init__(self, gpt, voices: int = 4) -> None:
+        self.gpt = gpt
+        self.voices = voices
+        self._kept: OrderedDict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def layers(self, cond_latent: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(keys, values) per layer, each [1, heads, positions, head dim], for this voice."""
+        key = (_tensor_key(cond_latent), _weights_key(self.gpt))
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return kept
+        with torch.inference_mode():
+            cache = PreallocatedCache(cond_latent.shape[1])
+            self.gpt.gpt(inputs_embeds=cond_latent, past_key_values=cache, use_cache=True)
+            kept = []
+            for layer in cache.layers:
+                assert layer.keys is not None and layer.values is not None  # prefilled
+                kept.append((layer.keys, layer.values))
+        with self._lock:
+            self._kept[key] = kept
+            while len(self._kept) > self.voices:
+                self._kept.popitem(last=False)
+        return kept
+
+    def fill(self, cache: Cache, cond_latents: list[torch.Tensor]) -> int:
+        """Write the conditioning positions of each row's voice into an empty `cache` (one row per
+        latent); returns how many positions that is."""
+        per_row = [self.layers(latent) for latent in cond_latents]
+        for index in range(len(per_row[0])):
+            keys = torch.cat([row[index][0] for row in per_row])
+            values = torch.cat([row[index][1] for row in per_row])
+            cache.update(keys, values, index)
+        return int(cond_latents[0].shape[1])
+
+
+def _weights_key(gpt) -> tuple:
+    """Changes when the GPT's weights are converted after loading (int8 quantisation replaces its
+    linear modules; half precision changes their dtype), so no voice's keys outlive them."""
+    blocks = gpt.gpt.h
+    return id(blocks[0].attn.c_attn), id(blocks[-1].mlp.c_proj), str(gpt.gpt.ln_f.weight.dtype)
+
+
+def _tensor_key(tensor: torch.Tensor) -> tuple:
+    data = tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return digest, tuple(tensor.shape), str(tensor.dtype), str(tensor.device)
 
 
 def generate_latents(
@@ -76,16 +152,21 @@ def generate_latents(
     settings: SamplingSettings,
     generator: torch.Generator | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    prefixes: ConditioningPrefix | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (audio code, latent [d_model]) per step until [STOP], the token limit, or a stop signal.
 
     `gpt` is coqui's `TTS.tts.layers.xtts.gpt.GPT`; `cond_latent` is [1, 32, d]; `text_tokens` [1, n].
+    With `prefixes`, the voice's conditioning positions come from there, not from a prefill.
     """
     processors = _logits_processors(settings)
     limit = _token_limit(gpt, settings)
     history = torch.tensor([[gpt.start_audio_token]], device=text_tokens.device)
-    inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
-    cache = PreallocatedCache(inputs.shape[1] + limit)
+    with torch.inference_mode():
+        inputs = prefix_embeddings(gpt, cond_latent, text_tokens)
+        cache = PreallocatedCache(inputs.shape[1] + limit)
+        if prefixes is not None:
+            inputs = inputs[:, prefixes.fill(cache, [cond_latent]) :]
     # Inference mode is entered per step, never held across a `yield`: the device worker
     # interleaves several of these generators on one thread (worker.py), and a mode held open by
     # one would be switched off under another when the first one ends.
@@ -154,14 +235,21 @@ def _left_padded_prefixes(gpt, rows: list[BatchRow]) -> tuple[torch.Tensor, torc
     positional embedding of its own (its text and audio position embeddings are added to the
     inputs), so left padding that the attention mask hides changes nothing for a row.
     """
-    prefixes = [prefix_embeddings(gpt, row.cond_latent, row.text_tokens) for row in rows]
-    length = max(prefix.shape[1] for prefix in prefixes)
-    first = prefixes[0]
-    inputs = first.new_zeros((len(rows), length, first.shape[-1]))
-    mask = torch.zeros((len(rows), length), dtype=torch.long, device=first.device)
-    for index, prefix in enumerate(prefixes):
-        inputs[index, length - prefix.shape[1] :] = prefix[0]
-        mask[index, length - prefix.shape[1] :] = 1
+    return _right_aligned(
+        [prefix_embeddings(gpt, row.cond_latent, row.text_tokens) for row in rows]
+    )
+
+
+def _right_aligned(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """[1, L_i, d] embedding sequences right-aligned in one [B, L, d] tensor, and the [B, L]
+    mask of what is real."""
+    length = max(sequence.shape[1] for sequence in sequences)
+    first = sequences[0]
+    inputs = first.new_zeros((len(sequences), length, first.shape[-1]))
+    mask = torch.zeros((len(sequences), length), dtype=torch.long, device=first.device)
+    for index, sequence in enumerate(sequences):
+        inputs[index, length - sequence.shape[1] :] = sequence[0]
+        mask[index, length - sequence.shape[1] :] = 1
     return inputs, mask
 
 

@@ -36,15 +36,17 @@ import torch
 from ..optimize import torch_threads
 from .base import GenerationStopped
 from .xtts_continuous import _ContinuousBatch, _Live
-from .xtts_gpt import BatchRow
+from .xtts_gpt import BatchRow, ConditioningPrefix
 
 
 class _TrackedBatch(_ContinuousBatch):
     """A continuous batch that remembers each row's state from its admission until its stream
     lets go of it (`SharedStreams.leave`)."""
 
-    def __init__(self, gpt, width: int, device: torch.device) -> None:
-        super().__init__(gpt, [], width, device)
+    def __init__(
+        self, gpt, width: int, device: torch.device, prefixes: ConditioningPrefix | None
+    ) -> None:
+        super().__init__(gpt, [], width, device, prefixes)
         self.states: dict[int, _Live] = {}
 
     def admitted(self, state: _Live) -> None:
@@ -62,10 +64,17 @@ class _Feed:
 class SharedStreams:
     """Streams' GPT rows in one continuous batch of at most `width` rows."""
 
-    def __init__(self, gpt, width: int, device: str | torch.device) -> None:
+    def __init__(
+        self,
+        gpt,
+        width: int,
+        device: str | torch.device,
+        prefixes: ConditioningPrefix | None = None,
+    ) -> None:
+        """`prefixes`: the voices' conditioning positions, prefilled once (xtts_gpt)."""
         if width < 2:
             raise ValueError("sharing needs a batch of at least two rows")
-        self.batch = _TrackedBatch(gpt, width, torch.device(device))
+        self.batch = _TrackedBatch(gpt, width, torch.device(device), prefixes)
         self.feeds: dict[int, _Feed] = {}
         self.prefill_threads: int | None = None
 
