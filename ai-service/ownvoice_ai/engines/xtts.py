@@ -242,7 +242,9 @@ class XttsEngine:
                 self._apply_fast_cpu_option()
             self.use_cuda_graphs(self.cuda_graphs)
             if self.decoders is None:  # (a CUDA graph prefills whole prefixes)
-                self.prefixes = ConditioningPrefix(self.model.gpt)
+                # as many voices as a listeners' batch holds rows (8 MB each, full size)
+                voices = max(4, min(self.listener_batch, 8))
+                self.prefixes = ConditioningPrefix(self.model.gpt, voices)
             if self.listener_batch > 1 and self.decoders is None:
                 self.listeners = SharedStreams(
                     self.model.gpt, self.listener_batch, self.device, self.prefixes

@@ -17,6 +17,7 @@ book.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -150,9 +151,9 @@ class _ContinuousBatch:
         arrive together (xtts_listeners.SharedStreams). One pass over several rows reads the
         weights once and pays the threads' wake-ups once."""
         room = self.width - len(self.live)
-        indices = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+        indices = list(itertools.islice(self.waiting, room))
         if len(indices) == 1:
-            return BatchStep(*self._admit(indices[0]))
+            return self.step()
         rows = [self.rows[i] for i in indices]
         if self.prefixes is None:
             inputs, mask = _left_padded_prefixes(self.gpt, rows)
@@ -167,6 +168,8 @@ class _ContinuousBatch:
         )
         latents = self.gpt.final_norm(out.last_hidden_state[:, -1])
         logits = self.gpt.mel_head(latents).float()
+        for _ in indices:  # they leave the queue only once the pass went through
+            self.waiting.popleft()
         ended: list[tuple[int, torch.Tensor]] = []
         for row, index in enumerate(indices):
             columns = mask[row].nonzero().flatten()  # its voice's, then its text's

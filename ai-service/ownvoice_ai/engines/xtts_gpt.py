@@ -91,7 +91,8 @@ class ConditioningPrefix:
     takes the text positions' activation scale over the text alone.
 
     The last `voices` voices are kept (about 8 MB each for the full-size model, fp32 keys and
-    values of 30 layers). Safe to share between threads.
+    values of 30 layers). Safe to share between threads. Keyed by the latents' content and by the
+    GPT's modules (`_weights_key`): use one per GPT.
     """
 
     def __init__(self, gpt, voices: int = 4) -> None:
@@ -110,7 +111,8 @@ class ConditioningPrefix:
                 return kept
         with torch.inference_mode():
             cache = PreallocatedCache(cond_latent.shape[1])
-            self.gpt.gpt(inputs_embeds=cond_latent, past_key_values=cache, use_cache=True)
+            inputs = cond_latent.to(self.gpt.text_embedding.weight.dtype)  # as prefix_embeddings
+            self.gpt.gpt(inputs_embeds=inputs, past_key_values=cache, use_cache=True)
             kept = []
             for layer in cache.layers:
                 assert layer.keys is not None and layer.values is not None  # prefilled

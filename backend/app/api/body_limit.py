@@ -13,8 +13,8 @@ them) would get that reset instead of the answer, or only part of the answer. Ho
 - a chunked body: at most `max(cap, LINGER_BYTES)` more bytes;
 - a body with a Content-Length, which cannot run past it: all of it when it is at most
   `cap + max(cap, LINGER_BYTES)` long (a file a little over the limit, the usual mistake, gets
-  its 413 every time); a longer one is not read at all, and the connection closes right after
-  the answer.
+  its 413, unless the client is still sending after `LINGER_S`); a longer one is not read at
+  all, and the connection closes right after the answer.
 
 Credentials are judged by their presence (an Authorization or xi-api-key header, the session
 cookie), not validated: validating would cost a database lookup, and a pooled connection, for
