@@ -5,6 +5,7 @@ server over real sockets, so that Content-Length, chunked bodies and early answe
 from __future__ import annotations
 
 import json
+import select
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +13,17 @@ import httpx
 import pytest
 from audio_files import CLEAN_WAV
 from conftest import create_user
-from raw_http import MB, Pusher, RawResponse, chunk, connect, head, peak_rss, read_response
+from raw_http import (
+    MB,
+    READ_TIMEOUT,
+    Pusher,
+    RawResponse,
+    chunk,
+    connect,
+    head,
+    peak_rss,
+    read_response,
+)
 from servers import ADMIN_API_KEY, AppServer, start_app
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_API_KEY}"}
@@ -68,6 +79,29 @@ def test_a_declared_oversize_body_is_refused_before_it_is_sent(
     assert response.status == 413, response
     assert says in response.json()["detail"]
     assert response.closed  # the body is not kept: the connection ends after the answer
+
+
+def test_a_body_a_little_over_the_cap_is_answered_at_once_then_read_to_its_end(
+    server: AppServer,
+) -> None:
+    """27 MB declared, over the upload's 26 MB cap and under twice it: the 413 comes before a
+    byte of the body, and the server then reads the body to its end before it closes, so a
+    client that sends it all before reading gets the answer, not a reset (closing at once made
+    one upload in about forty through httpx fail that way)."""
+    length = 27 * MB
+    sock = connect(server)
+    try:
+        sock.sendall(
+            head("POST", "/api/voice/upload", {**ADMIN, **MULTIPART, "Content-Length": str(length)})
+        )
+        assert select.select([sock], [], [], READ_TIMEOUT)[0]  # answered before the body
+        sock.sendall(bytes(length))  # would fail with a reset had the server closed
+        response = read_response(sock)
+    finally:
+        sock.close()
+    assert response.status == 413, response
+    assert "larger than 25 MB" in response.json()["detail"]
+    assert response.closed
 
 
 def test_each_api_surface_gets_its_own_413_shape(server: AppServer) -> None:
