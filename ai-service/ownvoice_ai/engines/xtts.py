@@ -484,26 +484,27 @@ class XttsEngine:
         # A row of the listeners' batch; it leaves the batch however this stream ends. The
         # prefill is compute-bound and no vocoder of this stream runs yet: every core takes it.
         row = BatchRow(cond_latent, tokens, settings, generator)
-        if not tuning.overlap_vocoder:
-            index = shared.join(row, self.batch_threads)
-            try:
-                yield END_OF_TURN  # the others who arrived with this one join before it decodes
-                yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
-            finally:
-                shared.leave(index)
-            return
-        # The fast path: the row's latents go to this stream's vocoder thread as the batch's
-        # steps make them, whoever's turn ran the step (xtts_listeners).
-        side = VocoderThread(vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
-        fed: int | None = None
+        # On the fast path the row's latents go to this stream's vocoder thread as the batch's
+        # steps make them, whoever's turn ran the step (xtts_listeners); in line, the stream
+        # reads them at its own turns.
+        side = (
+            VocoderThread(vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
+            if tuning.overlap_vocoder
+            else None
+        )
+        index: int | None = None
         try:
-            fed = shared.join(row, self.batch_threads, feed=side.push)
-            yield END_OF_TURN
-            yield from self._fed_pieces(shared, fed, side, stop)
+            index = shared.join(row, self.batch_threads, feed=side.push if side else None)
+            yield END_OF_TURN  # the others who arrived with this one join before it decodes
+            if side is None:
+                yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
+            else:
+                yield from self._fed_pieces(shared, index, side, stop)
         finally:
-            if fed is not None:
-                shared.leave(fed)
-            side.close()
+            if index is not None:
+                shared.leave(index)
+            if side is not None:
+                side.close()
 
     @staticmethod
     def _fed_pieces(

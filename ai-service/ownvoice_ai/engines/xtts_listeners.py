@@ -5,13 +5,12 @@ One decoding step of a batch of 8 rows costs about 1.8 times a step of one row o
 (worker.py) hear their audio sooner, and the device makes more audio per second, when their GPT
 steps run together. Each stream's sentence joins the batch as a row (`join`; the next step that
 finds room prefills every waiting row in one pass) and reads its own latents (`latents`); a
-stream whose turn needs latents it
-does not have yet runs one step of the whole batch, so every other live row advances too, and
-their latents wait for their own turns. The vocoder stays per stream: a stream that decodes on a
-vocoder thread of its own (the fast path) has each step's latents pushed to it as the step makes
-them (`join(..., feed=)`, `advance`), so every listener's vocoder starts as soon as its row has
-its first chunk's latents, not at its next turn: without that, eight listeners' first chunks
-were vocoded one per turn, a batch step apart.
+stream whose turn needs latents it does not have yet runs one step of the whole batch, so every
+other live row advances too, and their latents wait for their own turns. The vocoder stays per
+stream: a stream that decodes on a vocoder thread of its own (the fast path) has each step's
+latents pushed to it as the step makes them (`join(..., feed=)`, `advance`), so every
+listener's vocoder starts as soon as its row has its first chunk's latents, not at its next
+turn: without that, eight listeners' first chunks were vocoded one per turn, a batch step apart.
 
 Concurrency contract: everything here runs on the device worker's one thread, in turns
 (worker.py), never two calls at once; torch's inference mode is entered per step, never across
