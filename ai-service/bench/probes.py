@@ -91,6 +91,31 @@ class ParagraphRun:
     ttfa_s: float
     total_s: float
     audio_s: float
+    # how long a listener who plays from the first audio on, at real time, waited in all
+    stall_s: float | None = None
+
+
+class Playback:
+    """A listener who starts playing at the first audio and plays on at real time: the audio's
+    arrival times (`arrived`) give how long playback stood still waiting for the next piece."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.first_s: float | None = None
+        self.samples = 0
+        self.stall_s = 0.0
+        self._runs_out_s = 0.0  # when what has arrived so far will have been played
+
+    def arrived(self, at_s: float, samples: int) -> None:
+        if not samples:
+            return
+        if self.first_s is None:
+            self.first_s = self._runs_out_s = at_s
+        elif at_s > self._runs_out_s:
+            self.stall_s += at_s - self._runs_out_s
+            self._runs_out_s = at_s
+        self._runs_out_s += samples / self.sample_rate
+        self.samples += samples
 
 
 def timed_stream(

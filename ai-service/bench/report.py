@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,19 @@ def format_listeners(report: dict[str, Any]) -> list[str]:
     precision = default.get("precision")
     if precision:
         lines.append(f"default settings: {precision['chosen']} ({precision['reason']})")
+    alone = default.get("sentence_after_sentence")
+    if alone:
+        stalls = [run.get("stall_s") for run in default.get("runs", [])]
+        stall = statistics.median(stalls) if stalls and None not in stalls else None
+        read_ahead = f"RTF {default['rtf']:.2f}" + (
+            f", playback stalls {stall:.2f} s in all" if stall is not None else ""
+        )
+        lines.append(
+            f"default settings, the paragraph as one /generate (read ahead "
+            f"{default['read_ahead']}): {read_ahead}; sentence after sentence: RTF "
+            f"{alone['rtf']:.2f}, stalls {alone['stall_s']:.2f} s (first audio "
+            f"{default['ttfa_s']:.2f} vs {alone['ttfa_s']:.2f} s)"
+        )
     for count, run in (default.get("listeners") or {}).items():
         lines.append(
             f"{count} listener(s) together: first audio p50 {run['first_audio_p50_s']:.2f} s, "

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Concurrent listeners' sentences decode together, as rows of one GPT batch of at most this
     # many (engines/xtts_listeners.py; not with CUDA graphs). 1: each stream decodes alone.
     listener_batch: int = Field(8, ge=1, le=64)
+    # A streamed text's next sentences decode beside the one being heard, as rows of that batch
+    # (at most this many ahead per stream, and at most half the batch in all). 0: one at a time.
+    read_ahead: int = Field(1, ge=0, le=16)
     # Verification (ownvoice_ai/verify): every sentence of POST /generate/batch is heard by speech
     # recognition and taken again (new seed, a little cooler) when it fails, up to `verify_takes`
     # takes. `asr_model` names a local CTranslate2 Whisper directory instead of the bundled tiny.en.

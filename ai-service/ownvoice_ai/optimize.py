@@ -76,6 +76,18 @@ def release_freed_memory() -> bool:
         return False
 
 
+def drop_text_head(model: Any) -> bool:
+    """Free the GPT's text head (XTTS's text-prediction layer, 27 MB in fp32 for the full-size
+    model): only training uses it; every inference path, coqui's included, stops at the latents
+    or the audio head before it (`GPT.get_logits(..., return_latent=True)`). Returns whether one
+    was there."""
+    gpt = model.gpt
+    if getattr(gpt, "text_head", None) is None:
+        return False
+    gpt.text_head = None
+    return True
+
+
 def conv1d_to_linear(root: nn.Module) -> int:
     """Replace Hugging Face GPT-2 `Conv1D` layers under `root` with equivalent `nn.Linear` layers.
 
@@ -333,10 +345,19 @@ class VocoderThread:
     same samples; they only arrive while the GPT is already generating the next ones. It runs on
     `threads` torch threads (default: the creating thread's count, see `_vocoder_worker`).
     `close()` tells it to quit without decoding what is still queued, unless the last piece came
-    out, and joins it.
+    out, and joins it. Created with `started=False`, it only queues what is pushed until `start()`
+    (a sentence read ahead: its latents wait, and the vocoder's memory is not taken, until the
+    sentence before it is heard).
     """
 
-    def __init__(self, vocoder: Any, first: int, every: int, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        vocoder: Any,
+        first: int,
+        every: int,
+        threads: int | None = None,
+        started: bool = True,
+    ) -> None:
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._outbox: queue.Queue[Any] = queue.Queue()
         self._cancelled = threading.Event()
@@ -355,7 +376,12 @@ class VocoderThread:
             name="ownvoice-vocoder",
             daemon=True,
         )
-        self._thread.start()
+        if started:
+            self._thread.start()
+
+    def start(self) -> None:
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
 
     def push(self, latent: torch.Tensor) -> None:
         self._inbox.put(latent)
@@ -380,6 +406,8 @@ class VocoderThread:
                 return
 
     def close(self) -> None:
+        if self._thread.ident is None:
+            return  # never started: nothing to stop
         if not self.finished:
             self._cancelled.set()  # quit without decoding what is still queued
             self._inbox.put(None)

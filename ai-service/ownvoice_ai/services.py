@@ -94,6 +94,7 @@ def _load_xtts(settings: Settings, clock: Callable[[], float]) -> XttsEngine:
         cuda_graphs=settings.cuda_graphs,
         clock=clock,
         listener_batch=settings.listener_batch,
+        read_ahead=settings.read_ahead,
         **extra,
     )
     status = engine.load()

@@ -175,6 +175,7 @@ def test_listeners_started_together_decode_as_one_batch(client_factory, voice_by
     assert shared.live_rows == 0 and not shared.batch.states and not shared.batch.rows
     ready = client.get("/ready", headers=AUTH).json()["engines"]["xtts"]
     assert ready["listener_batch"] == services.settings.listener_batch
+    assert ready["read_ahead"] == services.settings.read_ahead == 1
 
 
 def test_with_a_listener_batch_of_one_each_stream_decodes_alone(client_factory, voice_bytes):
@@ -184,4 +185,5 @@ def test_with_a_listener_batch_of_one_each_stream_decodes_alone(client_factory, 
     assert put_voice(client, "reader", voice_bytes).status_code in (200, 201)
     audio = asyncio.run(asyncio.wait_for(listen_together(services, ["a", "b"]), DEADLINE_S))
     np.testing.assert_array_equal(audio["a"], audio["b"])  # same seed, each alone
-    assert client.get("/ready", headers=AUTH).json()["engines"]["xtts"]["listener_batch"] == 1
+    ready = client.get("/ready", headers=AUTH).json()["engines"]["xtts"]
+    assert ready["listener_batch"] == 1 and ready["read_ahead"] == 0  # no batch to read ahead in

@@ -47,6 +47,27 @@ def test_streamed_latents_equal_coqui_second_pass(tiny_model):
     assert torch.allclose(latents, reference, atol=1e-4)
 
 
+def test_the_text_head_is_freed_and_no_inference_path_needed_it(tiny_model):
+    """optimize.drop_text_head: coqui's teacher-forced pass (the latents `Xtts.inference`
+    vocodes) and our token loop give the same latents without XTTS's text head."""
+    from ownvoice_ai.optimize import drop_text_head
+
+    model = copy.deepcopy(tiny_model)
+    codes = torch.tensor([[code for code, _ in _loop(model, 12)]])
+    before = teacher_forced_latents(model.gpt, _cond(model), _text(model), codes)
+    assert drop_text_head(model) and model.gpt.text_head is None
+    assert not drop_text_head(model)  # already gone
+    after = teacher_forced_latents(model.gpt, _cond(model), _text(model), codes)
+    assert torch.equal(before, after)
+    assert [code for code, _ in _loop(model, 12)] == codes[0].tolist()
+
+
+def _loop(model, tokens: int):
+    settings = SamplingSettings(fixed_tokens=tokens)
+    generator = torch.Generator().manual_seed(2)
+    return generate_latents(model.gpt, _cond(model), _text(model), settings, generator)
+
+
 def test_fixed_tokens_and_seed_are_reproducible(tiny_model):
     def run(seed):
         generator = torch.Generator().manual_seed(seed)
@@ -198,6 +219,7 @@ def test_engine_stream_yields_first_chunk_early(tiny_checkpoint):
     voice = Conditioning(
         torch.randn(1, 32, engine.model.gpt.model_dim), torch.randn(1, 512, 1), "a", "tiny"
     )
+    assert engine.model.gpt.text_head is None  # freed at load: training only
     chunks = list(engine.stream("Hello there.", voice, SynthesisOptions(seed=1)))
     sizes = [len(chunk.samples) for chunk in chunks]
     assert chunks[-1].is_last and not any(chunk.is_last for chunk in chunks[:-1])

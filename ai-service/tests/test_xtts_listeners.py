@@ -201,8 +201,8 @@ def test_sharing_needs_two_rows(tiny_model):
 
 
 def test_the_cache_holds_the_rows_in_use_and_is_freed_when_the_batch_empties(tiny_model):
-    """A single listener's batch keeps one row's cache, not a full batch's; rows double as
-    listeners join (up to the width); when the last row ends the cache's memory goes."""
+    """A single listener's batch keeps one row's cache, not a full batch's; rows are added
+    as listeners join (up to the width); when the last row ends the cache's memory goes."""
     shared = SharedStreams(tiny_model.gpt, width=8, device="cpu")
     layer = shared.batch.cache.layers[0]
 
@@ -214,7 +214,7 @@ def test_the_cache_holds_the_rows_in_use_and_is_freed_when_the_batch_empties(tin
     assert buffer_rows() == 1 and shared.live_rows == 1
     rows += [shared.join(_row(tiny_model, index)) for index in (1, 2)]
     shared.advance()
-    assert buffer_rows() == 4 and shared.live_rows == 3
+    assert buffer_rows() == 3 and shared.live_rows == 3
     got = _take_turns({i: shared.latents(row) for i, row in enumerate(rows)}, per_turn=4)
     for index in range(3):
         _check(tiny_model, index, got[index])

@@ -3,7 +3,8 @@
 The engine, worker and precision are built by `ownvoice_ai.services.build_services` from default
 `Settings` (only the checkpoint, data directory, device, threads and the forced token count are
 the bench's), so `OWNVOICE_XTTS_PRECISION=auto` picks fp32 or the int8 fast path here exactly as
-the service would. The paragraph is streamed through `XttsEngine.stream` as /generate does; then
+the service would. The paragraph is streamed through `XttsEngine.stream_chunks` as /generate does
+(read ahead; and once more sentence after sentence, with the playback stalls of each); then
 1, 4 and 8 listeners arrive together on the service's device worker (round-robin turns,
 worker.py): each one's time to first audio and the aggregate real-time factor.
 """
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..config import LANGUAGE, OUTPUT_RATE, PARAGRAPH, SAMPLING, WorkerSpec
-from ..probes import ParagraphRun, progress, timed_stream
+from ..probes import ParagraphRun, Playback, progress
 from ..reference import read_reference
 from .base import SynthesisPath, checkpoint_dir, device_of
 
@@ -53,6 +54,8 @@ class ServiceDefault(SynthesisPath):
         audio, rate = read_reference(spec.reference_wav)
         latent, speaker = self.engine.compute_conditioning(audio, rate)
         self.voice = Conditioning(latent, speaker, "bench", "bench")
+        tokenizer = self.engine.count_tokens(LANGUAGE)
+        self.chunks = [tokenizer.tokenized(sentence) for sentence in PARAGRAPH]
 
     def _options(self, seed: int = 0):
         from ownvoice_ai.engines.base import StopSignal, SynthesisOptions
@@ -70,17 +73,36 @@ class ServiceDefault(SynthesisPath):
             self.engine.tuning = tuning
 
     def paragraph(self) -> ParagraphRun:
+        """The paragraph as one /generate streams it: its sentences through
+        `XttsEngine.stream_chunks` (the next ones read ahead, as the service does)."""
         start = time.perf_counter()
-        first, samples = None, 0
-        for sentence in PARAGRAPH:
-            chunks = self.engine.stream(sentence, self.voice, self._options())
-            sentence_first, n = timed_stream(chunks, start, lambda chunk: len(chunk.samples))
-            first = first if first is not None else sentence_first
-            samples += n
-            progress(self.sizes.tokens_per_sentence)
-        return ParagraphRun(first or 0.0, time.perf_counter() - start, samples / OUTPUT_RATE)
+        playback = Playback(OUTPUT_RATE)
+        for chunk in self.engine.stream_chunks(self.chunks, self.voice, self._options()):
+            playback.arrived(time.perf_counter() - start, len(chunk.samples))
+            if chunk.is_last:
+                progress(self.sizes.tokens_per_sentence)
+        return ParagraphRun(
+            playback.first_s or 0.0,
+            time.perf_counter() - start,
+            playback.samples / OUTPUT_RATE,
+            playback.stall_s,
+        )
+
+    def sentence_after_sentence(self) -> dict[str, Any]:
+        """The same paragraph with read-ahead off (`OWNVOICE_READ_AHEAD=0`), same run."""
+        ahead, self.engine.read_ahead = self.engine.read_ahead, 0
+        try:
+            runs = [self.paragraph() for _ in range(self.sizes.repeats)]
+        finally:
+            self.engine.read_ahead = ahead
+        return {
+            "ttfa_s": float(np.median([run.ttfa_s for run in runs])),
+            "rtf": float(np.median([run.total_s / run.audio_s for run in runs])),
+            "stall_s": float(np.median([run.stall_s or 0.0 for run in runs])),
+        }
 
     def extra(self) -> dict[str, Any]:
+        one_at_a_time = self.sentence_after_sentence()
         listeners = {str(n): self.listeners(n) for n in LISTENER_COUNTS}
         verified = self.verified_rendering()
         self.services.close()
@@ -88,6 +110,8 @@ class ServiceDefault(SynthesisPath):
         return {
             "precision": status.extra.get("precision"),
             "vocoder_dtype": status.extra.get("vocoder_dtype"),
+            "read_ahead": self.engine.read_ahead,
+            "sentence_after_sentence": one_at_a_time,
             "listeners": listeners,
             "verified_rendering": verified,
         }

@@ -28,7 +28,7 @@ def _engine_dict(status: EngineStatus) -> dict:
         # what the fast CPU option changed (XTTS only)
         **{
             key: status.extra[key]
-            for key in ("int8", "vocoder_dtype", "precision", "listener_batch")
+            for key in ("int8", "vocoder_dtype", "precision", "listener_batch", "read_ahead")
             if key in status.extra
         },
     }

@@ -78,15 +78,22 @@ class PreallocatedCache(DynamicCache):
         Cache.__init__(self, layer_class_to_replicate=layer)  # type: ignore[arg-type]
 
 
-# Columns added at a time when a RowLayer runs out of room (a reallocation copies the cache).
-_HEADROOM = 128
+# Columns added when a RowLayer runs out of room: an eighth of its length, at least this many. A
+# reallocation copies the cache, so growing by a fraction keeps its cost per token bounded, and
+# a short sentence's rows do not carry a long tail of empty columns (245 kB per row and column
+# for the full-size model in fp32).
+_MIN_HEADROOM = 16
+
+
+def _headroom(length: int) -> int:
+    return max(_MIN_HEADROOM, length // 8)
 
 
 class RowLayer(DynamicLayer):
     """One layer's keys and values for a batch whose rows come and go (continuous batching).
 
-    The buffers grow to `max_rows` rows by doubling as rows are inserted (a batch that only ever
-    holds one row, such as a single listener's, keeps one row's cache); `keys`/`values` are
+    The buffers grow one row at a time as rows are inserted, up to `max_rows` (a batch that only
+    ever holds one row, such as a single listener's, keeps one row's cache); `keys`/`values` are
     views of the live rows and the live columns. A row is inserted right-aligned (its prefix
     ends at the last column, the columns before it zero and masked by the caller); columns no
     row needs are dropped from the left by moving the view, and the buffer is reallocated only
@@ -106,18 +113,19 @@ class RowLayer(DynamicLayer):
         if not self.is_initialized:
             self.dtype, self.device = key_states.dtype, key_states.device
             _, heads, _, head_dim = key_states.shape
-            shape = (1, heads, prefix + _HEADROOM, head_dim)  # rows are added as they come
+            shape = (1, heads, prefix + _headroom(prefix), head_dim)  # rows are added as they come
             self._key_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self._value_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self.is_initialized = True
         if self.rows >= self.max_rows:
             raise ValueError(f"the batch holds {self.max_rows} rows")
         shift = max(0, prefix - self.length)
-        grow = self.rows >= self._key_buffer.shape[0]  # full: double the rows, up to max_rows
+        grow = self.rows >= self._key_buffer.shape[0]  # full: one row more
         if shift or grow:
             room = self._key_buffer.shape[-2] - self.start - self.length
-            rows = min(self.max_rows, 2 * self.rows) if grow else self._key_buffer.shape[0]
-            self._reallocate(self.length + shift + max(room, _HEADROOM), shift, rows)
+            rows = self.rows + 1 if grow else self._key_buffer.shape[0]
+            length = self.length + shift
+            self._reallocate(length + max(room, _headroom(length)), shift, rows)
         end = self.start + self.length
         for buffer, states in ((self._key_buffer, key_states), (self._value_buffer, value_states)):
             buffer[self.rows, :, self.start : end - prefix] = 0
@@ -134,7 +142,8 @@ class RowLayer(DynamicLayer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         added = key_states.shape[-2]
         if self.start + self.length + added > self._key_buffer.shape[-2]:
-            self._reallocate(self.length + added + _HEADROOM, 0, self._key_buffer.shape[0])
+            length = self.length + added
+            self._reallocate(length + _headroom(length), 0, self._key_buffer.shape[0])
         end = self.start + self.length
         self._key_buffer[: self.rows, :, end : end + added] = key_states
         self._value_buffer[: self.rows, :, end : end + added] = value_states

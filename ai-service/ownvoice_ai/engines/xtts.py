@@ -8,7 +8,8 @@ Pieces, each callable on its own (the benchmark times them separately):
   `count_tokens(language)` counts for the text splitter and keeps the ids (`TokenizedChunk`);
 - `generate_latents(...)`: the GPT token loop (engines/xtts_gpt.py);
 - `VocoderStream`: bounded-window HiFi-GAN decode with crossfaded joins (engines/xtts_vocoder.py);
-- `stream(text, conditioning, options)`: all of the above for one model-sized text chunk.
+- `stream(text, conditioning, options)`: all of the above for one model-sized text chunk;
+  `stream_chunks(chunks, ...)` for a text's chunks in order, the next ones read ahead.
   Concurrent streams' GPT steps run as rows of one batch (`SharedStreams`, engines/xtts_listeners.py).
 """
 
@@ -19,6 +20,7 @@ import math
 import secrets
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +36,7 @@ from ..optimize import (
     SideDecoder,
     VocoderThread,
     cpu_supports_bf16,
+    drop_text_head,
     half_precision_vocoder,
     overlapped_vocoder_chunks,
     quantize_gpt_int8,
@@ -182,6 +185,27 @@ def _next_step(steps: Iterator[BatchStep], threads: int | None) -> BatchStep | N
         return next(steps, None)
 
 
+@dataclass
+class _Sentence:
+    """One chunk, ready to decode: see `XttsEngine._sentence`."""
+
+    cond_latent: torch.Tensor
+    tokens: torch.Tensor
+    settings: SamplingSettings
+    generator: torch.Generator
+    vocoder: VocoderStream
+
+
+@dataclass
+class _SharedRow:
+    """A chunk's row in the listeners' batch, with its vocoder (on a thread of its own, fed by
+    the batch's steps, on the fast path)."""
+
+    index: int
+    vocoder: VocoderStream
+    side: VocoderThread | None
+
+
 class XttsEngine:
     name = "xtts"
     sample_rate = SAMPLE_RATE
@@ -197,6 +221,7 @@ class XttsEngine:
         cuda_graphs: bool = True,
         clock: Callable[[], float] = time.perf_counter,
         listener_batch: int = 8,
+        read_ahead: int = 1,
     ) -> None:
         self.source = source
         self.requested_device = requested_device
@@ -217,6 +242,8 @@ class XttsEngine:
         # graphs run): engines/xtts_listeners.py. 1: each stream decodes alone.
         self.listener_batch = listener_batch
         self.listeners: SharedStreams | None = None
+        # A text's next chunks that decode beside the one being heard (`stream_chunks`)
+        self.read_ahead = read_ahead
         # Each voice's conditioning positions, prefilled once (set at load; xtts_gpt)
         self.prefixes: ConditioningPrefix | None = None
         self.model: Any = None  # coqui's Xtts once loaded (untyped)
@@ -231,6 +258,7 @@ class XttsEngine:
         try:
             choice = pick_device(self.requested_device)
             self.model = load_checkpoint(self.source.path, device="cpu")
+            drop_text_head(self.model)  # training only
             if choice.device == "mps":
                 choice = self._verify_mps()
             self.device = choice.device
@@ -273,6 +301,7 @@ class XttsEngine:
                 "vocoder_dtype": self.vocoder_dtype,
                 "cuda_graphs": self.decoders is not None,
                 "listener_batch": self.listener_batch if self.listeners is not None else 1,
+                "read_ahead": self.read_ahead if self.listeners is not None else 0,
                 "precision": self.precision.as_dict(),
             },
         )
@@ -462,49 +491,163 @@ class XttsEngine:
         tuning: StreamTuning,
     ) -> Iterator[AudioChunk]:
         model = self._require_model()
+        sentence = self._sentence(device, text, voice, options, tuning)
+        stop = options.stop.reason if options.stop is not None else None
+        shared = self.listeners if self.decoders is None and device == self.device else None
+        if shared is None:
+            latents = self._latents(
+                model.gpt,
+                sentence.cond_latent,
+                sentence.tokens,
+                sentence.settings,
+                sentence.generator,
+                stop,
+            )
+            yield from self._vocoded(latents, sentence.vocoder, tuning)
+            return
+        row = self._join(shared, sentence, tuning, ahead=False)
+        try:
+            yield END_OF_TURN  # the others who arrived with this one join before it decodes
+            yield from self._row_audio(shared, row, tuning, stop)
+        finally:
+            self._drop(shared, row)
+
+    def stream_chunks(
+        self,
+        chunks: Sequence[str | TokenizedChunk],
+        voice: Conditioning,
+        options: SynthesisOptions,
+    ) -> Iterator[AudioChunk]:
+        """Audio for a text's model-sized chunks, in order, as `stream` gives each.
+
+        In the listeners' batch, a text's next `read_ahead` chunks decode beside the one being
+        heard, as rows of their own (read-ahead): they join once the heard chunk's first audio is
+        out (so its first audio comes as soon as alone), while the batch has room for them
+        (`SharedStreams.room_ahead`), and their audio waits until its turn. A batch step of three
+        rows costs little more than one of one row (the weights are read once), so a text of
+        several sentences comes out faster than sentence after sentence; the chunk being heard
+        decodes a little slower than alone. Each chunk samples as `stream` would (its own seed),
+        so the audio is the same up to the rounding of batched products.
+        """
+        shared = self.listeners if self.decoders is None else None
+        if shared is None or self.read_ahead < 1 or len(chunks) < 2:
+            for chunk in chunks:
+                yield from self.stream(chunk, voice, options)
+            return
+        tuning = self.tuning
+        stop = options.stop.reason if options.stop is not None else None
+        following = iter(chunks)
+        rows: deque[_SharedRow] = deque()
+
+        def join_next(ahead: bool) -> bool:
+            chunk = next(following, None)
+            if chunk is None:
+                return False
+            sentence = self._sentence(self.device, chunk, voice, options, tuning)
+            rows.append(self._join(shared, sentence, tuning, ahead))
+            return True
+
+        try:
+            join_next(ahead=False)
+            yield END_OF_TURN  # the others who arrived with this one join before it decodes
+            while rows:
+                row = rows[0]
+                shared.heard(row.index)
+                if row.side is not None:
+                    row.side.start()  # with the latents the batch has fed it meanwhile
+                for piece in self._row_audio(shared, row, tuning, stop):
+                    yield piece
+                    while (
+                        len(rows) <= self.read_ahead
+                        and shared.room_ahead()
+                        and join_next(ahead=True)
+                    ):
+                        pass
+                self._drop(shared, rows.popleft())
+                if not rows:  # no room to read ahead: the next chunk joins as it is heard
+                    join_next(ahead=False)
+        finally:
+            for row in rows:
+                self._drop(shared, row)
+
+    def _sentence(
+        self,
+        device: str,
+        text: str | TokenizedChunk,
+        voice: Conditioning,
+        options: SynthesisOptions,
+        tuning: StreamTuning,
+    ) -> _Sentence:
+        """What one chunk's stream needs: its tokens, sampling settings, seeded generator, voice
+        latents and a fresh vocoder."""
+        model = self._require_model()
         tokens = self._token_tensor(text, options.language, device)
         fixed_tokens, max_tokens = tuning.token_limits(_text_of(text))
-        settings = self._sampling(options, fixed_tokens, max_tokens)
         generator = torch.Generator(device=device)
         generator.manual_seed(options.seed if options.seed is not None else secrets.randbits(63))
-        speaker = voice.speaker_embedding.to(device)
         vocoder = VocoderStream(
             model.hifigan_decoder,
-            speaker,
+            voice.speaker_embedding.to(device),
             model.gpt.max_gen_mel_tokens + 1,
             length_scale=1.0 / max(options.speed, 0.05),
         )
-        stop = options.stop.reason if options.stop is not None else None
-        cond_latent = voice.gpt_cond_latent.to(device)
-        shared = self.listeners if self.decoders is None and device == self.device else None
-        if shared is None:
-            latents = self._latents(model.gpt, cond_latent, tokens, settings, generator, stop)
-            yield from self._vocoded(latents, vocoder, tuning)
-            return
-        # A row of the listeners' batch; it leaves the batch however this stream ends. The
-        # prefill is compute-bound and no vocoder of this stream runs yet: every core takes it.
-        row = BatchRow(cond_latent, tokens, settings, generator)
-        # On the fast path the row's latents go to this stream's vocoder thread as the batch's
-        # steps make them, whoever's turn ran the step (xtts_listeners); in line, the stream
-        # reads them at its own turns.
+        return _Sentence(
+            voice.gpt_cond_latent.to(device),
+            tokens,
+            self._sampling(options, fixed_tokens, max_tokens),
+            generator,
+            vocoder,
+        )
+
+    def _join(
+        self, shared: SharedStreams, sentence: _Sentence, tuning: StreamTuning, ahead: bool
+    ) -> _SharedRow:
+        """`sentence` as a row of the listeners' batch (prefilled at the next step, with every
+        other row waiting then, on `batch_threads`: the prefill is compute-bound). On the fast
+        path its latents go to a vocoder thread of its own as the batch's steps make them,
+        whoever's turn ran the step (xtts_listeners); in line, the stream reads them at its own
+        turns. A row read `ahead` is vocoded only once heard, one sentence after another: its
+        latents wait meanwhile (the GPT, not the vocoder, is what the batch shares, and on two
+        cores several vocoders at once only take turns on the same core)."""
         side = (
-            VocoderThread(vocoder, tuning.first_chunk_tokens, tuning.chunk_tokens)
+            VocoderThread(
+                sentence.vocoder,
+                tuning.first_chunk_tokens,
+                tuning.chunk_tokens,
+                started=not ahead,
+            )
             if tuning.overlap_vocoder
             else None
         )
-        index: int | None = None
+        row = BatchRow(sentence.cond_latent, sentence.tokens, sentence.settings, sentence.generator)
         try:
-            index = shared.join(row, self.batch_threads, feed=side.push if side else None)
-            yield END_OF_TURN  # the others who arrived with this one join before it decodes
-            if side is None:
-                yield from self._vocoded(shared.latents(index, stop), vocoder, tuning)
-            else:
-                yield from self._fed_pieces(shared, index, side, stop)
-        finally:
-            if index is not None:
-                shared.leave(index)
+            index = shared.join(
+                row, self.batch_threads, feed=side.push if side else None, ahead=ahead
+            )
+        except BaseException:
             if side is not None:
                 side.close()
+            raise
+        return _SharedRow(index, sentence.vocoder, side)
+
+    def _row_audio(
+        self,
+        shared: SharedStreams,
+        row: _SharedRow,
+        tuning: StreamTuning,
+        stop: Callable[[], str | None] | None,
+    ) -> Iterator[AudioChunk]:
+        if row.side is None:
+            yield from self._vocoded(shared.latents(row.index, stop), row.vocoder, tuning)
+        else:
+            yield from self._fed_pieces(shared, row.index, row.side, stop)
+
+    @staticmethod
+    def _drop(shared: SharedStreams, row: _SharedRow) -> None:
+        """The row leaves the batch however its stream ended; its vocoder thread is joined."""
+        shared.leave(row.index)
+        if row.side is not None:
+            row.side.close()
 
     @staticmethod
     def _fed_pieces(
@@ -514,16 +657,18 @@ class XttsEngine:
         stop: Callable[[], str | None] | None,
     ) -> Iterator[AudioChunk]:
         """A fed row's audio: each piece as soon as it is decoded; while none is, one more step of
-        the batch (every row's latents, not only this one's); once the row has ended, the rest."""
+        the batch (every row's latents, not only this one's), also once the row has ended while
+        other rows (read ahead, or other listeners') remain; else wait for the rest."""
         ended = False
         while not side.finished:
             if not ended and shared.ended(index):
                 side.end()
                 ended = True
-            piece = next(side.pieces(block=ended), None)
+            stepping = not ended or shared.busy
+            piece = next(side.pieces(block=not stepping), None)
             if piece is not None:
                 yield AudioChunk(piece[0].float().cpu().numpy(), SAMPLE_RATE, is_last=piece[1])
-            elif not ended:
+            elif stepping:
                 shared.advance(stop)
 
     @staticmethod

@@ -11,6 +11,10 @@ stream: a stream that decodes on a vocoder thread of its own (the fast path) has
 latents pushed to it as the step makes them (`join(..., feed=)`, `advance`), so every
 listener's vocoder starts as soon as its row has its first chunk's latents, not at its next
 turn: without that, eight listeners' first chunks were vocoded one per turn, a batch step apart.
+A stream of several sentences also reads ahead (`XttsEngine.stream_chunks`): its next sentences
+join as rows of their own (`join(..., ahead=True)`) while there is room (`room_ahead`: they never
+take more than half the batch, so listeners who arrive find room), and are decoded beside the one
+being heard.
 
 Concurrency contract: everything here runs on the device worker's one thread, in turns
 (worker.py), never two calls at once; torch's inference mode is entered per step, never across
@@ -76,28 +80,52 @@ class SharedStreams:
         self.batch = _TrackedBatch(gpt, width, torch.device(device), prefixes)
         self.feeds: dict[int, _Feed] = {}
         self.prefill_threads: int | None = None
+        # rows for chunks of a text that nobody hears yet (read-ahead: XttsEngine.stream_chunks)
+        self.ahead: set[int] = set()
 
     @property
     def live_rows(self) -> int:
         return len(self.batch.live)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a step would do anything: rows are decoding or waiting to be admitted."""
+        return bool(self.batch.live or self.batch.waiting)
 
     def join(
         self,
         row: BatchRow,
         threads: int | None = None,
         feed: Callable[[torch.Tensor], None] | None = None,
+        ahead: bool = False,
     ) -> int:
         """Add a sentence's row. It is prefilled at the next step that finds room in the batch,
         together with every other row waiting then, on `threads` torch threads (None: the
         stepping thread's; the prefill is compute-bound, the decoding steps are not). Returns
         the row's index: for `latents`, or, with `feed`, for `advance` and `ended` (each latent
         of the row is passed to `feed` after the step that made it, in order, on the stepping
-        thread)."""
+        thread). `ahead`: a row read ahead, counted against `room_ahead` until `heard`."""
         index = self.batch.add(row)
         self.prefill_threads = threads
         if feed is not None:
             self.feeds[index] = _Feed(feed)
+        if ahead:
+            self.ahead.add(index)
         return index
+
+    def room_ahead(self) -> bool:
+        """Whether a stream may add a row for a later chunk of its text: the batch has room for
+        it now, and rows read ahead hold less than half the batch, so that a listener who
+        arrives still finds room for the sentence they are waiting to hear."""
+        batch = self.batch
+        return (
+            len(batch.live) + len(batch.waiting) < batch.width
+            and len(self.ahead) < batch.width // 2
+        )
+
+    def heard(self, index: int) -> None:
+        """Row `index` is now the one its stream plays: no longer a row read ahead."""
+        self.ahead.discard(index)
 
     def latents(
         self, index: int, should_stop: Callable[[], str | None] | None = None
@@ -142,6 +170,7 @@ class SharedStreams:
         self.batch.remove(index)
         self.batch.states.pop(index, None)
         self.feeds.pop(index, None)
+        self.ahead.discard(index)
 
     def _step(self) -> None:
         """Admit the waiting rows there is room for, else one decoding step of the batch."""

@@ -81,8 +81,7 @@ def xtts_stream_job(
     def produce() -> Iterator[Any]:
         conditioning = services.store.get(voice_id, engine.compute_conditioning)
         yield Meta.of(conditioning)
-        for chunk in chunks:
-            yield from engine.stream(chunk, conditioning, options)
+        yield from engine.stream_chunks(chunks, conditioning, options)
 
     return produce
 
