@@ -30,7 +30,7 @@ from .config import (
     WorkerSpec,
 )
 from .paths.base import device_of
-from .paths.service import LISTENER_COUNTS
+from .paths.service import LISTENER_COUNTS, READER_SENTENCES
 from .probes import measure_bandwidth
 from .reference import reference_wav
 from .verification import measure_verification
@@ -71,6 +71,8 @@ def work_units(path: str, sizes: Sizes, cores: int) -> int:
     if path == "ours-default":  # no decode timing; the listeners and verified rendering instead
         units += sum(LISTENER_COUNTS) * sizes.tokens_per_sentence - 3 * sizes.decode_tokens
         units += 2 * sizes.verified_sentences * sizes.tokens_per_sentence
+        units += sizes.repeats * len(PARAGRAPH) * sizes.tokens_per_sentence  # sentence by sentence
+        units += READER_SENTENCES * sizes.tokens_per_sentence
     return units
 
 

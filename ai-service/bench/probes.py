@@ -104,17 +104,17 @@ class Playback:
         self.first_s: float | None = None
         self.samples = 0
         self.stall_s = 0.0
-        self._runs_out_s = 0.0  # when what has arrived so far will have been played
+        self.runs_out_s = 0.0  # when what has arrived so far will have been played
 
     def arrived(self, at_s: float, samples: int) -> None:
         if not samples:
             return
         if self.first_s is None:
-            self.first_s = self._runs_out_s = at_s
-        elif at_s > self._runs_out_s:
-            self.stall_s += at_s - self._runs_out_s
-            self._runs_out_s = at_s
-        self._runs_out_s += samples / self.sample_rate
+            self.first_s = self.runs_out_s = at_s
+        elif at_s > self.runs_out_s:
+            self.stall_s += at_s - self.runs_out_s
+            self.runs_out_s = at_s
+        self.runs_out_s += samples / self.sample_rate
         self.samples += samples
 
 

@@ -118,6 +118,15 @@ def format_listeners(report: dict[str, Any]) -> list[str]:
             f"{alone['rtf']:.2f}, stalls {alone['stall_s']:.2f} s (first audio "
             f"{default['ttfa_s']:.2f} vs {alone['ttfa_s']:.2f} s)"
         )
+    reader = default.get("reader")
+    if reader:
+        lines.append(
+            f"the reader ({reader['sentences']} sentences, {reader['audio_s']:.1f} s of audio, "
+            f"each fetched whole, up to {reader['lookahead']} ahead, "
+            f"{reader['concurrent_requests']} at a time): the first sentence plays after "
+            f"{reader['first_sentence_s']:.2f} s; then playback stalls {reader['stall_s']:.2f} s "
+            "in all"
+        )
     for count, run in (default.get("listeners") or {}).items():
         lines.append(
             f"{count} listener(s) together: first audio p50 {run['first_audio_p50_s']:.2f} s, "

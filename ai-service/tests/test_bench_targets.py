@@ -146,3 +146,19 @@ def test_verification_cost_is_hearing_real_speech_against_rendering_in_the_same_
         t for t in targets(figures, cpu_extensions(AVX2_FLAGS)) if t.name.startswith("verif")
     ]
     assert unheard.value is None and not unheard.met
+
+
+def test_playback_stalls_are_the_waits_after_the_first_audio_at_real_time():
+    """bench.probes.Playback: plays from the first audio on; a piece that arrives after what
+    came before has been played makes playback stand still for the difference."""
+    from bench.probes import Playback
+
+    playback = Playback(sample_rate=10)
+    playback.arrived(1.0, 0)  # an empty chunk is not audio
+    playback.arrived(2.0, 10)  # first audio: 1 s of it, played until 3.0
+    playback.arrived(2.5, 10)  # in time: played from 3.0 until 4.0
+    playback.arrived(4.5, 5)  # 0.5 s late: played 4.5 to 5.0
+    playback.arrived(4.6, 20)  # in time
+    assert playback.first_s == 2.0
+    assert playback.stall_s == 0.5
+    assert playback.runs_out_s == 7.0 and playback.samples == 45

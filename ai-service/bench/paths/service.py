@@ -26,6 +26,11 @@ from ..reference import read_reference
 from .base import SynthesisPath, checkpoint_dir, device_of
 
 LISTENER_COUNTS = (1, 4, 8)
+# The reader in the browser (frontend use-player.ts, playback-queue.ts): each sentence fetched
+# whole, the one playing and up to 3 after it, at most 2 requests at a time.
+READER_SENTENCES = 12
+READER_LOOKAHEAD = 3
+READER_FETCHES = 2
 LISTENER_WAIT_S = 3600.0  # per item; bounds a stuck run only
 
 
@@ -103,6 +108,8 @@ class ServiceDefault(SynthesisPath):
 
     def extra(self) -> dict[str, Any]:
         one_at_a_time = self.sentence_after_sentence()
+        reader = asyncio.run(self._read(READER_SENTENCES))
+        progress(READER_SENTENCES * self.sizes.tokens_per_sentence)
         listeners = {str(n): self.listeners(n) for n in LISTENER_COUNTS}
         verified = self.verified_rendering()
         self.services.close()
@@ -112,6 +119,7 @@ class ServiceDefault(SynthesisPath):
             "vocoder_dtype": status.extra.get("vocoder_dtype"),
             "read_ahead": self.engine.read_ahead,
             "sentence_after_sentence": one_at_a_time,
+            "reader": reader,
             "listeners": listeners,
             "verified_rendering": verified,
         }
@@ -196,8 +204,72 @@ class ServiceDefault(SynthesisPath):
         wall = time.perf_counter() - start
         return [first for first, _ in results], sum(n for _, n in results), wall
 
-    def _job(self, options):
+    def _job(self, options, text: str = PARAGRAPH[0]):
         def produce() -> Iterator[Any]:
-            return self.engine.stream(PARAGRAPH[0], self.voice, options)
+            return self.engine.stream(text, self.voice, options)
 
         return produce
+
+    # --- the reader ---------------------------------------------------------------------
+
+    async def _read(self, count: int) -> dict[str, Any]:
+        """A chapter of `count` sentences played as the browser's reader plays a book: sentence
+        i is requested (whole) once it is within READER_LOOKAHEAD of the one playing and fewer
+        than READER_FETCHES requests are out; sentences play back to back at real time, each
+        as soon as it is there and the one before has ended. Returns when the first sentence
+        could start and how long playback stood still after that."""
+        texts = [PARAGRAPH[i % len(PARAGRAPH)] for i in range(count)]
+        start = time.perf_counter()
+        fetches: dict[int, asyncio.Task] = {}
+        arrived: dict[int, tuple[float, int]] = {}
+
+        def now() -> float:
+            return time.perf_counter() - start
+
+        async def fetch(index: int) -> None:
+            options = self._options(index)
+            assert options.stop is not None
+            job = self._job(options, texts[index])
+            handle = self.services.worker.submit(job, options.stop)
+            samples = 0
+            async for chunk in handle.items(LISTENER_WAIT_S):
+                samples += len(chunk.samples)
+            arrived[index] = (now(), samples)
+
+        def request(playing: int) -> None:
+            out = sum(not task.done() for task in fetches.values())
+            for index in range(playing, min(count, playing + READER_LOOKAHEAD + 1)):
+                if out >= READER_FETCHES:
+                    return
+                if index not in fetches:
+                    fetches[index] = asyncio.create_task(fetch(index))
+                    out += 1
+
+        async def until_a_fetch_ends(timeout: float | None = None) -> None:
+            pending = [task for task in fetches.values() if not task.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            elif timeout is not None:
+                await asyncio.sleep(timeout)
+            for task in fetches.values():
+                if task.done():
+                    task.result()  # a failed request fails the run
+
+        playback = Playback(OUTPUT_RATE)
+        for index in range(count):
+            request(index)
+            while index not in arrived:
+                await until_a_fetch_ends()
+                request(index)
+            playback.arrived(*arrived[index])
+            while (left := playback.runs_out_s - now()) > 0:  # it plays to its end
+                await until_a_fetch_ends(left)
+                request(index)
+        return {
+            "sentences": count,
+            "lookahead": READER_LOOKAHEAD,
+            "concurrent_requests": READER_FETCHES,
+            "first_sentence_s": playback.first_s,
+            "stall_s": playback.stall_s,
+            "audio_s": playback.samples / OUTPUT_RATE,
+        }
