@@ -380,7 +380,8 @@ class VocoderThread:
             self._thread.start()
 
     def start(self) -> None:
-        if not self._thread.is_alive() and self._thread.ident is None:
+        """Start decoding (a thread created with `started=False`); no-op once started."""
+        if self._thread.ident is None:
             self._thread.start()
 
     def push(self, latent: torch.Tensor) -> None:

@@ -112,11 +112,12 @@ def test_rows_read_ahead_never_take_more_than_half_the_batch(tiny_checkpoint):
     voice = _voice(engine)
     shared = engine.listeners
     assert shared is not None
-    ahead_seen = []
+    decoding_ahead = []
     for _chunk in engine.stream_chunks(SENTENCES, voice, _options()):
-        ahead_seen.append(len(shared.ahead))
+        decoding_ahead.append(sum(index in shared.batch.rows for index in shared.ahead))
         assert len(shared.batch.live) + len(shared.batch.waiting) <= 4
-    assert max(ahead_seen) == 2  # half of 4, though 8 were allowed per stream
+    # half of 4, though 8 were allowed per stream (rows read ahead that have ended hold no room)
+    assert max(decoding_ahead) == 2
 
 
 def test_with_read_ahead_off_the_sentences_decode_one_at_a_time(tiny_checkpoint):
@@ -191,3 +192,49 @@ def test_generate_reads_a_texts_next_sentences_ahead_and_sends_the_same_audio(
     assert ahead_seen == [0, 0, 0]
     assert len(read_ahead) == len(one_by_one) > 24000  # three sentences, over a second
     assert np.abs(read_ahead - one_by_one).max() <= 1  # within one 16-bit step
+
+
+def test_a_row_read_ahead_gives_its_place_to_a_listener_who_arrives_and_is_decoded_again(
+    tiny_checkpoint,
+):
+    """A batch of two: one stream's heard sentence and the next one read ahead fill it. A second
+    listener arrives: at the next step the row read ahead leaves so that the listener's row is
+    admitted, and the first stream decodes that sentence again when it comes to it. Both hear
+    what they would alone."""
+    engine = _engine(tiny_checkpoint, overlap=False, read_ahead=1, listener_batch=2)
+    voice = _voice(engine)
+    shared = engine.listeners
+    assert shared is not None
+    texts = [SENTENCES[1], SENTENCES[3], SENTENCES[5]]  # the first still decodes at its 2nd piece
+    first_alone = [_audio(engine.stream(text, voice, _options())) for text in texts]
+    other_alone = _audio(engine.stream(SENTENCES[0], voice, _options()))
+
+    reader = engine.stream_chunks(texts, voice, _options())
+    got: list[AudioChunk] = []
+    while not shared.ahead or not all(i in shared.batch.states for i in shared.ahead):
+        got.append(next(reader))  # until the row read ahead is in the batch, decoding
+    [ahead] = shared.ahead
+    assert len(shared.batch.live) == 2  # full
+
+    other = engine.stream(SENTENCES[0], voice, _options())
+    heard: list[AudioChunk] = [next(other)]  # joins (END_OF_TURN) and waits for room
+    heard.append(next(other))  # its turn steps the batch: the row read ahead makes room
+    assert shared.given_up(ahead) and ahead not in shared.batch.rows
+    assert len(shared.batch.live) == 2 and not shared.ahead
+
+    turns = {"reader": reader, "other": other}
+    while turns:  # round-robin turns, as the device worker takes them
+        for name, stream in list(turns.items()):
+            chunk = next(stream, None)
+            if chunk is None:
+                del turns[name]
+            else:
+                (got if name == "reader" else heard).append(chunk)
+
+    ends = [i for i, piece in enumerate(got) if piece.is_last]
+    starts = [0] + [end + 1 for end in ends[:-1]]
+    assert len(ends) == 3
+    for start, end, alone in zip(starts, ends, first_alone, strict=True):
+        np.testing.assert_allclose(_audio(got[start : end + 1]), alone, rtol=0, atol=BATCH_ROUNDING)
+    np.testing.assert_allclose(_audio(heard), other_alone, rtol=0, atol=BATCH_ROUNDING)
+    assert not shared.batch.rows and not shared.given_back and not shared.ahead

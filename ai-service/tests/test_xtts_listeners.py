@@ -212,9 +212,21 @@ def test_the_cache_holds_the_rows_in_use_and_is_freed_when_the_batch_empties(tin
     rows = [shared.join(_row(tiny_model, 0))]
     shared.advance()  # its prefill
     assert buffer_rows() == 1 and shared.live_rows == 1
+    # the prefix's columns and a little headroom, once (kv_cache._headroom)
+    length = shared.batch.cache.length
+    assert layer._key_buffer.shape[-2] == length + max(16, length // 8)  # type: ignore[attr-defined]
+    grown_to: list[int] = []
+    reallocate = layer._reallocate  # type: ignore[attr-defined]
+
+    def recorded(capacity: int, left: int, rows: int) -> None:
+        grown_to.append(rows)
+        reallocate(capacity, left, rows)
+
+    layer._reallocate = recorded  # type: ignore[attr-defined]
     rows += [shared.join(_row(tiny_model, index)) for index in (1, 2)]
-    shared.advance()
+    shared.advance()  # both admitted in one pass: the cache grows to three rows at once
     assert buffer_rows() == 3 and shared.live_rows == 3
+    assert grown_to and set(grown_to) == {3}
     got = _take_turns({i: shared.latents(row) for i, row in enumerate(rows)}, per_turn=4)
     for index in range(3):
         _check(tiny_model, index, got[index])

@@ -92,8 +92,9 @@ def _headroom(length: int) -> int:
 class RowLayer(DynamicLayer):
     """One layer's keys and values for a batch whose rows come and go (continuous batching).
 
-    The buffers grow one row at a time as rows are inserted, up to `max_rows` (a batch that only
-    ever holds one row, such as a single listener's, keeps one row's cache); `keys`/`values` are
+    The buffers grow as rows are inserted, by one row or to the rows `reserve`d for rows admitted
+    together, up to `max_rows` (a batch that only ever holds one row, such as a single
+    listener's, keeps one row's cache); `keys`/`values` are
     views of the live rows and the live columns. A row is inserted right-aligned (its prefix
     ends at the last column, the columns before it zero and masked by the caller); columns no
     row needs are dropped from the left by moving the view, and the buffer is reallocated only
@@ -106,6 +107,7 @@ class RowLayer(DynamicLayer):
         self.rows = 0
         self.start = 0
         self.length = 0
+        self.reserved = 1  # rows to make room for at the next growth (`reserve`)
 
     def insert(self, key_states: torch.Tensor, value_states: torch.Tensor) -> int:
         """Add a row ([1, heads, P, dim]); returns how many columns were added on the left."""
@@ -113,7 +115,8 @@ class RowLayer(DynamicLayer):
         if not self.is_initialized:
             self.dtype, self.device = key_states.dtype, key_states.device
             _, heads, _, head_dim = key_states.shape
-            shape = (1, heads, prefix + _headroom(prefix), head_dim)  # rows are added as they come
+            # no columns yet: the first row's shift sizes them (prefix and headroom, once)
+            shape = (self.reserved, heads, 0, head_dim)
             self._key_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self._value_buffer = torch.zeros(shape, dtype=self.dtype, device=self.device)
             self.is_initialized = True
@@ -123,7 +126,7 @@ class RowLayer(DynamicLayer):
         grow = self.rows >= self._key_buffer.shape[0]  # full: one row more
         if shift or grow:
             room = self._key_buffer.shape[-2] - self.start - self.length
-            rows = self.rows + 1 if grow else self._key_buffer.shape[0]
+            rows = max(self.rows + 1, self.reserved) if grow else self._key_buffer.shape[0]
             length = self.length + shift
             self._reallocate(length + max(room, _headroom(length)), shift, rows)
         end = self.start + self.length
@@ -184,9 +187,15 @@ class RowLayer(DynamicLayer):
         self.keys = self._key_buffer[: self.rows, :, self.start : end]
         self.values = self._value_buffer[: self.rows, :, self.start : end]
 
+    def reserve(self, rows: int) -> None:
+        """Rows about to be inserted together: the next growth makes room for all of them at once
+        (one copy of the cache instead of one per row)."""
+        self.reserved = min(self.max_rows, rows)
+
     def release(self) -> None:
         """No rows left: drop the buffers too (the next insert allocates anew)."""
         self.rows = self.start = self.length = 0
+        self.reserved = 1
         self.is_initialized = False
         self.keys = self.values = None
         self._key_buffer = self._value_buffer = None  # type: ignore[assignment]
@@ -222,6 +231,11 @@ class RowCache(DynamicCache):
     def select_rows(self, indices: torch.Tensor) -> None:
         for layer in self._row_layers:
             layer.select_rows(indices)
+
+    def reserve(self, rows: int) -> None:
+        """The batch is about to hold `rows` rows (RowLayer.reserve)."""
+        for layer in self._row_layers:
+            layer.reserve(rows)
 
     def drop_columns(self, count: int) -> None:
         for layer in self._row_layers:

@@ -15,13 +15,14 @@ Pieces, each callable on its own (the benchmark times them separately):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import secrets
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -202,6 +203,7 @@ class _SharedRow:
     the batch's steps, on the fast path)."""
 
     index: int
+    chunk: str | TokenizedChunk
     vocoder: VocoderStream
     side: VocoderThread | None
 
@@ -490,27 +492,22 @@ class XttsEngine:
         options: SynthesisOptions,
         tuning: StreamTuning,
     ) -> Iterator[AudioChunk]:
+        shared = self._shared_on(device)
+        if shared is not None:
+            yield from self._shared_stream(shared, [text], voice, options, tuning, read_ahead=0)
+            return
         model = self._require_model()
         sentence = self._sentence(device, text, voice, options, tuning)
         stop = options.stop.reason if options.stop is not None else None
-        shared = self.listeners if self.decoders is None and device == self.device else None
-        if shared is None:
-            latents = self._latents(
-                model.gpt,
-                sentence.cond_latent,
-                sentence.tokens,
-                sentence.settings,
-                sentence.generator,
-                stop,
-            )
-            yield from self._vocoded(latents, sentence.vocoder, tuning)
-            return
-        row = self._join(shared, sentence, tuning, ahead=False)
-        try:
-            yield END_OF_TURN  # the others who arrived with this one join before it decodes
-            yield from self._row_audio(shared, row, tuning, stop)
-        finally:
-            self._drop(shared, row)
+        latents = self._latents(
+            model.gpt,
+            sentence.cond_latent,
+            sentence.tokens,
+            sentence.settings,
+            sentence.generator,
+            stop,
+        )
+        yield from self._vocoded(latents, sentence.vocoder, tuning)
 
     def stream_chunks(
         self,
@@ -523,48 +520,71 @@ class XttsEngine:
         In the listeners' batch, a text's next `read_ahead` chunks decode beside the one being
         heard, as rows of their own (read-ahead): they join once the heard chunk's first audio is
         out (so its first audio comes as soon as alone), while the batch has room for them
-        (`SharedStreams.room_ahead`), and their audio waits until its turn. A batch step of three
+        (`SharedStreams.room_ahead`), and their audio waits until its turn. A batch step of two
         rows costs little more than one of one row (the weights are read once), so a text of
         several sentences comes out faster than sentence after sentence; the chunk being heard
-        decodes a little slower than alone. Each chunk samples as `stream` would (its own seed),
-        so the audio is the same up to the rounding of batched products.
+        decodes a little slower than alone. A row read ahead gives its place to a listener who
+        arrives when the batch is full (`SharedStreams`), and is decoded again when heard. Each
+        chunk samples as `stream` would (its own seed), so the audio is the same up to the
+        rounding of batched products.
         """
-        shared = self.listeners if self.decoders is None else None
-        if shared is None or self.read_ahead < 1 or len(chunks) < 2:
+        shared = self._shared_on(self.device)
+        if shared is None:
             for chunk in chunks:
                 yield from self.stream(chunk, voice, options)
             return
-        tuning = self.tuning
+        yield from self._shared_stream(shared, chunks, voice, options, self.tuning, self.read_ahead)
+
+    def _shared_on(self, device: str) -> SharedStreams | None:
+        """The listeners' batch, where streams on `device` decode (none with CUDA graphs)."""
+        return self.listeners if self.decoders is None and device == self.device else None
+
+    def _shared_stream(
+        self,
+        shared: SharedStreams,
+        chunks: Sequence[str | TokenizedChunk],
+        voice: Conditioning,
+        options: SynthesisOptions,
+        tuning: StreamTuning,
+        read_ahead: int,
+    ) -> Iterator[AudioChunk]:
+        """`chunks` as rows of the listeners' batch, heard in order, up to `read_ahead` of the
+        next ones joined ahead (`stream_chunks`); every row leaves however the stream ends."""
         stop = options.stop.reason if options.stop is not None else None
         following = iter(chunks)
         rows: deque[_SharedRow] = deque()
+
+        def join(chunk: str | TokenizedChunk, ahead: bool) -> _SharedRow:
+            sentence = self._sentence(self.device, chunk, voice, options, tuning)
+            return self._join(shared, chunk, sentence, tuning, ahead)
 
         def join_next(ahead: bool) -> bool:
             chunk = next(following, None)
             if chunk is None:
                 return False
-            sentence = self._sentence(self.device, chunk, voice, options, tuning)
-            rows.append(self._join(shared, sentence, tuning, ahead))
+            rows.append(join(chunk, ahead))
             return True
 
         try:
             join_next(ahead=False)
             yield END_OF_TURN  # the others who arrived with this one join before it decodes
             while rows:
+                if shared.given_up(rows[0].index):  # its place went to a listener who arrived
+                    self._drop(shared, rows[0])
+                    rows[0] = join(rows[0].chunk, ahead=False)
                 row = rows[0]
                 shared.heard(row.index)
-                if row.side is not None:
-                    row.side.start()  # with the latents the batch has fed it meanwhile
-                for piece in self._row_audio(shared, row, tuning, stop):
-                    yield piece
-                    while (
-                        len(rows) <= self.read_ahead
-                        and shared.room_ahead()
-                        and join_next(ahead=True)
-                    ):
-                        pass
+                with contextlib.closing(self._row_audio(shared, row, tuning, stop)) as audio:
+                    for piece in audio:
+                        yield piece
+                        while (
+                            len(rows) <= read_ahead
+                            and shared.room_ahead()
+                            and join_next(ahead=True)
+                        ):
+                            pass
                 self._drop(shared, rows.popleft())
-                if not rows:  # no room to read ahead: the next chunk joins as it is heard
+                if not rows:  # nothing read ahead: the next chunk joins as it is heard
                     join_next(ahead=False)
         finally:
             for row in rows:
@@ -600,7 +620,12 @@ class XttsEngine:
         )
 
     def _join(
-        self, shared: SharedStreams, sentence: _Sentence, tuning: StreamTuning, ahead: bool
+        self,
+        shared: SharedStreams,
+        chunk: str | TokenizedChunk,
+        sentence: _Sentence,
+        tuning: StreamTuning,
+        ahead: bool,
     ) -> _SharedRow:
         """`sentence` as a row of the listeners' batch (prefilled at the next step, with every
         other row waiting then, on `batch_threads`: the prefill is compute-bound). On the fast
@@ -628,7 +653,7 @@ class XttsEngine:
             if side is not None:
                 side.close()
             raise
-        return _SharedRow(index, sentence.vocoder, side)
+        return _SharedRow(index, chunk, sentence.vocoder, side)
 
     def _row_audio(
         self,
@@ -636,10 +661,11 @@ class XttsEngine:
         row: _SharedRow,
         tuning: StreamTuning,
         stop: Callable[[], str | None] | None,
-    ) -> Iterator[AudioChunk]:
+    ) -> Generator[AudioChunk, None, None]:
         if row.side is None:
             yield from self._vocoded(shared.latents(row.index, stop), row.vocoder, tuning)
         else:
+            row.side.start()  # (a row read ahead) with the latents the batch fed it meanwhile
             yield from self._fed_pieces(shared, row.index, row.side, stop)
 
     @staticmethod

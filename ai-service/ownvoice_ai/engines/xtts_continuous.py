@@ -170,6 +170,7 @@ class _ContinuousBatch:
         logits = self.gpt.mel_head(latents).float()
         for _ in indices:  # they leave the queue only once the pass went through
             self.waiting.popleft()
+        self.cache.reserve(len(self.live) + len(indices))  # one growth for all of them
         ended: list[tuple[int, torch.Tensor]] = []
         for row, index in enumerate(indices):
             columns = mask[row].nonzero().flatten()  # its voice's, then its text's

@@ -31,6 +31,7 @@ dynamic quantisation takes over the batch): tested against single runs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -82,6 +83,8 @@ class SharedStreams:
         self.prefill_threads: int | None = None
         # rows for chunks of a text that nobody hears yet (read-ahead: XttsEngine.stream_chunks)
         self.ahead: set[int] = set()
+        # rows read ahead that were taken out to make room for a row someone waits to hear
+        self.given_back: set[int] = set()
 
     @property
     def live_rows(self) -> int:
@@ -115,17 +118,22 @@ class SharedStreams:
 
     def room_ahead(self) -> bool:
         """Whether a stream may add a row for a later chunk of its text: the batch has room for
-        it now, and rows read ahead hold less than half the batch, so that a listener who
-        arrives still finds room for the sentence they are waiting to hear."""
+        it now, and rows read ahead still decoding hold less than half the batch."""
         batch = self.batch
+        decoding_ahead = sum(index in batch.rows for index in self.ahead)
         return (
-            len(batch.live) + len(batch.waiting) < batch.width
-            and len(self.ahead) < batch.width // 2
+            len(batch.live) + len(batch.waiting) < batch.width and decoding_ahead < batch.width // 2
         )
 
     def heard(self, index: int) -> None:
-        """Row `index` is now the one its stream plays: no longer a row read ahead."""
+        """Row `index` is now the one its stream plays: no longer a row read ahead (and, if it
+        waits for room, admitted before any row read ahead)."""
         self.ahead.discard(index)
+
+    def given_up(self, index: int) -> bool:
+        """Whether row `index`, read ahead, was taken out of the batch to make room for a row
+        that someone waits to hear (`_make_room`): its stream must join it again."""
+        return index in self.given_back
 
     def latents(
         self, index: int, should_stop: Callable[[], str | None] | None = None
@@ -171,10 +179,13 @@ class SharedStreams:
         self.batch.states.pop(index, None)
         self.feeds.pop(index, None)
         self.ahead.discard(index)
+        self.given_back.discard(index)
 
     def _step(self) -> None:
         """Admit the waiting rows there is room for, else one decoding step of the batch."""
         batch = self.batch
+        if batch.waiting:
+            self._make_room()
         with torch.inference_mode():  # per step, never across a `yield`
             if batch.waiting and len(batch.live) < batch.width:
                 with torch_threads(self.prefill_threads):
@@ -187,6 +198,24 @@ class SharedStreams:
                 for latent in state.latents[feed.sent :]:
                     feed.push(latent)
                 feed.sent = len(state.latents)
+
+    def _make_room(self) -> None:
+        """Rows someone waits to hear are admitted before rows read ahead; when the batch has
+        no room for them, rows read ahead leave it (the least decoded first) and are joined
+        again when heard. So reading ahead never keeps a listener who arrives from the batch."""
+        batch = self.batch
+        batch.waiting = deque(sorted(batch.waiting, key=lambda index: index in self.ahead))
+        heard_waiting = sum(index not in self.ahead for index in batch.waiting)
+        short = heard_waiting - (batch.width - len(batch.live))
+        if short <= 0:
+            return
+        ahead = sorted(
+            (state for state in batch.live if state.index in self.ahead),
+            key=lambda state: len(state.latents),
+        )
+        for state in ahead[:short]:
+            self.leave(state.index)
+            self.given_back.add(state.index)
 
 
 __all__ = ["SharedStreams"]
